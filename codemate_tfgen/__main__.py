@@ -1,0 +1,3 @@
+from codemate_tfgen.cli import main
+
+main()

@@ -1,0 +1,194 @@
+"""Command line: assembles the pipeline steps and maps outcomes to exit codes.
+
+Exit codes: 0 success, 1 stale tree or findings, 2 bad input or usage, 3 a bug in tfgen.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from codemate_tfgen import __version__
+from codemate_tfgen.errors import TfgenError
+
+EXIT_OK, EXIT_STALE, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
+
+
+def _guarded(command: Callable[..., int]) -> Callable[..., Any]:
+    """The one place where outcomes become exit codes."""
+
+    @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
+    @functools.wraps(command)
+    def wrapper(*args: Any, debug: bool, **kwargs: Any) -> None:
+        try:
+            code = command(*args, **kwargs)
+        except click.ClickException:
+            raise  # click reports usage errors itself, with exit code 2
+        except TfgenError as exc:
+            for line in exc.lines():
+                click.echo(line, err=True)
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            click.echo("tfgen: interrupted; nothing was written", err=True)
+            code = 130
+        except Exception as exc:  # a bug: one line, traceback only on request
+            if debug:
+                traceback.print_exc()
+            summary = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            click.echo(f"tfgen: internal error (a bug in tfgen, not in your spec): {summary}. "
+                       "Rerun with --debug and report the traceback.", err=True)
+            code = EXIT_BUG
+        sys.exit(code)
+
+    return wrapper
+
+
+_specs_option = click.option("--specs", "specs_dir", type=click.Path(path_type=Path), default=Path("specs"),
+                             show_default=True, help="Directory of environment specs.")
+_out_option = click.option("--out", "out", type=click.Path(path_type=Path), default=Path("generated"),
+                           show_default=True, help="Output root; tfgen manages OUT/infrastructure.")
+_all_option = click.option("--all", "all_envs", is_flag=True,
+                           help="Every environment in the specs directory (the default without ENV).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="tfgen")
+def main() -> None:
+    """Generate CodeMate's AWS infrastructure as plain, verified Terraform.
+
+    One YAML spec per environment (specs/<env>.yaml) is validated, rendered through the
+    templates and verified in memory; only then is generated/infrastructure replaced, in one
+    atomic step.
+
+    \b
+    Exit codes: 0 ok, 1 stale or findings, 2 bad input or usage, 3 internal error.
+    """
+
+
+def _names(envs: tuple[str, ...], all_envs: bool) -> tuple[str, ...]:
+    if envs and all_envs:
+        raise click.UsageError("name environments or give --all, not both")
+    return envs
+
+
+@main.command()
+@click.argument("envs", metavar="[ENV]...", nargs=-1)
+@_all_option
+@_specs_option
+@_out_option
+@click.option("--dry-run", is_flag=True, help="Render and verify, print what would change, write nothing.")
+@_guarded
+def render(envs: tuple[str, ...], all_envs: bool, out: Path, specs_dir: Path, dry_run: bool) -> int:
+    """Render, verify, then write the Terraform tree.
+
+    Nothing is written unless every selected environment validates and the whole tree
+    verifies; files tfgen generated before and no longer generates are removed, files it
+    never generated are left alone.
+
+    \b
+    Examples:
+      tfgen render --all          # every environment
+      tfgen render dev            # only dev (and the shared modules)
+      tfgen render prod --dry-run
+    """
+    from codemate_tfgen import pipeline
+
+    names = _names(envs, all_envs)
+    if dry_run:
+        drift = pipeline.check(specs_dir, out, names)
+        _report(drift, DRY_RUN_LABELS)
+        return EXIT_OK
+    drift = pipeline.render_to_disk(specs_dir, out, names)
+    if drift.stale:
+        _report(drift, RENDER_LABELS)
+        click.echo(f"tfgen: wrote {out / 'infrastructure'}")
+    else:
+        click.echo(f"tfgen: {out / 'infrastructure'} is already up to date")
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("envs", metavar="[ENV]...", nargs=-1)
+@_all_option
+@_specs_option
+@_out_option
+@_guarded
+def check(envs: tuple[str, ...], all_envs: bool, out: Path, specs_dir: Path) -> int:
+    """Fail with a diff when the generated tree is stale (read-only).
+
+    Renders in memory and compares with OUT/infrastructure: prints a unified diff for each
+    changed file and lists missing and orphaned files. Exit 0 when up to date, 1 when stale.
+
+    \b
+    Examples:
+      tfgen check                 # in a pre-commit hook or CI
+      tfgen check prod --out build/generated
+    """
+    from codemate_tfgen import pipeline
+
+    drift = pipeline.check(specs_dir, out, _names(envs, all_envs))
+    if not drift.stale:
+        click.echo(f"tfgen: {out / 'infrastructure'} is up to date")
+        return EXIT_OK
+    for diff in drift.changed.values():
+        click.echo(diff, nl=False)
+    _report(drift, CHECK_LABELS)
+    click.echo("tfgen: generated files are stale; run `tfgen render` and commit the result", err=True)
+    return EXIT_STALE
+
+
+CHECK_LABELS = ("changed", "missing", "orphaned")
+RENDER_LABELS = ("updated", "created", "removed")
+DRY_RUN_LABELS = ("would update", "would create", "would remove")
+
+
+def _report(drift: Any, labels: tuple[str, str, str]) -> None:
+    for label, paths in zip(labels, (drift.changed, drift.missing, drift.orphaned), strict=True):
+        for path in paths:
+            click.echo(f"{label}: {path}")
+
+
+@main.command()
+@click.argument("envs", metavar="[ENV]...", nargs=-1)
+@_all_option
+@_specs_option
+@_guarded
+def validate(envs: tuple[str, ...], all_envs: bool, specs_dir: Path) -> int:
+    """Validate specs against the schema and the semantic rules only.
+
+    \b
+    Examples:
+      tfgen validate              # every environment
+      tfgen validate dev prod
+    """
+    from codemate_tfgen import pipeline
+
+    names = pipeline.select(specs_dir, _names(envs, all_envs))
+    pipeline.load_valid_specs(specs_dir, names)
+    click.echo(f"tfgen: {', '.join(names) or 'no environments'}: valid")
+    return EXIT_OK
+
+
+@main.command()
+@_guarded
+def schema() -> int:
+    """Print the JSON Schema of a spec file.
+
+    Specs name it in their first line (`# yaml-language-server: $schema=...`) so editors
+    complete and check them.
+
+    \b
+    Example:
+      tfgen schema > spec.schema.json
+    """
+    from codemate_tfgen.validate import spec_schema
+
+    click.echo(json.dumps(spec_schema(), indent=2))
+    return EXIT_OK

@@ -1,0 +1,66 @@
+"""Errors are values with a location; the CLI maps each kind to one exit code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class TfgenError(Exception):
+    """Base of every error tfgen reports on purpose (exit code 2 unless stated otherwise)."""
+
+    exit_code = 2
+
+    def lines(self) -> list[str]:
+        return [str(self)]
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    """One problem in a spec: where it is, which field, what is wrong."""
+
+    location: Location
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.path}: {self.message}"
+
+
+class SpecError(TfgenError):
+    """All problems found in the specs of one run, reported together."""
+
+    def __init__(self, problems: list[SpecProblem]):
+        self.problems = sorted(
+            problems, key=lambda p: (p.location.file, p.location.line, p.location.column, p.path)
+        )
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+
+class UsageError(TfgenError):
+    """A command line or file system situation the user has to fix."""
+
+
+class VerificationError(TfgenError):
+    """Generated output failed verification: findings in the output, so nothing was written."""
+
+    exit_code = 1
+
+    def __init__(self, findings: list[str]):
+        self.findings = findings
+        super().__init__("\n".join(findings))
+
+    def lines(self) -> list[str]:
+        return [f"verification: {f}" for f in self.findings]

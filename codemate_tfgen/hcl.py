@@ -1,0 +1,251 @@
+"""HCL text helpers: quoting spec values, reading literals back, and `terraform fmt` layout.
+
+The formatter reproduces what `terraform fmt` (hclwrite) does to indentation and to the
+alignment of `=` in runs of single-line attributes, so templates can be written for
+readability and the output is still byte-for-byte what `terraform fmt` would print.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def quote(value: str) -> str:
+    """A spec string as an HCL string literal that means exactly that string."""
+    out = []
+    for char in value:
+        if char == "\\":
+            out.append("\\\\")
+        elif char == '"':
+            out.append('\\"')
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\r":
+            out.append("\\r")
+        elif char == "\t":
+            out.append("\\t")
+        elif ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 or char in "\u2028\u2029":
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    text = "".join(out)
+    # Template sequences would be evaluated by Terraform; doubling the marker makes them literal.
+    return '"' + text.replace("${", "$${").replace("%{", "%%{") + '"'
+
+
+_UNESCAPE = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+
+
+def unquote(literal: str) -> str:
+    """Read an HCL quoted string literal without interpolation back into its value."""
+    if len(literal) < 2 or literal[0] != '"' or literal[-1] != '"':
+        raise ValueError(f"not a quoted string: {literal!r}")
+    body, out, i = literal[1:-1], [], 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\":
+            code = body[i + 1]
+            if code == "u":
+                out.append(chr(int(body[i + 2 : i + 6], 16)))
+                i += 6
+                continue
+            if code == "U":
+                out.append(chr(int(body[i + 2 : i + 10], 16)))
+                i += 10
+                continue
+            out.append(_UNESCAPE[code])
+            i += 2
+        elif body.startswith("$${", i) or body.startswith("%%{", i):
+            out.append(char + "{")
+            i += 3
+        elif body.startswith("${", i) or body.startswith("%{", i):
+            raise ValueError(f"string has a template sequence: {literal!r}")
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def value(data: Any) -> str:
+    """Any spec value (string, number, bool, null, list, map) as a one-line HCL expression."""
+    if data is None:
+        return "null"
+    if isinstance(data, bool):
+        return "true" if data else "false"
+    if isinstance(data, int | float):
+        return json.dumps(data)
+    if isinstance(data, str):
+        return quote(data)
+    if isinstance(data, list | tuple):
+        return "[" + ", ".join(value(item) for item in data) + "]"
+    if isinstance(data, dict):
+        if not data:
+            return "{}"
+        return "{ " + ", ".join(f"{key_name(k)} = {value(v)}" for k, v in data.items()) + " }"
+    raise TypeError(f"no HCL form for {type(data).__name__}")
+
+
+def key_name(key: str) -> str:
+    """An object key: bare when it is an identifier, quoted otherwise."""
+    return key if _IDENTIFIER.match(key) else quote(key)
+
+
+# --- lexing ---------------------------------------------------------------------------------
+
+_OPEN = "{[("
+_CLOSE = "}])"
+
+
+def scan(text: str) -> Iterator[tuple[int, str, str]]:
+    """Yield (offset, kind, token) for the structural tokens of HCL source.
+
+    kinds: "open"/"close" (brackets, template interpolations included), "equal" (a single `=`),
+    "code" (one character of code outside strings and comments), "newline". String contents
+    and comments are skipped, so brackets in them never count.
+    """
+    stack: list[str] = []  # "code" frames opened by brackets/interpolations, "string" frames
+    i, n = 0, len(text)
+    in_string = False
+    while i < n:
+        char = text[i]
+        if in_string:
+            if char == "\\":
+                i += 2
+                continue
+            if char == '"':
+                in_string = False
+                stack.pop()
+            elif text.startswith("${", i) or text.startswith("%{", i):
+                if text.startswith("$${", i - 1) or text.startswith("%%{", i - 1):
+                    pass
+                else:
+                    stack.append("interp")
+                    in_string = False
+                    yield i, "open", text[i : i + 2]
+                    i += 2
+                    continue
+            elif char == "\n":
+                yield i, "newline", char
+            i += 1
+            continue
+        if char == '"':
+            stack.append("string")
+            in_string = True
+        elif char == "#" or text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end == -1 else end
+            continue
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end == -1 else end + 2
+            continue
+        elif text.startswith("<<", i) and re.match(r"<<-?[A-Za-z_]", text[i:]):
+            raise ValueError("heredocs are not supported in generated HCL")
+        elif char in _OPEN:
+            stack.append("code")
+            yield i, "open", char
+        elif char in _CLOSE:
+            frame = stack.pop() if stack else "code"
+            yield i, "close", char
+            if frame == "interp":
+                in_string = True
+        elif char == "=":
+            prev, nxt = text[i - 1 : i], text[i + 1 : i + 2]
+            if nxt in "=>" and nxt or prev in "=!<>" and prev:
+                yield i, "code", char
+            else:
+                yield i, "equal", char
+        elif char == "\n":
+            yield i, "newline", char
+        elif not char.isspace():
+            yield i, "code", char
+        i += 1
+
+
+def code_segments(text: str) -> str:
+    """`text` with the contents of string literals and comments blanked out (same length)."""
+    out = [" " if c != "\n" else c for c in text]
+    for offset, _kind, token in scan(text):
+        out[offset : offset + len(token)] = token
+    return "".join(out)
+
+
+# --- formatting -----------------------------------------------------------------------------
+
+
+def fmt(text: str) -> str:
+    """Indent and align like `terraform fmt`; collapse blank-line runs; end with one newline."""
+    lines = [line.strip() for line in text.split("\n")]
+    shapes = [_line_shape(line) for line in lines]
+
+    # Indentation (hclwrite formatIndent): a line that opens brackets indents what follows by
+    # one level however many it opens; closing lines dedent by the levels they close.
+    indented: list[str] = []
+    indents: list[int] = []
+    for line, (balance, _assign) in zip(lines, shapes, strict=True):
+        depth = len(indents)
+        if balance > 0:
+            indents.append(balance)
+        elif balance < 0:
+            closed = -balance
+            while closed > 0 and indents:
+                if closed >= indents[-1]:
+                    closed -= indents.pop()
+                else:
+                    indents[-1] -= closed
+                    closed = 0
+            depth = len(indents)
+        indented.append("  " * depth + line if line else "")
+
+    # Alignment (hclwrite formatCells): `=` lines up within a run of consecutive lines that
+    # each assign a one-line value; anything else ends the run.
+    result: list[str] = []
+    run: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        width = max((len(lead) for lead, _ in run), default=0)
+        result.extend(f"{lead.ljust(width)} = {rhs}" for lead, rhs in run)
+        run.clear()
+
+    for line, (_balance, assign) in zip(indented, shapes, strict=True):
+        if assign is None:
+            flush()
+            result.append(line)
+            continue
+        cut = len(line) - len(line.lstrip()) + assign
+        run.append((line[:cut].rstrip(), line[cut + 1 :].strip()))
+    flush()
+    return _tidy_blank_lines(result)
+
+
+def _line_shape(line: str) -> tuple[int, int | None]:
+    """(net bracket change, column of the `=` that assigns a one-line value or None)."""
+    tokens = list(scan(line))
+    balance = sum(1 if kind == "open" else -1 if kind == "close" else 0 for _, kind, _ in tokens)
+    for position, (column, kind, _token) in enumerate(tokens):
+        if kind == "equal":
+            if not line[:column].strip():
+                return balance, None
+            rest = tokens[position:]
+            rest_balance = sum(1 if k == "open" else -1 if k == "close" else 0 for _, k, _ in rest)
+            return balance, column if rest_balance == 0 else None
+    return balance, None
+
+
+def _tidy_blank_lines(lines: list[str]) -> str:
+    out: list[str] = []
+    for line in lines:
+        if not line:
+            if not out or not out[-1] or out[-1].endswith(("{", "[", "(")):
+                continue
+        elif out and not out[-1] and line.lstrip()[:1] in ("}", "]", ")"):
+            out.pop()
+        out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out) + "\n"

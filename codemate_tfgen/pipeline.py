@@ -1,0 +1,66 @@
+"""The steps in their one order: load -> validate -> build context -> render -> verify -> write.
+
+Each step is a plain function; the CLI only chooses which to run and maps errors to exit codes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from codemate_tfgen import render as rendering
+from codemate_tfgen import tree
+from codemate_tfgen.errors import SpecError, SpecProblem
+from codemate_tfgen.spec import Spec, environment_names, load_spec
+from codemate_tfgen.validate import validate
+from codemate_tfgen.verify import verify
+
+
+def select(specs_dir: Path, names: tuple[str, ...]) -> list[str]:
+    """The environments a command works on: the ones named, else every spec in the directory."""
+    return list(dict.fromkeys(names)) if names else environment_names(specs_dir)
+
+
+def load_valid_specs(specs_dir: Path, names: list[str]) -> list[Spec]:
+    """Load and validate every named environment, reporting the problems of all of them together."""
+    specs: list[Spec] = []
+    problems: list[SpecProblem] = []
+    for name in names:
+        try:
+            spec = load_spec(specs_dir, name)
+            validate(spec)
+            specs.append(spec)
+        except SpecError as exc:
+            problems.extend(p for p in exc.problems if p not in problems)
+    if problems:
+        raise SpecError(problems)
+    return specs
+
+
+def build(specs_dir: Path, names: tuple[str, ...]) -> tuple[dict[str, str], tree.Owners]:
+    """Render and verify in memory. Returns the rendered files and the owners they replace.
+
+    With no names every environment is rendered, and files of environments whose spec is gone
+    count as orphans; with names, other environments' files are left as they are.
+    """
+    selected = select(specs_dir, names)
+    specs = load_valid_specs(specs_dir, selected)
+    files = rendering.render(specs)
+    verify(files)
+    return files, ({tree.SHARED, *selected} if names else None)
+
+
+def render_to_disk(specs_dir: Path, out: Path, names: tuple[str, ...]) -> tree.Drift:
+    """Render, verify, then replace the tree in one atomic step. Returns what changed."""
+    files, owners = build(specs_dir, names)
+    full = tree.desired_tree(out, files, owners)
+    drift = tree.compare(out, full, owners)
+    if drift.stale:
+        tree.write_tree(out, full)
+    return drift
+
+
+def check(specs_dir: Path, out: Path, names: tuple[str, ...]) -> tree.Drift:
+    """Compare the tree on disk with a fresh render (read-only)."""
+    files, owners = build(specs_dir, names)
+    files[tree.MANIFEST] = tree.desired_tree(out, files, owners)[tree.MANIFEST]
+    return tree.compare(out, files, owners)

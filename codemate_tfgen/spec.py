@@ -1,0 +1,250 @@
+"""Load: read spec files into plain data, remembering where every value came from.
+
+A spec is YAML. An environment file (`specs/<env>.yaml`) may name a base file with
+`extends:`; the two are deep-merged (maps merge, lists and scalars replace), and each
+value keeps the location of the file and line that supplied it, so that every later
+error can point at the line a user has to change.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from codemate_tfgen.errors import Location, SpecError, SpecProblem, UsageError
+
+ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+# Bounds that keep a hostile or broken file from exhausting time or memory.
+MAX_FILE_BYTES = 1024 * 1024
+MAX_NODES = 50_000
+MAX_DEPTH = 64
+
+JsonPath = tuple[str | int, ...]
+
+
+def format_path(path: JsonPath) -> str:
+    out = "$"
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+@dataclass
+class Spec:
+    """A merged environment spec and the source location of each of its values."""
+
+    name: str
+    data: dict[str, Any]
+    files: list[Path]
+    value_locations: dict[JsonPath, Location] = field(default_factory=dict)
+    key_locations: dict[JsonPath, Location] = field(default_factory=dict)
+
+    def location(self, path: JsonPath, *, key: bool = False) -> Location:
+        """The location of a value (or of its key), else of the nearest ancestor that exists."""
+        table = self.key_locations if key else self.value_locations
+        for cut in range(len(path), -1, -1):
+            found = table.get(path[:cut]) or self.value_locations.get(path[:cut])
+            if found:
+                return found
+        return Location(str(self.files[-1]), 1, 1)
+
+    def problem(self, path: JsonPath, message: str, *, key: bool = False) -> SpecProblem:
+        return SpecProblem(self.location(path, key=key), format_path(path), message)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without timestamp conversion: specs only hold JSON types."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass
+class _Document:
+    data: Any
+    value_locations: dict[JsonPath, Location]
+    key_locations: dict[JsonPath, Location]
+
+
+def _loc(display: str, node: yaml.Node) -> Location:
+    return Location(display, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _convert(display: str, root: yaml.Node, problems: list[SpecProblem]) -> _Document:
+    loader = _Loader("")
+    values: dict[JsonPath, Location] = {}
+    keys: dict[JsonPath, Location] = {}
+    budget = [MAX_NODES]
+
+    def walk(node: yaml.Node, path: JsonPath, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0 or depth > MAX_DEPTH:
+            what = "too deeply nested" if depth > MAX_DEPTH else f"more than {MAX_NODES} values"
+            raise _TooLarge(SpecProblem(_loc(display, node), format_path(path), f"document is {what}"))
+        values[path] = _loc(display, node)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    problems.append(SpecProblem(_loc(display, key_node), format_path(path),
+                                                "YAML merge keys (<<) are not supported; use extends"))
+                    continue
+                key = loader.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+                if not isinstance(key, str):
+                    problems.append(SpecProblem(_loc(display, key_node), format_path(path),
+                                                "keys must be strings"))
+                    continue
+                child = path + (key,)
+                if key in out:
+                    problems.append(SpecProblem(
+                        _loc(display, key_node), format_path(child),
+                        f"duplicate key {key!r} (first defined at line {keys[child].line})"))
+                    continue
+                keys[child] = _loc(display, key_node)
+                out[key] = walk(value_node, child, depth + 1)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [walk(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        value = loader.construct_object(node)
+        if isinstance(value, float) and value != value:  # NaN never means anything in a spec
+            problems.append(SpecProblem(_loc(display, node), format_path(path), "not a number"))
+        return value
+
+    return _Document(walk(root, (), 0), values, keys)
+
+
+class _TooLarge(Exception):
+    def __init__(self, problem: SpecProblem):
+        self.problem = problem
+
+
+def display_path(path: Path) -> str:
+    """Paths in messages are relative to the working directory when they can be."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def read_document(path: Path) -> _Document:
+    """Parse one YAML file; every problem in it becomes a SpecError naming file and line."""
+    display = display_path(path)
+    here = Location(display, 1, 1)
+    if not path.is_file():
+        kind = "a directory" if path.is_dir() else "missing" if not path.exists() else "not a regular file"
+        raise SpecError([SpecProblem(here, "$", f"spec file is {kind}")])
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise SpecError([SpecProblem(here, "$", f"spec file is larger than {MAX_FILE_BYTES} bytes")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError([SpecProblem(Location(display, line, column), "$", "file is not valid UTF-8")]) from None
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Location(display, mark.line + 1, mark.column + 1) if mark else here
+        message = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        raise SpecError([SpecProblem(where, "$", f"invalid YAML: {message}")]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([SpecProblem(here, "$", f"invalid YAML: {' '.join(str(exc).split())}")]) from None
+    if root is None:
+        raise SpecError([SpecProblem(here, "$", "spec file is empty")])
+    problems: list[SpecProblem] = []
+    try:
+        document = _convert(display, root, problems)
+    except _TooLarge as exc:
+        raise SpecError([exc.problem]) from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        raise SpecError([SpecProblem(here, "$", f"invalid YAML: {' '.join(str(exc).split())}")]) from None
+    if problems:
+        raise SpecError(problems)
+    if not isinstance(document.data, dict):
+        raise SpecError([SpecProblem(_loc(display, root), "$", "a spec must be a mapping of keys to values")])
+    return document
+
+
+def _merge(base: _Document, top: _Document) -> _Document:
+    """Deep merge: maps merge key by key, anything else in `top` replaces `base`."""
+    values = dict(base.value_locations)
+    keys = dict(base.key_locations)
+
+    def drop(prefix: JsonPath) -> None:
+        for table in (values, keys):
+            for path in [p for p in table if p[: len(prefix)] == prefix and len(p) > len(prefix)]:
+                del table[path]
+
+    def merge(a: Any, b: Any, path: JsonPath) -> Any:
+        if isinstance(a, dict) and isinstance(b, dict):
+            out = dict(a)
+            for key, value in b.items():
+                out[key] = merge(a[key], value, path + (key,)) if key in a else value
+                if key not in a:
+                    _copy(top, path + (key,), values, keys)
+            return out
+        drop(path)
+        _copy(top, path, values, keys)
+        return b
+
+    data = merge(base.data, top.data, ())
+    return _Document(data, values, keys)
+
+
+def _copy(doc: _Document, prefix: JsonPath, values: dict, keys: dict) -> None:
+    for source, target in ((doc.value_locations, values), (doc.key_locations, keys)):
+        for path, location in source.items():
+            if path[: len(prefix)] == prefix:
+                target[path] = location
+
+
+def environment_names(specs_dir: Path) -> list[str]:
+    """Environments are the spec files whose name does not start with `_` (bases do)."""
+    if not specs_dir.is_dir():
+        raise UsageError(f"{display_path(specs_dir)}: specs directory not found (use --specs DIR)")
+    return sorted(p.stem for p in specs_dir.glob("*.yaml") if not p.name.startswith("_"))
+
+
+def load_spec(specs_dir: Path, name: str) -> Spec:
+    """Read `<specs_dir>/<name>.yaml` and the chain of files it extends, merged."""
+    if not ENV_NAME.match(name):
+        raise UsageError(
+            f"{name!r}: not an environment name (lowercase letters, digits and '-', at most 16 characters)")
+    path = specs_dir / f"{name}.yaml"
+    if not path.exists():
+        known = ", ".join(environment_names(specs_dir)) or "none"
+        raise UsageError(f"{display_path(path)}: no spec for environment {name!r} (known: {known})")
+    chain: list[Path] = []
+    documents: list[_Document] = []
+    current: Path | None = path
+    while current is not None:
+        if current in chain:
+            raise SpecError([SpecProblem(Location(display_path(current), 1, 1), "$.extends",
+                                         "extends forms a cycle")])
+        chain.append(current)
+        document = read_document(current)
+        documents.append(document)
+        parent = document.data.get("extends")
+        current = None
+        if parent is not None:
+            where = document.key_locations.get(("extends",)) or Location(display_path(path), 1, 1)
+            if not isinstance(parent, str) or "/" in parent or not parent.endswith(".yaml"):
+                raise SpecError([SpecProblem(where, "$.extends",
+                                             "must name a .yaml file in the same directory")])
+            current = chain[-1].parent / parent
+            if not current.exists():
+                raise SpecError([SpecProblem(where, "$.extends", f"{parent} does not exist")])
+    merged = documents[-1]
+    for document in reversed(documents[:-1]):
+        merged = _merge(merged, document)
+    return Spec(name, merged.data, list(reversed(chain)), merged.value_locations, merged.key_locations)

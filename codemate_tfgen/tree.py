@@ -1,0 +1,273 @@
+"""Write and compare: the generated tree on disk against the one rendered in memory.
+
+The managed tree is `<out>/infrastructure`. A render builds the complete new tree in a
+staging directory beside it (unmanaged files such as .terraform/ or a lock file are
+hard-linked across unchanged), then swaps the two directories in one atomic rename. A
+failure or a kill at any moment leaves either the old tree or the new one, never a mix.
+A manifest inside the tree records which files tfgen owns, so files it no longer
+generates are removed and files it never generated are never touched.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import difflib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from codemate_tfgen.errors import UsageError
+from codemate_tfgen.render import ROOT
+
+MANIFEST = f"{ROOT}/.tfgen-manifest.json"
+STAGING_PREFIX = ".tfgen-staging-"
+SHARED = "shared"
+# The owners a render replaces: a set of environment names plus SHARED, or None for all.
+Owners = set[str] | None
+
+
+def _owned(entry_owner: str | None, owners: Owners) -> bool:
+    return owners is None or entry_owner in owners
+
+
+def owner(path: str) -> str:
+    """Which render owns a file: an environment name, or `shared` (modules, scripts, docs)."""
+    parts = path.split("/")
+    if len(parts) > 3 and parts[1] == "environments":
+        return parts[2]
+    return SHARED
+
+
+def manifest_text(files: dict[str, str]) -> str:
+    entries = {
+        path: {"owner": owner(path), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+        for path, text in sorted(files.items())
+    }
+    body = {"generator": "codemate-tfgen", "note": "Files tfgen owns; do not edit.", "files": entries}
+    return json.dumps(body, indent=2, sort_keys=True) + "\n"
+
+
+def read_manifest(out: Path) -> dict[str, dict[str, str]]:
+    path = out / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        body = json.loads(path.read_text("utf-8"))
+        return dict(body["files"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path}: manifest is damaged ({exc}); restore it from version control") from None
+
+
+def desired_tree(out: Path, rendered: dict[str, str], owners: Owners) -> dict[str, str]:
+    """The full managed tree after rendering `owners`: files of other environments stay as they are."""
+    old = read_manifest(out)
+    tree = dict(rendered)
+    for path, entry in old.items():
+        if not _owned(entry.get("owner"), owners) and path not in tree:
+            current = out / path
+            if current.is_file() and not current.is_symlink():
+                tree[path] = current.read_text("utf-8")
+    tree.pop(MANIFEST, None)
+    tree[MANIFEST] = manifest_text(tree)
+    return dict(sorted(tree.items()))
+
+
+# --- check ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Drift:
+    changed: dict[str, str]  # path -> unified diff
+    missing: list[str]
+    orphaned: list[str]
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.changed or self.missing or self.orphaned)
+
+
+def compare(out: Path, rendered: dict[str, str], owners: Owners) -> Drift:
+    """What differs between disk and the rendered files of `owners` (read-only)."""
+    changed: dict[str, str] = {}
+    missing: list[str] = []
+    for path, text in rendered.items():
+        target = out / path
+        if not target.is_file() or target.is_symlink():
+            missing.append(path)
+            continue
+        current = target.read_bytes().decode("utf-8", errors="replace")
+        if current != text:
+            diff = difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
+                                        fromfile=f"a/{path}", tofile=f"b/{path}")
+            changed[path] = "".join(diff)
+    old = read_manifest(out)
+    orphaned = sorted(
+        path for path, entry in old.items()
+        if _owned(entry.get("owner"), owners) and path not in rendered and (out / path).exists()
+    )
+    return Drift(changed, sorted(missing), orphaned)
+
+
+# --- write ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output directory; a second render waits for the first."""
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"tfgen: another render is writing {out}; waiting for it to finish", flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def write_tree(out: Path, tree: dict[str, str]) -> None:
+    """Make `<out>/infrastructure` exactly `tree` (plus the unmanaged files it already had)."""
+    out.mkdir(parents=True, exist_ok=True)
+    if out.is_symlink():
+        raise UsageError(f"{out}: output directory is a symlink; refusing to write through it")
+    with locked(out):
+        _remove_stale_staging(out)
+        target = out / ROOT
+        if target.is_symlink() or (target.exists() and not target.is_dir()):
+            raise UsageError(f"{target}: expected a directory tfgen manages; refusing to replace it")
+        old = read_manifest(out)
+        staging = Path(_mkdtemp(out))
+        try:
+            new_root = staging / ROOT.name
+            if target.is_dir():
+                _link_copy(target, new_root, managed={p for p in old if p not in tree} | set(tree))
+            else:
+                new_root.mkdir()
+            for path, text in tree.items():
+                _write_file(staging, path, text)
+            _prune_empty_dirs(new_root, [staging / p for p in old if p not in tree])
+            _fsync_tree(new_root)
+            if target.is_dir():
+                _exchange(new_root, target)
+            else:
+                os.rename(new_root, target)
+            _fsync_dir(out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _mkdtemp(out: Path) -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out)
+
+
+def _remove_stale_staging(out: Path) -> None:
+    """A killed render leaves its staging directory behind; it was never part of the tree."""
+    for entry in out.iterdir():
+        if entry.name.startswith(STAGING_PREFIX) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _link_copy(source: Path, dest: Path, managed: set[str]) -> None:
+    """Recreate `source` at `dest`, hard-linking files tfgen does not manage (content untouched)."""
+    base = source.parent
+    for directory, dirnames, filenames in os.walk(source):
+        rel_dir = Path(directory).relative_to(source)
+        (dest / rel_dir).mkdir(exist_ok=True)
+        for name in list(dirnames):
+            full = Path(directory) / name
+            if full.is_symlink():
+                dirnames.remove(name)
+                os.symlink(os.readlink(full), dest / rel_dir / name)
+        for name in filenames:
+            full = Path(directory) / name
+            rel = full.relative_to(base).as_posix()
+            if rel in managed:
+                continue
+            if full.is_symlink():
+                os.symlink(os.readlink(full), dest / rel_dir / name)
+            else:
+                os.link(full, dest / rel_dir / name)
+
+
+def _write_file(staging: Path, path: str, text: str) -> None:
+    target = staging / path
+    # Never write through a symlink: a link inside the tree could point anywhere.
+    for parent in [staging / p for p in _parents(path)]:
+        if parent.is_symlink():
+            raise UsageError(f"{path}: {parent.relative_to(staging)} is a symlink in the output tree; "
+                             "refusing to write through it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink() or target.exists():
+        target.unlink()
+    mode = 0o755 if path.endswith(".sh") else 0o644
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+    os.chmod(target, mode)
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _prune_empty_dirs(root: Path, removed: list[Path]) -> None:
+    for path in removed:
+        parent = path.parent
+        while parent != root and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+
+
+def _fsync_tree(root: Path) -> None:
+    for directory, _dirs, files in os.walk(root):
+        for name in files:
+            full = os.path.join(directory, name)
+            if not os.path.islink(full):
+                fd = os.open(full, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        _fsync_dir(Path(directory))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Atomically swap two directories (Linux renameat2 RENAME_EXCHANGE)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+        if result == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.ENOSYS, errno.EINVAL):
+            raise OSError(code, os.strerror(code), str(b))
+    # No atomic exchange on this system: two renames, with a window of a missing tree only.
+    backup = a.parent / (a.name + ".old")
+    os.rename(b, backup)
+    os.rename(a, b)
+    os.rename(backup, a)

@@ -1,0 +1,177 @@
+"""Verify: parse every generated .tf and .tfvars back and cross-reference the tree.
+
+Runs on the in-memory tree before anything is written. Each finding names the file, the
+block and the problem.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import hcl2
+
+from codemate_tfgen import hcl
+from codemate_tfgen.errors import VerificationError
+
+META_ARGUMENTS = {"source", "version", "count", "for_each", "providers", "depends_on"}
+_REFERENCE = re.compile(
+    r"(?<![\w.])(?:(var|local)\.([A-Za-z_][\w-]*)|module\.([A-Za-z_][\w-]*)\.([A-Za-z_][\w-]*)"
+    r"|(data\.)?((?:aws|random|tls)_\w+)\.([A-Za-z_][\w-]*))"
+)
+
+
+@dataclass
+class TerraformModule:
+    """What one directory of .tf files declares and what its expressions reference."""
+
+    directory: str
+    variables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: set[str] = field(default_factory=set)
+    locals: set[str] = field(default_factory=set)
+    resources: set[str] = field(default_factory=set)
+    calls: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # name -> (file, body)
+    references: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)  # file, block, ref
+    tfvars: dict[str, set[str]] = field(default_factory=dict)
+
+
+def _name(key: str) -> str:
+    return key[1:-1] if key.startswith('"') and key.endswith('"') else key
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _references(value: Any) -> Iterator[tuple[str, ...]]:
+    for text in _strings(value):
+        code = hcl.code_segments(text)
+        for match in _REFERENCE.finditer(code):
+            kind, name, module, output, data, rtype, rname = match.groups()
+            if kind:
+                yield (kind, name)
+            elif module:
+                yield ("module", module, output)
+            elif rtype and not code[: match.start()].endswith("each."):
+                yield ("data" if data else "resource", f"{rtype}.{rname}")
+
+
+def _blocks(parsed: dict[str, Any], kind: str) -> Iterator[tuple[str, Any]]:
+    for entry in parsed.get(kind, []):
+        for label, body in entry.items():
+            yield _name(label), body
+
+
+def _collect(path: str, parsed: dict[str, Any], module: TerraformModule) -> None:
+    for name, body in _blocks(parsed, "variable"):
+        module.variables[name] = body
+    for name, body in _blocks(parsed, "output"):
+        module.outputs.add(name)
+        module.references.extend((path, f'output "{name}"', ref) for ref in _references(body))
+    for entry in parsed.get("locals", []):
+        for name, value in entry.items():
+            if name.startswith("__"):
+                continue
+            module.locals.add(name)
+            module.references.extend((path, f"locals.{name}", ref) for ref in _references(value))
+    for name, body in _blocks(parsed, "module"):
+        module.calls[name] = (path, body)
+        module.references.extend((path, f'module "{name}"', ref) for ref in _references(body))
+    for kind in ("resource", "data"):
+        for rtype, named in _blocks(parsed, kind):
+            for rname, body in named.items():
+                rname = _name(rname)
+                address = f"{rtype}.{rname}" if kind == "resource" else f"data.{rtype}.{rname}"
+                module.resources.add(address)
+                module.references.extend((path, f"{kind} {address}", ref) for ref in _references(body))
+    for name, body in _blocks(parsed, "provider"):
+        module.references.extend((path, f'provider "{name}"', ref) for ref in _references(body))
+
+
+def parse_modules(files: dict[str, str]) -> tuple[dict[str, TerraformModule], list[str]]:
+    modules: dict[str, TerraformModule] = {}
+    findings: list[str] = []
+    for path, text in files.items():
+        if not path.endswith((".tf", ".tfvars")):
+            continue
+        directory = posixpath.dirname(path)
+        module = modules.setdefault(directory, TerraformModule(directory))
+        try:
+            parsed = hcl2.loads(text)
+        except Exception as exc:  # python-hcl2 raises lark errors of many kinds
+            findings.append(f"{path}: does not parse as HCL: {' '.join(str(exc).split())[:300]}")
+            continue
+        if path.endswith(".tfvars"):
+            module.tfvars[path] = {k for k in parsed if not k.startswith("__")}
+        else:
+            _collect(path, parsed, module)
+    return modules, findings
+
+
+def cross_reference(modules: dict[str, TerraformModule]) -> Iterator[str]:
+    for module in modules.values():
+        for path, block, ref in module.references:
+            kind = ref[0]
+            if kind == "var" and ref[1] not in module.variables:
+                yield f"{path}: {block}: var.{ref[1]} is not declared"
+            elif kind == "local" and ref[1] not in module.locals:
+                yield f"{path}: {block}: local.{ref[1]} is not declared"
+            elif kind == "module":
+                target = _called(modules, module, ref[1])
+                if ref[1] not in module.calls:
+                    yield f"{path}: {block}: module.{ref[1]} is not a module call of {module.directory}"
+                elif target is not None and ref[2] not in target.outputs:
+                    yield f"{path}: {block}: module.{ref[1]}.{ref[2]} is not an output of {target.directory}"
+            elif kind in ("resource", "data"):
+                address = ref[1] if kind == "resource" else f"data.{ref[1]}"
+                if address not in module.resources:
+                    yield f"{path}: {block}: {address} is not declared in {module.directory}"
+        for name, (path, body) in module.calls.items():
+            target = _called(modules, module, name)
+            if target is None:
+                yield f'{path}: module "{name}": source {_source(body)!r} is not a module of the generated tree'
+                continue
+            passed = {key for key in body if not key.startswith("__")} - META_ARGUMENTS
+            for argument in sorted(passed - set(target.variables)):
+                yield f'{path}: module "{name}": {argument} is not a variable of {target.directory}'
+            required = {n for n, v in target.variables.items() if "default" not in v}
+            for argument in sorted(required - passed):
+                yield f'{path}: module "{name}": required variable {argument} is not set'
+        for path, keys in module.tfvars.items():
+            for key in sorted(keys - set(module.variables)):
+                yield f"{path}: {key} is not a variable of {module.directory}"
+            required = {n for n, v in module.variables.items() if "default" not in v}
+            for key in sorted(required - keys):
+                yield f"{path}: required variable {key} has no value"
+
+
+def _source(body: dict[str, Any]) -> str:
+    source = body.get("source", "")
+    return hcl.unquote(source) if isinstance(source, str) and source.startswith('"') else str(source)
+
+
+def _called(modules: dict[str, TerraformModule], caller: TerraformModule, name: str) -> TerraformModule | None:
+    if name not in caller.calls:
+        return None
+    source = _source(caller.calls[name][1])
+    if not source.startswith(("./", "../")):
+        return None
+    return modules.get(posixpath.normpath(posixpath.join(caller.directory, source)))
+
+
+def verify(files: dict[str, str]) -> None:
+    """Raise VerificationError with every finding; return quietly when the tree is consistent."""
+    modules, findings = parse_modules(files)
+    findings.extend(cross_reference(modules))
+    if findings:
+        raise VerificationError(sorted(set(findings)))

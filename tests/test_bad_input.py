@@ -1,0 +1,68 @@
+"""Bad specs: one fixture file per case (it replaces specs/dev.yaml), with the exact message expected."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bad"
+CASES = sorted(p.stem for p in FIXTURES.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("command", ["validate", "render", "check"])
+def test_bad_spec_is_reported_with_location(cli, specs, tmp_path, case, command):
+    shutil.copy(FIXTURES / f"{case}.yaml", specs / "dev.yaml")
+    out_dir = tmp_path / "out"
+    args = [command, "dev", "--specs", "specs"] + (["--out", out_dir] if command != "validate" else [])
+    code, out, err = cli(*args)
+    assert code == 2
+    assert err == (FIXTURES / f"{case}.expected").read_text()
+    assert "Traceback" not in out + err
+    assert not out_dir.exists(), "nothing may be written for a bad spec"
+
+
+def test_all_environments_are_reported_together(cli, specs):
+    shutil.copy(FIXTURES / "unknown_key.yaml", specs / "dev.yaml")
+    shutil.copy(FIXTURES / "bad_enum.yaml", specs / "prod.yaml")
+    code, _out, err = cli("validate", "--specs", "specs")
+    assert code == 2
+    assert [line.split(":")[0] for line in err.splitlines()] == ["specs/dev.yaml", "specs/prod.yaml"]
+
+
+def test_unknown_environment_is_a_usage_error(cli, specs):
+    code, _out, err = cli("validate", "qa", "--specs", "specs")
+    assert code == 2
+    assert "no spec for environment 'qa' (known: dev, prod, staging)" in err
+
+
+@pytest.mark.parametrize("name", ["../etc", "dev/x", "Dev", ""])
+def test_environment_names_cannot_escape(cli, specs, tmp_path, name):
+    code, _out, err = cli("render", name, "--specs", "specs", "--out", tmp_path / "out")
+    assert code == 2
+    assert "not an environment name" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_error_in_base_file_points_at_base(cli, specs):
+    base = specs / "_common.yaml"
+    base.write_text(base.read_text().replace("locking: dynamodb", "locking: dynamo"))
+    code, _out, err = cli("validate", "dev", "--specs", "specs")
+    assert code == 2
+    assert err.startswith("specs/_common.yaml:")
+    assert "$.backend.locking" in err
+
+
+def test_missing_specs_directory(cli, tmp_path):
+    code, _out, err = cli("validate", "--specs", tmp_path / "nowhere")
+    assert code == 2
+    assert "specs directory not found" in err
+
+
+def test_usage_errors_exit_2(cli):
+    code, _out, _err = cli("render", "--no-such-option")
+    assert code == 2
+    code, _out, _err = cli("render", "dev", "--all")
+    assert code == 2
