@@ -25,7 +25,13 @@ ENV_FILES = ("main.tf", "providers.tf", "backend.tf", "terraform.tfvars")
 
 
 def templates_dir() -> Path:
-    return Path(str(resources.files("codemate_tfgen.templates")))
+    """Installed, templates/ ships as codemate_tfgen.templates; in a source checkout that is
+    imported without installing (e.g. `python -m pytest` from the repository root), the package
+    mapping does not exist and templates/ is the directory beside the package."""
+    try:
+        return Path(str(resources.files("codemate_tfgen.templates")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "templates"
 
 
 def _md(text: Any) -> str:
