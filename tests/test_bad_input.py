@@ -1,4 +1,7 @@
-"""Bad specs: one fixture file per case (it replaces specs/dev.yaml), with the exact message expected."""
+"""Bad specs: one fixture file per case, with the exact message expected.
+
+A fixture is the environment `broken` (most extend dev.yaml and change one thing).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +17,9 @@ CASES = sorted(p.stem for p in FIXTURES.glob("*.yaml"))
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("command", ["validate", "render", "check"])
 def test_bad_spec_is_reported_with_location(cli, specs, tmp_path, case, command):
-    shutil.copy(FIXTURES / f"{case}.yaml", specs / "dev.yaml")
+    shutil.copy(FIXTURES / f"{case}.yaml", specs / "broken.yaml")
     out_dir = tmp_path / "out"
-    args = [command, "dev", "--specs", "specs"] + (["--out", out_dir] if command != "validate" else [])
+    args = [command, "broken", "--specs", "specs"] + (["--out", out_dir] if command != "validate" else [])
     code, out, err = cli(*args)
     assert code == 2
     assert err == (FIXTURES / f"{case}.expected").read_text()
@@ -25,11 +28,11 @@ def test_bad_spec_is_reported_with_location(cli, specs, tmp_path, case, command)
 
 
 def test_all_environments_are_reported_together(cli, specs):
-    shutil.copy(FIXTURES / "unknown_key.yaml", specs / "dev.yaml")
-    shutil.copy(FIXTURES / "bad_enum.yaml", specs / "prod.yaml")
+    shutil.copy(FIXTURES / "unknown_key.yaml", specs / "broken.yaml")
+    shutil.copy(FIXTURES / "bad_enum.yaml", specs / "zbroken.yaml")
     code, _out, err = cli("validate", "--specs", "specs")
     assert code == 2
-    assert [line.split(":")[0] for line in err.splitlines()] == ["specs/dev.yaml", "specs/prod.yaml"]
+    assert [line.split(":")[0] for line in err.splitlines()] == ["specs/broken.yaml", "specs/zbroken.yaml"]
 
 
 def test_unknown_environment_is_a_usage_error(cli, specs):

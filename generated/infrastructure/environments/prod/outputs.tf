@@ -34,13 +34,3 @@ output "ecs_security_group_id" {
   description = "ID of the ECS tasks security group"
   value       = module.security_groups.ecs_security_group_id
 }
-
-output "rds_security_group_id" {
-  description = "ID of the RDS security group"
-  value       = module.security_groups.rds_security_group_id
-}
-
-output "redis_security_group_id" {
-  description = "ID of the ElastiCache security group"
-  value       = module.security_groups.redis_security_group_id
-}
