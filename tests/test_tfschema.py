@@ -1,0 +1,289 @@
+"""codemate_tfgen.tfschema: schema checks of parsed HCL, one test per finding kind."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+
+import hcl2
+import pytest
+
+from codemate_tfgen import tfschema
+
+
+def check(text: str) -> list[tfschema.Finding]:
+    text = textwrap.dedent(text)
+    return tfschema.check_module({"main.tf": hcl2.loads(text)}, {"main.tf": text})
+
+
+def messages(findings) -> list[str]:
+    return [f.message for f in findings]
+
+
+CLEAN = """\
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_vpc" "this" {
+  cidr_block = "10.0.0.0/16"
+  tags       = { Name = "main" }
+}
+
+resource "aws_security_group" "app" {
+  count  = 1
+  vpc_id = aws_vpc.this.id
+
+  ingress {
+    from_port   = 443
+    to_port     = 443
+    protocol    = "tcp"
+    cidr_blocks = [aws_vpc.this.cidr_block]
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_iam_role" "task" {
+  name               = "task"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+}
+
+resource "aws_lb_listener" "https" {
+  load_balancer_arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/x/1"
+
+  default_action {
+    type = "fixed-response"
+
+    fixed_response {
+      content_type = "text/plain"
+    }
+  }
+
+  dynamic "mutual_authentication" {
+    for_each = []
+    content {
+      mode = mutual_authentication.value
+    }
+  }
+}
+
+resource "random_id" "other_provider_is_ignored" {
+  byte_length = 4
+}
+
+output "sg_ids" {
+  value = aws_security_group.app[*].id
+}
+
+output "role_arn" {
+  value = "role: ${aws_iam_role.task.arn}"
+}
+"""
+
+
+def test_clean_module_has_no_findings():
+    assert check(CLEAN) == []
+
+
+def test_unknown_resource_type_and_data_source():
+    findings = check("""\
+        resource "aws_vpcc" "x" {}
+        data "aws_caller_identiy" "me" {}
+        """)
+    assert messages(findings) == [
+        'aws_vpcc.x: unknown resource type "aws_vpcc". Did you mean "aws_vpc"?',
+        'data.aws_caller_identiy.me: unknown data source "aws_caller_identiy".'
+        ' Did you mean "aws_caller_identity"?',
+    ]
+    assert [f.line for f in findings] == [1, 2]
+
+
+def test_unsupported_argument_with_suggestion():
+    findings = check("""\
+        resource "aws_vpc" "this" {
+          cidr_blok = "10.0.0.0/16"
+        }
+        """)
+    assert messages(findings) == [
+        'aws_vpc.this: unsupported argument "cidr_blok". Did you mean "cidr_block"?']
+    assert findings[0].line == 2 and findings[0].file == "main.tf"
+
+
+def test_unsupported_nested_block():
+    findings = check("""\
+        resource "aws_lb_listener" "x" {
+          load_balancer_arn = "arn"
+
+          default_action {
+            type = "forward"
+
+            forwardd {
+              target_group {
+                arn = "arn"
+              }
+            }
+          }
+        }
+        """)
+    assert messages(findings) == [
+        'aws_lb_listener.x.default_action: unsupported block type "forwardd".'
+        ' Did you mean "forward"?']
+    assert findings[0].line == 7
+
+
+def test_missing_required_argument():
+    findings = check("""\
+        resource "aws_subnet" "x" {
+          cidr_block = "10.0.1.0/24"
+        }
+        """)
+    assert messages(findings) == ['aws_subnet.x: missing required argument "vpc_id"']
+    assert findings[0].line == 1
+
+
+def test_missing_required_block():
+    findings = check("""\
+        resource "aws_lb_listener" "x" {
+          load_balancer_arn = "arn"
+        }
+        """)
+    assert messages(findings) == ['aws_lb_listener.x: missing required block "default_action"']
+
+
+def test_missing_required_nested_argument():
+    findings = check("""\
+        resource "aws_lb_listener" "x" {
+          load_balancer_arn = "arn"
+          default_action {
+            target_group_arn = "arn"
+          }
+        }
+        """)
+    assert messages(findings) == ['aws_lb_listener.x.default_action: missing required argument "type"']
+
+
+def test_argument_written_as_block():
+    findings = check("""\
+        resource "aws_vpc" "x" {
+          tags {
+            Name = "x"
+          }
+        }
+        """)
+    assert messages(findings) == ['aws_vpc.x: "tags" is an argument, not a block: write tags = ...']
+
+
+def test_block_written_as_argument():
+    findings = check("""\
+        resource "aws_lb_listener" "x" {
+          load_balancer_arn = "arn"
+          default_action = {
+            type = "forward"
+          }
+        }
+        """)
+    assert messages(findings) == [
+        'aws_lb_listener.x: "default_action" is a block, not an argument: write default_action { ... }',
+    ]
+
+
+def test_too_many_single_blocks():
+    findings = check("""\
+        resource "aws_lb_listener" "x" {
+          load_balancer_arn = "arn"
+          default_action {
+            type = "forward"
+          }
+          mutual_authentication {
+            mode = "off"
+          }
+          mutual_authentication {
+            mode = "verify"
+          }
+        }
+        """)
+    assert messages(findings) == [
+        'aws_lb_listener.x: at most 1 "mutual_authentication" block(s) allowed, found 2']
+
+
+def test_computed_only_attribute_set():
+    findings = check("""\
+        resource "aws_vpc" "x" {
+          cidr_block = "10.0.0.0/16"
+          arn        = "arn:aws:ec2:us-east-1:123456789012:vpc/vpc-1"
+        }
+        """)
+    assert messages(findings) == ['aws_vpc.x: "arn" is computed by the provider and cannot be set']
+    assert findings[0].line == 3
+
+
+def test_reference_to_missing_attribute():
+    findings = check("""\
+        resource "aws_vpc" "this" {
+          cidr_block = "10.0.0.0/16"
+        }
+
+        resource "aws_subnet" "a" {
+          vpc_id     = aws_vpc.this.idd
+          cidr_block = cidrsubnet(aws_vpc.this.cidr_block, 8, 0)
+        }
+
+        output "zone" {
+          value = data.aws_availability_zones.all.name[0]
+        }
+
+        output "splat" {
+          value = aws_subnet.a[*].arnn
+        }
+        """)
+    assert sorted(messages(findings)) == sorted([
+        'aws_vpc.this: unsupported attribute "idd" (not in the aws_vpc schema).'
+        ' Did you mean "id"?',
+        'data.aws_availability_zones.all: unsupported attribute "name"'
+        ' (not in the aws_availability_zones schema). Did you mean "names"?',
+        'aws_subnet.a: unsupported attribute "arnn" (not in the aws_subnet schema).'
+        ' Did you mean "arn"?',
+    ])
+    assert sorted(f.line for f in findings) == [6, 11, 15]
+
+
+def test_nested_attribute_paths_only_check_first_attribute():
+    # .ingress[0].from_port: only "ingress" is checked against aws_security_group.
+    assert check("""\
+        resource "aws_security_group" "x" {}
+
+        output "port" {
+          value = aws_security_group.x.ingress[0].from_port
+        }
+        """) == []
+
+
+def test_schema_loads_quickly_and_is_cached():
+    tfschema.load_schema.cache_clear()
+    started = time.perf_counter()
+    schema = tfschema.load_schema()
+    elapsed = time.perf_counter() - started
+    assert len(schema["resource_schemas"]) > 1500 and len(schema["data_source_schemas"]) > 600
+    assert tfschema.load_schema() is schema
+    assert elapsed < 1.0  # measured ~40 ms; generous for a loaded CI machine
+
+
+@pytest.mark.parametrize("files", [40])
+def test_checking_forty_files_is_fast(files):
+    text = textwrap.dedent(CLEAN)
+    parsed = {f"f{i}.tf": hcl2.loads(text) for i in range(files)}
+    texts = {name: text for name in parsed}
+    tfschema.load_schema()
+    started = time.perf_counter()
+    assert tfschema.check_module(parsed, texts) == []
+    assert time.perf_counter() - started < 0.5  # measured well under 100 ms
