@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -33,9 +34,23 @@ def quote(value: str) -> str:
             out.append(f"\\u{ord(char):04x}")
         else:
             out.append(char)
-    text = "".join(out)
-    # Template sequences would be evaluated by Terraform; doubling the marker makes them literal.
-    return '"' + text.replace("${", "$${").replace("%{", "%%{") + '"'
+    return '"' + _literal_templates("".join(out)) + '"'
+
+
+_TEMPLATE_START = re.compile(r"([$%])\{")
+
+
+def _literal_templates(text: str) -> str:
+    """Template sequences would be evaluated by Terraform; doubling the marker (`$${`, `%%{`)
+    makes them literal. python-hcl2 (verification) reads a doubled marker only when a `}`
+    follows in the same string, so an unclosed one is written `$\\u007b`: the same two
+    characters to Terraform, and readable by both."""
+
+    def literal(match: re.Match[str]) -> str:
+        marker = match.group(1)
+        return marker * 2 + "{" if "}" in text[match.end():] else marker + "\\u007b"
+
+    return _TEMPLATE_START.sub(literal, text)
 
 
 _UNESCAPE = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
@@ -72,7 +87,20 @@ def unquote(literal: str) -> str:
 
 
 def value(data: Any) -> str:
-    """Any spec value (string, number, bool, null, list, map) as a one-line HCL expression."""
+    """Any spec value (string, number, bool, null, list, map) as an HCL expression.
+
+    Short flat values stay on one line; maps holding maps are laid out one key per line
+    (indentation and alignment come from fmt), so a changed spec value changes one line.
+    """
+    if isinstance(data, dict) and any(isinstance(v, dict) for v in data.values()):
+        body = "\n".join(f"{key_name(k)} = {value(v)}" for k, v in data.items())
+        return "{\n" + body + "\n}"
+    if isinstance(data, dict) and len(data) > 1 and len(_flat(data)) > 80:
+        return "{\n" + "\n".join(f"{key_name(k)} = {value(v)}" for k, v in data.items()) + "\n}"
+    return _flat(data)
+
+
+def _flat(data: Any) -> str:
     if data is None:
         return "null"
     if isinstance(data, bool):
@@ -82,11 +110,11 @@ def value(data: Any) -> str:
     if isinstance(data, str):
         return quote(data)
     if isinstance(data, list | tuple):
-        return "[" + ", ".join(value(item) for item in data) + "]"
+        return "[" + ", ".join(_flat(item) for item in data) + "]"
     if isinstance(data, dict):
         if not data:
             return "{}"
-        return "{ " + ", ".join(f"{key_name(k)} = {value(v)}" for k, v in data.items()) + " }"
+        return "{ " + ", ".join(f"{key_name(k)} = {_flat(v)}" for k, v in data.items()) + " }"
     raise TypeError(f"no HCL form for {type(data).__name__}")
 
 
@@ -99,19 +127,31 @@ def key_name(key: str) -> str:
 
 _OPEN = "{[("
 _CLOSE = "}])"
+# Runs of characters that scan() passes over without yielding anything but "code" tokens: in
+# code, everything but what starts a string, comment, heredoc, bracket, `=` or line; in a string,
+# everything but an escape, its end, an interpolation or a line.
+_PLAIN_CODE = re.compile(r'[^"#/<{}\[\]()=\n]+')
+_PLAIN_STRING = re.compile(r'[^\\"$%\n]+')
 
 
-def scan(text: str) -> Iterator[tuple[int, str, str]]:
+def scan(text: str, *, code: bool = True) -> Iterator[tuple[int, str, str]]:
     """Yield (offset, kind, token) for the structural tokens of HCL source.
 
     kinds: "open"/"close" (brackets, template interpolations included), "equal" (a single `=`),
     "code" (one character of code outside strings and comments), "newline". String contents
-    and comments are skipped, so brackets in them never count.
+    and comments are skipped, so brackets in them never count. With code=False no "code"
+    tokens are yielded, and runs of plain characters are skipped in one step (fmt needs only
+    the structure: scanning character by character was most of a render's time).
     """
     stack: list[str] = []  # "code" frames opened by brackets/interpolations, "string" frames
     i, n = 0, len(text)
     in_string = False
     while i < n:
+        if not code:
+            plain = (_PLAIN_STRING if in_string else _PLAIN_CODE).match(text, i)
+            if plain:
+                i = plain.end()
+                continue
         char = text[i]
         if in_string:
             if char == "\\":
@@ -187,7 +227,7 @@ def fmt(text: str) -> str:
     # one level however many it opens; closing lines dedent by the levels they close.
     indented: list[str] = []
     indents: list[int] = []
-    for line, (balance, _assign) in zip(lines, shapes, strict=True):
+    for line, (balance, _equal, _assign) in zip(lines, shapes, strict=True):
         depth = len(indents)
         if balance > 0:
             indents.append(balance)
@@ -212,29 +252,32 @@ def fmt(text: str) -> str:
         result.extend(f"{lead.ljust(width)} = {rhs}" for lead, rhs in run)
         run.clear()
 
-    for line, (_balance, assign) in zip(indented, shapes, strict=True):
-        if assign is None:
+    for line, (_balance, equal, assign) in zip(indented, shapes, strict=True):
+        cut = len(line) - len(line.lstrip()) + (equal or 0)
+        if not assign:
             flush()
-            result.append(line)
+            # An `=` that opens a multi-line value is not aligned: one space before it.
+            result.append(f"{line[:cut].rstrip()} {line[cut:]}" if equal is not None else line)
             continue
-        cut = len(line) - len(line.lstrip()) + assign
         run.append((line[:cut].rstrip(), line[cut + 1 :].strip()))
     flush()
     return _tidy_blank_lines(result)
 
 
-def _line_shape(line: str) -> tuple[int, int | None]:
-    """(net bracket change, column of the `=` that assigns a one-line value or None)."""
-    tokens = list(scan(line))
+@lru_cache(maxsize=1 << 16)  # most lines recur (closing braces, tags, each environment's copy of a block)
+def _line_shape(line: str) -> tuple[int, int | None, bool]:
+    """(net bracket change, column of the line's first `=` or None, whether that `=` assigns a
+    one-line value and so joins an alignment run)."""
+    tokens = list(scan(line, code=False))
     balance = sum(1 if kind == "open" else -1 if kind == "close" else 0 for _, kind, _ in tokens)
     for position, (column, kind, _token) in enumerate(tokens):
         if kind == "equal":
             if not line[:column].strip():
-                return balance, None
+                return balance, None, False
             rest = tokens[position:]
             rest_balance = sum(1 if k == "open" else -1 if k == "close" else 0 for _, k, _ in rest)
-            return balance, column if rest_balance == 0 else None
-    return balance, None
+            return balance, column, rest_balance == 0
+    return balance, None, False
 
 
 def _tidy_blank_lines(lines: list[str]) -> str:

@@ -43,8 +43,11 @@ def build(specs_dir: Path, names: tuple[str, ...]) -> tuple[dict[str, str], tree
     count as orphans; with names, other environments' files are left as they are.
     """
     selected = select(specs_dir, names)
-    specs = load_valid_specs(specs_dir, selected)
-    files = rendering.render(specs)
+    # The scripts and the top-level README describe every environment, so every spec is
+    # loaded (and must be valid) even when only some environments are rendered.
+    every = load_valid_specs(specs_dir, list(dict.fromkeys(selected + environment_names(specs_dir))))
+    specs = [spec for spec in every if spec.name in selected]
+    files = rendering.render(specs, every)
     verify(files)
     return files, ({tree.SHARED, *selected} if names else None)
 
@@ -52,11 +55,7 @@ def build(specs_dir: Path, names: tuple[str, ...]) -> tuple[dict[str, str], tree
 def render_to_disk(specs_dir: Path, out: Path, names: tuple[str, ...]) -> tree.Drift:
     """Render, verify, then replace the tree in one atomic step. Returns what changed."""
     files, owners = build(specs_dir, names)
-    full = tree.desired_tree(out, files, owners)
-    drift = tree.compare(out, full, owners)
-    if drift.stale:
-        tree.write_tree(out, full)
-    return drift
+    return tree.update_tree(out, files, owners)
 
 
 def check(specs_dir: Path, out: Path, names: tuple[str, ...]) -> tree.Drift:

@@ -8,6 +8,8 @@ error can point at the line a user has to change.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,16 +22,26 @@ from codemate_tfgen.errors import Location, SpecError, SpecProblem, UsageError
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 # Bounds that keep a hostile or broken file from exhausting time or memory.
 MAX_FILE_BYTES = 1024 * 1024
-MAX_NODES = 50_000
+MAX_NODES = 10_000
 MAX_DEPTH = 64
 
 JsonPath = tuple[str | int, ...]
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
 def format_path(path: JsonPath) -> str:
+    """`$.a.b[0]`; a key that is not a plain name is JSON-quoted (`$.tags["a b"]`), so a path
+    stays one unambiguous line whatever the key holds (dots, colons, newlines, nothing)."""
     out = "$"
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.match(part):
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(part)}]"
     return out
 
 
@@ -57,7 +69,34 @@ class Spec:
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader without timestamp conversion: specs only hold JSON types."""
+    """SafeLoader without timestamp conversion: specs only hold JSON types.
+
+    Composing stops at the node and depth bounds, so a huge or deeply nested file costs
+    bounded time and memory and never exhausts Python's recursion limit.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._nodes = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        self._nodes += 1
+        self._depth += 1
+        try:
+            if self._nodes > MAX_NODES or self._depth > MAX_DEPTH:
+                what = "too deeply nested" if self._depth > MAX_DEPTH else f"more than {MAX_NODES} values"
+                raise _ComposeLimit(self.peek_event().start_mark, f"document is {what}")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _ComposeLimit(yaml.YAMLError):
+    def __init__(self, mark: yaml.Mark, message: str):
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -113,8 +152,9 @@ def _convert(display: str, root: yaml.Node, problems: list[SpecProblem]) -> _Doc
         if isinstance(node, yaml.SequenceNode):
             return [walk(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
         value = loader.construct_object(node)
-        if isinstance(value, float) and value != value:  # NaN never means anything in a spec
-            problems.append(SpecProblem(_loc(display, node), format_path(path), "not a number"))
+        if isinstance(value, float) and not math.isfinite(value):  # .nan/.inf mean nothing in a spec,
+            # and json.dumps would write them as NaN/Infinity, which HCL reads as references.
+            problems.append(SpecProblem(_loc(display, node), format_path(path), "not a finite number"))
         return value
 
     return _Document(walk(root, (), 0), values, keys)
@@ -152,6 +192,9 @@ def read_document(path: Path) -> _Document:
         raise SpecError([SpecProblem(Location(display, line, column), "$", "file is not valid UTF-8")]) from None
     try:
         root = yaml.compose(text, Loader=_Loader)
+    except _ComposeLimit as exc:
+        where = Location(display, exc.mark.line + 1, exc.mark.column + 1)
+        raise SpecError([SpecProblem(where, "$", exc.message)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(display, mark.line + 1, mark.column + 1) if mark else here

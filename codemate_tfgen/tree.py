@@ -10,8 +10,6 @@ generates are removed and files it never generated are never touched.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import difflib
 import errno
 import fcntl
@@ -19,7 +17,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,9 +59,22 @@ def read_manifest(out: Path) -> dict[str, dict[str, str]]:
         return {}
     try:
         body = json.loads(path.read_text("utf-8"))
-        return dict(body["files"])
-    except (ValueError, KeyError, TypeError) as exc:
+        files = dict(body["files"])
+        for name, entry in files.items():
+            _check_manifest_entry(name, entry)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UsageError(f"{path}: manifest is damaged ({exc}); restore it from version control") from None
+    return files
+
+
+def _check_manifest_entry(name: str, entry: dict[str, str]) -> None:
+    """Manifest paths are joined to the output root: one naming `..` or an absolute path would
+    make a render read or write outside it, so such a manifest counts as damaged."""
+    parts = name.split("/")
+    if parts[0] != ROOT.name or len(parts) < 2 or any(p in ("", ".", "..") for p in parts) or "\0" in name:
+        raise ValueError(f"{name!r} is not a path inside {ROOT}")
+    if not isinstance(entry, dict) or not isinstance(entry.get("owner"), str):
+        raise ValueError(f"{name!r} has no owner")
 
 
 def desired_tree(out: Path, rendered: dict[str, str], owners: Owners) -> dict[str, str]:
@@ -134,8 +145,42 @@ def locked(out: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def update_tree(out: Path, rendered: dict[str, str], owners: Owners) -> Drift:
+    """Write the rendered files of `owners` if the tree on disk differs; returns what changed.
+
+    What to write is decided under the output lock: files of environments not rendered now
+    are read as they are once the lock is held, so a render of another environment that
+    finished meanwhile is kept, not overwritten with what was there before it.
+    """
+    drift: list[Drift] = []
+
+    def plan() -> dict[str, str] | None:
+        full = desired_tree(out, rendered, owners)
+        drift.append(compare(out, full, owners))
+        return full if drift[0].stale else None
+
+    _write_guarded(out, plan)
+    return drift[0]
+
+
 def write_tree(out: Path, tree: dict[str, str]) -> None:
     """Make `<out>/infrastructure` exactly `tree` (plus the unmanaged files it already had)."""
+    _write_guarded(out, lambda: tree)
+
+
+def _write_guarded(out: Path, plan: Callable[[], dict[str, str] | None]) -> None:
+    """A file system error (read-only, disk full, permissions) becomes a UsageError naming the
+    path and the reason; the staging directory is gone by then and the old tree is untouched."""
+    try:
+        _write_tree(out, plan)
+    except OSError as exc:
+        where = exc.filename or out
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"{where}: cannot write the generated tree: {reason} (errno {exc.errno}); "
+                         f"{out / ROOT} was left as it was") from None
+
+
+def _write_tree(out: Path, plan: Callable[[], dict[str, str] | None]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if out.is_symlink():
         raise UsageError(f"{out}: output directory is a symlink; refusing to write through it")
@@ -144,6 +189,9 @@ def write_tree(out: Path, tree: dict[str, str]) -> None:
         target = out / ROOT
         if target.is_symlink() or (target.exists() and not target.is_dir()):
             raise UsageError(f"{target}: expected a directory tfgen manages; refusing to replace it")
+        tree = plan()
+        if tree is None:
+            return
         old = read_manifest(out)
         staging = Path(_mkdtemp(out))
         try:
@@ -160,9 +208,18 @@ def write_tree(out: Path, tree: dict[str, str]) -> None:
                 _exchange(new_root, target)
             else:
                 os.rename(new_root, target)
-            _fsync_dir(out)
+            _flush_swap(out)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _flush_swap(out: Path) -> None:
+    """After the swap the new tree is in place; only its durability can still fail."""
+    try:
+        _fsync_dir(out)
+    except OSError as exc:
+        raise UsageError(f"{out}: the new tree is in place but could not be flushed to disk: "
+                         f"{exc.strerror} (errno {exc.errno})") from None
 
 
 def _mkdtemp(out: Path) -> str:
@@ -205,8 +262,9 @@ def _write_file(staging: Path, path: str, text: str) -> None:
     # Never write through a symlink: a link inside the tree could point anywhere.
     for parent in [staging / p for p in _parents(path)]:
         if parent.is_symlink():
-            raise UsageError(f"{path}: {parent.relative_to(staging)} is a symlink in the output tree; "
-                             "refusing to write through it")
+            where = staging.parent / parent.relative_to(staging)  # the link in the real tree
+            raise UsageError(f"{where}: is a symlink in the output tree; refusing to write {path} "
+                             "through it")
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_symlink() or target.exists():
         target.unlink()
@@ -257,6 +315,8 @@ _AT_FDCWD = -100
 
 def _exchange(a: Path, b: Path) -> None:
     """Atomically swap two directories (Linux renameat2 RENAME_EXCHANGE)."""
+    import ctypes.util  # ~10 ms (it brings subprocess): only a write pays it, not `tfgen check`
+
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     renameat2 = getattr(libc, "renameat2", None)
     if renameat2 is not None:

@@ -15,9 +15,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import jsonschema
-
+from codemate_tfgen import cache as user_cache
 from codemate_tfgen.errors import SpecError, SpecProblem
+from codemate_tfgen.sections.monitoring import RDS_INSTANCE_MEMORY_GIB
 from codemate_tfgen.spec import JsonPath, Spec, format_path
 
 
@@ -27,7 +27,9 @@ def spec_schema() -> dict[str, Any]:
 
 
 @cache
-def _validator() -> jsonschema.Draft202012Validator:
+def _validator() -> Any:
+    import jsonschema  # ~30 ms with the validator: only paid when the verdict below is not cached
+
     return jsonschema.Draft202012Validator(spec_schema())
 
 
@@ -53,10 +55,29 @@ def _unique(problems: list[SpecProblem]) -> list[SpecProblem]:
 # --- schema ---------------------------------------------------------------------------------
 
 
-def _schema_problems(spec: Spec) -> Iterator[SpecProblem]:
+def _schema_problems(spec: Spec) -> list[SpecProblem]:
+    """Problems against the JSON Schema. Data that passed before (the same data, schema, tfgen and
+    jsonschema; codemate_tfgen.cache) is not checked again; problems are always computed fresh."""
+    folder = user_cache.directory("schema-valid", user_cache.fingerprint("codemate_tfgen"),
+                                  user_cache.fingerprint("jsonschema"), user_cache.fingerprint("referencing"))
+    try:
+        verdict = user_cache.key(json.dumps(spec.data, sort_keys=True, allow_nan=False))
+    except (TypeError, ValueError):  # not JSON data: the schema reports it
+        folder = verdict = None
+    if folder and user_cache.get_json(folder, verdict) is True:
+        return []
+    problems = list(_jsonschema_problems(spec))
+    if not problems and verdict:
+        user_cache.put_json(folder, verdict, True)
+    return problems
+
+
+def _jsonschema_problems(spec: Spec) -> Iterator[SpecProblem]:
+    from jsonschema.exceptions import best_match
+
     for error in _validator().iter_errors(spec.data):
         if error.validator in ("anyOf", "oneOf") and error.context:
-            error = jsonschema.exceptions.best_match(error.context)
+            error = best_match(error.context)
         path: JsonPath = tuple(error.absolute_path)
         if error.validator == "additionalProperties":
             allowed = sorted(error.schema.get("properties", {}))
@@ -154,6 +175,138 @@ def backend_locking(spec: Spec) -> Iterator[SpecProblem]:
         yield spec.problem(("backend", "dynamodb_table"), "not used with locking: s3_lockfile", key=True)
 
 
+# Fargate task sizes AWS accepts: CPU units -> allowed memory in MiB.
+FARGATE_MEMORY = {
+    256: [512, 1024, 2048],
+    512: list(range(1024, 4097, 1024)),
+    1024: list(range(2048, 8193, 1024)),
+    2048: list(range(4096, 16385, 1024)),
+    4096: list(range(8192, 30721, 1024)),
+    8192: list(range(16384, 61441, 4096)),
+    16384: list(range(32768, 122881, 8192)),
+}
+
+
+@rule
+def service_sizes_and_counts(spec: Spec) -> Iterator[SpecProblem]:
+    for name, service in spec.data["services"].items():
+        base = ("services", name)
+        allowed = FARGATE_MEMORY[service["cpu"]]
+        cpu, memory = service["cpu"], service["memory"]
+        if memory not in allowed:
+            yield spec.problem(base + ("memory",),
+                               f"Fargate does not accept {memory} MiB with {cpu} CPU units "
+                               f"(allowed: {allowed[0]}-{allowed[-1]} in steps of {_step(allowed)})")
+        low, desired, high = service["min_count"], service["desired_count"], service["max_count"]
+        if not low <= desired <= high:
+            yield spec.problem(base + ("desired_count",),
+                               f"needs min_count <= desired_count <= max_count ({low} <= {desired} <= {high})")
+    ports = [(s["port"], n) for n, s in spec.data["services"].items()]
+    for port, name in ports:
+        if [p for p, _ in ports].count(port) > 1:
+            yield spec.problem(("services", name, "port"), f"port {port} is used by another service")
+
+
+def _step(allowed: list[int]) -> int:
+    return allowed[1] - allowed[0] if len(allowed) > 1 else allowed[0]
+
+
+# Longest environment-qualified names built from the project name, against AWS limits.
+_NAME_LIMITS = [
+    ("ALB name", "{project}-alb-{env}", 32),
+    ("target group name", "{project}-frontend-tg-{env}", 32),
+    ("S3 bucket name", "{project}-static-{env}", 63),
+    ("S3 bucket name", "{project}-files-{env}-123456789012", 63),
+]
+
+
+@rule
+def generated_names(spec: Spec) -> Iterator[SpecProblem]:
+    for what, pattern, limit in _NAME_LIMITS:
+        name = pattern.format(project=spec.data["project"], env=spec.name)
+        if len(name) > limit:
+            yield spec.problem(("project",), f"{what} {name!r} would be longer than AWS allows ({limit})")
+
+
+@rule
+def multi_az_needs_two_zones(spec: Spec) -> Iterator[SpecProblem]:
+    if len(spec.data["network"]["availability_zones"]) >= 2:
+        return
+    if spec.data["database"]["multi_az"]:
+        yield spec.problem(("database", "multi_az"), "Multi-AZ needs at least two availability zones")
+    if spec.data["cache"]["replicas_per_shard"] > 0:
+        yield spec.problem(("cache", "replicas_per_shard"),
+                           "replicas in another zone need at least two availability zones")
+
+
+@rule
+def database_settings(spec: Spec) -> Iterator[SpecProblem]:
+    database = spec.data["database"]
+    if database["instance_class"] not in RDS_INSTANCE_MEMORY_GIB:
+        yield spec.problem(("database", "instance_class"),
+                           f"{database['instance_class']} is not in RDS_INSTANCE_MEMORY_GIB "
+                           "(codemate_tfgen/sections/monitoring.py), which sizes the connections alarm; "
+                           "add its memory there")
+    ceiling = database.get("max_allocated_storage")
+    if ceiling is not None and ceiling <= database["allocated_storage"]:
+        yield spec.problem(("database", "max_allocated_storage"),
+                           f"must be larger than allocated_storage ({database['allocated_storage']}) "
+                           "for storage autoscaling; omit it to turn autoscaling off")
+    if len(spec.data["network"]["availability_zones"]) < 2 and not database["multi_az"]:
+        yield spec.problem(("network", "availability_zones"),
+                           "an RDS DB subnet group needs database subnets in at least two availability zones")
+    yield from _window_problems(spec, database["backup_window"], database["maintenance_window"])
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEK = 7 * 24 * 60
+
+
+def _minutes(text: str) -> int:
+    """Minutes into the week of "ddd:hh:mm", or into the day of "hh:mm"."""
+    *day, hours, minutes = text.split(":")
+    return (_DAYS.index(day[0]) * 24 * 60 if day else 0) + int(hours) * 60 + int(minutes)
+
+
+def _window_problems(spec: Spec, backup: str, maintenance: str) -> Iterator[SpecProblem]:
+    """RDS refuses windows shorter than 30 minutes and a maintenance window overlapping the
+    daily backup window; the schema has checked both formats already."""
+    backup_start, backup_end = (_minutes(part) for part in backup.split("-"))
+    backup_length = (backup_end - backup_start) % (24 * 60)
+    start, end = (_minutes(part) for part in maintenance.split("-"))
+    length = (end - start) % _WEEK
+    if backup_length < 30:
+        yield spec.problem(("database", "backup_window"), "the backup window must last at least 30 minutes")
+    if length < 30:
+        yield spec.problem(("database", "maintenance_window"),
+                           "the maintenance window must last at least 30 minutes")
+        return
+    maintenance_minutes = {(start + m) % _WEEK for m in range(length)}
+    for day in range(7):
+        if any((day * 24 * 60 + backup_start + m) % _WEEK in maintenance_minutes for m in range(backup_length)):
+            yield spec.problem(("database", "maintenance_window"),
+                               f"overlaps the daily backup window {backup} (UTC); RDS needs them apart")
+            return
+
+
+@rule
+def cache_shards(spec: Spec) -> Iterator[SpecProblem]:
+    cache = spec.data["cache"]
+    if not cache["cluster_mode"] and cache["num_shards"] != 1:
+        yield spec.problem(("cache", "num_shards"), "more than one shard needs cluster_mode: true")
+
+
+_RESERVED_TAGS = {"Environment", "Project", "ManagedBy"}
+
+
+@rule
+def tags_do_not_override_defaults(spec: Spec) -> Iterator[SpecProblem]:
+    for key in spec.data.get("tags", {}):
+        if key in _RESERVED_TAGS or key.lower().startswith("aws:"):
+            yield spec.problem(("tags", key),
+                               f"tag {key!r} is set by tfgen (provider default_tags) or reserved by AWS", key=True)
+
+
 def _network(spec: Spec, path: JsonPath, text: str) -> ipaddress.IPv4Network | SpecProblem:
     try:
         return ipaddress.IPv4Network(text)
@@ -166,7 +319,10 @@ def _network(spec: Spec, path: JsonPath, text: str) -> ipaddress.IPv4Network | S
 # Shapes of real credentials. A spec names secrets (Secrets Manager names); it never holds one.
 _SECRET_SHAPES = [
     (re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), "an AWS access key id"),
-    (re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"), "an AWS secret access key"),
+    # 40 key characters; `/` is one of them, yet also separates path segments and branch names
+    # (`feature/<key>`), so a `/` may bound the key too. Matches may overlap (the lookahead).
+    (re.compile(r"(?=((?:(?<![A-Za-z0-9/+])|(?<=/))[A-Za-z0-9/+]{40}(?:(?![A-Za-z0-9/+=])|(?=/))))"),
+     "an AWS secret access key"),
     (re.compile(r"\bsk-ant-[A-Za-z0-9_-]{16,}"), "an Anthropic API key"),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{32,}"), "an API secret key"),
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}"), "a GitHub token"),
@@ -203,7 +359,7 @@ def _secret_problems(spec: Spec) -> Iterator[SpecProblem]:
         if not isinstance(item, str):
             continue
         for pattern, what in _SECRET_SHAPES:
-            if any(_mixed(match.group()) for match in pattern.finditer(item)):
+            if any(_mixed(match.group(match.lastindex or 0)) for match in pattern.finditer(item)):
                 yield spec.problem(path, f"looks like {what}; a spec holds no secrets: store it in "
                                          "Secrets Manager and reference the secret by name")
                 break

@@ -1,0 +1,108 @@
+"""Credentials never pass through tfgen: realistic key shapes in spec strings are refused
+(exit 2, naming the field), and no generated file contains anything shaped like one."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+from conftest import SPECS
+
+from codemate_tfgen import pipeline
+from codemate_tfgen.validate import _SECRET_SHAPES, _mixed
+
+# Shapes as real credentials have them (made-up values; the AWS ones follow AWS's documented form).
+SECRETS = {
+    "aws_access_key_id": "AKIA2E0A8F3B244C9986",
+    "aws_session_key_id": "ASIAY34FZKBOKMUTVV7A",
+    "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "aws_secret_access_key_no_slash": "Zx8bQ2mN4vR7tY1uK3pL6sD9fG0hJ5wE2aC4xV7b",
+    "anthropic_key": "sk-ant-api03-Qm9vYmFyQmF6UXV4cXV1eC1hYmNkZWZnaGlqa2xtbm9w",
+    "github_token": "ghp_R2h1YlRva2VuRXhhbXBsZTEyMzQ1Njc4OTBhYg",
+    "pem_private_key": "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo\n"
+                       "-----END RSA PRIVATE KEY-----",
+    "openssh_private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n",
+}
+
+# Spec fields that take a string, how a secret would sit in them, and the JSON path reported.
+FIELDS = {
+    "tag value": (("tags", "Owner"), "{}", '$.tags.Owner'),
+    "tag value inside text": (("tags", "Note"), "key={} (rotate!)", '$.tags.Note'),
+    "alarm email": (("monitoring", "alarm_email"), "{}@code1398.io", "$.monitoring.alarm_email"),
+    "branch": (("cicd", "branch"), "feature/{}", "$.cicd.branch"),
+    "health check path": (("services", "frontend", "health_check_path"), "/{}",
+                          "$.services.frontend.health_check_path"),
+    "lock table": (("backend", "dynamodb_table"), "{}", "$.backend.dynamodb_table"),
+    "unknown key": (("network", "access"), "{}", "$.network.access"),
+}
+
+
+def _set(data: dict, path: tuple[str, ...], value: str) -> None:
+    for key in path[:-1]:
+        data = data.setdefault(key, {})
+    data[path[-1]] = value
+
+
+@pytest.mark.parametrize("secret", sorted(SECRETS))
+@pytest.mark.parametrize("field", sorted(FIELDS))
+def test_credential_in_a_spec_is_refused(cli, specs, tmp_path, secret, field):
+    path, shape, json_path = FIELDS[field]
+    dev = specs / "dev.yaml"
+    data = yaml.safe_load(dev.read_text("utf-8"))
+    _set(data, path, shape.format(SECRETS[secret]))
+    dev.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
+    code, out, err = cli("render", "dev", "--specs", "specs", "--out", tmp_path / "out")
+    assert code == 2, out + err
+    flagged = [line for line in err.splitlines() if f": {json_path}: looks like " in line]
+    assert flagged and flagged[0].startswith("specs/dev.yaml:"), err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def _credential_shapes(text: str, paths: frozenset[str] = frozenset()) -> list[str]:
+    """Credential-shaped values in text. A run of 40 path characters such as
+    `infrastructure/modules/storage/s3/README` (in the manifest) has the shape of an AWS secret
+    key too; parts of the tree's own file paths are not secrets and are passed over."""
+    found = []
+    for pattern, what in _SECRET_SHAPES:
+        for match in pattern.finditer(text):
+            value = match.group(match.lastindex or 0)
+            if _mixed(value) and not any(value in path for path in paths):
+                found.append(f"{what}: {value!r}")
+    return found
+
+
+def test_shapes_find_every_sample():
+    """The scan below is only as good as the shapes: each sample credential is found."""
+    for name, value in SECRETS.items():
+        assert _credential_shapes(f"x {value} y"), name
+
+
+def test_no_generated_file_holds_a_credential():
+    files, _owners = pipeline.build(SPECS, ())
+    assert files
+    paths = frozenset(files)
+    leaks = {path: found for path, text in files.items() if (found := _credential_shapes(text, paths))}
+    assert leaks == {}
+
+
+def test_no_committed_generated_file_holds_a_credential():
+    root = SPECS.parent / "generated"
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    paths = frozenset(p.relative_to(root).as_posix() for p in files)
+    leaks = {}
+    for path in files:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        if found := _credential_shapes(text, paths):
+            leaks[str(path.relative_to(root))] = found
+    assert leaks == {}
+
+
+def test_secret_key_shapes_do_not_flag_ordinary_values():
+    """Guard against the shapes refusing normal specs: long lowercase names, paths, hashes."""
+    ordinary = ["codemate-terraform-state", "/api/health", "feature/add-login-page", "a" * 40,
+                "0123456789abcdef0123456789abcdef01234567", "ELBSecurityPolicy-TLS13-1-2-2021-06"]
+    for value in ordinary:
+        assert not _credential_shapes(value), value
+    assert not re.search(r"\s", "".join(ordinary))
