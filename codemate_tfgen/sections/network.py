@@ -27,9 +27,21 @@ def variables(spec: Spec) -> list[dict[str, Any]]:
                       "list(string)", network["private_db_subnets"]),
         root_variable("single_nat_gateway", "Route all application subnets through one NAT gateway", "bool",
                       not network["nat"]["per_az"]),
+        *_nat_instance_variables(network["nat"]),
         root_variable("app_ports", "Container ports the ALB forwards to, keyed by service", "map(number)",
                       {name: service["port"] for name, service in services.items()}),
     ]
+
+
+def _nat_instance_variables(nat: dict[str, Any]) -> list[dict[str, Any]]:
+    """nat_mode always; the instance type only where a NAT instance exists (validate.py rejects
+    instance_type with mode gateway)."""
+    found = [root_variable("nat_mode", "NAT of the application subnets: gateway or instance", "string",
+                           nat["mode"])]
+    if nat["mode"] == "instance":
+        found.append(root_variable("nat_instance_type", "EC2 instance type of the NAT instances", "string",
+                                   nat["instance_type"]))
+    return found
 
 
 def outputs(spec: Spec) -> list[dict[str, Any]]:
