@@ -7,6 +7,7 @@ context. Nothing here touches the output directory.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -16,7 +17,8 @@ from typing import Any
 import jinja2
 import yaml
 
-from codemate_tfgen import hcl
+from codemate_tfgen import cache as user_cache
+from codemate_tfgen import hcl, readme, shell
 from codemate_tfgen.context import VERSIONS, build_context
 from codemate_tfgen.spec import Spec
 
@@ -42,18 +44,49 @@ def _md_code(text: Any) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
+# How templates compile; part of the bytecode cache's key, since Jinja keys entries by source alone.
+_JINJA_OPTIONS: dict[str, Any] = {
+    "undefined": jinja2.StrictUndefined,
+    "keep_trailing_newline": True,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "autoescape": False,
+}
+
+
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Compiled templates in the user cache (compiling is a fifth of a render). Jinja checks each
+    entry against the checksum of the template source; an unreadable or damaged entry is a miss."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # marshal raises several kinds on a damaged file
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except Exception:
+            pass
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    folder = user_cache.directory("jinja", user_cache.fingerprint("jinja2"),
+                                  repr(sorted(_JINJA_OPTIONS.items())))
+    return _BytecodeCache(str(folder)) if folder else None
+
+
 @cache
 def environment() -> jinja2.Environment:
     """The one Jinja environment; every filter a template may use is registered here."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
+        bytecode_cache=_bytecode_cache(),
+        **_JINJA_OPTIONS,
     )
     env.filters["hcl"] = hcl.value
+    env.filters["sh"] = shell.quote
     env.filters["md"] = _md
     env.filters["md_code"] = _md_code
     return env
@@ -71,12 +104,17 @@ class Module:
         return f"modules/{self.path}"
 
 
+# libyaml's parser builds the same data several times faster than PyYAML's pure-Python one;
+# module.yaml needs no source locations, which is why specs (spec.py) keep the pure one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @cache
 def modules() -> tuple[Module, ...]:
     base = templates_dir() / "modules"
     found = []
     for meta_file in sorted(base.glob("*/*/module.yaml")):
-        meta = yaml.safe_load(meta_file.read_text("utf-8"))
+        meta = yaml.load(meta_file.read_text("utf-8"), Loader=_YAML_LOADER)
         found.append(Module(PurePosixPath(meta_file.parent.relative_to(base).as_posix()), meta))
     return tuple(found)
 
@@ -96,9 +134,14 @@ def _finish(path: PurePosixPath, text: str) -> str:
 
 
 def _render(template: str, path: PurePosixPath, sources: list[str], /, **context: Any) -> str:
-    """Render one file; every file opens with the header naming where it comes from."""
-    text = environment().get_template(template).render(**context)
-    return _finish(path, header(path, sources) + "\n\n" + text.lstrip("\n"))
+    """Render one file; every file opens with the header naming where it comes from (after the
+    shebang of a script, which must stay the first line)."""
+    text = environment().get_template(template).render(**context).lstrip("\n")
+    shebang = ""
+    if text.startswith("#!"):
+        shebang, _, text = text.partition("\n")
+        shebang += "\n"
+    return _finish(path, shebang + header(path, sources) + "\n\n" + text.lstrip("\n"))
 
 
 def render_modules() -> dict[str, str]:
@@ -113,13 +156,24 @@ def render_modules() -> dict[str, str]:
             "versions": VERSIONS,
             "provider_aliases": meta.get("provider_aliases", []),
         }
-        files[str(out / "main.tf")] = _render(f"{module.template_dir}/main.tf.j2", out / "main.tf",
-                                              [f"{source}/main.tf.j2"], **common)
+        main_tf = _render(f"{module.template_dir}/main.tf.j2", out / "main.tf", [f"{source}/main.tf.j2"],
+                          **common)
+        files[str(out / "main.tf")] = main_tf
+        # The README also lists what main.tf declares, read from the rendered text itself.
+        call = module.path.name.replace("-", "_")
+        docs = _docs(main_tf, common["provider_aliases"], readme.usage(
+            call, f"../../modules/{module.path}", common["variables"], common["provider_aliases"]))
         for name in ("variables.tf", "outputs.tf", "versions.tf", "README.md"):
+            sources = [f"{source}/module.yaml"] + ([f"{source}/main.tf.j2"] if name == "README.md" else [])
             files[str(out / name)] = _render(
-                f"_shared/{name}.j2", out / name, [f"{source}/module.yaml"], **common,
+                f"_shared/{name}.j2", out / name, sources, **common, **docs,
                 title=f"{module.path.name} module", description=" ".join(meta["description"].split()))
     return files
+
+
+def _docs(main_tf: str, aliases: list[str], usage: str | None) -> dict[str, Any]:
+    return {"providers": readme.providers(VERSIONS, aliases), "resources": readme.resources(main_tf),
+            "module_calls": readme.module_calls(main_tf), "usage": usage}
 
 
 def render_environment(spec: Spec) -> dict[str, str]:
@@ -136,14 +190,55 @@ def render_environment(spec: Spec) -> dict[str, str]:
         files[str(out / name)] = _render(f"_shared/{name}.j2", out / name, sources, **shared)
     files[str(out / "README.md")] = _render(
         "_shared/README.md.j2", out / "README.md", sources, **shared,
+        **_docs(files[str(out / "main.tf")], [], None),
         title=f"{spec.name} environment",
         description=f"Root module of the {spec.name} environment. Values come from terraform.tfvars.")
     return files
 
 
-def render(specs: list[Spec]) -> dict[str, str]:
-    """The shared modules plus the root module of every given environment."""
+def render_shared(specs: list[Spec]) -> dict[str, str]:
+    """The scripts and the top-level README: they describe every environment at once.
+
+    `specs` must be every environment in the specs directory, whichever ones a command
+    selected, so these files never change with the selection.
+    """
+    if not specs:
+        return {}
+    specs = sorted(specs, key=lambda spec: spec.name)
+    backends = {spec.name: spec.data["backend"] for spec in specs}
+    distinct = {json.dumps(backend, sort_keys=True) for backend in backends.values()}
+    scripts = sorted(p.name.removesuffix(".j2") for p in (templates_dir() / "scripts").glob("[!_]*.sh.j2"))
+    context = {
+        "specs": specs,
+        "environments": [spec.name for spec in specs],
+        "backends": backends,
+        # One set of values when all environments agree, else a case statement per environment.
+        "shared_backend": next(iter(backends.values())) if len(distinct) == 1 else None,
+        "versions": VERSIONS,
+        "terraform_version": VERSIONS["terraform"],
+        "modules": modules(),
+        "scripts": scripts,
+        "readme": readme,
+    }
+    spec_sources = sorted({f"{path.parent.name}/{path.name}" for spec in specs for path in spec.files})
+    files: dict[str, str] = {}
+    for name in scripts:
+        path = ROOT / "scripts" / name
+        files[str(path)] = _render(f"scripts/{name}.j2", path, spec_sources + [f"templates/scripts/{name}.j2"],
+                                   **context)
+    path = ROOT / "README.md"
+    files[str(path)] = _render("infrastructure/README.md.j2", path,
+                               spec_sources + ["templates/infrastructure/README.md.j2"], **context)
+    return files
+
+
+def render(specs: list[Spec], all_specs: list[Spec] | None = None) -> dict[str, str]:
+    """The shared modules, scripts and README, plus the root module of every given environment.
+
+    `all_specs` (default: `specs`) are every environment's specs, for the shared files.
+    """
     files = render_modules()
+    files.update(render_shared(specs if all_specs is None else all_specs))
     for spec in specs:
         files.update(render_environment(spec))
     return dict(sorted(files.items()))
