@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from codemate_tfgen.sections import network
+from codemate_tfgen.sections import application, data, delivery, monitoring, network, security
 from codemate_tfgen.sections.base import root_variable
 from codemate_tfgen.spec import Spec
 
 VERSIONS = {"terraform": ">= 1.10", "aws": "~> 6.0"}
-SECTIONS = (network,)
+SECTIONS = (network, data, application, monitoring, delivery, security)
 
 
 def _environment_variables(spec: Spec) -> list[dict[str, Any]]:

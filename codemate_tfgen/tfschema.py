@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import difflib
 import gzip
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -77,9 +78,41 @@ def load_schema() -> dict:
     return json.loads(gzip.decompress(raw))["provider_schemas"][PROVIDER_ADDR]
 
 
+@lru_cache(maxsize=4096)
+def type_entry(key: str, type_name: str) -> dict | None:
+    """load_schema()[key].get(type_name), through the user cache (codemate_tfgen.cache).
+
+    Loading the whole schema costs ~50 ms, a third of a `tfgen check`, while a tree uses a
+    few dozen of its ~2,000 types; the cache keeps each used entry, keyed by the schema file's hash.
+    """
+    from codemate_tfgen import cache
+
+    if not re.fullmatch(r"[a-z0-9_]+", type_name):  # cache entries are files named after the type
+        return load_schema()[key].get(type_name)
+    folder = _type_cache()
+    stored = cache.get_json(folder, f"{key}.{type_name}")
+    if isinstance(stored, dict) and "entry" in stored:
+        return stored["entry"]
+    entry = load_schema()[key].get(type_name)
+    cache.put_json(folder, f"{key}.{type_name}", {"entry": entry})
+    return entry
+
+
+def _type_cache():
+    from codemate_tfgen import cache
+
+    return cache.directory("aws-schema", _schema_file_hash())
+
+
+@lru_cache(maxsize=1)
+def _schema_file_hash() -> str:
+    raw = resources.files("codemate_tfgen").joinpath("data", SCHEMA_FILE).read_bytes()
+    return hashlib.sha256(raw).hexdigest()
+
+
 def block_schema(kind: str, type_name: str) -> dict | None:
     key = "resource_schemas" if kind == "resource" else "data_source_schemas"
-    entry = load_schema()[key].get(type_name)
+    entry = type_entry(key, type_name)
     return entry["block"] if entry else None
 
 
@@ -278,7 +311,6 @@ def check_references(file: str, parsed: dict, lines: LineFinder, findings: list[
 def check_module(parsed_files: Mapping[str, dict],
                  texts: Mapping[str, str] | None = None) -> list[Finding]:
     """Findings for one module: {file name: hcl2.loads(text)}, plus texts for line numbers."""
-    schema = load_schema()
     findings: list[Finding] = []
     for file in sorted(parsed_files):
         parsed = parsed_files[file]
@@ -290,11 +322,11 @@ def check_module(parsed_files: Mapping[str, dict],
                     continue  # other providers are not in this schema
                 line = body.get("__start_line__") or lines.header(kind, type_name, name)
                 address = f"{'data.' if kind == 'data' else ''}{type_name}.{name}"
-                entry = schema[key].get(type_name)
+                entry = type_entry(key, type_name)
                 if entry is None:
                     label = "resource type" if kind == "resource" else "data source"
                     findings.append(Finding(file, line, f'{address}: unknown {label} "{type_name}".'
-                                            + did_you_mean(type_name, schema[key])))
+                                            + did_you_mean(type_name, load_schema()[key])))
                     continue
                 checker.check(entry["block"], body, address, line, top=True)
         check_references(file, parsed, lines, findings)

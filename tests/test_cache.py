@@ -1,0 +1,102 @@
+"""The user cache (codemate_tfgen.cache) only ever saves time: with it, without it, damaged or
+unwritable, tfgen computes the same tree and the same findings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import SPECS, tree_files
+
+from codemate_tfgen import cache, pipeline, render, tfschema
+from codemate_tfgen.errors import VerificationError
+from codemate_tfgen.verify import verify
+
+
+@pytest.fixture
+def user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private cache directory for the test."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("TFGEN_NO_CACHE", raising=False)
+    tfschema.type_entry.cache_clear()  # in-process memos that would answer before the cache
+    render.environment.cache_clear()  # its bytecode cache directory is chosen when it is built
+    yield tmp_path / "xdg" / "codemate-tfgen"
+    render.environment.cache_clear()
+
+
+def _entries(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def test_cached_render_equals_uncached_render(cli, tmp_path, user_cache, monkeypatch):
+    cli("render", "--specs", SPECS, "--out", tmp_path / "cold")  # fills the cache
+    kinds = {p.name.rsplit("-", 1)[0] for p in user_cache.iterdir()}
+    assert {"hcl2", "verified", "schema-valid", "aws-schema", "jinja"} <= kinds
+    cli("render", "--specs", SPECS, "--out", tmp_path / "warm")  # answered from it
+    monkeypatch.setenv("TFGEN_NO_CACHE", "1")
+    cli("render", "--specs", SPECS, "--out", tmp_path / "off")
+    assert tree_files(tmp_path / "warm") == tree_files(tmp_path / "cold") == tree_files(tmp_path / "off")
+
+
+def test_damaged_entries_are_misses(cli, tmp_path, user_cache):
+    assert cli("render", "--specs", SPECS, "--out", tmp_path / "first")[0] == 0
+    entries = _entries(user_cache)
+    assert entries
+    for entry in entries:
+        entry.write_bytes(b"\x00garbage{")
+    tfschema.type_entry.cache_clear()
+    code, out, err = cli("check", "--specs", SPECS, "--out", tmp_path / "first")
+    assert (code, err) == (0, "")
+
+
+def test_unwritable_cache_is_ignored(cli, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    assert cache.directory("hcl2", "x") is None
+    code, _out, err = cli("render", "--specs", SPECS, "--out", tmp_path / "out")
+    assert (code, err) == (0, "")
+
+
+def test_a_clean_verdict_never_hides_a_finding(user_cache):
+    files, _ = pipeline.build(SPECS, ())
+    verify(files)  # clean: remembered
+    path = next(p for p in files if p.endswith("/main.tf") and "/environments/" in p)
+    broken = dict(files)
+    broken[path] = files[path] + '\nlocals {\n  x = var.not_declared_anywhere\n}\n'
+    with pytest.raises(VerificationError) as caught:
+        verify(broken)
+    assert any("var.not_declared_anywhere is not declared" in line for line in caught.value.lines())
+    unparsable = dict(files, **{path: files[path] + "\nresource {\n"})
+    with pytest.raises(VerificationError) as caught:
+        verify(unparsable)
+    assert any("does not parse as HCL" in line for line in caught.value.lines())
+
+
+def test_only_values_json_returns_exactly_are_stored(tmp_path):
+    folder = tmp_path / "kind"
+    folder.mkdir()
+    cache.put_json(folder, "tuple", {"a": (1, 2)})
+    cache.put_json(folder, "nan", [float("nan")])
+    cache.put_json(folder, "fine", {"a": [1, 1.0, True, None, "x"]})
+    assert cache.get_json(folder, "tuple") is None and cache.get_json(folder, "nan") is None
+    stored = cache.get_json(folder, "fine")
+    assert stored == {"a": [1, 1.0, True, None, "x"]}
+    assert [type(v) for v in stored["a"]] == [int, float, bool, type(None), str]
+
+
+def test_the_cache_stays_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 10)
+    folder = tmp_path / "kind"
+    folder.mkdir()
+    for i in range(25):
+        (folder / f"old{i}.json").write_text(str(i))
+        stamp = 1_700_000_000 + i  # distinct modification times, oldest first
+        os.utime(folder / f"old{i}.json", (stamp, stamp))
+    monkeypatch.setattr(cache, "_pruned", set())
+    cache.put_json(folder, "new", 1)
+    left = sorted(p.name for p in folder.iterdir())
+    assert "new.json" in left and "old0.json" not in left and "old24.json" in left
+    assert len(left) == 13  # the older half of 26 went
