@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import json
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,16 +37,29 @@ def _guarded(command: Callable[..., int]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("tfgen: interrupted; nothing was written", err=True)
             code = 130
-        except Exception as exc:  # a bug: one line, traceback only on request
-            if debug:
-                traceback.print_exc()
-            summary = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-            click.echo(f"tfgen: internal error (a bug in tfgen, not in your spec): {summary}. "
-                       "Rerun with --debug and report the traceback.", err=True)
-            code = EXIT_BUG
+        except Exception as exc:
+            code = _unexpected(exc, debug)
         sys.exit(code)
 
     return wrapper
+
+
+def _unexpected(exc: Exception, debug: bool) -> int:
+    """A file system refusal (permissions, read-only, full disk) is the user's to fix; anything
+    else is a bug: one line, traceback only on request. (Jinja's TemplateNotFound is an OSError
+    without errno: a bug.)"""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"tfgen: {where}{exc.strerror or exc} (errno {exc.errno})", err=True)
+        return EXIT_USAGE
+    if debug:
+        import traceback  # only an internal error needs it
+
+        traceback.print_exc()
+    summary = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+    click.echo(f"tfgen: internal error (a bug in tfgen, not in your spec): {summary}. "
+               "Rerun with --debug and report the traceback.", err=True)
+    return EXIT_BUG
 
 
 _specs_option = click.option("--specs", "specs_dir", type=click.Path(path_type=Path), default=Path("specs"),
@@ -173,6 +185,59 @@ def validate(envs: tuple[str, ...], all_envs: bool, specs_dir: Path) -> int:
     names = pipeline.select(specs_dir, _names(envs, all_envs))
     pipeline.load_valid_specs(specs_dir, names)
     click.echo(f"tfgen: {', '.join(names) or 'no environments'}: valid")
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("envs", metavar="[ENV]...", nargs=-1)
+@_all_option
+@_specs_option
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
+              show_default=True, help="table for a terminal, markdown for a pull request, json for scripts.")
+@click.option("--scenario", "scenario", multiple=True, metavar="NAME", default=("baseline",),
+              show_default=True,
+              type=click.Choice(["baseline", "optimized", "free_tier", "nat_instance", "reserved_instances",
+                                 "vpc_endpoints", "log_filtering", "ai_caching", "scale_in"]),
+              help="baseline, optimized (the environment's usage.optimizations) or one optimization; "
+                   "repeat to combine.")
+@click.option("--against", "ref", metavar="REF",
+              help="Print the monthly difference from REF: a git revision (its specs directory) "
+                   "or a spec file.")
+@_guarded
+def cost(envs: tuple[str, ...], all_envs: bool, specs_dir: Path, fmt: str, scenario: tuple[str, ...],
+         ref: str | None) -> int:
+    """Estimate the monthly AWS cost of environments from their specs.
+
+    Resources come from the spec, quantities from its `usage` section, unit prices from the
+    price book codemate_tfgen/data/prices-<region>.yaml (the design document's). One ENV prints
+    its line items, the total and each category's share; several (or --all, the default) are
+    put side by side. With --against the last line is the monthly delta; the exit code is 0.
+
+    \b
+    Examples:
+      tfgen cost dev                          # line items, total, category shares
+      tfgen cost --all --format markdown      # environments side by side
+      tfgen cost prod --scenario optimized    # the document's optimizations
+      tfgen cost prod --against origin/main   # what this branch changes, line by line
+      tfgen cost prod --against /tmp/prod.yaml
+    """
+    from codemate_tfgen import cost as costing
+    from codemate_tfgen import costview, pipeline
+
+    names = pipeline.select(specs_dir, _names(envs, all_envs))
+    specs = pipeline.load_valid_specs(specs_dir, names)
+    estimates = [costing.estimate(spec, scenario) for spec in specs]
+    if ref is not None:
+        before = costing.reference_specs(ref, specs_dir, names)
+        pairs = [(None if before[s.name] is None else costing.estimate(before[s.name], scenario), e)
+                 for s, e in zip(specs, estimates, strict=True)]
+        click.echo(costview.difference(pairs, ref, fmt))
+    elif len(estimates) == 1:
+        optimized = estimates[0].applied
+        baseline = costing.estimate(specs[0]) if optimized else None
+        click.echo(costview.single(estimates[0], fmt, baseline))
+    else:
+        click.echo(costview.side_by_side(estimates, fmt))
     return EXIT_OK
 
 

@@ -1,0 +1,494 @@
+"""Cost: the monthly cost of an environment, computed from its validated spec and the price book.
+
+Resources come from the spec (instance classes, task shapes, node and NAT counts, toggles),
+quantities nobody can read off the infrastructure (traffic, storage, API spend) from the spec's
+`usage` section (defaults in the JSON Schema), unit prices from data/prices-<region>.yaml.
+Each line is rounded to the cent the way the design document rounds its table; totals are sums of
+lines. Nothing here stores a result: every figure is recomputed from those three inputs.
+
+Scenarios are the document's optimizations ("비용 최적화 전략"); each one changes the inputs (the
+spec, the usage or the prices in effect), never a result.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from codemate_tfgen.errors import Location, SpecError, SpecProblem, UsageError
+from codemate_tfgen.spec import JsonPath, Spec, display_path, load_spec
+from codemate_tfgen.validate import spec_schema, validate
+
+CENT = Decimal("0.01")
+CATEGORIES = {
+    "compute": "Compute (ECS)",
+    "networking": "Networking (NAT, ALB, CloudFront)",
+    "database": "Database (RDS, Redis)",
+    "ai": "AI services",
+    "cicd": "CI/CD (CodePipeline, CodeBuild)",
+    "other": "Other (S3, ECR, CloudWatch, Route 53, Secrets Manager)",
+}
+OPTIMIZATIONS = ("free_tier", "nat_instance", "reserved_instances", "vpc_endpoints", "log_filtering",
+                 "ai_caching", "scale_in")
+# Interface endpoints the network creates with security.vpc_endpoints (see the schema's description).
+INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
+
+
+@dataclass(frozen=True)
+class Line:
+    category: str
+    service: str
+    item: str
+    spec: str
+    hourly: Decimal | None
+    monthly: Decimal
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.service, self.item)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    env: str
+    scenario: str
+    applied: tuple[str, ...]
+    hours: Decimal
+    lines: tuple[Line, ...]
+    budget: Decimal | None
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.monthly for line in self.lines), Decimal(0))
+
+    def by_category(self) -> dict[str, Decimal]:
+        out = {name: Decimal(0) for name in CATEGORIES}
+        for line in self.lines:
+            out[line.category] += line.monthly
+        return out
+
+
+# --- price book -----------------------------------------------------------------------------
+
+
+@cache
+def _price_book(region: str) -> dict[str, Any]:
+    resource = resources.files("codemate_tfgen").joinpath("data", f"prices-{region}.yaml")
+    if not resource.is_file():
+        return {}
+    return yaml.safe_load(resource.read_text("utf-8"))
+
+
+def price_book_name(region: str) -> str:
+    return f"codemate_tfgen/data/prices-{region}.yaml"
+
+
+def _d(value: Any) -> Decimal:
+    """Decimal of a YAML or JSON number, through its shortest text (0.0344 stays 0.0344)."""
+    return Decimal(str(value))
+
+
+@dataclass
+class Inputs:
+    """What one estimate is computed from; optimizations change these, never the results."""
+
+    spec: Spec
+    data: dict[str, Any]
+    usage: dict[str, Any]
+    book: dict[str, Any]
+    applied: set[str] = field(default_factory=set)
+
+    @property
+    def hours(self) -> Decimal:
+        return _d(self.usage["hours_per_month"])
+
+    def u(self, key: str) -> Decimal:
+        return _d(self.usage[key])
+
+    def price(self, *keys: str) -> Decimal:
+        entry: Any = self.book
+        for key in keys:
+            entry = entry[key]
+        return _d(entry["usd"] if "usd" in entry else entry["value"])
+
+    def priced(self, table: tuple[str, ...], name: str, path: JsonPath, what: str) -> Decimal:
+        """The price of `name` in a table of the book, else a SpecError naming the spec field."""
+        entries: dict[str, Any] = self.book
+        for key in table:
+            entries = entries[key]
+        if name not in entries:
+            raise SpecError([self.spec.problem(path, (
+                f"no {what} price for {name} in the price book {price_book_name(self.data['region'])} "
+                f"(priced: {', '.join(entries)})"))])
+        return _d(entries[name]["usd"])
+
+
+def usage_defaults() -> dict[str, Any]:
+    properties = spec_schema()["properties"]["usage"]["properties"]
+    return {key: value["default"] for key, value in properties.items() if "default" in value}
+
+
+def inputs(spec: Spec) -> Inputs:
+    region = spec.data["region"]
+    book = _price_book(region)
+    if not book:
+        message = f"no price book for {region} ({price_book_name(region)})"
+        raise SpecError([spec.problem(("region",), message)])
+    usage = {**usage_defaults(), **copy.deepcopy(spec.data.get("usage", {}))}
+    tasks = usage.setdefault("tasks", {})
+    for name, service in spec.data["services"].items():
+        tasks.setdefault(name, service["desired_count"])
+    if _d(usage["aws_service_data_gb"]) > _d(usage["nat_data_gb"]):
+        raise SpecError([spec.problem(("usage", "aws_service_data_gb"), (
+            f"{usage['aws_service_data_gb']} exceeds nat_data_gb ({usage['nat_data_gb']}); it is the part of "
+            "nat_data_gb that goes to AWS services"))])
+    return Inputs(spec, copy.deepcopy(spec.data), usage, book)
+
+
+# --- optimizations ("비용 최적화 전략") ---------------------------------------------------------
+
+
+def _nat_instance(inp: Inputs) -> None:
+    """A NAT instance in place of gateways; a spec that already has one keeps its instance type."""
+    nat = inp.data["network"]["nat"]
+    if nat["mode"] == "instance":
+        return
+    nat["mode"] = "instance"
+    nat["instance_type"] = inp.book["optimizations"]["nat_instance"]["instance_type"]
+
+
+def _vpc_endpoints(inp: Inputs) -> None:
+    inp.data["security"]["vpc_endpoints"] = True
+
+
+def _log_filtering(inp: Inputs) -> None:
+    factor = inp.price("optimizations", "log_filtering", "log_factor")
+    for key in ("log_ingested_gb", "log_stored_gb"):
+        inp.usage[key] = inp.u(key) * factor
+
+
+def _ai_caching(inp: Inputs) -> None:
+    keep = 1 - inp.u("ai_caching_reduction")
+    for key in ("ai_anthropic_usd", "ai_openai_usd"):
+        inp.usage[key] = inp.u(key) * keep
+
+
+def _scale_in(inp: Inputs) -> None:
+    """Auto Scaling tuned ("Auto Scaling 세밀 조정"): each service averages its minimum task count."""
+    for name, service in inp.data["services"].items():
+        inp.usage["tasks"][name] = min(_d(inp.usage["tasks"][name]), _d(service["min_count"]))
+
+
+# free_tier and reserved_instances change the prices in effect; the line functions read `applied`.
+APPLY: dict[str, Callable[[Inputs], None]] = {
+    "free_tier": lambda inp: None,
+    "reserved_instances": lambda inp: None,
+    "nat_instance": _nat_instance,
+    "vpc_endpoints": _vpc_endpoints,
+    "log_filtering": _log_filtering,
+    "ai_caching": _ai_caching,
+    "scale_in": _scale_in,
+}
+
+
+def resolve_scenario(spec: Spec, scenario: tuple[str, ...]) -> tuple[str, ...]:
+    """The optimizations a scenario means for this environment, in the document's order."""
+    names: set[str] = set()
+    for name in scenario:
+        if name == "optimized":
+            names.update(spec.data.get("usage", {}).get("optimizations", []))
+        elif name in OPTIMIZATIONS:
+            names.add(name)
+        elif name != "baseline":
+            raise UsageError(f"unknown scenario {name!r} (baseline, optimized, {', '.join(OPTIMIZATIONS)})")
+    return tuple(name for name in OPTIMIZATIONS if name in names)
+
+
+# --- line items -----------------------------------------------------------------------------
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _hourly(category: str, service: str, item: str, spec: str, hourly: Decimal, hours: Decimal) -> Line:
+    return Line(category, service, item, spec, hourly, _money(hourly * hours))
+
+
+def _flat(category: str, service: str, item: str, spec: str, monthly: Decimal) -> Line:
+    return Line(category, service, item, spec, None, _money(monthly))
+
+
+def _n(value: Any) -> str:
+    """A quantity as people write it: 3, 0.5, 1,000."""
+    number = _d(value).normalize()
+    return f"{number:,f}" if number == number.to_integral() else f"{number:f}"
+
+
+def _plural(value: Any, word: str) -> str:
+    return f"{_n(value)} {word}" + ("" if _d(value) == 1 else "s")
+
+
+def compute_lines(inp: Inputs) -> Iterator[Line]:
+    for name, service in inp.data["services"].items():
+        shape = f"{service['cpu']}/{service['memory']}"
+        shapes = {f"{s['cpu']}/{s['memory']}": s for s in inp.book["fargate"]["task_hour"]}
+        if shape not in shapes:
+            raise SpecError([inp.spec.problem(("services", name, "cpu"), (
+                f"no Fargate price for {service['cpu']} CPU / {service['memory']} MiB in the price book "
+                f"{price_book_name(inp.data['region'])} (priced: {', '.join(shapes)})"))])
+        tasks = _d(inp.usage["tasks"][name])
+        vcpu, gb = _n(Decimal(service["cpu"]) / 1024), _n(Decimal(service["memory"]) / 1024)
+        spec = f"{vcpu} vCPU, {gb}GB RAM x {_plural(tasks, 'task')}"
+        yield _hourly("compute", "ECS Fargate", name.capitalize(), spec, _d(shapes[shape]["usd"]) * tasks,
+                      inp.hours)
+
+
+def database_lines(inp: Inputs) -> Iterator[Line]:
+    db = inp.data["database"]
+    yield _rds_instance(inp, db)
+    storage = Decimal(db["allocated_storage"])
+    free = Decimal(0)
+    if "free_tier" in inp.applied and _rds_free(inp, db):
+        free = min(storage, inp.price("optimizations", "free_tier", "rds_storage_gb"))
+    note = f" ({_n(free)}GB free tier)" if free else ""
+    yield _flat("database", "RDS PostgreSQL", "Storage", f"{_n(storage)}GB gp3{note}",
+                (storage - free) * inp.price("rds", "gp3_gb_month"))
+    if inp.u("rds_backup_gb") > 0:
+        spec = f"{_n(inp.u('rds_backup_gb'))}GB x {db['backup_retention_days']} days retention"
+        yield _flat("database", "RDS PostgreSQL", "Backup", spec,
+                    inp.u("rds_backup_gb") * inp.price("rds", "backup_gb_month"))
+    yield _cache_nodes(inp)
+
+
+def _rds_free(inp: Inputs, db: dict[str, Any]) -> bool:
+    eligible = inp.book["optimizations"]["free_tier"]["rds_classes"]
+    return not db["multi_az"] and db["instance_class"] in eligible
+
+
+def _rds_instance(inp: Inputs, db: dict[str, Any]) -> Line:
+    cls = db["instance_class"]
+    hourly = inp.priced(("rds", "instance_hour"), cls, ("database", "instance_class"), "RDS instance")
+    az = "Multi-AZ" if db["multi_az"] else "Single-AZ"
+    if db["multi_az"]:
+        hourly *= inp.price("rds", "multi_az_factor")
+    if "reserved_instances" in inp.applied:
+        monthly = _reserved(inp, "rds", f"{cls}-{az.lower()}", hourly)
+        return _flat("database", "RDS PostgreSQL", "Instance", f"{cls}, {az}, reserved 1 year", monthly)
+    if "free_tier" in inp.applied and _rds_free(inp, db):
+        free = min(inp.hours, inp.price("optimizations", "free_tier", "rds_hours"))
+        return _flat("database", "RDS PostgreSQL", "Instance", f"{cls}, {az}, free tier {_n(free)}h",
+                     hourly * (inp.hours - free))
+    return _hourly("database", "RDS PostgreSQL", "Instance", f"{cls}, {az}", hourly, inp.hours)
+
+
+def _reserved(inp: Inputs, service: str, name: str, on_demand_hourly: Decimal) -> Decimal:
+    """The document's reserved price where it gives one, else its maximum discount off on-demand."""
+    scale = inp.hours / _d(inp.book["hours_per_month"])
+    table = inp.book[service]["reserved_month"]
+    if name in table:
+        return _d(table[name]["usd"]) * scale
+    return on_demand_hourly * inp.hours * (1 - inp.price(service, "reserved_discount"))
+
+
+def _cache_nodes(inp: Inputs) -> Line:
+    cache_spec = inp.data["cache"]
+    node = cache_spec["node_type"]
+    hourly = inp.priced(("elasticache", "node_hour"), node, ("cache", "node_type"), "ElastiCache node")
+    nodes = cache_spec["num_shards"] * (1 + cache_spec["replicas_per_shard"])
+    layout = " (cluster)" if cache_spec["cluster_mode"] else ""
+    item = "Nodes"
+    if "reserved_instances" in inp.applied:
+        monthly = _reserved(inp, "elasticache", node, hourly) * nodes
+        return _flat("database", "ElastiCache Redis", item, f"{node} x {nodes}{layout}, reserved 1 year",
+                     monthly)
+    return _hourly("database", "ElastiCache Redis", item, f"{node} x {nodes}{layout}", hourly * nodes,
+                   inp.hours)
+
+
+def networking_lines(inp: Inputs) -> Iterator[Line]:
+    yield _hourly("networking", "ALB", "Load Balancer", "1 ALB", inp.price("alb", "hour"), inp.hours)
+    yield _hourly("networking", "ALB", "LCU", f"average {_n(inp.u('alb_lcu'))} LCU",
+                  inp.u("alb_lcu") * inp.price("alb", "lcu_hour"), inp.hours)
+    yield from _nat_lines(inp)
+    zones = len(inp.data["network"]["availability_zones"])
+    if inp.data["security"]["vpc_endpoints"]:
+        interface = len(INTERFACE_ENDPOINTS)
+        hourly = inp.price("vpc_endpoints", "gateway_hour") + interface * zones * inp.price(
+            "vpc_endpoints", "interface_hour")
+        spec = f"S3 gateway + {interface} interface x {zones} AZs"
+        yield _hourly("networking", "VPC Endpoints", "Endpoints", spec, hourly, inp.hours)
+    if inp.data["cdn"]["enabled"]:
+        gb, requests = inp.u("cloudfront_data_gb"), inp.u("cloudfront_requests_millions")
+        yield _flat("networking", "CloudFront", "Data Transfer", f"{_n(gb)}GB",
+                    gb * inp.price("cloudfront", "data_gb"))
+        yield _flat("networking", "CloudFront", "Requests", f"{_n(requests)}M HTTP/HTTPS",
+                    requests * inp.price("cloudfront", "requests_per_million"))
+
+
+def _nat_lines(inp: Inputs) -> Iterator[Line]:
+    network = inp.data["network"]
+    nat = network["nat"]
+    count = len(network["availability_zones"]) if nat["per_az"] else 1
+    if nat["mode"] == "instance":
+        kind = nat["instance_type"]
+        monthly = inp.priced(("nat", "instance_month"), kind, ("network", "nat", "instance_type"),
+                             "NAT instance")
+        scale = inp.hours / _d(inp.book["hours_per_month"])
+        yield _flat("networking", "NAT Instance", "Instances", f"{count} x {kind} (no per-GB charge)",
+                    monthly * count * scale)
+        return
+    layout = " (Multi-AZ)" if count > 1 else ""
+    yield _hourly("networking", "NAT Gateway", "Gateways",
+                  f"{_plural(count, 'NAT Gateway')}{layout}", inp.price("nat", "gateway_hour") * count,
+                  inp.hours)
+    gb = inp.u("nat_data_gb")
+    if inp.data["security"]["vpc_endpoints"]:
+        gb -= inp.u("aws_service_data_gb")
+    yield _flat("networking", "NAT Gateway", "Data Transfer", f"{_n(gb)}GB outbound",
+                gb * inp.price("nat", "gateway_data_gb"))
+
+
+def other_lines(inp: Inputs) -> Iterator[Line]:
+    s3_class = inp.usage["s3_storage_class"]
+    yield _flat("other", "S3", "Storage", f"{_n(inp.u('s3_storage_gb'))}GB {s3_class}",
+                inp.u("s3_storage_gb") * inp.price("s3", "storage_gb_month", s3_class))
+    yield _flat("other", "S3", "Requests", f"{_n(inp.u('s3_requests'))} PUT/GET",
+                inp.u("s3_requests") / 1000 * inp.price("s3", "requests_per_1000"))
+    yield _flat("other", "ECR", "Image storage", f"{_n(inp.u('ecr_storage_gb'))}GB",
+                inp.u("ecr_storage_gb") * inp.price("ecr", "storage_gb_month"))
+    yield from _cloudwatch_lines(inp)
+    zones, queries = inp.u("route53_hosted_zones"), inp.u("route53_queries_millions")
+    spec = _plural(zones, "hosted zone") + (f" + {_n(queries)}M queries" if queries else "")
+    yield _flat("other", "Route 53", "Hosted zones", spec,
+                zones * inp.price("route53", "hosted_zone_month")
+                + queries * inp.price("route53", "queries_per_million"))
+    yield _flat("other", "Secrets Manager", "Secrets", _plural(inp.u("secret_count"), "secret"),
+                inp.u("secret_count") * inp.price("secrets_manager", "secret_month"))
+    yield _flat("other", "ACM", "Certificates", "public SSL certificate",
+                inp.price("acm", "public_certificate"))
+
+
+def _cloudwatch_lines(inp: Inputs) -> Iterator[Line]:
+    ingested, stored = inp.u("log_ingested_gb"), inp.u("log_stored_gb")
+    metrics = inp.u("custom_metrics")
+    free_logs = free_metrics = Decimal(0)
+    if "free_tier" in inp.applied:
+        free_logs = min(ingested, inp.price("optimizations", "free_tier", "log_ingest_gb"))
+        free_metrics = min(metrics, inp.price("optimizations", "free_tier", "custom_metrics"))
+    note = f" ({_n(free_logs)}GB free tier)" if free_logs else ""
+    yield _flat("other", "CloudWatch", "Logs", f"{_n(ingested)}GB ingested + {_n(stored)}GB stored{note}",
+                (ingested - free_logs) * inp.price("cloudwatch", "log_ingest_gb")
+                + stored * inp.price("cloudwatch", "log_storage_gb_month"))
+    spec = f"{_plural(metrics, 'custom metric')}" if metrics else "basic metrics (free)"
+    yield _flat("other", "CloudWatch", "Metrics", spec,
+                (metrics - free_metrics) * inp.price("cloudwatch", "custom_metric_month"))
+    if inp.u("dashboards"):
+        yield _flat("other", "CloudWatch", "Dashboards", _plural(inp.u("dashboards"), "dashboard"),
+                    inp.u("dashboards") * inp.price("cloudwatch", "dashboard_month"))
+    if inp.u("alarms"):
+        yield _flat("other", "CloudWatch", "Alarms", _plural(inp.u("alarms"), "alarm"),
+                    inp.u("alarms") * inp.price("cloudwatch", "alarm_month"))
+
+
+def ai_lines(inp: Inputs) -> Iterator[Line]:
+    note = " after caching" if "ai_caching" in inp.applied else ""
+    yield _flat("ai", "AI services", "Anthropic Claude", f"API spend{note}", inp.u("ai_anthropic_usd"))
+    if inp.u("ai_openai_usd"):
+        yield _flat("ai", "AI services", "GPT (backup)", f"API spend{note}", inp.u("ai_openai_usd"))
+
+
+def cicd_lines(inp: Inputs) -> Iterator[Line]:
+    pipelines, minutes = inp.u("codepipeline_pipelines"), inp.u("codebuild_minutes")
+    yield _flat("cicd", "CodePipeline", "Pipelines", _plural(pipelines, "pipeline"),
+                pipelines * inp.price("codepipeline", "pipeline_month"))
+    yield _flat("cicd", "CodeBuild", "Build minutes", f"{_n(minutes)} minutes a month",
+                minutes * inp.price("codebuild", "build_minute"))
+
+
+SECTIONS = (compute_lines, database_lines, networking_lines, other_lines, ai_lines, cicd_lines)
+# The document's table order.
+SERVICE_ORDER = ("ECS Fargate", "RDS PostgreSQL", "ElastiCache Redis", "S3", "ECR", "ALB", "NAT Gateway",
+                 "NAT Instance", "VPC Endpoints", "CloudFront", "CloudWatch", "Route 53", "Secrets Manager",
+                 "ACM", "AI services", "CodePipeline", "CodeBuild")
+
+
+def estimate(spec: Spec, scenario: tuple[str, ...] = ("baseline",)) -> Estimate:
+    """The monthly cost of one validated spec under a scenario."""
+    applied = resolve_scenario(spec, scenario)
+    inp = inputs(spec)
+    for name in applied:
+        inp.applied.add(name)
+        APPLY[name](inp)
+    lines = tuple(sorted((line for section in SECTIONS for line in section(inp)),
+                         key=lambda line: SERVICE_ORDER.index(line.service)))
+    budget = spec.data.get("budget", {}).get("monthly_limit_usd")
+    return Estimate(spec.name, "+".join(scenario), applied, inp.hours, lines,
+                    None if budget is None else _d(budget))
+
+
+# --- the reference of --against -------------------------------------------------------------
+
+
+def reference_specs(ref: str, specs_dir: Path, names: list[str]) -> dict[str, Spec | None]:
+    """The specs to compare with: another spec file, or the specs directory at a git revision.
+
+    An environment that has no spec at the revision maps to None (everything in it is new).
+    Problems in a revision's files are reported as `REF:specs/<file>`.
+    """
+    path = Path(ref)
+    if path.suffix == ".yaml" and path.is_file():
+        if len(names) != 1:
+            raise UsageError(f"--against {ref}: a spec file compares with one environment; name it")
+        spec = load_spec(path.parent, path.stem)
+        validate(spec)
+        return dict.fromkeys(names, spec)
+    root = Path(_git(specs_dir, ref, "rev-parse", "--show-toplevel").strip())
+    prefix = specs_dir.resolve().relative_to(root.resolve()).as_posix()
+    listing = _git(root, ref, "ls-tree", "--name-only", f"{ref}:{prefix}")
+    files = [name for name in listing.splitlines() if name.endswith(".yaml")]
+    with tempfile.TemporaryDirectory(prefix="tfgen-cost-") as temp:
+        for name in files:
+            (Path(temp) / name).write_text(_git(root, ref, "show", f"{ref}:{prefix}/{name}"), "utf-8")
+        out: dict[str, Spec | None] = {}
+        for name in names:
+            if f"{name}.yaml" not in files:
+                out[name] = None
+                continue
+            try:
+                spec = load_spec(Path(temp), name)
+                validate(spec)
+            except SpecError as exc:
+                raise SpecError([_at_ref(p, temp, f"{ref}:{prefix}") for p in exc.problems]) from None
+            out[name] = spec
+        return out
+
+
+def _at_ref(problem: SpecProblem, temp: str, where: str) -> SpecProblem:
+    file, shown = problem.location.file, display_path(Path(temp))
+    if file.startswith(shown):
+        file = where + file[len(shown):]
+    return SpecProblem(Location(file, problem.location.line, problem.location.column), problem.path,
+                       problem.message)
+
+
+def _git(cwd: Path, ref: str, *args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UsageError(f"--against {ref}: cannot run git: {exc}") from None
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["git failed"])[-1]
+        raise UsageError(f"--against {ref}: not a spec file and not a git revision with specs ({reason})")
+    return done.stdout
