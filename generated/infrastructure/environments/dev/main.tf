@@ -20,6 +20,12 @@ module "vpc" {
   private_db_subnets  = var.private_db_subnets
   single_nat_gateway  = var.single_nat_gateway
 
+  nat_mode = var.nat_mode
+
+  # The security section's flow logs go to the logs bucket of the data section.
+  enable_flow_logs          = var.security.flow_logs
+  flow_logs_destination_arn = "${module.s3.logs_bucket_arn}/vpc-flow-logs/"
+
   tags = var.tags
 }
 
@@ -29,6 +35,368 @@ module "security_groups" {
   name      = local.name
   vpc_id    = module.vpc.vpc_id
   app_ports = var.app_ports
+
+  tags = var.tags
+}
+
+################################################################################
+# Data and storage
+################################################################################
+
+locals {
+  # Fixed names, known at plan time: the monitoring section names log groups and alarms
+  # after them without waiting for the resources.
+  rds_identifier             = "${var.project}-db-${var.environment}"
+  redis_replication_group_id = "${var.project}-redis-${var.environment}"
+}
+
+module "s3" {
+  source = "../../modules/storage/s3"
+
+  project              = var.project
+  environment          = var.environment
+  cors_allowed_origins = var.cors_allowed_origins
+  elb_account_id       = var.elb_log_account_id
+
+  tags = var.tags
+}
+
+module "rds" {
+  source = "../../modules/database/rds"
+
+  identifier         = local.rds_identifier
+  engine_version     = var.database.engine_version
+  instance_class     = var.database.instance_class
+  database_name      = var.database.database_name
+  subnet_ids         = module.vpc.private_db_subnet_ids
+  security_group_ids = [module.security_groups.rds_security_group_id]
+
+  allocated_storage     = var.database.allocated_storage
+  max_allocated_storage = var.database.max_allocated_storage
+  multi_az              = var.database.multi_az
+
+  backup_retention_period = var.database.backup_retention_days
+  backup_window           = var.database.backup_window
+  maintenance_window      = var.database.maintenance_window
+  deletion_protection     = var.database.deletion_protection
+
+  # The log types whose groups the monitoring section created (with retention), so RDS
+  # exports only after they exist and never creates a group that keeps logs forever.
+  enabled_cloudwatch_logs_exports = module.cloudwatch.rds_log_exports
+
+  tags = var.tags
+}
+
+module "elasticache" {
+  source = "../../modules/database/elasticache"
+
+  replication_group_id = local.redis_replication_group_id
+  engine_version       = var.cache.engine_version
+  node_type            = var.cache.node_type
+  subnet_ids           = module.vpc.private_db_subnet_ids
+  security_group_ids   = [module.security_groups.redis_security_group_id]
+
+  cluster_mode            = var.cache.cluster_mode
+  num_shards              = var.cache.num_shards
+  replicas_per_shard      = var.cache.replicas_per_shard
+  snapshot_retention_days = var.cache.snapshot_retention_days
+
+  slow_log_group_name = module.cloudwatch.log_group_names["elasticache"]
+
+  tags = var.tags
+}
+
+################################################################################
+# Application: images, cluster, services, load balancer, secrets, DNS
+################################################################################
+
+locals {
+  app_url = "https://${var.app_hostname}.${var.dns_zone_name}"
+
+  # Plain settings per service; credentials come from Secrets Manager below.
+  service_environment = {
+    frontend = {
+      NODE_ENV     = "production"
+      AWS_REGION   = var.aws_region
+      NEXTAUTH_URL = local.app_url
+    }
+    backend = {
+      NODE_ENV      = "production"
+      DATABASE_HOST = module.rds.address
+      DATABASE_PORT = tostring(module.rds.port)
+      DATABASE_NAME = var.app_database_name
+      REDIS_HOST    = module.elasticache.endpoint_address
+      REDIS_PORT    = tostring(module.elasticache.port)
+      AWS_S3_BUCKET = module.s3.files_bucket_name
+      AWS_REGION    = var.aws_region
+      NEXTAUTH_URL  = local.app_url
+    }
+  }
+
+  # Each service gets only the secrets it uses (the backend talks to the database and the
+  # Anthropic API; NextAuth and the GitHub login run in the frontend).
+  service_secrets = {
+    frontend = {
+      NEXTAUTH_SECRET      = module.secrets.secret_arns["nextauth"]
+      GITHUB_CLIENT_ID     = "${module.secrets.secret_arns["github-oauth"]}:client_id::"
+      GITHUB_CLIENT_SECRET = "${module.secrets.secret_arns["github-oauth"]}:client_secret::"
+    }
+    backend = {
+      DATABASE_USER     = "${module.secrets.secret_arns["database"]}:username::"
+      DATABASE_PASSWORD = "${module.secrets.secret_arns["database"]}:password::"
+      NEXTAUTH_SECRET   = module.secrets.secret_arns["nextauth"]
+      ANTHROPIC_API_KEY = module.secrets.secret_arns["anthropic"]
+    }
+  }
+  service_secret_keys = {
+    frontend = ["nextauth", "github-oauth"]
+    backend  = ["database", "nextauth", "anthropic"]
+  }
+}
+
+module "ecr" {
+  source = "../../modules/compute/ecr"
+
+  repositories = {
+    frontend = "${var.project}-frontend-${var.environment}"
+    backend  = "${var.project}-backend-${var.environment}"
+  }
+  # The document's build pushes `latest` on every run; every other tag stays immutable.
+  mutable_tags = ["latest"]
+  keep_images  = 10
+
+  tags = var.tags
+}
+
+module "ecs_cluster" {
+  source = "../../modules/compute/ecs-cluster"
+
+  name = "${var.project}-cluster-${var.environment}"
+
+  tags = var.tags
+}
+
+module "secrets" {
+  source = "../../modules/security/secrets"
+
+  name_prefix = "${var.project}/${var.environment}"
+  secrets = {
+    database       = "Application database user: JSON with username and password"
+    nextauth       = "NEXTAUTH_SECRET"
+    anthropic      = "ANTHROPIC_API_KEY"
+    "github-oauth" = "GitHub OAuth app: JSON with client_id and client_secret"
+  }
+
+  tags = var.tags
+}
+
+module "alb" {
+  source = "../../modules/networking/alb"
+
+  name               = "${var.project}-alb-${var.environment}"
+  vpc_id             = module.vpc.vpc_id
+  subnet_ids         = module.vpc.public_subnet_ids
+  security_group_ids = [module.security_groups.alb_security_group_id]
+  certificate_arn    = module.dns.certificate_arn
+
+  ssl_policy          = var.load_balancer.ssl_policy
+  idle_timeout        = var.load_balancer.idle_timeout
+  deletion_protection = var.load_balancer.deletion_protection
+  access_logs_bucket  = module.s3.logs_bucket_name
+
+  target_groups = {
+    frontend = {
+      name                  = "${var.project}-frontend-tg-${var.environment}"
+      port                  = var.services.frontend.port
+      health_check_path     = var.services.frontend.health_check_path
+      healthy_threshold     = var.load_balancer.healthy_threshold
+      unhealthy_threshold   = var.load_balancer.unhealthy_threshold
+      health_check_interval = var.load_balancer.health_check_interval
+      deregistration_delay  = var.load_balancer.deregistration_delay
+    }
+    backend = {
+      name                  = "${var.project}-backend-tg-${var.environment}"
+      port                  = var.services.backend.port
+      health_check_path     = var.services.backend.health_check_path
+      healthy_threshold     = var.load_balancer.healthy_threshold
+      unhealthy_threshold   = var.load_balancer.unhealthy_threshold
+      health_check_interval = var.load_balancer.health_check_interval
+      deregistration_delay  = var.load_balancer.deregistration_delay
+      # Socket.IO needs every request of a session on the same task.
+      stickiness = true
+      paths      = ["/api/*", "/socket.io/*"]
+      priority   = 100
+    }
+  }
+
+  tags = var.tags
+}
+
+module "dns" {
+  source = "../../modules/networking/dns"
+
+  zone_name    = var.dns_zone_name
+  hostname     = var.app_hostname
+  alb_dns_name = module.alb.dns_name
+  alb_zone_id  = module.alb.zone_id
+
+  tags = var.tags
+}
+
+module "frontend_service" {
+  source = "../../modules/compute/ecs-service"
+
+  name         = "${var.project}-frontend"
+  service_name = "${var.project}-frontend-service"
+  unique_name  = "${local.name}-frontend"
+  cluster_arn  = module.ecs_cluster.cluster_arn
+  cluster_name = module.ecs_cluster.cluster_name
+
+  image          = "${module.ecr.repository_urls["frontend"]}:latest"
+  repository_arn = module.ecr.repository_arns["frontend"]
+  cpu            = var.services.frontend.cpu
+  memory         = var.services.frontend.memory
+  container_port = var.services.frontend.port
+
+  health_check_path = var.services.frontend.health_check_path
+  desired_count     = var.services.frontend.desired_count
+  min_count         = var.services.frontend.min_count
+  max_count         = var.services.frontend.max_count
+  cpu_target        = var.services.frontend.cpu_target
+  memory_target     = var.services.frontend.memory_target
+
+  subnet_ids         = module.vpc.private_app_subnet_ids
+  security_group_ids = [module.security_groups.ecs_security_group_id]
+  target_group_arn   = module.alb.target_group_arns["frontend"]
+  log_group_name     = module.cloudwatch.log_group_names["frontend"]
+  aws_region         = var.aws_region
+
+  environment         = local.service_environment["frontend"]
+  secrets             = local.service_secrets["frontend"]
+  secret_arns         = [for key in local.service_secret_keys["frontend"] : module.secrets.secret_arns[key]]
+  secret_kms_key_arns = [module.secrets.kms_key_arn]
+  files_bucket_arn    = module.s3.files_bucket_arn
+
+  tags = var.tags
+}
+
+module "backend_service" {
+  source = "../../modules/compute/ecs-service"
+
+  name         = "${var.project}-backend"
+  service_name = "${var.project}-backend-service"
+  unique_name  = "${local.name}-backend"
+  cluster_arn  = module.ecs_cluster.cluster_arn
+  cluster_name = module.ecs_cluster.cluster_name
+
+  image          = "${module.ecr.repository_urls["backend"]}:latest"
+  repository_arn = module.ecr.repository_arns["backend"]
+  cpu            = var.services.backend.cpu
+  memory         = var.services.backend.memory
+  container_port = var.services.backend.port
+
+  health_check_path = var.services.backend.health_check_path
+  desired_count     = var.services.backend.desired_count
+  min_count         = var.services.backend.min_count
+  max_count         = var.services.backend.max_count
+  cpu_target        = var.services.backend.cpu_target
+  memory_target     = var.services.backend.memory_target
+
+  subnet_ids         = module.vpc.private_app_subnet_ids
+  security_group_ids = [module.security_groups.ecs_security_group_id]
+  target_group_arn   = module.alb.target_group_arns["backend"]
+  log_group_name     = module.cloudwatch.log_group_names["backend"]
+  aws_region         = var.aws_region
+
+  environment         = local.service_environment["backend"]
+  secrets             = local.service_secrets["backend"]
+  secret_arns         = [for key in local.service_secret_keys["backend"] : module.secrets.secret_arns[key]]
+  secret_kms_key_arns = [module.secrets.kms_key_arn]
+  files_bucket_arn    = module.s3.files_bucket_arn
+
+  tags = var.tags
+}
+
+################################################################################
+# Monitoring
+################################################################################
+
+module "cloudwatch" {
+  source = "../../modules/monitoring/cloudwatch"
+
+  project            = var.project
+  environment        = var.environment
+  log_retention_days = var.log_retention_days
+  alarm_email        = var.alarm_email
+
+  rds_instance_identifier    = local.rds_identifier
+  rds_connections_threshold  = var.rds_connections_alarm_threshold
+  redis_replication_group_id = local.redis_replication_group_id
+
+  ecs_cluster_name = module.ecs_cluster.cluster_name
+  alb_arn_suffix   = module.alb.arn_suffix
+  # Keys from the spec, known at plan time, so the per-service alarms can be planned.
+  ecs_service_names = {
+    frontend = module.frontend_service.service_name
+    backend  = module.backend_service.service_name
+  }
+  target_group_arn_suffixes = { for key in keys(var.services) : key => module.alb.target_group_arn_suffixes[key] }
+
+  tags = var.tags
+}
+
+################################################################################
+# Delivery: CodePipeline
+################################################################################
+
+module "codepipeline" {
+  source = "../../modules/cicd/codepipeline"
+
+  name            = local.name
+  repository      = var.cicd.repository
+  branch          = var.cicd.branch
+  manual_approval = var.cicd.manual_approval
+  cluster_name    = module.ecs_cluster.cluster_name
+
+  # Each service is built from <service>/Dockerfile.prod and deployed to its ECS service.
+  services = {
+    frontend = {
+      source_dir         = "frontend"
+      ecr_repository_url = module.ecr.repository_urls["frontend"]
+      ecr_repository_arn = module.ecr.repository_arns["frontend"]
+      service_name       = module.frontend_service.service_name
+      container_name     = module.frontend_service.container_name
+      task_role_arns     = [module.frontend_service.task_role_arn, module.frontend_service.task_execution_role_arn]
+      build_log_group    = module.cloudwatch.log_group_names["frontend_build"]
+    }
+    backend = {
+      source_dir         = "backend"
+      ecr_repository_url = module.ecr.repository_urls["backend"]
+      ecr_repository_arn = module.ecr.repository_arns["backend"]
+      service_name       = module.backend_service.service_name
+      container_name     = module.backend_service.container_name
+      task_role_arns     = [module.backend_service.task_role_arn, module.backend_service.task_execution_role_arn]
+      build_log_group    = module.cloudwatch.log_group_names["backend_build"]
+    }
+  }
+
+  tags = var.tags
+}
+
+################################################################################
+# Security baseline
+################################################################################
+
+module "security_baseline" {
+  source = "../../modules/security/baseline"
+
+  name              = local.name
+  enable_cloudtrail = var.security.cloudtrail
+  enable_guardduty  = var.security.guardduty
+  logs_bucket_name  = module.s3.logs_bucket_name
+
+  budget_limit_usd = var.budget.monthly_limit_usd
+  budget_emails    = [var.budget.email]
 
   tags = var.tags
 }

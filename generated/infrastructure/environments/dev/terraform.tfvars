@@ -13,4 +13,77 @@ public_subnets      = ["10.0.1.0/24", "10.0.2.0/24"]
 private_app_subnets = ["10.0.11.0/24", "10.0.12.0/24"]
 private_db_subnets  = ["10.0.21.0/24", "10.0.22.0/24"]
 single_nat_gateway  = true
+nat_mode            = "gateway"
 app_ports           = { frontend = 3000, backend = 3001 }
+
+# Data and storage
+database = {
+  engine_version        = "17"
+  instance_class        = "db.t4g.micro"
+  allocated_storage     = 20
+  multi_az              = false
+  backup_retention_days = 3
+  backup_window         = "18:00-19:00"
+  maintenance_window    = "sun:19:30-sun:20:30"
+  database_name         = "codemate"
+  deletion_protection   = false
+}
+cache = {
+  engine_version          = "7.1"
+  node_type               = "cache.t4g.micro"
+  cluster_mode            = false
+  num_shards              = 1
+  replicas_per_shard      = 0
+  snapshot_retention_days = 1
+}
+cors_allowed_origins = ["https://codemate-dev.code1398.io"]
+elb_log_account_id   = "600734575887"
+
+# Application
+services = {
+  frontend = {
+    cpu               = 512
+    memory            = 1024
+    port              = 3000
+    health_check_path = "/api/health"
+    desired_count     = 1
+    min_count         = 1
+    max_count         = 2
+    cpu_target        = 70
+  }
+  backend = {
+    cpu               = 1024
+    memory            = 2048
+    port              = 3001
+    health_check_path = "/health"
+    desired_count     = 1
+    min_count         = 1
+    max_count         = 2
+    cpu_target        = 70
+    memory_target     = 80
+  }
+}
+load_balancer = {
+  ssl_policy            = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+  idle_timeout          = 3600
+  deregistration_delay  = 300
+  healthy_threshold     = 2
+  unhealthy_threshold   = 3
+  health_check_interval = 30
+  deletion_protection   = false
+}
+dns_zone_name     = "code1398.io"
+app_hostname      = "codemate-dev"
+app_database_name = "codemate"
+
+# Monitoring
+log_retention_days              = 7
+alarm_email                     = "ops@code1398.io"
+rds_connections_alarm_threshold = 89
+
+# Delivery
+cicd = { repository = "Nharu/codemate", branch = "develop", manual_approval = false }
+
+# Security baseline
+security = { cloudtrail = true, guardduty = true, flow_logs = true }
+budget   = { monthly_limit_usd = 300, email = "ops@code1398.io" }

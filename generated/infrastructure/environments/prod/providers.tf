@@ -11,3 +11,17 @@ provider "aws" {
     }
   }
 }
+
+# CloudFront only accepts certificates issued in us-east-1.
+provider "aws" {
+  alias  = "us_east_1"
+  region = "us-east-1"
+
+  default_tags {
+    tags = {
+      Environment = var.environment
+      Project     = var.project
+      ManagedBy   = "terraform"
+    }
+  }
+}

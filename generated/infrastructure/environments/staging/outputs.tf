@@ -34,3 +34,123 @@ output "ecs_security_group_id" {
   description = "ID of the ECS tasks security group"
   value       = module.security_groups.ecs_security_group_id
 }
+
+output "rds_endpoint" {
+  description = "Connection endpoint of the database, host:port"
+  value       = module.rds.endpoint
+}
+
+output "rds_master_user_secret_arn" {
+  description = "Secrets Manager secret holding the RDS master credentials"
+  value       = module.rds.master_user_secret_arn
+}
+
+output "redis_endpoint" {
+  description = "Redis endpoint, host:port (the configuration endpoint in cluster mode)"
+  value       = "${module.elasticache.endpoint_address}:${module.elasticache.port}"
+}
+
+output "files_bucket_name" {
+  description = "Name of the user files bucket"
+  value       = module.s3.files_bucket_name
+}
+
+output "static_bucket_name" {
+  description = "Name of the static assets bucket"
+  value       = module.s3.static_bucket_name
+}
+
+output "logs_bucket_name" {
+  description = "Name of the logs archive bucket"
+  value       = module.s3.logs_bucket_name
+}
+
+output "rds_security_group_id" {
+  description = "ID of the RDS security group"
+  value       = module.security_groups.rds_security_group_id
+}
+
+output "redis_security_group_id" {
+  description = "ID of the ElastiCache security group"
+  value       = module.security_groups.redis_security_group_id
+}
+
+output "app_url" {
+  description = "URL of the application"
+  value       = local.app_url
+}
+
+output "alb_dns_name" {
+  description = "DNS name of the load balancer"
+  value       = module.alb.dns_name
+}
+
+output "ecr_frontend_url" {
+  description = "URL of the frontend image repository"
+  value       = module.ecr.repository_urls["frontend"]
+}
+
+output "ecr_backend_url" {
+  description = "URL of the backend image repository"
+  value       = module.ecr.repository_urls["backend"]
+}
+
+output "ecs_cluster_name" {
+  description = "Name of the ECS cluster"
+  value       = module.ecs_cluster.cluster_name
+}
+
+output "frontend_service_name" {
+  description = "Name of the frontend ECS service"
+  value       = module.frontend_service.service_name
+}
+
+output "backend_service_name" {
+  description = "Name of the backend ECS service"
+  value       = module.backend_service.service_name
+}
+
+output "secret_arns" {
+  description = "ARNs of the application secrets (values are set outside Terraform)"
+  value       = module.secrets.secret_arns
+}
+
+output "certificate_arn" {
+  description = "ARN of the ACM certificate"
+  value       = module.dns.certificate_arn
+}
+
+output "log_group_names" {
+  description = "CloudWatch log group names keyed by component"
+  value       = module.cloudwatch.log_group_names
+}
+
+output "alarm_topic_arn" {
+  description = "ARN of the SNS topic the alarms notify"
+  value       = module.cloudwatch.alarm_topic_arn
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard"
+  value       = module.cloudwatch.dashboard_name
+}
+
+output "pipeline_name" {
+  description = "Name of the CodePipeline pipeline"
+  value       = module.codepipeline.pipeline_name
+}
+
+output "codestar_connection_arn" {
+  description = "ARN of the GitHub connection; complete the handshake once in the console (Developer Tools > Settings > Connections) before the first pipeline run"
+  value       = module.codepipeline.codestar_connection_arn
+}
+
+output "cloudtrail_arn" {
+  description = "ARN of the CloudTrail trail (null when disabled)"
+  value       = module.security_baseline.cloudtrail_arn
+}
+
+output "guardduty_detector_id" {
+  description = "ID of the GuardDuty detector (null when disabled)"
+  value       = module.security_baseline.guardduty_detector_id
+}

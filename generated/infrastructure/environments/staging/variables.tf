@@ -50,7 +50,134 @@ variable "single_nat_gateway" {
   type        = bool
 }
 
+variable "nat_mode" {
+  description = "NAT of the application subnets: gateway or instance"
+  type        = string
+}
+
 variable "app_ports" {
   description = "Container ports the ALB forwards to, keyed by service"
   type        = map(number)
+}
+
+variable "database" {
+  description = "RDS PostgreSQL: version, size, storage autoscaling ceiling, Multi-AZ, backups, windows (UTC), protection"
+  type = object({
+    engine_version        = string
+    instance_class        = string
+    allocated_storage     = number
+    max_allocated_storage = optional(number)
+    multi_az              = bool
+    backup_retention_days = number
+    backup_window         = string
+    maintenance_window    = string
+    database_name         = string
+    deletion_protection   = bool
+  })
+}
+
+variable "cache" {
+  description = "ElastiCache Redis: version, node type, cluster mode, shards, replicas, snapshot retention"
+  type = object({
+    engine_version          = string
+    node_type               = string
+    cluster_mode            = bool
+    num_shards              = number
+    replicas_per_shard      = number
+    snapshot_retention_days = number
+  })
+}
+
+variable "cors_allowed_origins" {
+  description = "Origins the user files bucket accepts browser requests from"
+  type        = list(string)
+}
+
+variable "elb_log_account_id" {
+  description = "Elastic Load Balancing account writing ALB access logs in the region (null where the service principal is used)"
+  type        = string
+}
+
+variable "services" {
+  description = "Fargate services keyed by name: task size, port, health check, counts, scaling targets"
+  type = map(object({
+    cpu               = number
+    memory            = number
+    port              = number
+    health_check_path = string
+    desired_count     = number
+    min_count         = number
+    max_count         = number
+    cpu_target        = number
+    memory_target     = optional(number)
+  }))
+}
+
+variable "load_balancer" {
+  description = "ALB listener, target group and protection settings"
+  type = object({
+    ssl_policy            = string
+    idle_timeout          = number
+    deregistration_delay  = number
+    healthy_threshold     = number
+    unhealthy_threshold   = number
+    health_check_interval = number
+    deletion_protection   = bool
+  })
+}
+
+variable "dns_zone_name" {
+  description = "Existing Route 53 hosted zone of the app"
+  type        = string
+}
+
+variable "app_hostname" {
+  description = "Host name of the app inside the zone"
+  type        = string
+}
+
+variable "app_database_name" {
+  description = "Database the application connects to"
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Days the log groups keep their events"
+  type        = number
+}
+
+variable "alarm_email" {
+  description = "Address the alarm notifications are mailed to"
+  type        = string
+}
+
+variable "rds_connections_alarm_threshold" {
+  description = "DatabaseConnections alarm threshold: 80 % of max_connections (112) of db.t4g.micro"
+  type        = number
+}
+
+variable "cicd" {
+  description = "Pipeline source (GitHub owner/name and branch) and whether a release waits for manual approval before deploy"
+  type = object({
+    repository      = string
+    branch          = string
+    manual_approval = bool
+  })
+}
+
+variable "security" {
+  description = "Audit and threat detection: CloudTrail, GuardDuty, VPC flow logs"
+  type = object({
+    cloudtrail = bool
+    guardduty  = bool
+    flow_logs  = bool
+  })
+}
+
+variable "budget" {
+  description = "Monthly cost budget in USD and the address notified at 80% forecast and 100% actual spend"
+  type = object({
+    monthly_limit_usd = number
+    email             = string
+  })
 }

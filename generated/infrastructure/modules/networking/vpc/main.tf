@@ -7,6 +7,13 @@ locals {
 
   # With a single NAT gateway every zone routes through the one in the first zone.
   nat_zones = var.single_nat_gateway ? slice(var.availability_zones, 0, 1) : var.availability_zones
+  # The NAT each application zone leaves through.
+  nat_zone_of = { for zone in var.availability_zones : zone => var.single_nat_gateway ? local.nat_zones[0] : zone }
+
+  nat_gateway_zones  = var.nat_mode == "gateway" ? local.nat_zones : []
+  nat_instance_zones = var.nat_mode == "instance" ? local.nat_zones : []
+  # Graviton instance types (t4g, c7g, m6gd, ...) run arm64 images.
+  nat_instance_arch = can(regex("^[a-z]+[0-9]+g[a-z]*\\.", var.nat_instance_type)) ? "arm64" : "x86_64"
 }
 
 resource "aws_vpc" "this" {
@@ -15,6 +22,23 @@ resource "aws_vpc" "this" {
   enable_dns_hostnames = true
 
   tags = merge(var.tags, { Name = var.name })
+}
+
+resource "aws_flow_log" "this" {
+  count = var.enable_flow_logs ? 1 : 0
+
+  vpc_id                   = aws_vpc.this.id
+  traffic_type             = "ALL"
+  log_destination_type     = "s3"
+  log_destination          = var.flow_logs_destination_arn
+  max_aggregation_interval = 600
+
+  destination_options {
+    file_format        = "parquet"
+    per_hour_partition = true
+  }
+
+  tags = merge(var.tags, { Name = "${var.name}-flow-logs" })
 }
 
 # The default security group is left without rules so nothing can use it by accident.
@@ -79,7 +103,7 @@ resource "aws_eip" "nat" {
 }
 
 resource "aws_nat_gateway" "this" {
-  for_each = toset(local.nat_zones)
+  for_each = toset(local.nat_gateway_zones)
 
   allocation_id = aws_eip.nat[each.key].id
   subnet_id     = aws_subnet.public[each.key].id
@@ -87,6 +111,110 @@ resource "aws_nat_gateway" "this" {
   tags = merge(var.tags, { Name = "${var.name}-nat-${each.key}" })
 
   depends_on = [aws_internet_gateway.this]
+}
+
+# A NAT instance (nat_mode = instance): an EC2 instance that forwards and masquerades the
+# application subnets' traffic, at a fraction of a NAT gateway's hourly price.
+data "aws_ssm_parameter" "nat_ami" {
+  count = var.nat_mode == "instance" ? 1 : 0
+
+  name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${local.nat_instance_arch}"
+}
+
+resource "aws_security_group" "nat" {
+  count = var.nat_mode == "instance" ? 1 : 0
+
+  name        = "${var.name}-nat"
+  description = "NAT instance: forwards traffic from the VPC to the internet"
+  vpc_id      = aws_vpc.this.id
+
+  tags = merge(var.tags, { Name = "${var.name}-nat" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "nat" {
+  count = var.nat_mode == "instance" ? 1 : 0
+
+  security_group_id = aws_security_group.nat[0].id
+  description       = "Everything from inside the VPC, to be forwarded"
+  ip_protocol       = "-1"
+  cidr_ipv4         = aws_vpc.this.cidr_block
+
+  tags = merge(var.tags, { Name = "${var.name}-nat-from-vpc" })
+}
+
+resource "aws_vpc_security_group_egress_rule" "nat" {
+  #checkov:skip=CKV_AWS_382:A NAT forwards the application subnets' outbound traffic to any address and port
+  count = var.nat_mode == "instance" ? 1 : 0
+
+  security_group_id = aws_security_group.nat[0].id
+  description       = "Forwarded traffic to the internet"
+  ip_protocol       = "-1"
+  cidr_ipv4         = "0.0.0.0/0"
+
+  tags = merge(var.tags, { Name = "${var.name}-nat-to-internet" })
+}
+
+resource "aws_instance" "nat" {
+  #checkov:skip=CKV_AWS_88:A NAT instance is the VPC's way out and needs a public address; its Elastic IP replaces this one once associated
+  #checkov:skip=CKV_AWS_126:Detailed monitoring costs more than the document's ~$3/month NAT instance; basic metrics suffice
+  #checkov:skip=CKV2_AWS_41:The NAT instance calls no AWS API, so it gets no instance profile
+  for_each = toset(local.nat_instance_zones)
+
+  ami                         = data.aws_ssm_parameter.nat_ami[0].insecure_value
+  instance_type               = var.nat_instance_type
+  subnet_id                   = aws_subnet.public[each.key].id
+  vpc_security_group_ids      = [aws_security_group.nat[0].id]
+  associate_public_ip_address = true
+  source_dest_check           = false
+  ebs_optimized               = true
+  monitoring                  = false
+
+  # Forward IPv4 and masquerade the VPC's traffic behind this instance's address. The package
+  # install retries because the public address can change while the Elastic IP is associated.
+  user_data = join("\n", [
+    "#!/bin/bash",
+    "set -euo pipefail",
+    "echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/90-nat.conf",
+    "sysctl -p /etc/sysctl.d/90-nat.conf",
+    "for attempt in 1 2 3 4 5 6 7 8 9 10; do dnf install -y iptables-services && break; sleep 15; done",
+    "systemctl enable --now iptables",
+    "IFACE=$(ip route show default | awk '{print $5; exit}')",
+    "iptables -t nat -A POSTROUTING -o \"$IFACE\" -s ${aws_vpc.this.cidr_block} -j MASQUERADE",
+    "iptables -F FORWARD",
+    "iptables-save > /etc/sysconfig/iptables",
+  ])
+  user_data_replace_on_change = true
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+
+  root_block_device {
+    encrypted   = true
+    volume_type = "gp3"
+  }
+
+  tags = merge(var.tags, { Name = "${var.name}-nat-${each.key}" })
+
+  lifecycle {
+    # A newer AMI is taken on replacement, not as a surprise replacement on some later plan.
+    ignore_changes = [ami]
+  }
+
+  depends_on = [aws_internet_gateway.this]
+}
+
+resource "aws_eip_association" "nat" {
+  for_each = aws_instance.nat
+
+  allocation_id = aws_eip.nat[each.key].id
+  instance_id   = each.value.id
 }
 
 ################################################################################
@@ -126,7 +254,8 @@ resource "aws_route" "private_app_nat" {
 
   route_table_id         = each.value.id
   destination_cidr_block = "0.0.0.0/0"
-  nat_gateway_id         = aws_nat_gateway.this[var.single_nat_gateway ? local.nat_zones[0] : each.key].id
+  nat_gateway_id         = var.nat_mode == "gateway" ? aws_nat_gateway.this[local.nat_zone_of[each.key]].id : null
+  network_interface_id   = var.nat_mode == "instance" ? aws_instance.nat[local.nat_zone_of[each.key]].primary_network_interface_id : null
 }
 
 resource "aws_route_table_association" "private_app" {

@@ -26,8 +26,13 @@ output "private_db_subnet_ids" {
 }
 
 output "nat_public_ips" {
-  description = "Public IP addresses of the NAT gateways"
+  description = "Public IP addresses of the NAT gateways or NAT instances"
   value       = [for nat in aws_eip.nat : nat.public_ip]
+}
+
+output "nat_instance_ids" {
+  description = "IDs of the NAT instances keyed by availability zone (empty with NAT gateways)"
+  value       = { for zone, nat in aws_instance.nat : zone => nat.id }
 }
 
 output "private_app_route_table_ids" {

@@ -56,6 +56,40 @@ variable "single_nat_gateway" {
   default     = false
 }
 
+variable "nat_mode" {
+  description = "How the application subnets reach the internet: gateway (managed NAT gateways) or instance (a NAT instance per NAT zone, the document's low-cost option for dev)"
+  type        = string
+  default     = "gateway"
+
+  validation {
+    condition     = contains(["gateway", "instance"], var.nat_mode)
+    error_message = "nat_mode must be gateway or instance."
+  }
+}
+
+variable "nat_instance_type" {
+  description = "EC2 instance type of the NAT instances (nat_mode = instance); Graviton types get an arm64 image"
+  type        = string
+  default     = "t4g.nano"
+}
+
+variable "enable_flow_logs" {
+  description = "Record the VPC's traffic (accepted and rejected) as flow logs in S3"
+  type        = bool
+  default     = false
+}
+
+variable "flow_logs_destination_arn" {
+  description = "ARN of the S3 bucket (optionally with a /prefix/) the flow logs are delivered to; its policy must allow delivery.logs.amazonaws.com; required with enable_flow_logs"
+  type        = string
+  default     = null
+
+  validation {
+    condition     = !var.enable_flow_logs || var.flow_logs_destination_arn != null
+    error_message = "enable_flow_logs needs flow_logs_destination_arn."
+  }
+}
+
 variable "tags" {
   description = "Tags added to every resource"
   type        = map(string)
