@@ -152,20 +152,16 @@ def update_tree(out: Path, rendered: dict[str, str], owners: Owners) -> Drift:
     are read as they are once the lock is held, so a render of another environment that
     finished meanwhile is kept, not overwritten with what was there before it.
     """
-    drift: list[Drift] = []
+    drift = Drift({}, [], [])
 
     def plan() -> dict[str, str] | None:
+        nonlocal drift
         full = desired_tree(out, rendered, owners)
-        drift.append(compare(out, full, owners))
-        return full if drift[0].stale else None
+        drift = compare(out, full, owners)
+        return full if drift.stale else None
 
     _write_guarded(out, plan)
-    return drift[0]
-
-
-def write_tree(out: Path, tree: dict[str, str]) -> None:
-    """Make `<out>/infrastructure` exactly `tree` (plus the unmanaged files it already had)."""
-    _write_guarded(out, lambda: tree)
+    return drift
 
 
 def _write_guarded(out: Path, plan: Callable[[], dict[str, str] | None]) -> None:

@@ -72,7 +72,7 @@ def shellcheck() -> str:
 
 def write(files: dict[str, str], out: Path) -> Path:
     """Write rendered files the way `tfgen render` does (scripts 0755); returns the tree root."""
-    tree.write_tree(out, tree.desired_tree(out, files, None))
+    tree.update_tree(out, files, None)
     return out / "infrastructure"
 
 

@@ -91,7 +91,7 @@ def test_failure_mid_write_leaves_the_old_tree(cli, specs, rendered, monkeypatch
 
     monkeypatch.setattr(tree, "_write_file", failing)
     with pytest.raises(UsageError, match="No space left on device"):
-        tree.write_tree(rendered, {**{p: "x" for p in before if p != MANIFEST}, MANIFEST: "{}"})
+        tree.update_tree(rendered, {p: "x" for p in before if p != MANIFEST}, None)
     assert tree_files(rendered) == before
     assert not any(p.name.startswith(tree.STAGING_PREFIX) for p in rendered.iterdir())
 
