@@ -43,8 +43,6 @@ def variables(spec: Spec) -> list[dict[str, Any]]:
         root_variable("dns_zone_name", "Existing Route 53 hosted zone of the app", "string",
                       data["dns"]["zone_name"]),
         root_variable("app_hostname", "Host name of the app inside the zone", "string", data["dns"]["hostname"]),
-        root_variable("app_database_name", "Database the application connects to", "string",
-                      data["database"]["database_name"]),
     ]
 
 

@@ -72,9 +72,8 @@ load_balancer = {
   health_check_interval = 30
   deletion_protection   = false
 }
-dns_zone_name     = "code1398.io"
-app_hostname      = "codemate-dev"
-app_database_name = "codemate"
+dns_zone_name = "code1398.io"
+app_hostname  = "codemate-dev"
 
 # Monitoring
 log_retention_days              = 7

@@ -126,7 +126,7 @@ locals {
       NODE_ENV      = "production"
       DATABASE_HOST = module.rds.address
       DATABASE_PORT = tostring(module.rds.port)
-      DATABASE_NAME = var.app_database_name
+      DATABASE_NAME = var.database.database_name
       REDIS_HOST    = module.elasticache.endpoint_address
       REDIS_PORT    = tostring(module.elasticache.port)
       AWS_S3_BUCKET = module.s3.files_bucket_name

@@ -73,9 +73,8 @@ load_balancer = {
   health_check_interval = 30
   deletion_protection   = true
 }
-dns_zone_name     = "code1398.io"
-app_hostname      = "codemate"
-app_database_name = "codemate"
+dns_zone_name = "code1398.io"
+app_hostname  = "codemate"
 
 # Monitoring
 log_retention_days              = 30

@@ -136,11 +136,6 @@ variable "app_hostname" {
   type        = string
 }
 
-variable "app_database_name" {
-  description = "Database the application connects to"
-  type        = string
-}
-
 variable "log_retention_days" {
   description = "Days the log groups keep their events"
   type        = number
