@@ -1,12 +1,13 @@
-"""What a module's README lists beyond module.yaml: the blocks its rendered main.tf declares
-and a usage example. Read from the rendered text itself, so the README cannot drift from it.
+"""What a module's README lists, read back from the rendered HCL the way terraform-docs does:
+inputs from variables.tf, outputs from outputs.tf, the blocks main.tf declares, and a usage
+example. Nothing is listed from a second source, so the README cannot drift from the code.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from codemate_tfgen import hcl
 
@@ -39,6 +40,70 @@ class Resource:
         return REGISTRY.format(provider=provider, kind=kind, name=name)
 
 
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    description: str
+    type: str  # the type expression as written
+    default: str | None  # the default expression as written; None when the input is required
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    description: str
+
+
+# Top-level blocks of `terraform fmt` output: the label line at column 0, the body indented by
+# two, the closing brace at column 0.
+_TOP_BLOCK = re.compile(r'^(variable|output) "([^"]+)" \{\n(.*?)^\}', re.MULTILINE | re.DOTALL)
+_ARGUMENT = re.compile(r"^  ([A-Za-z_][\w-]*)\s*= ?(.*)$")
+
+
+def _arguments(body: str) -> dict[str, str]:
+    """The body's own arguments as source text (a multi-line value is kept whole); nested
+    blocks such as `validation {}` are not arguments and are left out."""
+    found: dict[str, str] = {}
+    lines = body.split("\n")
+    i = 0
+    while i < len(lines):
+        match = _ARGUMENT.match(lines[i])
+        i += 1
+        if not match:
+            continue
+        name, text = match.groups()
+        while _balance(text) > 0 and i < len(lines):
+            text += "\n" + lines[i]
+            i += 1
+        found[name] = text
+    return found
+
+
+def _balance(text: str) -> int:
+    return sum(1 if kind == "open" else -1 for _, kind, _ in hcl.scan(text, code=False) if kind in ("open", "close"))
+
+
+def _blocks(text: str, kind: str) -> Iterator[tuple[str, dict[str, str]]]:
+    for match in _TOP_BLOCK.finditer(text):
+        if match.group(1) == kind:
+            yield match.group(2), _arguments(match.group(3))
+
+
+def variables(variables_tf: str) -> list[Variable]:
+    """The inputs a variables.tf declares, in file order."""
+    return [Variable(name, hcl.unquote(args["description"]), args["type"], args.get("default"))
+            for name, args in _blocks(variables_tf, "variable")]
+
+
+def outputs(outputs_tf: str) -> list[Output]:
+    """The outputs an outputs.tf declares, in file order."""
+    return [Output(name, hcl.unquote(args["description"])) for name, args in _blocks(outputs_tf, "output")]
+
+
 def resources(main_tf: str) -> list[Resource]:
     """Resource and data blocks, sorted like terraform-docs (by type, then name)."""
     found = {Resource(*match.groups()) for match in _BLOCK.finditer(main_tf)}
@@ -60,14 +125,14 @@ def providers(versions: dict[str, str], aliases: list[str]) -> list[dict[str, st
     return [{"name": name, "version": versions["aws"]} for name in names]
 
 
-def usage(call_name: str, source: str, variables: list[dict[str, Any]], aliases: list[str]) -> str:
+def usage(call_name: str, source: str, inputs: list[Variable], aliases: list[str]) -> str:
     """A module block passing every required input, formatted as `terraform fmt` would."""
     lines = [f'module "{call_name}" {{', f"source = {hcl.quote(source)}", ""]
     if aliases:
         lines += ["providers = {", "aws = aws"]
         lines += [f"aws.{alias} = aws.{alias}" for alias in aliases]
         lines += ["}", ""]
-    lines += [f"{v['name']} = var.{v['name']}" for v in variables if "default" not in v]
+    lines += [f"{v.name} = var.{v.name}" for v in inputs if v.required]
     lines.append("}")
     return hcl.fmt("\n".join(lines) + "\n").rstrip("\n")
 

@@ -149,31 +149,30 @@ def render_modules() -> dict[str, str]:
     for module in modules():
         out = ROOT / "modules" / module.path
         source = f"templates/{module.template_dir}"
-        meta = module.meta
-        common = {
-            "variables": meta.get("variables", []),
-            "outputs": meta.get("outputs", []),
-            "versions": VERSIONS,
-            "provider_aliases": meta.get("provider_aliases", []),
-        }
-        main_tf = _render(f"{module.template_dir}/main.tf.j2", out / "main.tf", [f"{source}/main.tf.j2"],
-                          **common)
-        files[str(out / "main.tf")] = main_tf
-        # The README also lists what main.tf declares, read from the rendered text itself.
+        aliases = module.meta.get("provider_aliases", [])
+        for name in ("main.tf", "variables.tf", "outputs.tf"):
+            files[str(out / name)] = _render(f"{module.template_dir}/{name}.j2", out / name,
+                                             [f"{source}/{name}.j2"])
+        files[str(out / "versions.tf")] = _render("_shared/versions.tf.j2", out / "versions.tf",
+                                                  [f"{source}/module.yaml"], versions=VERSIONS,
+                                                  provider_aliases=aliases)
+        docs = _docs(files, out, aliases)
         call = module.path.name.replace("-", "_")
-        docs = _docs(main_tf, common["provider_aliases"], readme.usage(
-            call, f"../../modules/{module.path}", common["variables"], common["provider_aliases"]))
-        for name in ("variables.tf", "outputs.tf", "versions.tf", "README.md"):
-            sources = [f"{source}/module.yaml"] + ([f"{source}/main.tf.j2"] if name == "README.md" else [])
-            files[str(out / name)] = _render(
-                f"_shared/{name}.j2", out / name, sources, **common, **docs,
-                title=f"{module.path.name} module", description=" ".join(meta["description"].split()))
+        docs["usage"] = readme.usage(call, f"../../modules/{module.path}", docs["inputs"], aliases)
+        files[str(out / "README.md")] = _render(
+            "_shared/README.md.j2", out / "README.md",
+            [f"{source}/{name}" for name in ("module.yaml", "main.tf.j2", "variables.tf.j2", "outputs.tf.j2")],
+            **docs, title=f"{module.path.name} module", description=" ".join(module.meta["description"].split()))
     return files
 
 
-def _docs(main_tf: str, aliases: list[str], usage: str | None) -> dict[str, Any]:
-    return {"providers": readme.providers(VERSIONS, aliases), "resources": readme.resources(main_tf),
-            "module_calls": readme.module_calls(main_tf), "usage": usage}
+def _docs(files: dict[str, str], out: PurePosixPath, aliases: list[str]) -> dict[str, Any]:
+    """What a README lists, read back from the module's rendered files (terraform-docs' way)."""
+    return {"versions": VERSIONS, "providers": readme.providers(VERSIONS, aliases),
+            "resources": readme.resources(files[str(out / "main.tf")]),
+            "module_calls": readme.module_calls(files[str(out / "main.tf")]),
+            "inputs": readme.variables(files[str(out / "variables.tf")]),
+            "outputs": readme.outputs(files[str(out / "outputs.tf")]), "usage": None}
 
 
 def render_environment(spec: Spec) -> dict[str, str]:
@@ -189,8 +188,7 @@ def render_environment(spec: Spec) -> dict[str, str]:
     for name in ("variables.tf", "outputs.tf", "versions.tf"):
         files[str(out / name)] = _render(f"_shared/{name}.j2", out / name, sources, **shared)
     files[str(out / "README.md")] = _render(
-        "_shared/README.md.j2", out / "README.md", sources, **shared,
-        **_docs(files[str(out / "main.tf")], [], None),
+        "_shared/README.md.j2", out / "README.md", sources, **_docs(files, out, []),
         title=f"{spec.name} environment",
         description=f"Root module of the {spec.name} environment. Values come from terraform.tfvars.")
     return files

@@ -108,36 +108,18 @@ def _collect(path: str, parsed: dict[str, Any], module: TerraformModule) -> None
 def parse(files: dict[str, str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Parse every .tf and .tfvars once: {path: python-hcl2 data}, and a finding per file that fails.
 
-    Parsing is most of the time of a render, and most files are the same as last time, so the
-    data is cached by the SHA-256 of the text (codemate_tfgen.cache; only successes are cached,
-    so errors are always reported fresh). python-hcl2 is imported only when something misses.
     Callers that need the parsed files (the cross-references here, tfschema) share this result.
-    Parsing in a second process was measured and left out: on 2 CPUs a cold parse of 85 files
-    went from ~0.78 s to 0.57-0.80 s, and was slower whenever the machine was busy.
     """
-    folder = cache.directory("hcl2", cache.fingerprint("hcl2"), cache.fingerprint("lark"))
     parsed: dict[str, dict[str, Any]] = {}
     findings: list[str] = []
     for path, text in files.items():
         if not path.endswith((".tf", ".tfvars")):
             continue
-        digest = cache.key(text)
-        data = cache.get_json(folder, digest)
-        if not isinstance(data, dict):
-            try:
-                data = _loads(text)
-            except Exception as exc:  # python-hcl2 raises lark errors of many kinds
-                findings.append(f"{path}: does not parse as HCL: {' '.join(str(exc).split())[:300]}")
-                continue
-            cache.put_json(folder, digest, data)
-        parsed[path] = data
+        try:
+            parsed[path] = hcl.loads(text)
+        except Exception as exc:  # python-hcl2 raises lark errors of many kinds
+            findings.append(f"{path}: does not parse as HCL: {' '.join(str(exc).split())[:300]}")
     return parsed, findings
-
-
-def _loads(text: str) -> dict[str, Any]:
-    import hcl2  # ~60 ms with its parser tables: only paid when the cache misses
-
-    return hcl2.loads(text)
 
 
 def parse_modules(files: dict[str, str]) -> tuple[dict[str, TerraformModule], list[str]]:

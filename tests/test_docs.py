@@ -1,5 +1,5 @@
 """The generated READMEs say what the Terraform next to them declares: each table is read back
-and compared with module.yaml and with the parsed .tf files, and the top-level README covers
+and compared with the parsed .tf files, and the top-level README covers
 every environment, module and script."""
 
 from __future__ import annotations
@@ -11,13 +11,12 @@ from typing import Any
 
 import hcl2
 import pytest
-import yaml
 from conftest import SPECS
 from test_scripts import shellcheck
 
 from codemate_tfgen import pipeline
 from codemate_tfgen.hcl import unquote
-from codemate_tfgen.render import modules, templates_dir
+from codemate_tfgen.render import modules
 from codemate_tfgen.spec import environment_names, load_spec
 
 ENVIRONMENTS = environment_names(SPECS)
@@ -71,34 +70,37 @@ def squeeze(expression: str) -> str:
 
 
 @pytest.mark.parametrize("module", MODULES)
-def test_inputs_table_matches_module_yaml_and_variables_tf(files, module):
+def test_inputs_table_matches_variables_tf(files, module):
+    """Read back with python-hcl2, independently of the reader that wrote the table."""
     base = f"infrastructure/modules/{module}"
-    meta = yaml.safe_load((templates_dir() / "modules" / module / "module.yaml").read_text("utf-8"))
     rows = table(files[f"{base}/README.md"], "Inputs")
     declared = blocks(hcl2.loads(files[f"{base}/variables.tf"]), "variable")
-
-    expected = meta.get("variables", [])
-    assert [r[0] for r in rows] == [v["name"] for v in expected]
-    assert set(declared) == {r[0] for r in rows}
-    for (name, description, type_, default, required), v in zip(rows, expected, strict=True):
-        assert description == " ".join(str(v["description"]).split())
-        assert code(type_) == " ".join(v["type"].split())
-        assert squeeze(code(type_)) == squeeze(declared[name]["type"])
-        assert required == ("no" if "default" in v else "yes")
-        assert ("default" in declared[name]) == ("default" in v)
-        if "default" in v:
-            assert hcl_value(code(default)) == declared[name]["default"]
+    assert [r[0] for r in rows] == list(declared)
+    for name, description, type_, default, required in rows:
+        body = declared[name]
+        assert description == unquote(body["description"])
+        assert squeeze(code(type_)) == squeeze(body["type"])
+        assert required == ("no" if "default" in body else "yes")
+        if "default" in body:
+            assert hcl_value(code(default)) == body["default"]
         else:
             assert default == "n/a"
 
 
 @pytest.mark.parametrize("module", MODULES)
-def test_outputs_table_matches_module_yaml_and_outputs_tf(files, module):
+def test_collection_inputs_with_empty_defaults_are_not_nullable(files, module):
+    """A caller's null must not reach a for_each: {} and [] defaults come with nullable = false."""
+    declared = blocks(hcl2.loads(files[f"infrastructure/modules/{module}/variables.tf"]), "variable")
+    empty = [name for name, body in declared.items() if body.get("default") in ({}, [])]
+    assert [name for name in empty if declared[name].get("nullable") is not False] == []
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_outputs_table_matches_outputs_tf(files, module):
     base = f"infrastructure/modules/{module}"
-    meta = yaml.safe_load((templates_dir() / "modules" / module / "module.yaml").read_text("utf-8"))
     rows = table(files[f"{base}/README.md"], "Outputs")
     declared = blocks(hcl2.loads(files[f"{base}/outputs.tf"]), "output")
-    assert [r[0] for r in rows] == [o["name"] for o in meta.get("outputs", [])]
+    assert [r[0] for r in rows] == list(declared)
     assert {r[0]: r[1] for r in rows} == {name: unquote(body["description"]) for name, body in declared.items()}
 
 
