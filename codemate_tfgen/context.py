@@ -1,47 +1,307 @@
-"""Build context: turn a validated spec into the values the templates render.
+"""Build context: turn a validated spec into the values the templates lay out.
 
-Everything an environment's root module needs is decided here, once: the root variables
-(declared in variables.tf and set in terraform.tfvars from the same list, so the two cannot
-drift), the root outputs and the backend. Each section of the infrastructure contributes its
-own variables, outputs and module calls; templates only lay these values out.
+Every decision about an environment is made here, once: which parts exist (the flags), what
+each service is given and where the load balancer sends it, and the root variables, whose
+types, descriptions and values come from the spec and its JSON Schema (codemate_tfgen.shapes).
+Templates receive this context, never the raw spec.
+
+Every spec value must reach the output: the context records what it reads, and a value it
+neither reads nor passes into a root variable is reported (`Context.unrendered`), so a schema
+property that no template uses cannot go unnoticed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from codemate_tfgen.sections import application, data, delivery, monitoring, network, security
-from codemate_tfgen.sections.base import root_variable
-from codemate_tfgen.spec import Spec
+from codemate_tfgen import aws, hcl, shapes
+from codemate_tfgen.spec import JsonPath, Spec, format_path
+from codemate_tfgen.validate import spec_schema
 
 VERSIONS = {"terraform": ">= 1.10", "aws": "~> 6.0"}
-SECTIONS = (network, data, application, monitoring, delivery, security)
+
+# Spec values that are not the infrastructure's, and who reads them instead.
+NOT_RENDERED = {"extends": "the loader", "usage": "tfgen cost"}
+
+# What `{ref: NAME}` in a service's environment means in the root module.
+REFERENCES = {
+    "region": "var.aws_region",
+    "app_url": "local.app_url",
+    "database.address": "module.rds.address",
+    "database.port": "tostring(module.rds.port)",
+    "database.name": "var.database.database_name",
+    "cache.address": "module.elasticache.endpoint_address",
+    "cache.port": "tostring(module.elasticache.port)",
+    "files_bucket.name": "module.s3.files_bucket_name",
+}
+
+# Spec keys of a service that the context turns into structure (routing) or code (environment,
+# secrets, access); the rest is the `services` root variable and the ecs-service module's inputs.
+SERVICE_STRUCTURE = ("routing", "environment", "secrets", "access")
 
 
-def _environment_variables(spec: Spec) -> list[dict[str, Any]]:
-    data = spec.data
-    return [
-        root_variable("environment", "Environment name", "string", spec.name),
-        root_variable("project", "Project name, the prefix of resource names", "string", data["project"]),
-        root_variable("aws_region", "AWS region of the environment", "string", data["region"]),
-        root_variable("tags", "Tags added to every resource besides the provider default tags",
-                      "map(string)", data.get("tags", {})),
+# --- what the context reads -----------------------------------------------------------------
+
+
+class _Reads:
+    def __init__(self) -> None:
+        self.paths: set[JsonPath] = set()
+
+
+class Tracked(Mapping[str, Any]):
+    """A read-only view of spec data that records which values are read.
+
+    Reading a map returns another view (a map is not a value); reading anything else (a
+    scalar or a list) records its path. Iterating a map records it too: its keys are used.
+    """
+
+    def __init__(self, data: dict[str, Any], path: JsonPath = (), reads: _Reads | None = None):
+        self._data, self._path, self._reads = data, path, reads or _Reads()
+
+    def __getitem__(self, key: str) -> Any:
+        item = self._data[key]
+        path = self._path + (key,)
+        if isinstance(item, dict):
+            return Tracked(item, path, self._reads)
+        self._reads.paths.add(path)
+        return item
+
+    def __iter__(self) -> Iterator[str]:
+        self._reads.paths.add(self._path)
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def everything(self) -> dict[str, Any]:
+        """The whole map as plain data, every value in it counted as read."""
+        self._reads.paths.add(self._path)
+        return self._data
+
+    def passed(self, shape: Callable[[dict[str, Any]], Any]) -> Any:
+        """This map's data as `shape` cuts it, handed on whole (into a root variable): every value
+        in the result counts as read, what `shape` leaves out does not."""
+        value = shape(self._data)
+        self._reads.paths.update(_leaves(value, self._path))
+        return value
+
+    def ignore(self, *keys: str) -> None:
+        """The map (or some of its keys) is deliberately unused: the settings of a feature that is
+        off, or values someone else reads (NOT_RENDERED)."""
+        self._reads.paths.update([self._path + (key,) for key in keys] if keys else [self._path])
+
+    def unread(self) -> list[JsonPath]:
+        """Values below this view that were neither read nor ignored."""
+        return [path for path in _leaves(self._data, self._path)
+                if not any(path[:cut] in self._reads.paths for cut in range(len(path) + 1))]
+
+
+def _leaves(data: Any, path: JsonPath) -> Iterator[JsonPath]:
+    if isinstance(data, dict) and data:
+        for key, item in data.items():
+            yield from _leaves(item, path + (key,))
+    else:
+        yield path
+
+
+# --- the parts of the context ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Flags:
+    """Which optional parts the environment has, decided once."""
+
+    cdn: bool  # CloudFront in front of the ALB (and its us-east-1 provider)
+    nat_instance: bool  # a NAT instance instead of NAT gateways
+    manual_approval: bool  # a release waits for approval (and notifies through the alarm topic)
+    vpc_endpoints: bool  # S3 gateway and interface endpoints
+
+
+@dataclass(frozen=True)
+class Rule:
+    key: str  # the rule's key in the ALB module: the service's name, then <name>-2, <name>-3, ...
+    priority: int
+    paths: list[str]
+    hosts: list[str]
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    routed: bool
+    default: bool  # receives what no listener rule matches
+    stickiness: bool
+    rules: list[Rule]
+    environment: dict[str, str]  # variable -> HCL expression
+    secrets: dict[str, str]  # variable -> HCL expression (a Secrets Manager valueFrom)
+    secret_names: list[str]  # the secrets it reads, for its execution role
+    files_access: str | None  # read | read_write | None
+
+
+@dataclass(frozen=True)
+class RootVariable:
+    name: str
+    description: str
+    type: str
+    value: Any
+
+
+@dataclass
+class Context:
+    env: str
+    project: str
+    region: str
+    sources: list[str]
+    backend: dict[str, Any]
+    versions: dict[str, str]
+    flags: Flags
+    services: list[Service]
+    secrets: dict[str, str]  # name -> description
+    secret_keys: dict[str, list[str]]  # JSON secrets: name -> keys
+    variables: list[RootVariable]
+    unrendered: list[str] = field(default_factory=list)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The root variables' values (what terraform.tfvars holds), by name."""
+        return {variable.name: variable.value for variable in self.variables}
+
+    @property
+    def routed_services(self) -> list[Service]:
+        return [service for service in self.services if service.routed]
+
+    @property
+    def default_service(self) -> Service | None:
+        """The routed service that receives what no listener rule matches."""
+        return next((service for service in self.services if service.default), None)
+
+    @property
+    def listener_rules(self) -> list[tuple[Service, Rule]]:
+        """Every listener rule with its service, lowest priority number (evaluated first) first."""
+        found = [(service, rule) for service in self.services for rule in service.rules]
+        return sorted(found, key=lambda pair: pair[1].priority)
+
+    @property
+    def cdn_uncached_paths(self) -> list[str]:
+        """Paths the listener rules route are live traffic (APIs, WebSockets): never cached."""
+        return list(dict.fromkeys(path for _, rule in self.listener_rules for path in rule.paths))
+
+    def template_values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in (
+            "env", "project", "region", "sources", "backend", "versions", "flags", "services", "secrets",
+            "secret_keys", "variables", "values", "routed_services", "default_service", "listener_rules",
+            "cdn_uncached_paths")}
+
+
+# --- building it ----------------------------------------------------------------------------
+
+
+def _schema(*path: str) -> shapes.Schema:
+    node = spec_schema()
+    for key in path:
+        node = shapes.resolve(node)["properties"][key]
+    return shapes.resolve(node)
+
+
+def _section_variable(spec: Tracked, name: str, omit: tuple[str, ...] = ()) -> RootVariable:
+    """A root variable carrying one spec section, typed and described by the schema."""
+    node = _schema(name)
+    section = spec[name]
+    return RootVariable(name, node["description"], shapes.hcl_type(node, omit),
+                        section.passed(lambda data: shapes.value(node, data, omit)))
+
+
+def _services(spec: Tracked) -> list[Service]:
+    found = []
+    for name, service in spec["services"].items():
+        routing = service.get("routing", Tracked({}, ("services", name, "routing")))
+        rules = [Rule(name if index == 0 else f"{name}-{index + 1}", r["priority"], r.get("paths", []),
+                      r.get("hosts", [])) for index, r in enumerate(routing.get("rules") or [])]
+        secrets = dict(service.get("secrets", {}).items())
+        access = service.get("access", {})
+        found.append(Service(
+            name=name,
+            routed="routing" in service,
+            default=bool(routing.get("default", False)),
+            stickiness=bool(routing.get("stickiness", False)),
+            rules=rules,
+            environment={key: _environment_value(value) for key, value in service.get("environment", {}).items()},
+            secrets={key: _secret_value(reference) for key, reference in secrets.items()},
+            secret_names=list(dict.fromkeys(reference.partition(":")[0] for reference in secrets.values())),
+            files_access=access.get("files_bucket"),
+        ))
+    return found
+
+
+def _environment_value(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return REFERENCES[value["ref"]]
+    return hcl.quote(value)
+
+
+def _secret_value(reference: str) -> str:
+    """ECS's valueFrom: the secret's ARN, or `<arn>:<json key>::` for one key of a JSON secret."""
+    secret, _, key = reference.partition(":")
+    arn = f'module.secrets.secret_arns["{secret}"]'
+    return f'"${{{arn}}}:{key}::"' if key else arn
+
+
+def build_context(spec: Spec) -> Context:
+    data = Tracked(spec.data)
+    data.ignore(*NOT_RENDERED)
+    cdn = data["cdn"]
+    flags = Flags(
+        cdn=cdn["enabled"],
+        nat_instance=data["network"]["nat"]["mode"] == "instance",
+        manual_approval=data["cicd"]["manual_approval"],
+        vpc_endpoints=data["security"]["vpc_endpoints"],
+    )
+    if not flags.cdn:
+        cdn.ignore()  # the settings of a distribution that does not exist
+    instance_class = data["database"]["instance_class"]
+    variables = [
+        RootVariable("environment", "Environment name", "string", spec.name),
+        RootVariable("project", _schema("project")["description"], "string", data["project"]),
+        RootVariable("aws_region", _schema("region")["description"], "string", data["region"]),
+        RootVariable("tags", _schema("tags")["description"], "map(string)",
+                     data["tags"].everything() if "tags" in spec.data else {}),
+        _section_variable(data, "network"),
+        _section_variable(data, "dns"),
+        _section_variable(data, "services", SERVICE_STRUCTURE),
+        _section_variable(data, "load_balancer"),
+        _section_variable(data, "database"),
+        _section_variable(data, "cache"),
+        _section_variable(data, "storage"),
+        _section_variable(data, "monitoring"),
+        _section_variable(data, "cicd"),
+        *([_section_variable(data, "cdn", ("enabled",))] if flags.cdn else []),
+        _section_variable(data, "security", ("vpc_endpoints",)),
+        _section_variable(data, "budget"),
+        RootVariable("elb_log_account_id", "Elastic Load Balancing account writing ALB access logs in the region "
+                     "(null where the service principal is used)", "string",
+                     aws.ELB_LOG_ACCOUNTS.get(data["region"])),
+        RootVariable("rds_connections_alarm_threshold",
+                     f"DatabaseConnections alarm threshold: 80 % of max_connections "
+                     f"({aws.max_connections(instance_class)}) of {instance_class}", "number",
+                     aws.connections_threshold(instance_class)),
     ]
-
-
-def build_context(spec: Spec) -> dict[str, Any]:
-    groups = [("Environment", _environment_variables(spec))]
-    groups += [(section.TITLE, section.variables(spec)) for section in SECTIONS]
-    variables = [dict(v, group=title) for title, members in groups for v in members]
-    outputs = [o for section in SECTIONS for o in section.outputs(spec)]
-    return {
-        "env": spec.name,
-        "spec": spec.data,
+    catalog = data["secrets"]
+    context = Context(
+        env=spec.name,
+        project=data["project"],
+        region=data["region"],
         # Named as <specs dir>/<file> so headers do not depend on where tfgen runs.
-        "sources": [f"{path.parent.name}/{path.name}" for path in spec.files],
-        "backend": spec.data["backend"],
-        "versions": VERSIONS,
-        "sections": [section.__name__.rsplit(".", 1)[1] for section in SECTIONS],
-        "variables": variables,
-        "outputs": outputs,
-    }
+        sources=[f"{path.parent.name}/{path.name}" for path in spec.files],
+        backend=data["backend"].everything(),
+        versions=VERSIONS,
+        flags=flags,
+        services=_services(data),
+        secrets={name: entry["description"] for name, entry in catalog.items()},
+        secret_keys={name: entry["keys"] for name, entry in catalog.items() if "keys" in entry},
+        variables=variables,
+    )
+    context.unrendered = [f"{format_path(path)}: set in {spec.location(path)} but nothing renders it; a template "
+                          "or codemate_tfgen/context.py must use it" for path in data.unread()]
+    return context

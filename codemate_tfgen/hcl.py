@@ -15,8 +15,6 @@ from typing import Any
 
 from codemate_tfgen import cache
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-
 
 def quote(value: str) -> str:
     """A spec string as an HCL string literal that means exactly that string."""
@@ -120,9 +118,13 @@ def _flat(data: Any) -> str:
     raise TypeError(f"no HCL form for {type(data).__name__}")
 
 
+_BARE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def key_name(key: str) -> str:
-    """An object key: bare when it is an identifier, quoted otherwise."""
-    return key if _IDENTIFIER.match(key) else quote(key)
+    """An object key: bare when it is a plain name, quoted otherwise (`"github-oauth"`: HCL
+    would accept the dash, a reader could take it for a subtraction)."""
+    return key if _BARE_KEY.match(key) else quote(key)
 
 
 # --- parsing --------------------------------------------------------------------------------

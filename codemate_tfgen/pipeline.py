@@ -9,6 +9,7 @@ from pathlib import Path
 
 from codemate_tfgen import render as rendering
 from codemate_tfgen import tree
+from codemate_tfgen.context import build_context
 from codemate_tfgen.errors import SpecError, SpecProblem
 from codemate_tfgen.spec import Spec, environment_names, load_spec
 from codemate_tfgen.validate import validate
@@ -46,9 +47,10 @@ def build(specs_dir: Path, names: tuple[str, ...]) -> tuple[dict[str, str], tree
     # The scripts and the top-level README describe every environment, so every spec is
     # loaded (and must be valid) even when only some environments are rendered.
     every = load_valid_specs(specs_dir, list(dict.fromkeys(selected + environment_names(specs_dir))))
-    specs = [spec for spec in every if spec.name in selected]
-    files = rendering.render(specs, every)
-    verify(files)
+    contexts = [build_context(spec) for spec in every]
+    chosen = [context for context in contexts if context.env in selected]
+    files = rendering.render(chosen, contexts)
+    verify(files, [finding for context in chosen for finding in context.unrendered])
     return files, ({tree.SHARED, *selected} if names else None)
 
 

@@ -18,12 +18,11 @@ import jinja2
 import yaml
 
 from codemate_tfgen import cache as user_cache
-from codemate_tfgen import hcl, readme, shell
-from codemate_tfgen.context import VERSIONS, build_context
-from codemate_tfgen.spec import Spec
+from codemate_tfgen import hcl, readme, shapes, shell
+from codemate_tfgen.context import VERSIONS, Context
 
 ROOT = PurePosixPath("infrastructure")
-ENV_FILES = ("main.tf", "providers.tf", "backend.tf", "terraform.tfvars")
+ENV_FILES = ("main.tf", "variables.tf", "outputs.tf", "providers.tf", "backend.tf", "terraform.tfvars")
 
 
 def templates_dir() -> Path:
@@ -86,15 +85,19 @@ def environment() -> jinja2.Environment:
         **_JINJA_OPTIONS,
     )
     env.filters["hcl"] = hcl.value
+    env.filters["hcl_key"] = hcl.key_name
     env.filters["sh"] = shell.quote
     env.filters["md"] = _md
     env.filters["md_code"] = _md_code
+    env.globals["spec_arguments"] = spec_arguments
     return env
 
 
 @dataclass(frozen=True)
 class Module:
-    """A reusable module: templates/modules/<group>/<name>/{module.yaml, main.tf.j2}."""
+    """A reusable module: templates/modules/<group>/<name>/ with module.yaml (description,
+    provider aliases, and `spec:` when some inputs are the properties of a spec section) and
+    main.tf.j2, variables.tf.j2, outputs.tf.j2."""
 
     path: PurePosixPath  # e.g. networking/vpc
     meta: dict[str, Any]
@@ -102,6 +105,26 @@ class Module:
     @property
     def template_dir(self) -> str:
         return f"modules/{self.path}"
+
+    @property
+    def binding(self) -> shapes.Binding | None:
+        spec = self.meta.get("spec")
+        return shapes.Binding(spec["schema"], tuple(spec.get("omit", ()))) if spec else None
+
+    def spec_variables(self) -> str:
+        """The variable blocks of the bound inputs (variables.tf.j2 calls it where they belong)."""
+        if self.binding is None:
+            raise jinja2.TemplateError(f"modules/{self.path}/module.yaml binds no spec section (spec:)")
+        return shapes.variable_blocks(self.binding)
+
+
+def spec_arguments(module_path: str, source: str) -> str:
+    """A module call's arguments for its bound inputs, e.g. spec_arguments("database/rds",
+    "var.database") gives `engine_version = var.database.engine_version`, one per input."""
+    found = {str(module.path): module for module in modules()}
+    if module_path not in found or found[module_path].binding is None:
+        raise jinja2.TemplateError(f"{module_path} is not a module with bound spec inputs")
+    return shapes.arguments(found[module_path].binding, source)
 
 
 # libyaml's parser builds the same data several times faster than PyYAML's pure-Python one;
@@ -151,8 +174,11 @@ def render_modules() -> dict[str, str]:
         source = f"templates/{module.template_dir}"
         aliases = module.meta.get("provider_aliases", [])
         for name in ("main.tf", "variables.tf", "outputs.tf"):
-            files[str(out / name)] = _render(f"{module.template_dir}/{name}.j2", out / name,
-                                             [f"{source}/{name}.j2"])
+            sources = [f"{source}/{name}.j2"] + (
+                [f"{source}/module.yaml", "codemate_tfgen/spec.schema.json"]
+                if name == "variables.tf" and module.binding else [])
+            files[str(out / name)] = _render(f"{module.template_dir}/{name}.j2", out / name, sources,
+                                             spec_variables=module.spec_variables)
         files[str(out / "versions.tf")] = _render("_shared/versions.tf.j2", out / "versions.tf",
                                                   [f"{source}/module.yaml"], versions=VERSIONS,
                                                   provider_aliases=aliases)
@@ -175,40 +201,38 @@ def _docs(files: dict[str, str], out: PurePosixPath, aliases: list[str]) -> dict
             "outputs": readme.outputs(files[str(out / "outputs.tf")]), "usage": None}
 
 
-def render_environment(spec: Spec) -> dict[str, str]:
-    context = build_context(spec)
-    out = ROOT / "environments" / spec.name
-    sources = context["sources"]
+def render_environment(context: Context) -> dict[str, str]:
+    out = ROOT / "environments" / context.env
+    sources = context.sources
+    values = context.template_values()
     files: dict[str, str] = {}
     for name in ENV_FILES:
         files[str(out / name)] = _render(f"environments/{name}.j2", out / name,
-                                         sources + [f"templates/environments/{name}.j2"], **context)
-    shared = {"versions": VERSIONS, "provider_aliases": [], "variables": context["variables"],
-              "outputs": context["outputs"]}
-    for name in ("variables.tf", "outputs.tf", "versions.tf"):
-        files[str(out / name)] = _render(f"_shared/{name}.j2", out / name, sources, **shared)
+                                         sources + [f"templates/environments/{name}.j2"], **values)
+    files[str(out / "versions.tf")] = _render("_shared/versions.tf.j2", out / "versions.tf", sources,
+                                              versions=VERSIONS, provider_aliases=[])
     files[str(out / "README.md")] = _render(
         "_shared/README.md.j2", out / "README.md", sources, **_docs(files, out, []),
-        title=f"{spec.name} environment",
-        description=f"Root module of the {spec.name} environment. Values come from terraform.tfvars.")
+        title=f"{context.env} environment",
+        description=f"Root module of the {context.env} environment. Values come from terraform.tfvars.")
     return files
 
 
-def render_shared(specs: list[Spec]) -> dict[str, str]:
+def render_shared(contexts: list[Context]) -> dict[str, str]:
     """The scripts and the top-level README: they describe every environment at once.
 
-    `specs` must be every environment in the specs directory, whichever ones a command
+    `contexts` must be every environment's in the specs directory, whichever ones a command
     selected, so these files never change with the selection.
     """
-    if not specs:
+    if not contexts:
         return {}
-    specs = sorted(specs, key=lambda spec: spec.name)
-    backends = {spec.name: spec.data["backend"] for spec in specs}
+    contexts = sorted(contexts, key=lambda context: context.env)
+    backends = {context.env: context.backend for context in contexts}
     distinct = {json.dumps(backend, sort_keys=True) for backend in backends.values()}
     scripts = sorted(p.name.removesuffix(".j2") for p in (templates_dir() / "scripts").glob("[!_]*.sh.j2"))
     context = {
-        "specs": specs,
-        "environments": [spec.name for spec in specs],
+        "contexts": contexts,
+        "environments": [context.env for context in contexts],
         "backends": backends,
         # One set of values when all environments agree, else a case statement per environment.
         "shared_backend": next(iter(backends.values())) if len(distinct) == 1 else None,
@@ -218,7 +242,7 @@ def render_shared(specs: list[Spec]) -> dict[str, str]:
         "scripts": scripts,
         "readme": readme,
     }
-    spec_sources = sorted({f"{path.parent.name}/{path.name}" for spec in specs for path in spec.files})
+    spec_sources = sorted({source for context in contexts for source in context.sources})
     files: dict[str, str] = {}
     for name in scripts:
         path = ROOT / "scripts" / name
@@ -230,13 +254,13 @@ def render_shared(specs: list[Spec]) -> dict[str, str]:
     return files
 
 
-def render(specs: list[Spec], all_specs: list[Spec] | None = None) -> dict[str, str]:
+def render(contexts: list[Context], all_contexts: list[Context] | None = None) -> dict[str, str]:
     """The shared modules, scripts and README, plus the root module of every given environment.
 
-    `all_specs` (default: `specs`) are every environment's specs, for the shared files.
+    `all_contexts` (default: `contexts`) are every environment's, for the shared files.
     """
     files = render_modules()
-    files.update(render_shared(specs if all_specs is None else all_specs))
-    for spec in specs:
-        files.update(render_environment(spec))
+    files.update(render_shared(contexts if all_contexts is None else all_contexts))
+    for context in contexts:
+        files.update(render_environment(context))
     return dict(sorted(files.items()))

@@ -17,7 +17,7 @@ from typing import Any
 
 from codemate_tfgen import cache as user_cache
 from codemate_tfgen.errors import SpecError, SpecProblem
-from codemate_tfgen.sections.monitoring import RDS_INSTANCE_MEMORY_GIB
+from codemate_tfgen.aws import FARGATE_MEMORY, RDS_INSTANCE_MEMORY_GIB
 from codemate_tfgen.spec import JsonPath, Spec, format_path
 
 
@@ -175,18 +175,6 @@ def backend_locking(spec: Spec) -> Iterator[SpecProblem]:
         yield spec.problem(("backend", "dynamodb_table"), "not used with locking: s3_lockfile", key=True)
 
 
-# Fargate task sizes AWS accepts: CPU units -> allowed memory in MiB.
-FARGATE_MEMORY = {
-    256: [512, 1024, 2048],
-    512: list(range(1024, 4097, 1024)),
-    1024: list(range(2048, 8193, 1024)),
-    2048: list(range(4096, 16385, 1024)),
-    4096: list(range(8192, 30721, 1024)),
-    8192: list(range(16384, 61441, 4096)),
-    16384: list(range(32768, 122881, 8192)),
-}
-
-
 @rule
 def service_sizes_and_counts(spec: Spec) -> Iterator[SpecProblem]:
     for name, service in spec.data["services"].items():
@@ -201,7 +189,7 @@ def service_sizes_and_counts(spec: Spec) -> Iterator[SpecProblem]:
         if not low <= desired <= high:
             yield spec.problem(base + ("desired_count",),
                                f"needs min_count <= desired_count <= max_count ({low} <= {desired} <= {high})")
-    ports = [(s["port"], n) for n, s in spec.data["services"].items()]
+    ports = [(s["port"], n) for n, s in spec.data["services"].items() if "port" in s]
     for port, name in ports:
         if [p for p, _ in ports].count(port) > 1:
             yield spec.problem(("services", name, "port"), f"port {port} is used by another service")
@@ -211,12 +199,110 @@ def _step(allowed: list[int]) -> int:
     return allowed[1] - allowed[0] if len(allowed) > 1 else allowed[0]
 
 
-# Longest environment-qualified names built from the project name, against AWS limits.
+# AWS: "up to five match evaluations per rule" (path and host values together) on an ALB listener.
+RULE_CONDITION_VALUES = 5
+
+
+@rule
+def service_routing(spec: Spec) -> Iterator[SpecProblem]:
+    """What the HTTPS listener can be given: one default, unique rule priorities, no condition
+    routed twice, and a health-checked port behind every routed service."""
+    services = spec.data["services"]
+    routed = {name: s for name, s in services.items() if "routing" in s}
+    defaults = [name for name, s in routed.items() if s["routing"].get("default")]
+    if routed and not defaults:
+        yield spec.problem(("services",), "one routed service needs routing.default: true; it receives the "
+                                          "requests no rule matches (the listener's default action)", key=True)
+    for name in defaults[1:]:
+        yield spec.problem(("services", name, "routing", "default"),
+                           f"services.{defaults[0]} is the default already; a listener has one default action")
+    for name, service in services.items():
+        base = ("services", name)
+        if name not in routed:
+            for key in ("port", "health_check_path"):
+                if key in service:
+                    yield spec.problem(base + (key,), "only used with routing (the load balancer's port and "
+                                                      "health check); a service without routing has neither",
+                                       key=True)
+            continue
+        for key in ("port", "health_check_path"):
+            if key not in service:
+                yield spec.problem(base + ("routing",), f"a routed service needs {key}: the load balancer "
+                                                        "forwards to that port and checks that path", key=True)
+        if not service["routing"].get("default") and not service["routing"].get("rules"):
+            yield spec.problem(base + ("routing",), "routing with neither default nor rules sends nothing here",
+                               key=True)
+    priorities: dict[int, JsonPath] = {}
+    conditions: dict[tuple, JsonPath] = {}
+    for name, service in routed.items():
+        for index, rule_ in enumerate(service["routing"].get("rules", [])):
+            path = ("services", name, "routing", "rules", index)
+            paths, hosts = rule_.get("paths", []), rule_.get("hosts", [])
+            if not paths and not hosts:
+                yield spec.problem(path, "a rule needs paths or hosts to match", key=True)
+            if len(paths) + len(hosts) > RULE_CONDITION_VALUES:
+                yield spec.problem(path, f"{len(paths) + len(hosts)} path and host values; an ALB rule takes at "
+                                         f"most {RULE_CONDITION_VALUES}: split it into two rules")
+            other = priorities.setdefault(rule_["priority"], path)
+            if other != path:
+                yield spec.problem(path + ("priority",), f"priority {rule_['priority']} is also used by "
+                                                         f"{format_path(other)}; each rule needs its own")
+            for value in paths or [None]:
+                key = (value, tuple(sorted(hosts)))
+                first = conditions.setdefault(key, path)
+                if first != path:
+                    what = f"path {value}" if value else f"hosts {', '.join(hosts)}"
+                    yield spec.problem(path, f"{what} is routed by {format_path(first)} already; "
+                                             "the rule with the higher priority number would never match it")
+
+
+@rule
+def service_secrets_and_environment(spec: Spec) -> Iterator[SpecProblem]:
+    catalog = spec.data["secrets"]
+    for name, service in spec.data["services"].items():
+        base = ("services", name)
+        for variable, reference in service.get("secrets", {}).items():
+            path = base + ("secrets", variable)
+            secret, _, key = reference.partition(":")
+            entry = catalog.get(secret)
+            if entry is None:
+                yield spec.problem(path, f"no secret {secret!r} in secrets" + _suggest(secret, sorted(catalog)))
+            elif key and "keys" not in entry:
+                yield spec.problem(path, f"secret {secret!r} is not a JSON secret (it has no keys); name it alone")
+            elif key and key not in entry["keys"]:
+                yield spec.problem(path, f"secret {secret!r} has no key {key!r}" + _suggest(key, entry["keys"]))
+            elif not key and "keys" in entry:
+                yield spec.problem(path, f"secret {secret!r} is JSON ({', '.join(entry['keys'])}): name one key, "
+                                         f"e.g. {secret}:{entry['keys'][0]}")
+        for variable in sorted(set(service.get("secrets", {})) & set(service.get("environment", {}))):
+            yield spec.problem(base + ("secrets", variable), "also set in environment; ECS refuses a container "
+                                                               "with the same variable twice", key=True)
+
+
+@rule
+def usage_names_services(spec: Spec) -> Iterator[SpecProblem]:
+    services = sorted(spec.data["services"])
+    for name in spec.data.get("usage", {}).get("tasks", {}):
+        if name not in services:
+            yield spec.problem(("usage", "tasks", name), f"{name!r} is not a service" + _suggest(name, services),
+                               key=True)
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(choices) or 'none'})"
+
+
+# Environment-qualified names built from the project and service names, against AWS limits.
 _NAME_LIMITS = [
     ("ALB name", "{project}-alb-{env}", 32),
-    ("target group name", "{project}-frontend-tg-{env}", 32),
     ("S3 bucket name", "{project}-static-{env}", 63),
     ("S3 bucket name", "{project}-files-{env}-123456789012", 63),
+]
+_SERVICE_NAME_LIMITS = [
+    ("target group name", "{project}-{service}-tg-{env}", 32),
+    ("IAM role name", "{project}-{env}-{service}-execution", 64),
+    ("IAM role name", "{project}-{env}-{service}-build", 64),
 ]
 
 
@@ -226,6 +312,12 @@ def generated_names(spec: Spec) -> Iterator[SpecProblem]:
         name = pattern.format(project=spec.data["project"], env=spec.name)
         if len(name) > limit:
             yield spec.problem(("project",), f"{what} {name!r} would be longer than AWS allows ({limit})")
+    for service in spec.data["services"]:
+        for what, pattern, limit in _SERVICE_NAME_LIMITS:
+            name = pattern.format(project=spec.data["project"], env=spec.name, service=service)
+            if len(name) > limit:
+                yield spec.problem(("services", service), f"{what} {name!r} would be longer than AWS allows "
+                                                          f"({limit})", key=True)
 
 
 @rule
@@ -245,7 +337,7 @@ def database_settings(spec: Spec) -> Iterator[SpecProblem]:
     if database["instance_class"] not in RDS_INSTANCE_MEMORY_GIB:
         yield spec.problem(("database", "instance_class"),
                            f"{database['instance_class']} is not in RDS_INSTANCE_MEMORY_GIB "
-                           "(codemate_tfgen/sections/monitoring.py), which sizes the connections alarm; "
+                           "(codemate_tfgen/aws.py), which sizes the connections alarm; "
                            "add its memory there")
     ceiling = database.get("max_allocated_storage")
     if ceiling is not None and ceiling <= database["allocated_storage"]:
@@ -350,9 +442,16 @@ def _strings(data: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, str, An
             yield from _strings(item, path + (index,))
 
 
+def _names_a_secret(path: JsonPath) -> bool:
+    """services.<name>.secrets.<VARIABLE> holds the name of a Secrets Manager secret, not a value:
+    NEXTAUTH_SECRET: nextauth is how a spec says where a credential comes from."""
+    return len(path) == 4 and path[0] == "services" and path[2] == "secrets"
+
+
 def _secret_problems(spec: Spec) -> Iterator[SpecProblem]:
     for path, key, item in _strings(spec.data):
-        if isinstance(item, str | int | float) and not isinstance(item, bool) and _SECRET_KEYS.search(key):
+        if (isinstance(item, str | int | float) and not isinstance(item, bool) and _SECRET_KEYS.search(key)
+                and not _names_a_secret(path)):
             yield spec.problem(path, "looks like a credential; a spec holds no secrets: store it in "
                                      "Secrets Manager and reference the secret by name")
             continue

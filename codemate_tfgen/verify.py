@@ -209,8 +209,9 @@ def _origin(text: str) -> str:
     return match.group(1) if match else "an unknown template"
 
 
-def verify(files: dict[str, str]) -> None:
-    """Raise VerificationError with every finding; return quietly when the tree is consistent.
+def verify(files: dict[str, str], context_findings: list[str] | None = None) -> None:
+    """Raise VerificationError with every finding (the tree's and `context_findings`, spec values
+    the context found nothing renders); return quietly when the tree is consistent.
 
     A tree that verified before (the same paths and texts, verified by the same tfgen, python-hcl2
     and provider schema) is not verified again: `tfgen check` on an unchanged tree is the common
@@ -219,9 +220,10 @@ def verify(files: dict[str, str]) -> None:
     folder = cache.directory("verified", cache.fingerprint("codemate_tfgen"), cache.fingerprint("hcl2"),
                              cache.fingerprint("lark"))
     verdict = _tree_key(files)
-    if cache.get_json(folder, verdict) is True:
+    if not context_findings and cache.get_json(folder, verdict) is True:
         return
     modules, findings = parse_modules(files)
+    findings.extend(context_findings or [])
     findings.extend(cross_reference(modules))
     findings.extend(provider_schema_findings(modules, files))
     if findings:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import functools
+import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -43,3 +46,24 @@ def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         return result.exit_code, result.stdout, result.stderr
 
     return run
+
+
+@functools.cache
+def planned(env: str) -> dict[str, dict]:
+    """What `terraform plan` of a committed environment will create: {address: planned values}
+    (attributes known only after apply are absent). Real Terraform evaluates every expression,
+    so tests assert what Terraform computes rather than re-evaluating HCL themselves."""
+    from terraform_harness.runner import FAKE_AWS_ENV, copy_tree, run_steps, shared_server
+
+    server = shared_server()
+    with tempfile.TemporaryDirectory(prefix="tfh-plan-") as tmp:
+        root = copy_tree(GENERATED / "infrastructure" / "environments" / env, Path(tmp))
+        environment = dict(FAKE_AWS_ENV, **server.reattach_env(), TF_DATA_DIR=str(root / ".terraform"))
+        steps = [{"cmd": "init", "options": {"input": False}},
+                 {"cmd": "plan", "needs_success": True, "options": {"input": False, "lock": False, "out": "p"}},
+                 {"cmd": "show", "needs_success": True, "args": ["p"], "options": {"json": None}}]
+        results = run_steps(steps, str(root), environment)
+    failed = [r for r in results if r["retcode"] != 0]
+    assert not failed and len(results) == 3, failed
+    plan = json.loads(results[-1]["stdout"])
+    return {change["address"]: change["change"]["after"] for change in plan["resource_changes"]}

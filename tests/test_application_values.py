@@ -88,10 +88,12 @@ def test_load_balancer(env):
     call = module_call(env, "alb")
     variables = tfvars(env)
     assert evaluate(call["name"], variables) == f"codemate-alb-{env}"
-    backend = call["target_groups"]["backend"]
-    assert [hcl.unquote(p) for p in backend["paths"]] == ["/api/*", "/socket.io/*"]
-    assert backend["stickiness"] is True
-    assert "paths" not in call["target_groups"]["frontend"], "frontend is the default action"
+    rule = call["listener_rules"]["backend"]
+    assert (hcl.unquote(rule["target_group"]), rule["priority"]) == ("backend", 100)
+    assert [hcl.unquote(p) for p in rule["paths"]] == ["/api/*", "/socket.io/*"]
+    assert call["target_groups"]["backend"]["stickiness"] is True
+    assert hcl.unquote(call["default_target_group"]) == "frontend", "frontend is the default action"
+    assert "stickiness" not in call["target_groups"]["frontend"]
     assert evaluate(call["target_groups"]["frontend"]["name"], variables) == f"codemate-frontend-tg-{env}"
 
 
@@ -107,7 +109,10 @@ def test_ecr_and_secrets(env):
     variables = tfvars(env)
     ecr = module_call(env, "ecr")
     assert ecr["keep_images"] == 10
-    assert {k: evaluate(v, variables) for k, v in ecr["repositories"].items()} == {
+    # One repository per service, named <project>-<service>-<env>.
+    assert ecr["repositories"] == (
+        '${{for name in keys(var.services) : name => "${var.project}-${name}-${var.environment}"}}')
+    assert {name: f"{hcl.unquote(variables['project'])}-{name}-{env}" for name in variables["services"]} == {
         "frontend": f"codemate-frontend-{env}", "backend": f"codemate-backend-{env}"}
     module = (MODULES / "compute" / "ecr" / "main.tf").read_text()
     assert "scan_on_push = true" in module
@@ -122,7 +127,7 @@ def test_ecr_and_secrets(env):
 @pytest.mark.parametrize("env", sorted(COUNTS))
 def test_host_names(env):
     variables = tfvars(env)
-    assert f"{evaluate('${var.app_hostname}', variables)}.{evaluate('${var.dns_zone_name}', variables)}" == HOSTS[env]
+    assert f"{evaluate('${var.dns.hostname}', variables)}.{evaluate('${var.dns.zone_name}', variables)}" == HOSTS[env]
 
 
 def test_secret_values_never_appear():

@@ -16,7 +16,7 @@ from typing import Any
 
 import hcl2
 import pytest
-from conftest import SPECS
+from conftest import SPECS, planned
 
 from codemate_tfgen import hcl, pipeline
 from codemate_tfgen.spec import load_spec
@@ -367,7 +367,9 @@ def test_files_cors(env):
 @pytest.mark.parametrize("env", ENVS)
 def test_log_groups(env):
     scope, main = module(env, "cloudwatch")
-    names = scope.local("log_groups")
+    prefix = 'module.cloudwatch.aws_cloudwatch_log_group.this["'
+    names = {address[len(prefix):-2]: values["name"] for address, values in planned(env).items()
+             if address.startswith(prefix)}
     rds_group = resource(main, "aws_cloudwatch_log_group", "rds")
     rds_names = [scope.eval(rds_group["name"]).replace("<each.key>", t) for t in scope.var("rds_log_exports")]
     assert names == {

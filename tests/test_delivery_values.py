@@ -349,8 +349,8 @@ def test_cloudfront_behaviors_and_ttls():
 @pytest.mark.parametrize("env", ENVS)
 def test_trail_guardduty_budget(env):
     e = environment(env)
-    assert e.argument("security_baseline", "enable_cloudtrail") is True
-    assert e.argument("security_baseline", "enable_guardduty") is True
+    assert e.argument("security_baseline", "cloudtrail") is True
+    assert e.argument("security_baseline", "guardduty") is True
     assert e.argument("security_baseline", "budget_limit_usd") == EXPECTED[env]["budget"]
     assert e.argument("security_baseline", "budget_emails") == ["ops@code1398.io"]
     assert e.call("security_baseline")["logs_bucket_name"] == "${module.s3.logs_bucket_name}"
@@ -400,8 +400,8 @@ def test_vpc_endpoints_only_in_prod(env):
 @pytest.mark.parametrize("env", ENVS)
 def test_nat_gateway_is_the_default(env):
     e = environment(env)
-    assert e.argument("vpc", "nat_mode") == "gateway"
-    assert "nat_instance_type" not in e.tfvars
+    assert e.argument("vpc", "nat")["mode"] == "gateway"
+    assert "instance_type" not in e.tfvars["network"]["nat"]
 
 
 def test_nat_instance_when_the_spec_switches_mode(tmp_path: Path):
@@ -414,9 +414,7 @@ def test_nat_instance_when_the_spec_switches_mode(tmp_path: Path):
 
     files = pipeline.build(specs, ("dev",))[0]
     e = Environment(files, "dev")
-    assert e.argument("vpc", "nat_mode") == "instance"
-    assert e.argument("vpc", "nat_instance_type") == "t4g.nano"
-    assert e.argument("vpc", "single_nat_gateway") is True
+    assert e.argument("vpc", "nat") == {"mode": "instance", "per_az": False, "instance_type": "t4g.nano"}
 
     m = Module(files, "networking/vpc")
     nat = m.resource("aws_instance", "nat")
@@ -427,4 +425,4 @@ def test_nat_instance_when_the_spec_switches_mode(tmp_path: Path):
     assert "al2023-ami-kernel-default-${local.nat_instance_arch}" in m.text
     route = m.resource("aws_route", "private_app_nat")
     assert "aws_instance.nat[" in route["network_interface_id"]
-    assert 'var.nat_mode == "instance"' in route["network_interface_id"]
+    assert 'var.nat.mode == "instance"' in route["network_interface_id"]

@@ -11,16 +11,13 @@ locals {
 module "vpc" {
   source = "../../modules/networking/vpc"
 
-  name               = local.name
-  cidr_block         = var.vpc_cidr
-  availability_zones = var.availability_zones
-
-  public_subnets      = var.public_subnets
-  private_app_subnets = var.private_app_subnets
-  private_db_subnets  = var.private_db_subnets
-  single_nat_gateway  = var.single_nat_gateway
-
-  nat_mode = var.nat_mode
+  name                = local.name
+  vpc_cidr            = var.network.vpc_cidr
+  availability_zones  = var.network.availability_zones
+  public_subnets      = var.network.public_subnets
+  private_app_subnets = var.network.private_app_subnets
+  private_db_subnets  = var.network.private_db_subnets
+  nat                 = var.network.nat
 
   # The security section's flow logs go to the logs bucket of the data section.
   enable_flow_logs          = var.security.flow_logs
@@ -32,9 +29,10 @@ module "vpc" {
 module "security_groups" {
   source = "../../modules/networking/security-groups"
 
-  name      = local.name
-  vpc_id    = module.vpc.vpc_id
-  app_ports = var.app_ports
+  name   = local.name
+  vpc_id = module.vpc.vpc_id
+  # The ports the load balancer forwards to: services with routing have one.
+  app_ports = { for name, service in var.services : name => service.port if service.port != null }
 
   tags = var.tags
 }
@@ -55,7 +53,7 @@ module "s3" {
 
   project              = var.project
   environment          = var.environment
-  cors_allowed_origins = var.cors_allowed_origins
+  cors_allowed_origins = var.storage.cors_allowed_origins
   elb_account_id       = var.elb_log_account_id
 
   tags = var.tags
@@ -65,20 +63,19 @@ module "rds" {
   source = "../../modules/database/rds"
 
   identifier         = local.rds_identifier
-  engine_version     = var.database.engine_version
-  instance_class     = var.database.instance_class
-  database_name      = var.database.database_name
   subnet_ids         = module.vpc.private_db_subnet_ids
   security_group_ids = [module.security_groups.rds_security_group_id]
 
+  engine_version        = var.database.engine_version
+  instance_class        = var.database.instance_class
   allocated_storage     = var.database.allocated_storage
   max_allocated_storage = var.database.max_allocated_storage
   multi_az              = var.database.multi_az
-
-  backup_retention_period = var.database.backup_retention_days
-  backup_window           = var.database.backup_window
-  maintenance_window      = var.database.maintenance_window
-  deletion_protection     = var.database.deletion_protection
+  backup_retention_days = var.database.backup_retention_days
+  backup_window         = var.database.backup_window
+  maintenance_window    = var.database.maintenance_window
+  database_name         = var.database.database_name
+  deletion_protection   = var.database.deletion_protection
 
   # The log types whose groups the monitoring section created (with retention), so RDS
   # exports only after they exist and never creates a group that keeps logs forever.
@@ -91,11 +88,11 @@ module "elasticache" {
   source = "../../modules/database/elasticache"
 
   replication_group_id = local.redis_replication_group_id
-  engine_version       = var.cache.engine_version
-  node_type            = var.cache.node_type
   subnet_ids           = module.vpc.private_db_subnet_ids
   security_group_ids   = [module.security_groups.redis_security_group_id]
 
+  engine_version          = var.cache.engine_version
+  node_type               = var.cache.node_type
   cluster_mode            = var.cache.cluster_mode
   num_shards              = var.cache.num_shards
   replicas_per_shard      = var.cache.replicas_per_shard
@@ -111,7 +108,7 @@ module "elasticache" {
 ################################################################################
 
 locals {
-  app_url = "https://${var.app_hostname}.${var.dns_zone_name}"
+  app_url = "https://${var.dns.hostname}.${var.dns.zone_name}"
 
   # Plain settings per service; credentials come from Secrets Manager below.
   service_environment = {
@@ -133,8 +130,7 @@ locals {
     }
   }
 
-  # Each service gets only the secrets it uses (the backend talks to the database and the
-  # Anthropic API; NextAuth and the GitHub login run in the frontend).
+  # Each service gets only the secrets it uses.
   service_secrets = {
     frontend = {
       NEXTAUTH_SECRET      = module.secrets.secret_arns["nextauth"]
@@ -157,10 +153,7 @@ locals {
 module "ecr" {
   source = "../../modules/compute/ecr"
 
-  repositories = {
-    frontend = "${var.project}-frontend-${var.environment}"
-    backend  = "${var.project}-backend-${var.environment}"
-  }
+  repositories = { for name in keys(var.services) : name => "${var.project}-${name}-${var.environment}" }
   # The document's build pushes `latest` on every run; every other tag stays immutable.
   mutable_tags = ["latest"]
   keep_images  = 10
@@ -199,33 +192,35 @@ module "alb" {
   security_group_ids = [module.security_groups.alb_security_group_id]
   certificate_arn    = module.dns.certificate_arn
 
-  ssl_policy          = var.load_balancer.ssl_policy
-  idle_timeout        = var.load_balancer.idle_timeout
-  deletion_protection = var.load_balancer.deletion_protection
-  access_logs_bucket  = module.s3.logs_bucket_name
+  ssl_policy            = var.load_balancer.ssl_policy
+  idle_timeout          = var.load_balancer.idle_timeout
+  deregistration_delay  = var.load_balancer.deregistration_delay
+  healthy_threshold     = var.load_balancer.healthy_threshold
+  unhealthy_threshold   = var.load_balancer.unhealthy_threshold
+  health_check_interval = var.load_balancer.health_check_interval
+  deletion_protection   = var.load_balancer.deletion_protection
+  access_logs_bucket    = module.s3.logs_bucket_name
 
   target_groups = {
     frontend = {
-      name                  = "${var.project}-frontend-tg-${var.environment}"
-      port                  = var.services.frontend.port
-      health_check_path     = var.services.frontend.health_check_path
-      healthy_threshold     = var.load_balancer.healthy_threshold
-      unhealthy_threshold   = var.load_balancer.unhealthy_threshold
-      health_check_interval = var.load_balancer.health_check_interval
-      deregistration_delay  = var.load_balancer.deregistration_delay
+      name              = "${var.project}-frontend-tg-${var.environment}"
+      port              = var.services.frontend.port
+      health_check_path = var.services.frontend.health_check_path
     }
     backend = {
-      name                  = "${var.project}-backend-tg-${var.environment}"
-      port                  = var.services.backend.port
-      health_check_path     = var.services.backend.health_check_path
-      healthy_threshold     = var.load_balancer.healthy_threshold
-      unhealthy_threshold   = var.load_balancer.unhealthy_threshold
-      health_check_interval = var.load_balancer.health_check_interval
-      deregistration_delay  = var.load_balancer.deregistration_delay
+      name              = "${var.project}-backend-tg-${var.environment}"
+      port              = var.services.backend.port
+      health_check_path = var.services.backend.health_check_path
       # Socket.IO needs every request of a session on the same task.
       stickiness = true
-      paths      = ["/api/*", "/socket.io/*"]
-      priority   = 100
+    }
+  }
+  default_target_group = "frontend"
+  listener_rules = {
+    backend = {
+      target_group = "backend"
+      priority     = 100
+      paths        = ["/api/*", "/socket.io/*"]
     }
   }
 
@@ -235,8 +230,8 @@ module "alb" {
 module "dns" {
   source = "../../modules/networking/dns"
 
-  zone_name    = var.dns_zone_name
-  hostname     = var.app_hostname
+  zone_name    = var.dns.zone_name
+  hostname     = var.dns.hostname
   alb_dns_name = module.alb.dns_name
   alb_zone_id  = module.alb.zone_id
 
@@ -254,10 +249,10 @@ module "frontend_service" {
 
   image          = "${module.ecr.repository_urls["frontend"]}:latest"
   repository_arn = module.ecr.repository_arns["frontend"]
-  cpu            = var.services.frontend.cpu
-  memory         = var.services.frontend.memory
-  container_port = var.services.frontend.port
 
+  cpu               = var.services.frontend.cpu
+  memory            = var.services.frontend.memory
+  port              = var.services.frontend.port
   health_check_path = var.services.frontend.health_check_path
   desired_count     = var.services.frontend.desired_count
   min_count         = var.services.frontend.min_count
@@ -275,7 +270,18 @@ module "frontend_service" {
   secrets             = local.service_secrets["frontend"]
   secret_arns         = [for key in local.service_secret_keys["frontend"] : module.secrets.secret_arns[key]]
   secret_kms_key_arns = [module.secrets.kms_key_arn]
-  files_bucket_arn    = module.s3.files_bucket_arn
+  task_role_statements = [
+    {
+      sid       = "FilesObjects"
+      actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+      resources = ["${module.s3.files_bucket_arn}/*"]
+    },
+    {
+      sid       = "FilesList"
+      actions   = ["s3:ListBucket"]
+      resources = [module.s3.files_bucket_arn]
+    },
+  ]
 
   tags = var.tags
 }
@@ -291,10 +297,10 @@ module "backend_service" {
 
   image          = "${module.ecr.repository_urls["backend"]}:latest"
   repository_arn = module.ecr.repository_arns["backend"]
-  cpu            = var.services.backend.cpu
-  memory         = var.services.backend.memory
-  container_port = var.services.backend.port
 
+  cpu               = var.services.backend.cpu
+  memory            = var.services.backend.memory
+  port              = var.services.backend.port
   health_check_path = var.services.backend.health_check_path
   desired_count     = var.services.backend.desired_count
   min_count         = var.services.backend.min_count
@@ -312,7 +318,18 @@ module "backend_service" {
   secrets             = local.service_secrets["backend"]
   secret_arns         = [for key in local.service_secret_keys["backend"] : module.secrets.secret_arns[key]]
   secret_kms_key_arns = [module.secrets.kms_key_arn]
-  files_bucket_arn    = module.s3.files_bucket_arn
+  task_role_statements = [
+    {
+      sid       = "FilesObjects"
+      actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+      resources = ["${module.s3.files_bucket_arn}/*"]
+    },
+    {
+      sid       = "FilesList"
+      actions   = ["s3:ListBucket"]
+      resources = [module.s3.files_bucket_arn]
+    },
+  ]
 
   tags = var.tags
 }
@@ -326,13 +343,14 @@ module "cloudwatch" {
 
   project            = var.project
   environment        = var.environment
-  log_retention_days = var.log_retention_days
-  alarm_email        = var.alarm_email
+  log_retention_days = var.monitoring.log_retention_days
+  alarm_email        = var.monitoring.alarm_email
 
   rds_instance_identifier    = local.rds_identifier
   rds_connections_threshold  = var.rds_connections_alarm_threshold
   redis_replication_group_id = local.redis_replication_group_id
 
+  services         = keys(var.services)
   ecs_cluster_name = module.ecs_cluster.cluster_name
   alb_arn_suffix   = module.alb.arn_suffix
   # Keys from the spec, known at plan time, so the per-service alarms can be planned.
@@ -340,7 +358,7 @@ module "cloudwatch" {
     frontend = module.frontend_service.service_name
     backend  = module.backend_service.service_name
   }
-  target_group_arn_suffixes = { for key in keys(var.services) : key => module.alb.target_group_arn_suffixes[key] }
+  target_group_arn_suffixes = { for key in ["frontend", "backend"] : key => module.alb.target_group_arn_suffixes[key] }
 
   tags = var.tags
 }
@@ -396,10 +414,10 @@ module "codepipeline" {
 module "security_baseline" {
   source = "../../modules/security/baseline"
 
-  name              = local.name
-  enable_cloudtrail = var.security.cloudtrail
-  enable_guardduty  = var.security.guardduty
-  logs_bucket_name  = module.s3.logs_bucket_name
+  name             = local.name
+  cloudtrail       = var.security.cloudtrail
+  guardduty        = var.security.guardduty
+  logs_bucket_name = module.s3.logs_bucket_name
 
   budget_limit_usd = var.budget.monthly_limit_usd
   budget_emails    = [var.budget.email]

@@ -21,32 +21,33 @@ resource "aws_ecs_task_definition" "this" {
   execution_role_arn       = aws_iam_role.execution.arn
   task_role_arn            = aws_iam_role.task.arn
 
-  container_definitions = jsonencode([{
-    name      = var.name
-    image     = var.image
-    essential = true
-    portMappings = [{
-      containerPort = var.container_port
-      protocol      = "tcp"
-    }]
-    environment = [for key in sort(keys(var.environment)) : { name = key, value = var.environment[key] }]
-    secrets     = [for key in sort(keys(var.secrets)) : { name = key, valueFrom = var.secrets[key] }]
-    healthCheck = {
-      command     = ["CMD-SHELL", "curl -fsS http://localhost:${var.container_port}${var.health_check_path} || exit 1"]
-      interval    = 30
-      timeout     = 5
-      retries     = 3
-      startPeriod = 60
-    }
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = var.log_group_name
-        awslogs-region        = var.aws_region
-        awslogs-stream-prefix = var.name
+  container_definitions = jsonencode([merge(
+    {
+      name         = var.name
+      image        = var.image
+      essential    = true
+      portMappings = var.port == null ? [] : [{ containerPort = var.port, protocol = "tcp" }]
+      environment  = [for key in sort(keys(var.environment)) : { name = key, value = var.environment[key] }]
+      secrets      = [for key in sort(keys(var.secrets)) : { name = key, valueFrom = var.secrets[key] }]
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = var.log_group_name
+          awslogs-region        = var.aws_region
+          awslogs-stream-prefix = var.name
+        }
       }
-    }
-  }])
+    },
+    var.health_check_path == null ? {} : {
+      healthCheck = {
+        command     = ["CMD-SHELL", "curl -fsS http://localhost:${var.port}${var.health_check_path} || exit 1"]
+        interval    = 30
+        timeout     = 5
+        retries     = 3
+        startPeriod = 60
+      }
+    },
+  )])
 
   tags = merge(var.tags, { Name = var.unique_name })
 }
@@ -63,8 +64,9 @@ resource "aws_ecs_service" "this" {
   desired_count                      = var.desired_count
   deployment_minimum_healthy_percent = 100
   deployment_maximum_percent         = 200
-  health_check_grace_period_seconds  = 60
-  propagate_tags                     = "SERVICE"
+  # Only a service behind the load balancer has load balancer health checks to wait for.
+  health_check_grace_period_seconds = var.port == null ? null : 60
+  propagate_tags                    = "SERVICE"
 
   network_configuration {
     subnets          = var.subnet_ids
@@ -72,10 +74,14 @@ resource "aws_ecs_service" "this" {
     assign_public_ip = false
   }
 
-  load_balancer {
-    target_group_arn = var.target_group_arn
-    container_name   = var.name
-    container_port   = var.container_port
+  dynamic "load_balancer" {
+    for_each = var.port == null ? [] : [var.port]
+
+    content {
+      target_group_arn = var.target_group_arn
+      container_name   = var.name
+      container_port   = load_balancer.value
+    }
   }
 
   # A deployment whose tasks fail their health checks is rolled back automatically.
@@ -212,21 +218,23 @@ resource "aws_iam_role" "task" {
 }
 
 data "aws_iam_policy_document" "task" {
-  statement {
-    sid       = "FilesObjects"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${var.files_bucket_arn}/*"]
-  }
+  count = length(var.task_role_statements) > 0 ? 1 : 0
 
-  statement {
-    sid       = "FilesList"
-    actions   = ["s3:ListBucket"]
-    resources = [var.files_bucket_arn]
+  dynamic "statement" {
+    for_each = var.task_role_statements
+
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
   }
 }
 
 resource "aws_iam_role_policy" "task" {
-  name   = "files-bucket"
+  count = length(var.task_role_statements) > 0 ? 1 : 0
+
+  name   = "application"
   role   = aws_iam_role.task.id
-  policy = data.aws_iam_policy_document.task.json
+  policy = data.aws_iam_policy_document.task[0].json
 }

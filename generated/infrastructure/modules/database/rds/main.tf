@@ -147,7 +147,7 @@ resource "aws_db_instance" "this" {
   multi_az               = var.multi_az
   parameter_group_name   = aws_db_parameter_group.this.name
 
-  backup_retention_period   = var.backup_retention_period
+  backup_retention_period   = var.backup_retention_days
   backup_window             = var.backup_window
   maintenance_window        = var.maintenance_window
   copy_tags_to_snapshot     = true

@@ -12,13 +12,11 @@ locals {
   region     = data.aws_region.current.region
 
   # "CloudWatch Logs > Log Groups", suffixed with the environment.
-  log_groups = {
-    frontend       = "/aws/ecs/${var.project}-frontend-${var.environment}"
-    backend        = "/aws/ecs/${var.project}-backend-${var.environment}"
-    elasticache    = "/aws/elasticache/${var.project}-redis-${var.environment}"
-    frontend_build = "/aws/codebuild/${var.project}-frontend-build-${var.environment}"
-    backend_build  = "/aws/codebuild/${var.project}-backend-build-${var.environment}"
-  }
+  log_groups = merge(
+    { for service in var.services : service => "/aws/ecs/${var.project}-${service}-${var.environment}" },
+    { for service in var.services : "${service}_build" => "/aws/codebuild/${var.project}-${service}-build-${var.environment}" },
+    { elasticache = "/aws/elasticache/${var.project}-redis-${var.environment}" },
+  )
 
   # ElastiCache reports per member cluster (<group>-001, <group>-0001-001, ...); a search
   # over the group's id finds every node of a single-node group or of a cluster.

@@ -5,19 +5,19 @@ locals {
   private_app_subnets = zipmap(var.availability_zones, var.private_app_subnets)
   private_db_subnets  = zipmap(var.availability_zones, var.private_db_subnets)
 
-  # With a single NAT gateway every zone routes through the one in the first zone.
-  nat_zones = var.single_nat_gateway ? slice(var.availability_zones, 0, 1) : var.availability_zones
+  # Without a NAT per zone every zone routes through the one in the first zone.
+  nat_zones = var.nat.per_az ? var.availability_zones : slice(var.availability_zones, 0, 1)
   # The NAT each application zone leaves through.
-  nat_zone_of = { for zone in var.availability_zones : zone => var.single_nat_gateway ? local.nat_zones[0] : zone }
+  nat_zone_of = { for zone in var.availability_zones : zone => var.nat.per_az ? zone : local.nat_zones[0] }
 
-  nat_gateway_zones  = var.nat_mode == "gateway" ? local.nat_zones : []
-  nat_instance_zones = var.nat_mode == "instance" ? local.nat_zones : []
+  nat_gateway_zones  = var.nat.mode == "gateway" ? local.nat_zones : []
+  nat_instance_zones = var.nat.mode == "instance" ? local.nat_zones : []
   # Graviton instance types (t4g, c7g, m6gd, ...) run arm64 images.
-  nat_instance_arch = can(regex("^[a-z]+[0-9]+g[a-z]*\\.", var.nat_instance_type)) ? "arm64" : "x86_64"
+  nat_instance_arch = can(regex("^[a-z]+[0-9]+g[a-z]*\\.", var.nat.instance_type)) ? "arm64" : "x86_64"
 }
 
 resource "aws_vpc" "this" {
-  cidr_block           = var.cidr_block
+  cidr_block           = var.vpc_cidr
   enable_dns_support   = true
   enable_dns_hostnames = true
 
@@ -116,13 +116,13 @@ resource "aws_nat_gateway" "this" {
 # A NAT instance (nat_mode = instance): an EC2 instance that forwards and masquerades the
 # application subnets' traffic, at a fraction of a NAT gateway's hourly price.
 data "aws_ssm_parameter" "nat_ami" {
-  count = var.nat_mode == "instance" ? 1 : 0
+  count = var.nat.mode == "instance" ? 1 : 0
 
   name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${local.nat_instance_arch}"
 }
 
 resource "aws_security_group" "nat" {
-  count = var.nat_mode == "instance" ? 1 : 0
+  count = var.nat.mode == "instance" ? 1 : 0
 
   name        = "${var.name}-nat"
   description = "NAT instance: forwards traffic from the VPC to the internet"
@@ -136,7 +136,7 @@ resource "aws_security_group" "nat" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "nat" {
-  count = var.nat_mode == "instance" ? 1 : 0
+  count = var.nat.mode == "instance" ? 1 : 0
 
   security_group_id = aws_security_group.nat[0].id
   description       = "Everything from inside the VPC, to be forwarded"
@@ -148,7 +148,7 @@ resource "aws_vpc_security_group_ingress_rule" "nat" {
 
 resource "aws_vpc_security_group_egress_rule" "nat" {
   #checkov:skip=CKV_AWS_382:A NAT forwards the application subnets' outbound traffic to any address and port
-  count = var.nat_mode == "instance" ? 1 : 0
+  count = var.nat.mode == "instance" ? 1 : 0
 
   security_group_id = aws_security_group.nat[0].id
   description       = "Forwarded traffic to the internet"
@@ -165,7 +165,7 @@ resource "aws_instance" "nat" {
   for_each = toset(local.nat_instance_zones)
 
   ami                         = data.aws_ssm_parameter.nat_ami[0].insecure_value
-  instance_type               = var.nat_instance_type
+  instance_type               = var.nat.instance_type
   subnet_id                   = aws_subnet.public[each.key].id
   vpc_security_group_ids      = [aws_security_group.nat[0].id]
   associate_public_ip_address = true
@@ -254,8 +254,8 @@ resource "aws_route" "private_app_nat" {
 
   route_table_id         = each.value.id
   destination_cidr_block = "0.0.0.0/0"
-  nat_gateway_id         = var.nat_mode == "gateway" ? aws_nat_gateway.this[local.nat_zone_of[each.key]].id : null
-  network_interface_id   = var.nat_mode == "instance" ? aws_instance.nat[local.nat_zone_of[each.key]].primary_network_interface_id : null
+  nat_gateway_id         = var.nat.mode == "gateway" ? aws_nat_gateway.this[local.nat_zone_of[each.key]].id : null
+  network_interface_id   = var.nat.mode == "instance" ? aws_instance.nat[local.nat_zone_of[each.key]].primary_network_interface_id : null
 }
 
 resource "aws_route_table_association" "private_app" {

@@ -18,7 +18,7 @@ locals {
 ################################################################################
 
 resource "aws_kms_key" "cloudtrail" {
-  count = var.enable_cloudtrail ? 1 : 0
+  count = var.cloudtrail ? 1 : 0
 
   description             = "${var.name} CloudTrail log files"
   enable_key_rotation     = true
@@ -75,14 +75,14 @@ resource "aws_kms_key" "cloudtrail" {
 }
 
 resource "aws_kms_alias" "cloudtrail" {
-  count = var.enable_cloudtrail ? 1 : 0
+  count = var.cloudtrail ? 1 : 0
 
   name          = "alias/${var.name}-cloudtrail"
   target_key_id = aws_kms_key.cloudtrail[0].key_id
 }
 
 resource "aws_cloudtrail" "this" {
-  count = var.enable_cloudtrail ? 1 : 0
+  count = var.cloudtrail ? 1 : 0
 
   #checkov:skip=CKV_AWS_252:The document asks for an audit log in the logs bucket, not per-file notifications
   #checkov:skip=CKV2_AWS_10:The document keeps the audit log in the logs bucket ("CloudTrail 활성화 (감사 로그)"); GuardDuty already analyses the same events
@@ -103,7 +103,7 @@ resource "aws_cloudtrail" "this" {
 
 resource "aws_guardduty_detector" "this" {
   #checkov:skip=CKV2_AWS_3:The document's environments are standalone accounts without AWS Organizations; the detector covers the environment's region
-  count = var.enable_guardduty ? 1 : 0
+  count = var.guardduty ? 1 : 0
 
   enable                       = true
   finding_publishing_frequency = var.guardduty_finding_publishing_frequency
