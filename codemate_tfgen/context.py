@@ -47,14 +47,16 @@ SERVICE_STRUCTURE = ("routing", "environment", "secrets", "access")
 
 class _Reads:
     def __init__(self) -> None:
-        self.paths: set[JsonPath] = set()
+        self.paths: set[JsonPath] = set()  # read whole: the value and everything below it
+        self.keys: set[JsonPath] = set()  # maps whose keys were listed
 
 
 class Tracked(Mapping[str, Any]):
     """A read-only view of spec data that records which values are read.
 
     Reading a map returns another view (a map is not a value); reading anything else (a
-    scalar or a list) records its path. Iterating a map records it too: its keys are used.
+    scalar or a list) records its path. Listing a map's keys reads it when it is empty (an
+    empty map has no values to read), never the values of a map that has some.
     """
 
     def __init__(self, data: dict[str, Any], path: JsonPath = (), reads: _Reads | None = None):
@@ -69,7 +71,7 @@ class Tracked(Mapping[str, Any]):
         return item
 
     def __iter__(self) -> Iterator[str]:
-        self._reads.paths.add(self._path)
+        self._reads.keys.add(self._path)
         return iter(self._data)
 
     def __len__(self) -> int:
@@ -95,7 +97,8 @@ class Tracked(Mapping[str, Any]):
     def unread(self) -> list[JsonPath]:
         """Values below this view that were neither read nor ignored."""
         return [path for path in _leaves(self._data, self._path)
-                if not any(path[:cut] in self._reads.paths for cut in range(len(path) + 1))]
+                if not any(path[:cut] in self._reads.paths for cut in range(len(path) + 1))
+                and path not in self._reads.keys]
 
 
 def _leaves(data: Any, path: JsonPath) -> Iterator[JsonPath]:
@@ -303,5 +306,5 @@ def build_context(spec: Spec) -> Context:
         variables=variables,
     )
     context.unrendered = [f"{format_path(path)}: set in {spec.location(path)} but nothing renders it; a template "
-                          "or codemate_tfgen/context.py must use it" for path in data.unread()]
+                          "or codemate_tfgen/context.py must use it" for path in sorted(data.unread(), key=format_path)]
     return context

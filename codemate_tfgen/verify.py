@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from codemate_tfgen import cache, hcl
+from codemate_tfgen import cache, hcl, hcltypes
 from codemate_tfgen.errors import VerificationError
 
 META_ARGUMENTS = {"source", "version", "count", "for_each", "providers", "depends_on"}
@@ -178,6 +178,76 @@ def cross_reference(modules: dict[str, TerraformModule]) -> Iterator[str]:
                 yield f"{path}: required variable {key} has no value"
 
 
+def variable_findings(modules: dict[str, TerraformModule], files: dict[str, str]) -> Iterator[str]:
+    """Each module's variables against their uses: a reference to an attribute the declared type
+    lacks, a variable nothing reads, an attribute of a variable's type that nothing reads (a spec
+    value that reaches the tree without an effect), and locals nothing reads."""
+    for module in modules.values():
+        found: dict[str, list[tuple[str, hcltypes.Use]]] = {}
+        for path, parsed in module.parsed.items():
+            for kind, entries in parsed.items():
+                if kind == "variable" or kind.startswith("__"):
+                    continue  # a variable's own validation does not use it
+                for use in _uses(entries, []):
+                    found.setdefault(use.variable, []).append((path, use))
+        for name, body in module.variables.items():
+            declared = _declared_type(body)
+            uses = found.get(name, [])
+            where = f"{module.directory}/variables.tf"
+            origin = f" (from {_origin(files[where])})" if where in files else ""
+            if not uses:
+                yield f"{where}: variable {name!r} is declared but nothing uses it{origin}"
+                continue
+            for path, use in uses:
+                reason = hcltypes.undeclared_step(declared, use.path)
+                if reason:
+                    yield f"{path}: {use.text}: {reason} (from {_origin(files[path])})"
+            for attribute in hcltypes.unused_attributes(declared, [use.path for _, use in uses]):
+                yield (f"{where}: var.{name}: attribute {attribute} of its type is never used; use it or "
+                       f"leave it out of the type{origin}")
+        used_locals = {ref[1] for _, _, ref in module.references if ref[0] == "local"}
+        for name in sorted(module.locals - used_locals):
+            yield f"{module.directory}: local.{name} is declared but nothing uses it"
+
+
+def _declared_type(body: dict[str, Any]) -> hcltypes.Type:
+    text = body.get("type")
+    return hcltypes.parse_type(text) if isinstance(text, str) else hcltypes.ANY
+
+
+_WHOLE_VAR = re.compile(r"^\$\{var\.([A-Za-z_][\w-]*)((?:\.[A-Za-z_][\w-]*|\[[^\[\]]*\])*)\}$")
+
+
+def _uses(value: Any, aliases: list[tuple[str, str, tuple[str, ...]]], label: str | None = None
+          ) -> Iterator[hcltypes.Use]:
+    """Variable uses in parsed HCL. A block whose for_each is a variable (`for_each = var.x`)
+    uses its elements through each.value (a dynamic block: <label>.value), not all of it."""
+    if isinstance(value, str):
+        code = hcl.code_segments(value)
+        yield from hcltypes.uses(code)
+        for alias, variable, base in aliases:
+            yield from hcltypes.element_uses(code, alias, variable, base)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _uses(item, aliases, label)
+    elif isinstance(value, dict):
+        whole = _WHOLE_VAR.match(value["for_each"]) if isinstance(value.get("for_each"), str) else None
+        inner = aliases
+        if whole:
+            alias = f"{label}.value" if label else "each.value"
+            inner = aliases + [(alias, whole.group(1), tuple(hcltypes.steps(whole.group(2))))]
+        for key, item in value.items():
+            if key.startswith("__") or (whole and key == "for_each"):
+                continue
+            if key == "dynamic":
+                for entry in item:
+                    for name, block in entry.items():
+                        yield from _uses(block, inner, _name(name))
+                continue
+            yield from _uses(key, inner)  # object keys can be expressions too
+            yield from _uses(item, inner, None)
+
+
 def _source(body: dict[str, Any]) -> str:
     source = body.get("source", "")
     return hcl.unquote(source) if isinstance(source, str) and source.startswith('"') else str(source)
@@ -225,6 +295,7 @@ def verify(files: dict[str, str], context_findings: list[str] | None = None) -> 
     modules, findings = parse_modules(files)
     findings.extend(context_findings or [])
     findings.extend(cross_reference(modules))
+    findings.extend(variable_findings(modules, files))
     findings.extend(provider_schema_findings(modules, files))
     if findings:
         raise VerificationError(sorted(set(findings)))

@@ -1,0 +1,120 @@
+"""Verification refuses a tree whose pieces do not fit: every check can fail, and names the
+file, the reference and the template it came from. Each test breaks one thing in a freshly
+rendered tree (or in a spec the context reads) and expects exactly that finding."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import SPECS
+
+from codemate_tfgen import pipeline
+from codemate_tfgen.context import build_context
+from codemate_tfgen.errors import VerificationError
+from codemate_tfgen.spec import load_spec
+from codemate_tfgen.verify import verify
+
+RDS = "infrastructure/modules/database/rds"
+PROD = "infrastructure/environments/prod"
+
+
+@pytest.fixture(scope="module")
+def tree() -> dict[str, str]:
+    return pipeline.build(SPECS, ())[0]
+
+
+def findings(files: dict[str, str], context_findings: list[str] | None = None) -> list[str]:
+    with pytest.raises(VerificationError) as caught:
+        verify(files, context_findings)
+    return caught.value.findings
+
+
+def test_the_committed_tree_verifies(tree):
+    verify(tree)
+
+
+def test_reference_to_an_attribute_the_type_lacks(tree):
+    """What a hand-written copy of a type could hide: Terraform would say "Unsupported attribute"."""
+    files = dict(tree)
+    files[f"{PROD}/main.tf"] = files[f"{PROD}/main.tf"].replace(
+        "= var.database.multi_az", "= var.database.multi_azz", 1)
+    missing, unused = findings(files)
+    assert missing.startswith(f"{PROD}/main.tf: var.database.multi_azz: the variable has no attribute 'multi_azz' "
+                              "(its type has: engine_version, instance_class,")
+    assert missing.endswith("(from specs/_common.yaml, specs/prod.yaml, templates/environments/main.tf.j2)")
+    assert unused.startswith(f"{PROD}/variables.tf: var.database: attribute multi_az of its type is never used")
+
+
+def test_a_module_input_nothing_uses(tree):
+    files = dict(tree)
+    files[f"{RDS}/variables.tf"] += '\nvariable "performance_insights" {\n  type    = bool\n  default = false\n}\n'
+    assert findings(files) == [f"{RDS}/variables.tf: variable 'performance_insights' is declared but nothing uses "
+                               "it (from templates/modules/database/rds/variables.tf.j2, "
+                               "templates/modules/database/rds/module.yaml, codemate_tfgen/spec.schema.json)"]
+
+
+def test_an_attribute_of_a_root_variable_nothing_uses(tree):
+    """A spec value that reaches terraform.tfvars but no resource has no effect: a finding."""
+    files = dict(tree)
+    text = files[f"{PROD}/main.tf"]
+    files[f"{PROD}/main.tf"] = re.sub(r"\n\s*backup_window\s*= var\.database\.backup_window", "", text)
+    assert f"{PROD}/variables.tf: var.database: attribute backup_window of its type is never used" in "\n".join(
+        findings(files))
+
+
+def test_iteration_values_count_as_uses():
+    """`for name, s in var.services : s.port` reads services.*.port, not all of services; so do
+    each.value of a resource and <label>.value of a dynamic block iterating a variable."""
+    variables = """
+variable "services" {
+  type = map(object({ port = number, cpu = number, memory = number, tags = map(string) }))
+}
+"""
+    main = """
+locals {
+  ports = { for name, s in var.services : name => s.port }
+}
+
+resource "aws_ecs_cluster" "this" {
+  for_each = var.services
+
+  name = "${each.key}-${each.value.cpu}-${local.ports[each.key]}"
+
+  dynamic "setting" {
+    for_each = var.services
+
+    content {
+      name  = setting.key
+      value = setting.value.memory
+    }
+  }
+}
+"""
+    files = {"infrastructure/modules/x/variables.tf": variables, "infrastructure/modules/x/main.tf": main}
+    assert findings(files) == ["infrastructure/modules/x/variables.tf: var.services: attribute *.tags of its type "
+                               "is never used; use it or leave it out of the type (from an unknown template)"]
+
+
+def test_a_local_nothing_uses(tree):
+    files = dict(tree)
+    files[f"{RDS}/main.tf"] = files[f"{RDS}/main.tf"].replace("locals {", "locals {\n  forgotten = 1", 1)
+    assert findings(files) == [f"{RDS}: local.forgotten is declared but nothing uses it"]
+
+
+def test_a_spec_value_the_context_never_reads_is_a_finding():
+    """A key the schema lets through but nothing renders (here put past validation on purpose)
+    is reported by the context, and verification fails with it."""
+    spec = load_spec(SPECS, "prod")
+    spec.data["database"]["performance_insights"] = True
+    spec.data["services"]["backend"]["routing"]["weight"] = 3
+    context = build_context(spec)
+    assert [line.split(": set in")[0] for line in context.unrendered] == [
+        "$.database.performance_insights", "$.services.backend.routing.weight"]
+    assert build_context(load_spec(SPECS, "prod")).unrendered == []
+
+
+def test_the_settings_of_a_feature_that_is_off_are_not_findings():
+    spec = load_spec(SPECS, "dev")
+    assert spec.data["cdn"] == {"enabled": False, "price_class": "PriceClass_200"}
+    assert build_context(spec).unrendered == []
