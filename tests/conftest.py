@@ -16,6 +16,20 @@ SPECS = REPO / "specs"
 GENERATED = REPO / "generated"
 
 
+def tree_difference(expected: dict[str, str], actual: dict[str, str], what: str) -> str:
+    """Missing and extra files and a unified diff of every changed one ('' when equal): what a
+    golden test prints, so a failure shows the change, not only the file name."""
+    import difflib
+
+    out = [f"{what}: missing {path}" for path in sorted(set(expected) - set(actual))]
+    out += [f"{what}: extra {path}" for path in sorted(set(actual) - set(expected))]
+    for path in sorted(set(expected) & set(actual)):
+        if expected[path] != actual[path]:
+            out += difflib.unified_diff(expected[path].splitlines(), actual[path].splitlines(),
+                                        f"golden/{path}", f"rendered/{path}", lineterm="")
+    return "\n".join(out)
+
+
 def tree_files(root: Path) -> dict[str, bytes]:
     """Every file below root (symlinks as their target text), keyed by relative path."""
     out: dict[str, bytes] = {}
@@ -48,16 +62,21 @@ def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     return run
 
 
-@functools.cache
 def planned(env: str) -> dict[str, dict]:
     """What `terraform plan` of a committed environment will create: {address: planned values}
     (attributes known only after apply are absent). Real Terraform evaluates every expression,
     so tests assert what Terraform computes rather than re-evaluating HCL themselves."""
+    return plan_values(GENERATED / "infrastructure" / "environments" / env)
+
+
+@functools.cache
+def plan_values(env_dir: Path) -> dict[str, dict]:
+    """planned() for the root module in env_dir (environments/<env> of any rendered tree)."""
     from terraform_harness.runner import FAKE_AWS_ENV, copy_tree, run_steps, shared_server
 
     server = shared_server()
     with tempfile.TemporaryDirectory(prefix="tfh-plan-") as tmp:
-        root = copy_tree(GENERATED / "infrastructure" / "environments" / env, Path(tmp))
+        root = copy_tree(env_dir, Path(tmp))
         environment = dict(FAKE_AWS_ENV, **server.reattach_env(), TF_DATA_DIR=str(root / ".terraform"))
         steps = [{"cmd": "init", "options": {"input": False}},
                  {"cmd": "plan", "needs_success": True, "options": {"input": False, "lock": False, "out": "p"}},

@@ -274,6 +274,7 @@ module "frontend_service" {
   secrets             = local.service_secrets["frontend"]
   secret_arns         = [for key in local.service_secret_keys["frontend"] : module.secrets.secret_arns[key]]
   secret_kms_key_arns = [module.secrets.kms_key_arn]
+
   task_role_statements = [
     {
       sid       = "FilesObjects"
@@ -322,6 +323,7 @@ module "backend_service" {
   secrets             = local.service_secrets["backend"]
   secret_arns         = [for key in local.service_secret_keys["backend"] : module.secrets.secret_arns[key]]
   secret_kms_key_arns = [module.secrets.kms_key_arn]
+
   task_role_statements = [
     {
       sid       = "FilesObjects"
