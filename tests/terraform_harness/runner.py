@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -372,6 +373,79 @@ def run_terraform(workdir, plan: bool = True, apply: bool = False, world: World 
         result.diagnostics.append(Diagnostic("error", "World rule matched nothing", str(world.rules[i]),
                                              None, None, "world"))
     return result
+
+
+# --- terraform graph ---------------------------------------------------------------------
+
+_QUOTED = r'"((?:[^"\\]|\\.)*)"'
+_EDGE = re.compile(rf"^\s*{_QUOTED}\s*->\s*{_QUOTED}")
+_NODE = re.compile(rf"^\s*{_QUOTED}\s*\[")
+_INSTANCE_KEY = re.compile(r'\[(?:"(?:[^"\\]|\\.)*"|\d+)\]')
+
+
+@dataclass(frozen=True)
+class Graph:
+    """`terraform graph` of a root module: one node per resource or data block, by address
+    without instance keys (`module.alb.aws_lb_listener.https`, `aws_subnet.private`), and the
+    nodes each one depends on directly."""
+    dependencies: dict[str, frozenset[str]]
+
+    def node(self, address: str) -> str:
+        """The node of an address; instance keys (`[0]`, `["a"]`) are dropped, as in the graph."""
+        node = _INSTANCE_KEY.sub("", address)
+        if node not in self.dependencies:
+            raise KeyError(f"{address} is not a node of the graph")
+        return node
+
+
+def _unquote(text: str) -> str:
+    return text.replace('\\"', '"')
+
+
+def parse_graph(dot: str) -> Graph:
+    deps: dict[str, set[str]] = {}
+    for line in dot.splitlines():
+        if edge := _EDGE.match(line):
+            deps.setdefault(_unquote(edge[1]), set()).add(_unquote(edge[2]))
+            deps.setdefault(_unquote(edge[2]), set())
+        elif node := _NODE.match(line):
+            deps.setdefault(_unquote(node[1]), set())
+    return Graph({k: frozenset(v) for k, v in deps.items()})
+
+
+def terraform_graph(workdir, timeout: float = RUN_TIMEOUT) -> Graph:
+    """init a copy of the root module and read `terraform graph` (Terraform 1.15's default
+    type: resources and data sources only, with dependencies through variables, locals,
+    outputs and modules already followed)."""
+    server = shared_server()
+    env = dict(FAKE_AWS_ENV, **server.reattach_env())
+    with tempfile.TemporaryDirectory(prefix="tfh-graph-") as tmp:
+        root = copy_tree(Path(workdir), Path(tmp))
+        env["TF_DATA_DIR"] = str(root / ".terraform")
+        steps = terraform_steps(plan=False, apply=False)[:1] + [{"cmd": "graph", "needs_success": True}]
+        results = run_steps(steps, str(root), env, timeout)
+    if len(results) < 2 or results[-1]["retcode"] != 0:
+        raise HarnessError(f"terraform graph failed: {results[-1]['stderr'][-2000:]}")
+    return parse_graph(results[-1]["stdout"])
+
+
+def depends_on(graph: Graph, node: str, dependency: str) -> bool:
+    """Whether `node` waits for `dependency`, directly or through others.
+
+    Both are addresses as in the graph; instance keys are accepted and ignored, so the answer
+    is about the blocks: `aws_subnet.private[1]` stands for every instance of `aws_subnet.private`.
+    An address that is not in the graph raises KeyError rather than answering False.
+    """
+    start, target = graph.node(node), graph.node(dependency)
+    seen, pending = set(), [start]
+    while pending:
+        for dep in graph.dependencies[pending.pop()]:
+            if dep == target:
+                return True
+            if dep not in seen:
+                seen.add(dep)
+                pending.append(dep)
+    return False
 
 
 def fmt_check(path) -> list[str]:
