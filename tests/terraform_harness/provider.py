@@ -76,6 +76,9 @@ def schema_response_bytes() -> bytes:
             entry.value.version = schema[key][name].get("version", 0)
             entry.value.block.CopyFrom(block_to_proto(schema[key][name]["block"], kind))
     resp.server_capabilities.plan_destroy = False
+    # Lets Terraform reuse the schema it decoded once in this process instead of fetching and
+    # decoding 4 MB again in every command: all commands of a run share one child process.
+    resp.server_capabilities.get_provider_schema_optional = True
     return resp.SerializeToString()
 
 
