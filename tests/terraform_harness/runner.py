@@ -33,6 +33,7 @@ FAKE_AWS_ENV = {
 }
 BACKEND_OVERRIDE = 'terraform {\n  backend "local" {}\n}\n'
 PLAN_FILE = "tfh.tfplan"
+INIT_STEP = {"cmd": "init", "options": {"json": None, "input": False, "upgrade": False}}
 
 
 class HarnessError(RuntimeError):
@@ -59,7 +60,7 @@ class PlanChanges:
     add: int = 0
     change: int = 0
     destroy: int = 0
-    actions: dict[str, str] = field(default_factory=dict)  # address -> create | update | delete | replace | read
+    actions: dict[str, str] = field(default_factory=dict)  # address -> Terraform's action: update, create, ...
     drift: dict[str, str] = field(default_factory=dict)  # changed outside Terraform, seen on refresh
 
     @property
@@ -310,10 +311,7 @@ def collect(results: list[dict], root: Path, result: Result) -> None:
 
 
 def terraform_steps(plan: bool, apply: bool) -> list[dict]:
-    steps = [
-        {"cmd": "init", "options": {"json": None, "input": False, "upgrade": False}},
-        {"cmd": "validate", "options": {"json": None}},
-    ]
+    steps = [INIT_STEP, {"cmd": "validate", "options": {"json": None}}]
     plan_options = {"json": None, "input": False, "lock": False}
     if apply:
         steps += [
@@ -422,11 +420,11 @@ def terraform_graph(workdir, timeout: float = RUN_TIMEOUT) -> Graph:
     with tempfile.TemporaryDirectory(prefix="tfh-graph-") as tmp:
         root = copy_tree(Path(workdir), Path(tmp))
         env["TF_DATA_DIR"] = str(root / ".terraform")
-        steps = terraform_steps(plan=False, apply=False)[:1] + [{"cmd": "graph", "needs_success": True}]
-        results = run_steps(steps, str(root), env, timeout)
-    if len(results) < 2 or results[-1]["retcode"] != 0:
-        raise HarnessError(f"terraform graph failed: {results[-1]['stderr'][-2000:]}")
-    return parse_graph(results[-1]["stdout"])
+        results = run_steps([INIT_STEP, {"cmd": "graph", "needs_success": True}], str(root), env, timeout)
+    last = results[-1]
+    if last["cmd"] != "graph" or last["retcode"] != 0:
+        raise HarnessError(f"terraform {last['cmd']} failed: {(last['stderr'] or last['stdout'])[-2000:]}")
+    return parse_graph(last["stdout"])
 
 
 def depends_on(graph: Graph, node: str, dependency: str) -> bool:

@@ -308,7 +308,8 @@ def _lb_arn(i: Inventor) -> str:
 
 
 def _child_arn(i: Inventor, parent_key: str, old: str, new: str) -> str:
-    parent = i.get(parent_key) or i.regional("elasticloadbalancing", f"{old}/app/unknown/{i.hex('p', 16)}")
+    """A listener's ARN extends its load balancer's, a rule's its listener's."""
+    parent = i.get(parent_key) or i.regional("elasticloadbalancing", f"{old}/app/{i.short}/{i.hex('parent', 16)}")
     return parent.replace(f":{old}/", f":{new}/", 1) + "/" + i.hex("arn", 16)
 
 
