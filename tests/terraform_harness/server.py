@@ -2,9 +2,14 @@
 
 It serves plaintext gRPC on a unix socket for Terraform's reattach mode
 (TF_REATTACH_PROVIDERS), so there is no go-plugin handshake line and no TLS: Terraform
-connects to the socket it is told about.  One server is shared by every Terraform run of
-a test session; it prints `READY` once the socket is listening and exits on
+connects to the socket it is told about.  One server process is shared by every Terraform
+run of a test session; it prints `READY` once the socket is listening and exits on
 `plugin.GRPCController/Shutdown`, SIGTERM, or when its parent's stdin closes.
+
+A request does not say which run (or which provider block) it comes from, so a run that
+applies asks for a session of its own (`tfharness.Control/Open`, JSON in and out): a second
+socket in the same process, with its own record of what the run created and its own
+world rules.  The schema is loaded once for all of them.
 
 Handlers exchange raw bytes (no generated stubs): each one parses the request message
 it needs from `protocol` and serializes its response.  Any other unary Provider method
@@ -13,6 +18,9 @@ gets an empty response, which is a valid encoding of every protobuf message.
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
 import signal
 import sys
 import threading
@@ -22,6 +30,7 @@ import grpc
 
 from . import protocol as pb
 from . import provider
+from .world import World
 
 HEALTH_SERVING = b"\x08\x01"  # grpc.health.v1.HealthCheckResponse{status: SERVING}
 
@@ -31,12 +40,17 @@ def _diagnostics_only(diags) -> bytes:
 
 
 class Handlers:
-    def __init__(self, stop_event: threading.Event):
+    def __init__(self, session: provider.Session, stop_event: threading.Event):
+        self.session = session
         self.stop_event = stop_event
         self.schema_bytes = provider.schema_response_bytes()
 
     def GetProviderSchema(self, _req: bytes) -> bytes:
         return self.schema_bytes
+
+    def ConfigureProvider(self, req: bytes) -> bytes:
+        self.session.configure(provider.decode(pb.ConfigureProviderRequest.FromString(req).config))
+        return b""
 
     def ValidateResourceConfig(self, req: bytes) -> bytes:
         msg = pb.ValidateConfigRequest.FromString(req)
@@ -55,18 +69,24 @@ class Handlers:
         resp.planned_private = msg.prior_private
         return resp.SerializeToString()
 
+    def ApplyResourceChange(self, req: bytes) -> bytes:
+        msg = pb.ApplyResourceChangeRequest.FromString(req)
+        state, diags = provider.apply(self.session, msg.type_name, msg.prior_state, msg.planned_state)
+        resp = pb.ApplyResourceChangeResponse(diagnostics=diags, private=msg.planned_private)
+        resp.new_state.msgpack = state
+        return resp.SerializeToString()
+
     def ReadDataSource(self, req: bytes) -> bytes:
         msg = pb.TypedValueRequest.FromString(req)
-        state, diags = provider.read_data(msg.type_name, msg.value)
+        state, diags = provider.read_data(self.session, msg.type_name, msg.value)
         resp = pb.ValueResponse(diagnostics=diags)
         resp.value.msgpack = state
         return resp.SerializeToString()
 
     def ReadResource(self, req: bytes) -> bytes:
-        # Nothing exists remotely to compare with: the stored state is the truth.
-        msg = pb.TypedValueRequest.FromString(req)
-        resp = pb.ValueResponse()
-        resp.value.CopyFrom(msg.value)
+        msg = pb.ReadResourceRequest.FromString(req)
+        resp = pb.ReadResourceResponse(private=msg.private)
+        resp.new_state.msgpack = provider.read_resource(self.session, msg.type_name, msg.current_state)
         return resp.SerializeToString()
 
     def UpgradeResourceState(self, req: bytes) -> bytes:
@@ -76,21 +96,61 @@ class Handlers:
         resp.value.json = msg.raw_state.json
         return resp.SerializeToString()
 
-    def ApplyResourceChange(self, _req: bytes) -> bytes:
-        diag = provider.diagnostic("Stand-in provider cannot apply",
-                                   "The test harness validates and plans only; nothing is created.")
-        return pb.ApplyResourceChangeResponse(diagnostics=[diag]).SerializeToString()
-
     def Shutdown(self, _req: bytes) -> bytes:
         self.stop_event.set()
         return b""
 
 
+def grpc_server(router: grpc.GenericRpcHandler, socket_path: str) -> grpc.Server:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
+                         options=[("grpc.max_send_message_length", 64 << 20),
+                                  ("grpc.max_receive_message_length", 64 << 20)])
+    server.add_generic_rpc_handlers((router,))
+    server.add_insecure_port(f"unix:{socket_path}")
+    server.start()
+    return server
+
+
+class Control:
+    """Sessions for applying runs, each served on its own socket next to the main one."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+        self.counter = itertools.count(1)
+        self.sessions: dict[str, tuple[grpc.Server, provider.Session]] = {}
+        self.lock = threading.Lock()
+
+    def Open(self, _req: bytes) -> bytes:
+        socket_path = os.path.join(self.directory, f"s{next(self.counter)}.sock")
+        session = provider.Session()
+        # Terraform never shuts a reattached provider down; the harness closes sessions.
+        server = grpc_server(Router(Handlers(session, threading.Event())), socket_path)
+        with self.lock:
+            self.sessions[socket_path] = (server, session)
+        return json.dumps({"socket": socket_path}).encode()
+
+    def SetWorld(self, req: bytes) -> bytes:
+        args = json.loads(req)
+        session = self.sessions[args["socket"]][1]
+        session.world = World.from_json(args["world"])
+        return b"{}"
+
+    def Close(self, req: bytes) -> bytes:
+        """Stops the session; answers which world rules never matched anything."""
+        socket_path = json.loads(req)["socket"]
+        with self.lock:
+            server, session = self.sessions.pop(socket_path)
+        server.stop(grace=0).wait()
+        unmatched = [i for i in range(len(session.world.rules)) if i not in session.world_hits]
+        return json.dumps({"unmatched": unmatched}).encode()
+
+
 class Router(grpc.GenericRpcHandler):
     """Maps '/service/Method' to a handler; unknown Provider methods answer empty."""
 
-    def __init__(self, handlers: Handlers):
+    def __init__(self, handlers: Handlers, control: Control | None = None):
         self.handlers = handlers
+        self.control = control
 
     def service(self, details):
         service, _, method = details.method.lstrip("/").partition("/")
@@ -105,6 +165,8 @@ class Router(grpc.GenericRpcHandler):
         if service == "tfplugin6.Provider":
             fn = getattr(self.handlers, method, None) or (lambda req: b"")
             return grpc.unary_unary_rpc_method_handler(self._wrap(fn))
+        if service == "tfharness.Control" and self.control and hasattr(self.control, method):
+            return grpc.unary_unary_rpc_method_handler(self._wrap(getattr(self.control, method)))
         return None
 
     @staticmethod
@@ -119,12 +181,9 @@ class Router(grpc.GenericRpcHandler):
 
 def serve(socket_path: str) -> None:
     stop = threading.Event()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
-                         options=[("grpc.max_send_message_length", 64 << 20),
-                                  ("grpc.max_receive_message_length", 64 << 20)])
-    server.add_generic_rpc_handlers((Router(Handlers(stop)),))
-    server.add_insecure_port(f"unix:{socket_path}")
-    server.start()
+    control = Control(os.path.dirname(socket_path))
+    # Plan-only runs share this session: planning and reading data keep no record.
+    server = grpc_server(Router(Handlers(provider.Session(), stop), control), socket_path)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # The parent holds our stdin open; EOF means it went away without stopping us.
     threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
