@@ -5,8 +5,6 @@ Nothing here reads a spec; these are AWS's own numbers, with where they come fro
 
 from __future__ import annotations
 
-import math
-
 # Fargate task sizes AWS accepts: CPU units -> allowed memory in MiB ("Task CPU and memory",
 # Amazon ECS developer guide).
 FARGATE_MEMORY = {
@@ -19,9 +17,8 @@ FARGATE_MEMORY = {
     16384: list(range(32768, 122881, 8192)),
 }
 
-# Memory of the RDS instance classes, GiB. PostgreSQL on RDS sets
-# max_connections = LEAST(DBInstanceClassMemory / 9531392, 5000); the spec rules refuse a class
-# missing here, so the alarm threshold is always computed, never guessed.
+# Memory of the RDS instance classes, GiB, which sizes the max_connections the parameter group
+# sets; the spec rules refuse a class missing here.
 RDS_INSTANCE_MEMORY_GIB = {
     "db.t3.micro": 1, "db.t3.small": 2, "db.t3.medium": 4, "db.t3.large": 8,
     "db.t3.xlarge": 16, "db.t3.2xlarge": 32,
@@ -32,7 +29,6 @@ RDS_INSTANCE_MEMORY_GIB = {
     "db.r6g.large": 16, "db.r6g.xlarge": 32, "db.r6g.2xlarge": 64,
     "db.r7g.large": 16, "db.r7g.xlarge": 32, "db.r7g.2xlarge": 64,
 }
-CONNECTIONS_ALARM_SHARE = 0.8  # "DatabaseConnections > 80% of max_connections"
 
 # Elastic Load Balancing accounts that write ALB access logs, by region. Regions opened after
 # August 2022 have none and use the logdelivery.elasticloadbalancing.amazonaws.com principal.
@@ -46,11 +42,11 @@ ELB_LOG_ACCOUNTS = {
 
 
 def max_connections(instance_class: str) -> int:
-    """PostgreSQL's default on RDS. DBInstanceClassMemory is a little below the nominal memory
-    (RDS reserves some for the OS), so the real value can be a few connections lower."""
+    """RDS's PostgreSQL formula, LEAST(memory / 9531392, 5000), on the class's nominal memory.
+
+    RDS's own default applies it to DBInstanceClassMemory, which is below the nominal memory by
+    an amount it does not publish (db.t4g.micro reports about 80 rather than 112), so an alarm
+    at 80 % of the nominal figure could sit above the real limit and never fire. The parameter
+    group sets this number instead, and the alarm's share is of a known limit."""
     memory = RDS_INSTANCE_MEMORY_GIB[instance_class] * 1024**3
     return min(memory // 9531392, 5000)
-
-
-def connections_threshold(instance_class: str) -> int:
-    return math.floor(max_connections(instance_class) * CONNECTIONS_ALARM_SHARE)

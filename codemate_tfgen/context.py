@@ -120,6 +120,7 @@ class Flags:
     nat_instance: bool  # a NAT instance instead of NAT gateways
     manual_approval: bool  # a release waits for approval (and notifies through the alarm topic)
     vpc_endpoints: bool  # S3 gateway and interface endpoints
+    account_baseline: bool  # this environment owns its account's CloudTrail and GuardDuty
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,7 @@ class Context:
     env: str
     project: str
     region: str
+    account: str  # the account's name; environments naming the same one share it
     sources: list[str]
     backend: dict[str, Any]
     versions: dict[str, str]
@@ -188,12 +190,15 @@ class Context:
 
     @property
     def cdn_uncached_paths(self) -> list[str]:
-        """Paths the listener rules route are live traffic (APIs, WebSockets): never cached."""
-        return list(dict.fromkeys(path for _, rule in self.listener_rules for path in rule.paths))
+        """Paths the listener rules route are live traffic (APIs, WebSockets): never cached. A
+        pattern another one covers (/api/auth/* under /api/*) needs no behaviour of its own."""
+        paths = list(dict.fromkeys(path for _, rule in self.listener_rules for path in rule.paths))
+        return [path for path in paths if not any(
+            other != path and other.endswith("*") and path.startswith(other[:-1]) for other in paths)]
 
     def template_values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
-            "env", "project", "region", "sources", "backend", "versions", "flags", "services", "secrets",
+            "env", "project", "region", "account", "sources", "backend", "versions", "flags", "services", "secrets",
             "secret_keys", "variables", "values", "routed_services", "default_service", "listener_rules",
             "cdn_uncached_paths")}
 
@@ -208,11 +213,14 @@ def _schema(*path: str) -> shapes.Schema:
     return shapes.resolve(node)
 
 
-def _section_variable(spec: Tracked, name: str, omit: tuple[str, ...] = ()) -> RootVariable:
-    """A root variable carrying one spec section, typed and described by the schema."""
-    node = _schema(name)
-    section = spec[name]
-    return RootVariable(name, node["description"], shapes.hcl_type(node, omit),
+def _section_variable(spec: Tracked, *path: str, omit: tuple[str, ...] = ()) -> RootVariable:
+    """A root variable carrying one spec section (account.baseline is account_baseline), typed
+    and described by the schema."""
+    node = _schema(*path)
+    section = spec
+    for key in path:
+        section = section[key]
+    return RootVariable("_".join(path), node["description"], shapes.hcl_type(node, omit),
                         section.passed(lambda data: shapes.value(node, data, omit)))
 
 
@@ -260,6 +268,7 @@ def build_context(spec: Spec) -> Context:
         nat_instance=data["network"]["nat"]["mode"] == "instance",
         manual_approval=data["cicd"]["manual_approval"],
         vpc_endpoints=data["security"]["vpc_endpoints"],
+        account_baseline="baseline" in data["account"],
     )
     if not flags.cdn:
         cdn.ignore()  # the settings of a distribution that does not exist
@@ -272,28 +281,30 @@ def build_context(spec: Spec) -> Context:
                      data["tags"].everything() if "tags" in spec.data else {}),
         _section_variable(data, "network"),
         _section_variable(data, "dns"),
-        _section_variable(data, "services", SERVICE_STRUCTURE),
+        _section_variable(data, "services", omit=SERVICE_STRUCTURE),
         _section_variable(data, "load_balancer"),
         _section_variable(data, "database"),
         _section_variable(data, "cache"),
         _section_variable(data, "storage"),
         _section_variable(data, "monitoring"),
         _section_variable(data, "cicd"),
-        *([_section_variable(data, "cdn", ("enabled",))] if flags.cdn else []),
-        _section_variable(data, "security", ("vpc_endpoints",)),
+        *([_section_variable(data, "cdn", omit=("enabled",))] if flags.cdn else []),
+        _section_variable(data, "security", omit=("vpc_endpoints",)),
+        *([_section_variable(data, "account", "baseline")] if flags.account_baseline else []),
         _section_variable(data, "budget"),
         RootVariable("elb_log_account_id", "Elastic Load Balancing account writing ALB access logs in the region "
                      "(null where the service principal is used)", "string",
                      aws.ELB_LOG_ACCOUNTS.get(data["region"])),
-        RootVariable("rds_connections_alarm_threshold",
-                     f"DatabaseConnections alarm threshold: 80 % of max_connections "
-                     f"({aws.max_connections(instance_class)}) of {instance_class}", "number",
-                     aws.connections_threshold(instance_class)),
+        RootVariable("rds_max_connections",
+                     f"PostgreSQL max_connections of {instance_class}: LEAST(memory / 9531392, 5000) on its "
+                     f"nominal memory ({aws.RDS_INSTANCE_MEMORY_GIB[instance_class]} GiB)", "number",
+                     aws.max_connections(instance_class)),
     ]
     catalog = data["secrets"]
     context = Context(
         env=spec.name,
         project=data["project"],
+        account=data["account"]["name"],
         region=data["region"],
         # Named as <specs dir>/<file> so headers do not depend on where tfgen runs.
         sources=[f"{path.parent.name}/{path.name}" for path in spec.files],

@@ -12,7 +12,7 @@ from codemate_tfgen import tree
 from codemate_tfgen.context import build_context
 from codemate_tfgen.errors import SpecError, SpecProblem
 from codemate_tfgen.spec import Spec, environment_names, load_spec
-from codemate_tfgen.validate import validate
+from codemate_tfgen.validate import topology_problems, validate
 from codemate_tfgen.verify import verify
 
 
@@ -21,8 +21,14 @@ def select(specs_dir: Path, names: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(names)) if names else environment_names(specs_dir)
 
 
-def load_valid_specs(specs_dir: Path, names: list[str]) -> list[Spec]:
-    """Load and validate every named environment, reporting the problems of all of them together."""
+def load_valid_specs(specs_dir: Path, names: list[str], selected: list[str] | None = None) -> list[Spec]:
+    """Load and validate every named environment, reporting the problems of all of them together.
+
+    The rules across environments (validate.topology_problems: accounts, state buckets, zones)
+    see every environment of the directory, named or not; one that does not load or validate
+    itself is left out of them (its own problems are reported when it is named). A conflict is
+    reported at a `selected` environment (default: the named ones), the one a command is about.
+    """
     specs: list[Spec] = []
     problems: list[SpecProblem] = []
     for name in names:
@@ -32,9 +38,26 @@ def load_valid_specs(specs_dir: Path, names: list[str]) -> list[Spec]:
             specs.append(spec)
         except SpecError as exc:
             problems.extend(p for p in exc.problems if p not in problems)
+    if not problems:
+        problems.extend(topology_problems(specs + _other_valid_specs(specs_dir, names),
+                                          set(names if selected is None else selected)))
     if problems:
         raise SpecError(problems)
     return specs
+
+
+def _other_valid_specs(specs_dir: Path, names: list[str]) -> list[Spec]:
+    found = []
+    for name in environment_names(specs_dir):
+        if name in names:
+            continue
+        try:
+            spec = load_spec(specs_dir, name)
+            validate(spec)
+        except SpecError:
+            continue
+        found.append(spec)
+    return found
 
 
 def build(specs_dir: Path, names: tuple[str, ...]) -> tuple[dict[str, str], tree.Owners]:
@@ -46,7 +69,7 @@ def build(specs_dir: Path, names: tuple[str, ...]) -> tuple[dict[str, str], tree
     selected = select(specs_dir, names)
     # The scripts and the top-level README describe every environment, so every spec is
     # loaded (and must be valid) even when only some environments are rendered.
-    every = load_valid_specs(specs_dir, list(dict.fromkeys(selected + environment_names(specs_dir))))
+    every = load_valid_specs(specs_dir, list(dict.fromkeys(selected + environment_names(specs_dir))), selected)
     contexts = [build_context(spec) for spec in every]
     chosen = [context for context in contexts if context.env in selected]
     files = rendering.render(chosen, contexts)

@@ -329,8 +329,23 @@ def check_module(parsed_files: Mapping[str, dict],
                                             + did_you_mean(type_name, load_schema()[key])))
                     continue
                 checker.check(entry["block"], body, address, line, top=True)
+                if kind == "resource":
+                    check_replacement_names(entry["block"], body, address, file, line, findings)
         check_references(file, parsed, lines, findings)
     return findings
+
+
+def check_replacement_names(schema: dict, body: dict, address: str, file: str, line: int,
+                            findings: list[Finding]) -> None:
+    """create_before_destroy creates the replacement while the old resource still exists; a
+    fixed `name` that AWS keeps unique then collides with the old one ("already exists"), and
+    the apply fails. Where the type takes `name_prefix`, AWS makes each name unique."""
+    lifecycle = body.get("lifecycle")
+    replaces_first = any(isinstance(block, dict) and block.get("create_before_destroy") is True
+                         for block in (lifecycle if isinstance(lifecycle, list) else []))
+    if replaces_first and "name" in body and "name_prefix" in schema.get("attributes", {}):
+        findings.append(Finding(file, line, f"{address}: a fixed name with create_before_destroy: a replacement "
+                                            "would collide with the old name; use name_prefix"))
 
 
 def check_texts(texts: Mapping[str, str]) -> list[Finding]:

@@ -18,7 +18,7 @@ from typing import Any
 from codemate_tfgen import cache as user_cache
 from codemate_tfgen.errors import SpecError, SpecProblem
 from codemate_tfgen.aws import FARGATE_MEMORY, RDS_INSTANCE_MEMORY_GIB
-from codemate_tfgen.spec import JsonPath, Spec, format_path
+from codemate_tfgen.spec import JsonPath, Spec, display_path, format_path
 
 
 @cache
@@ -300,7 +300,6 @@ _NAME_LIMITS = [
     ("S3 bucket name", "{project}-files-{env}-123456789012", 63),
 ]
 _SERVICE_NAME_LIMITS = [
-    ("target group name", "{project}-{service}-tg-{env}", 32),
     ("IAM role name", "{project}-{env}-{service}-execution", 64),
     ("IAM role name", "{project}-{env}-{service}-build", 64),
 ]
@@ -462,3 +461,77 @@ def _secret_problems(spec: Spec) -> Iterator[SpecProblem]:
                 yield spec.problem(path, f"looks like {what}; a spec holds no secrets: store it in "
                                          "Secrets Manager and reference the secret by name")
                 break
+
+
+# --- topology: rules across the environments of one tree -------------------------------------
+
+
+def topology_problems(specs: list[Spec], selected: set[str] | None = None) -> list[SpecProblem]:
+    """What AWS refuses, or what breaks, when environments share an account or cross accounts.
+
+    Environments naming the same account.name share an AWS account: exactly one of them owns
+    its baseline (AWS allows one GuardDuty detector per account and region, and one multi-region
+    trail already records everything), and no two claim the same host (its DNS record and its
+    certificate's validation record). A state bucket, a lock table and a hosted zone belong to
+    one account: environments of different accounts cannot share them. A conflict is reported
+    at the environment that joined it: a `selected` one (the command named it) rather than one
+    already there, else the later by name.
+    """
+    chosen = selected if selected is not None else {spec.name for spec in specs}
+    ordered = sorted(specs, key=lambda spec: (spec.name in chosen, spec.name))
+    problems: list[SpecProblem] = []
+    accounts: dict[str, list[Spec]] = {}
+    for spec in ordered:
+        accounts.setdefault(spec.data["account"]["name"], []).append(spec)
+    for account, members in accounts.items():
+        owners = [spec for spec in members if "baseline" in spec.data["account"]]
+        if not owners:
+            names = ", ".join(sorted(spec.name for spec in members))
+            problems.append(_at(members[-1], ("account", "name"), (
+                f"no environment of account {account!r} ({names}) sets account.baseline; one of them must own "
+                "the account's CloudTrail trail and GuardDuty detector")))
+        for spec in owners[1:]:
+            problems.append(_at(spec, ("account", "baseline"), (
+                f"{owners[0].name} owns the baseline of account {account!r} already: AWS allows one GuardDuty "
+                "detector per account and region, and a second multi-region trail records every event twice")))
+        hosts: dict[tuple[str, str], Spec] = {}
+        for spec in members:
+            host = (spec.data["dns"]["hostname"], spec.data["dns"]["zone_name"])
+            first = hosts.setdefault(host, spec)
+            if first is not spec:
+                problems.append(_at(spec, ("dns", "hostname"), (
+                    f"{'.'.join(host)} is {first.name}'s host, in the same account: both would manage its DNS "
+                    "record and its certificate's validation record; give the environment a host of its own")))
+    shared = [("backend", "bucket", "state bucket", "a bucket of its own account (a bucket in another account "
+               "needs a bucket policy tfgen does not write)"),
+              ("backend", "dynamodb_table", "lock table", "a table of its own account"),
+              ("dns", "zone_name", "hosted zone", "a zone in its own account: delegate a subdomain of the zone "
+               "to it and name that")]
+    for section, key, what, fix in shared:
+        users: dict[str, list[Spec]] = {}
+        for spec in ordered:
+            if key in spec.data[section]:
+                users.setdefault(spec.data[section][key], []).append(spec)
+        for value, members in users.items():
+            # The account most of its environments are in holds it (ties: the one already there).
+            counts = {spec.data["account"]["name"]: 0 for spec in members}
+            for spec in members:
+                counts[spec.data["account"]["name"]] += 1
+            holder = max(counts, key=lambda name: counts[name])
+            for spec in members:
+                if spec.data["account"]["name"] != holder:
+                    problems.append(_at(spec, (section, key), (
+                        f"the {what} {value!r} belongs to account {holder!r}; this environment is in account "
+                        f"{spec.data['account']['name']!r} and needs {fix}")))
+    return problems
+
+
+def _at(spec: Spec, path: JsonPath, message: str) -> SpecProblem:
+    """A problem where the user of `spec` fixes it: a value it inherits is set in its own file,
+    so the problem points at its `extends` and says where the value came from."""
+    origin = spec.location(path)
+    own = display_path(spec.files[-1])
+    if origin.file == own or ("extends",) not in spec.key_locations:
+        return SpecProblem(origin, format_path(path), message)
+    return SpecProblem(spec.key_locations[("extends",)], format_path(path),
+                       f"{message} (the value comes from {origin}; set it in {own})")

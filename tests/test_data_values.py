@@ -306,7 +306,6 @@ def test_elasticache(env):
 
 LIFECYCLE = {  # bucket: transitions (days, class), expiration days, versioning
     "files": ([(30, "STANDARD_IA"), (90, "GLACIER_IR"), (365, "DEEP_ARCHIVE")], None, True),
-    "static": ([], 30, False),
     "logs": ([(90, "GLACIER")], 365, False),
 }
 
@@ -317,10 +316,18 @@ def test_bucket_names(env):
     names = {key: scope.eval(resource(main, "aws_s3_bucket", key)["bucket"]) for key in LIFECYCLE}
     assert names == {
         "files": f"codemate-files-{env}-{ACCOUNT}",
-        "static": f"codemate-static-{env}",
         # Environment-qualified as well: names are global and environments may share an account.
         "logs": f"codemate-logs-{env}-{ACCOUNT}",
     }
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_static_assets_bucket(env):
+    """Next.js serves _next/static itself (CloudFront caches it in prod): a bucket nothing fills,
+    whose 30-day expiry would delete a live release's files, is not created."""
+    assert [address for address in planned(env) if "aws_s3_bucket." in address] == [
+        "module.codepipeline.aws_s3_bucket.artifacts", "module.s3.aws_s3_bucket.files",
+        "module.s3.aws_s3_bucket.logs"]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -378,6 +385,7 @@ def test_log_groups(env):
         "elasticache": f"/aws/elasticache/codemate-redis-{env}",
         "frontend_build": f"/aws/codebuild/codemate-frontend-build-{env}",
         "backend_build": f"/aws/codebuild/codemate-backend-build-{env}",
+        "release": f"/aws/codebuild/codemate-release-{env}",
     }
     # RDS names its export groups itself (the document's /aws/rds/codemate-db cannot be used).
     assert rds_names == [f"/aws/rds/instance/codemate-db-{env}/postgresql",
@@ -388,16 +396,32 @@ def test_log_groups(env):
         assert body["kms_key_id"] == "${aws_kms_key.this.arn}"
 
 
-def connections_threshold(memory_gib: int) -> int:
-    """80 % of PostgreSQL's max_connections = LEAST(DBInstanceClassMemory / 9531392, 5000)."""
-    return math.floor(0.8 * min(memory_gib * GIB // 9531392, 5000))
+def max_connections(memory_gib: int) -> int:
+    """RDS's PostgreSQL formula LEAST(memory / 9531392, 5000) on the class's nominal memory."""
+    return min(memory_gib * GIB // 9531392, 5000)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_connection_limit_is_set_and_alarmed_at_80_percent(env):
+    """The parameter group sets max_connections to a number (RDS's default formula uses
+    DBInstanceClassMemory, below the nominal memory), so 80 % of it is exact."""
+    plan = planned(env)
+    limit = max_connections(EXPECTED[env]["rds_memory_gib"])
+    parameters = {p["name"]: p for p in plan["module.rds.aws_db_parameter_group.this"]["parameter"]}
+    assert (parameters["max_connections"]["value"], parameters["max_connections"]["apply_method"]) == (
+        str(limit), "pending-reboot")
+    alarm = plan["module.cloudwatch.aws_cloudwatch_metric_alarm.rds_connections"]
+    assert alarm["threshold"] == math.floor(0.8 * limit)
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_alarms(env):
     scope, main = module(env, "cloudwatch")
     alarms = {name.strip('"'): body for name, body in _blocks(main, "resource")["aws_cloudwatch_metric_alarm"].items()}
-    got = {name: (scope.eval(a["metric_name"]), scope.eval(a["comparison_operator"]), scope.eval(a["threshold"]),
+    plan = planned(env)
+    thresholds = {name: plan[next(a for a in plan if a.startswith(f"module.cloudwatch.aws_cloudwatch_metric_alarm.{name}"))]
+                  ["threshold"] for name in alarms}
+    got = {name: (scope.eval(a["metric_name"]), scope.eval(a["comparison_operator"]), thresholds[name],
                   a["period"] * a["evaluation_periods"], a["datapoints_to_alarm"] == a["evaluation_periods"])
            for name, a in alarms.items()}
     assert got == {
@@ -407,7 +431,7 @@ def test_alarms(env):
         "unhealthy_hosts": ("UnHealthyHostCount", "GreaterThanThreshold", 0, 120, True),
         # "RDS Connections": > 80 % of max_connections for 5 minutes.
         "rds_connections": ("DatabaseConnections", "GreaterThanThreshold",
-                            connections_threshold(EXPECTED[env]["rds_memory_gib"]), 300, True),
+                            math.floor(0.8 * max_connections(EXPECTED[env]["rds_memory_gib"])), 300, True),
         # "5XX Errors": > 10 within a minute.
         "target_5xx": ("HTTPCode_Target_5XX_Count", "GreaterThanThreshold", 10, 60, True),
     }
@@ -440,13 +464,12 @@ def test_notifications_and_dashboard(env):
 def test_root_outputs(env):
     outputs = _blocks(parsed(f"infrastructure/environments/{env}/outputs.tf"), "output")
     values = {name: outputs[name]["value"] for name in (
-        "rds_endpoint", "redis_endpoint", "files_bucket_name", "static_bucket_name", "logs_bucket_name",
+        "rds_endpoint", "redis_endpoint", "files_bucket_name", "logs_bucket_name",
         "alarm_topic_arn", "dashboard_name", "rds_security_group_id", "redis_security_group_id")}
     assert values == {
         "rds_endpoint": "${module.rds.endpoint}",
         "redis_endpoint": '"${module.elasticache.endpoint_address}:${module.elasticache.port}"',
         "files_bucket_name": "${module.s3.files_bucket_name}",
-        "static_bucket_name": "${module.s3.static_bucket_name}",
         "logs_bucket_name": "${module.s3.logs_bucket_name}",
         "alarm_topic_arn": "${module.cloudwatch.alarm_topic_arn}",
         "dashboard_name": "${module.cloudwatch.dashboard_name}",
@@ -480,18 +503,3 @@ def test_log_sources_may_write_to_the_logs_bucket(env):
     # CloudFront's legacy standard logs are written with ACLs, so this bucket keeps them enabled.
     ownership = first(resource(main, "aws_s3_bucket_ownership_controls", "logs")["rule"])
     assert scope.eval(ownership["object_ownership"]) == "BucketOwnerPreferred"
-
-
-@pytest.mark.parametrize("env", ENVS)
-def test_static_bucket_is_read_by_cloudfront_only(env):
-    scope, main = module(env, "s3")
-    dynamic = first(_blocks(main, "data")["aws_iam_policy_document"]['"static"']["dynamic"])['"statement"']
-    content = first(dynamic["content"])
-    assert _principals(scope, content) == ["cloudfront.amazonaws.com"]
-    assert scope.eval(content["actions"]) == ["s3:GetObject"]
-    assert scope.eval(first(content["condition"])["variable"]) == "AWS:SourceArn"
-    call = _blocks(parsed(f"infrastructure/environments/{env}/main.tf"), "module")["s3"]
-    # The distribution exists where the spec turns CloudFront on (prod).
-    cdn = load_spec(SPECS, env).data["cdn"]["enabled"]
-    assert cdn == (env == "prod")
-    assert call.get("cloudfront_distribution_arn") == ("${module.cloudfront.distribution_arn}" if cdn else None)

@@ -18,7 +18,7 @@ from pathlib import Path
 import hcl2
 import pytest
 import yaml
-from conftest import SPECS
+from conftest import SPECS, planned
 
 from codemate_tfgen import hcl, pipeline
 
@@ -40,18 +40,17 @@ BUILDSPEC_COMMANDS = {
         "$ECR_REGISTRY",
         "COMMIT_HASH=$(echo $CODEBUILD_RESOLVED_SOURCE_VERSION | cut -c 1-7)",
         "IMAGE_TAG=${COMMIT_HASH:=latest}",
+        # A retried commit: its image is in ECR already and its tag cannot be pushed again.
+        "if aws ecr describe-images --repository-name $ECR_REPOSITORY_NAME --image-ids imageTag=$IMAGE_TAG "
+        ">/dev/null 2>&1; then BUILT=yes; else BUILT=no; fi",
     ],
     "build": [
         "echo Build started on `date`",
-        "cd {service}",
-        "docker build -t $ECR_REPO:latest -f Dockerfile.prod .",
-        "docker tag $ECR_REPO:latest $ECR_REPO:$IMAGE_TAG",
+        "if [ $BUILT = yes ]; then echo $ECR_REPO:$IMAGE_TAG exists already, not rebuilt; else cd {service} && "
+        "docker build -t $ECR_REPO:$IMAGE_TAG -f Dockerfile.prod . && docker push $ECR_REPO:$IMAGE_TAG; fi",
     ],
     "post_build": [
         "echo Build completed on `date`",
-        "echo Pushing Docker images...",
-        "docker push $ECR_REPO:latest",
-        "docker push $ECR_REPO:$IMAGE_TAG",
         "echo Writing image definitions file...",
         "printf '[{\"name\":\"%s\",\"imageUri\":\"%s\"}]' $CONTAINER_NAME $ECR_REPO:$IMAGE_TAG "
         "> $CODEBUILD_SRC_DIR/imagedefinitions.json",
@@ -267,16 +266,34 @@ def test_build_projects_and_ecs_deploy(env):
 
 @pytest.mark.parametrize("service", ["frontend", "backend"])
 def test_buildspec_is_the_documents(service):
-    expression = module("cicd/codepipeline").main["locals"][0]["buildspecs"]
-    argument = re.search(r"yamlencode\((\{.*\})\)\}\}$", expression, flags=re.S).group(1)
-    spec = hcl_literal(argument, {"service.source_dir": service})
+    """What CodeBuild receives (Terraform's own yamlencode, read from the plan), read as YAML."""
+    project = planned("dev")[f'module.codepipeline.aws_codebuild_project.this["{service}"]']
+    spec = yaml.safe_load(project["source"][0]["buildspec"])
     assert spec["version"] == "0.2"
     assert {phase: body["commands"] for phase, body in spec["phases"].items()} == {
         phase: [command.replace("{service}", service) for command in commands]
         for phase, commands in BUILDSPEC_COMMANDS.items()}
     assert spec["artifacts"] == {"files": ["imagedefinitions.json"]}
-    # What CodeBuild reads is YAML; the encoded document must load back to the same value.
-    assert yaml.safe_load(yaml.safe_dump(spec)) == spec
+    variables = {v["name"]: v.get("value") for v in project["environment"][0]["environment_variable"]}
+    assert variables["ECR_REPOSITORY_NAME"] == f"codemate-{service}-dev"
+
+
+def test_release_tags_the_deployed_image_live():
+    """After each service's ECS deployment (run order 1) the release project (run order 2) gives
+    the image it deployed the live tag, which Terraform's task definitions start from."""
+    plan = planned("dev")
+    deploy = next(s for s in plan["module.codepipeline.aws_codepipeline.this"]["stage"] if s["name"] == "Deploy")
+    actions = {a["name"]: (a["provider"], a["run_order"], a["input_artifacts"]) for a in deploy["action"]}
+    assert actions == {
+        "frontend": ("ECS", 1, ["frontend_image"]), "backend": ("ECS", 1, ["backend_image"]),
+        "frontend-release": ("CodeBuild", 2, ["frontend_image"]), "backend-release": ("CodeBuild", 2, ["backend_image"])}
+    commands = yaml.safe_load(plan["module.codepipeline.aws_codebuild_project.release"]["source"][0]["buildspec"])[
+        "phases"]["build"]["commands"]
+    assert "aws ecr put-image --repository-name $ECR_REPOSITORY_NAME --image-tag $LIVE_TAG" in commands[-1]
+    assert "ImageAlreadyExistsException" in commands[-1], "a retry finds the tag in place"
+    repository = plan['module.ecr.aws_ecr_repository.this["frontend"]']
+    assert repository["image_tag_mutability"] == "IMMUTABLE_WITH_EXCLUSION"
+    assert [f["filter"] for f in repository["image_tag_mutability_exclusion_filter"]] == ["live"]
 
 
 def test_build_role_is_scoped_to_its_repository_and_log_group():
@@ -302,13 +319,12 @@ def test_cloudfront_only_where_enabled(env):
         assert "cloudfront" not in e.modules
         assert "us_east_1" not in providers
         assert "cdn" not in e.tfvars
-        assert "cloudfront_distribution_arn" not in e.call("s3")
         return
     assert e.argument("cloudfront", "price_class") == EXPECTED[env]["cdn"]
     assert e.argument("cloudfront", "domain_name") == HOSTS[env]
     assert "aws.us_east_1" in str(e.call("cloudfront")["providers"])
     assert 'alias  = "us_east_1"' in providers and 'region = "us-east-1"' in providers
-    assert e.call("s3")["cloudfront_distribution_arn"] == "${module.cloudfront.distribution_arn}"
+    # /api/auth/* (the frontend's rule) needs no behaviour of its own under /api/*.
     assert e.argument("cloudfront", "uncached_path_patterns") == ["/api/*", "/socket.io/*"]
 
 
@@ -327,7 +343,8 @@ def test_cloudfront_behaviors_and_ttls():
     distribution = m.resource("aws_cloudfront_distribution")
     static_behavior = distribution["ordered_cache_behavior"][0]
     assert e.argument("cloudfront", "static_path_pattern") == "_next/static/*"
-    assert static_behavior["target_origin_id"] == "${local.static_origin_id}"
+    # The Next.js server behind the ALB serves its build assets; CloudFront keeps them a year.
+    assert static_behavior["target_origin_id"] == "${local.alb_origin_id}"
     assert static_behavior["cache_policy_id"] == "${aws_cloudfront_cache_policy.static.id}"
     uncached = dynamic(distribution, "ordered_cache_behavior")
     assert uncached["cache_policy_id"] == "${data.aws_cloudfront_cache_policy.caching_disabled.id}"
@@ -338,8 +355,7 @@ def test_cloudfront_behaviors_and_ttls():
     certificate = distribution["viewer_certificate"][0]
     assert certificate["minimum_protocol_version"] == '"TLSv1.2_2021"'
     assert m.resource("aws_acm_certificate")["provider"] == "${aws.us_east_1}"
-    assert [o for o in distribution["origin"] if "origin_access_control_id" in o]
-    alb = [o for o in distribution["origin"] if "custom_origin_config" in o][0]
+    [alb] = distribution["origin"]
     assert alb["custom_origin_config"][0]["origin_protocol_policy"] == '"https-only"'
 
 
@@ -347,28 +363,30 @@ def test_cloudfront_behaviors_and_ttls():
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_trail_guardduty_budget(env):
-    e = environment(env)
-    assert e.argument("security_baseline", "cloudtrail") is True
-    assert e.argument("security_baseline", "guardduty") is True
-    assert e.argument("security_baseline", "budget_limit_usd") == EXPECTED[env]["budget"]
-    assert e.argument("security_baseline", "budget_emails") == ["ops@code1398.io"]
-    assert e.call("security_baseline")["logs_bucket_name"] == "${module.s3.logs_bucket_name}"
+def test_budget_counts_its_own_environment(env):
+    """The environments share an account: each budget filters by its Environment tag."""
+    budget = planned(env)["module.budget.aws_budgets_budget.monthly"]
+    assert (budget["time_unit"], budget["limit_unit"], float(budget["limit_amount"])) == (
+        "MONTHLY", "USD", EXPECTED[env]["budget"])
+    assert budget["cost_filter"] == [{"name": "TagKeyValue", "values": [f"user:Environment${env}"]}]
+    notifications = {(n["notification_type"], n["threshold"], n["threshold_type"]): n["subscriber_email_addresses"]
+                     for n in budget["notification"]}
+    assert notifications == {("FORECASTED", 80, "PERCENTAGE"): ["ops@code1398.io"],
+                             ("ACTUAL", 100, "PERCENTAGE"): ["ops@code1398.io"]}
 
-    m = module("security/baseline")
-    trail = m.resource("aws_cloudtrail")
-    assert trail["is_multi_region_trail"] is True
-    assert trail["enable_log_file_validation"] is True
-    assert trail["kms_key_id"] == "${aws_kms_key.cloudtrail[0].arn}"
-    assert m.resource("aws_guardduty_detector")["enable"] is True
 
-    budget = m.resource("aws_budgets_budget", "monthly")
-    assert (hcl.unquote(budget["time_unit"]), hcl.unquote(budget["limit_unit"])) == ("MONTHLY", "USD")
-    notifications = {
-        hcl.unquote(n["notification_type"]): e.argument("security_baseline", n["threshold"][6:-1])
-        for n in budget["notification"]}
-    assert notifications == {"FORECASTED": 80, "ACTUAL": 100}
-    assert {hcl.unquote(n["threshold_type"]) for n in budget["notification"]} == {"PERCENTAGE"}
+@pytest.mark.parametrize("env", ENVS)
+def test_the_account_baseline_lives_in_prod_only(env):
+    """One GuardDuty detector per account and region, one multi-region trail: prod owns them."""
+    plan = planned(env)
+    owned = sorted(a for a in plan if a.startswith("module.account_baseline."))
+    if env != "prod":
+        assert owned == [] and not [a for a in plan if "guardduty" in a or "aws_cloudtrail" in a]
+        return
+    trail = plan["module.account_baseline.aws_cloudtrail.this[0]"]
+    assert (trail["is_multi_region_trail"], trail["enable_log_file_validation"]) == (True, True)
+    assert plan["module.account_baseline.aws_guardduty_detector.this[0]"]["enable"] is True
+    assert environment(env).call("account_baseline")["logs_bucket_name"] == "${module.s3.logs_bucket_name}"
 
 
 @pytest.mark.parametrize("env", ENVS)

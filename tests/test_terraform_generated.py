@@ -17,10 +17,12 @@ from terraform_harness import fmt_check, run_terraform
 
 # Resources `terraform plan` creates per environment (regression guard: a template change that
 # adds or drops resources must update this table on purpose). staging = dev + a second NAT
-# gateway and its Elastic IP (one per zone); prod = staging + CloudFront (distribution, origin
-# access control, us-east-1 certificate, its validation, DNS records) + VPC endpoints, less
-# the ALB alias record that CloudFront takes over.
-EXPECTED_PLANNED = {"dev": 153, "staging": 155, "prod": 170}
+# gateway and its Elastic IP (one per zone); prod = staging + CloudFront (distribution,
+# us-east-1 certificate and its validation, A and AAAA records, cache policies) + VPC endpoints
+# + the account baseline it owns (CloudTrail trail, its KMS key and alias, GuardDuty detector),
+# less the ALB alias record that CloudFront takes over and the internet's HTTP and HTTPS rules
+# of the ALB's security group (one rule from CloudFront's prefix list instead).
+EXPECTED_PLANNED = {"dev": 145, "staging": 147, "prod": 163}
 
 ENVIRONMENTS = sorted(p.name for p in (GENERATED / "infrastructure" / "environments").iterdir())
 

@@ -55,11 +55,6 @@ output "files_bucket_name" {
   value       = module.s3.files_bucket_name
 }
 
-output "static_bucket_name" {
-  description = "Name of the static assets bucket"
-  value       = module.s3.static_bucket_name
-}
-
 output "logs_bucket_name" {
   description = "Name of the logs archive bucket"
   value       = module.s3.logs_bucket_name
@@ -145,12 +140,7 @@ output "codestar_connection_arn" {
   value       = module.codepipeline.codestar_connection_arn
 }
 
-output "cloudtrail_arn" {
-  description = "ARN of the CloudTrail trail (null when disabled)"
-  value       = module.security_baseline.cloudtrail_arn
-}
-
-output "guardduty_detector_id" {
-  description = "ID of the GuardDuty detector (null when disabled)"
-  value       = module.security_baseline.guardduty_detector_id
+output "budget_name" {
+  description = "Name of the environment's monthly cost budget"
+  value       = module.budget.budget_name
 }

@@ -81,9 +81,11 @@ cicd = { repository = "Nharu/codemate", branch = "main", manual_approval = true 
 
 cdn = { price_class = "PriceClass_200" }
 
-security = { cloudtrail = true, guardduty = true, flow_logs = true }
+security = { flow_logs = true }
+
+account_baseline = { cloudtrail = true, guardduty = true }
 
 budget = { monthly_limit_usd = 900, email = "ops@code1398.io" }
 
-elb_log_account_id              = "600734575887"
-rds_connections_alarm_threshold = 180
+elb_log_account_id  = "600734575887"
+rds_max_connections = 225

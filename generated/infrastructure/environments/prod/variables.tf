@@ -132,11 +132,17 @@ variable "cdn" {
 }
 
 variable "security" {
-  description = "Security baseline (\"보안 체크리스트\") and network cost options."
+  description = "Network security and cost options of the environment (\"보안 체크리스트\"): VPC flow logs and VPC endpoints. The account-wide CloudTrail and GuardDuty are account.baseline."
+  type = object({
+    flow_logs = bool
+  })
+}
+
+variable "account_baseline" {
+  description = "Set in the one environment of the account whose state holds its account-wide resources (CloudTrail, GuardDuty)."
   type = object({
     cloudtrail = bool
     guardduty  = bool
-    flow_logs  = bool
   })
 }
 
@@ -153,7 +159,7 @@ variable "elb_log_account_id" {
   type        = string
 }
 
-variable "rds_connections_alarm_threshold" {
-  description = "DatabaseConnections alarm threshold: 80 % of max_connections (225) of db.t4g.small"
+variable "rds_max_connections" {
+  description = "PostgreSQL max_connections of db.t4g.small: LEAST(memory / 9531392, 5000) on its nominal memory (2 GiB)"
   type        = number
 }

@@ -16,12 +16,15 @@ locals {
   # A notification only goes out from an approval stage that exists.
   approval_notification = var.manual_approval ? var.approval_notification : null
 
-  # The document's buildspec.yml, one per service. Two changes, both for correctness: docker
-  # logs in to the registry host (a repository URL is not a registry address), and the image
-  # definition names the commit tag rather than `latest`, so every deployment pins the image it
-  # built and a rollback to the previous task definition really runs the previous image.
-  # imagedefinitions.json is written to the source root because `cd` persists between phases
-  # and CodeBuild collects artifacts relative to the source root.
+  # The document's buildspec.yml, one per service, with three changes for correctness. docker
+  # logs in to the registry host (a repository URL is not a registry address). The image is
+  # tagged with the commit only, and a commit whose image exists already is not built again:
+  # commit tags are immutable, so rebuilding a retried commit could never be pushed. And the
+  # image definition names that commit tag, so a deployment pins the image it runs and a
+  # rollback to the previous task definition runs the previous image. `latest` is not pushed:
+  # a tag that moves when a build ends would name an image nobody approved. imagedefinitions.json
+  # goes to the source root because `cd` persists between phases and CodeBuild collects
+  # artifacts relative to the source root.
   buildspecs = {
     for key, service in var.services : key => yamlencode({
       version = "0.2"
@@ -32,22 +35,18 @@ locals {
             "aws ecr get-login-password --region $AWS_REGION | docker login --username AWS --password-stdin $ECR_REGISTRY",
             "COMMIT_HASH=$(echo $CODEBUILD_RESOLVED_SOURCE_VERSION | cut -c 1-7)",
             "IMAGE_TAG=$${COMMIT_HASH:=latest}",
+            "if aws ecr describe-images --repository-name $ECR_REPOSITORY_NAME --image-ids imageTag=$IMAGE_TAG >/dev/null 2>&1; then BUILT=yes; else BUILT=no; fi",
           ]
         }
         build = {
           commands = [
             "echo Build started on `date`",
-            "cd ${service.source_dir}",
-            "docker build -t $ECR_REPO:latest -f Dockerfile.prod .",
-            "docker tag $ECR_REPO:latest $ECR_REPO:$IMAGE_TAG",
+            "if [ $BUILT = yes ]; then echo $ECR_REPO:$IMAGE_TAG exists already, not rebuilt; else cd ${service.source_dir} && docker build -t $ECR_REPO:$IMAGE_TAG -f Dockerfile.prod . && docker push $ECR_REPO:$IMAGE_TAG; fi",
           ]
         }
         post_build = {
           commands = [
             "echo Build completed on `date`",
-            "echo Pushing Docker images...",
-            "docker push $ECR_REPO:latest",
-            "docker push $ECR_REPO:$IMAGE_TAG",
             "echo Writing image definitions file...",
             "printf '[{\"name\":\"%s\",\"imageUri\":\"%s\"}]' $CONTAINER_NAME $ECR_REPO:$IMAGE_TAG > $CODEBUILD_SRC_DIR/imagedefinitions.json",
           ]
@@ -58,6 +57,24 @@ locals {
       }
     })
   }
+
+  # After a deployment succeeded: the image it runs gets the live tag (by manifest, so the
+  # registry holds one image under both tags). Moving it after, not before, keeps a rollback to
+  # a task definition that names the live tag on the image that ran before. A retry finds the tag
+  # in place already, which ECR reports as ImageAlreadyExistsException.
+  release_buildspec = yamlencode({
+    version = "0.2"
+    phases = {
+      build = {
+        commands = [
+          "IMAGE_TAG=$(python3 -c 'import json; print(json.load(open(\"imagedefinitions.json\"))[0][\"imageUri\"].rsplit(\":\", 1)[1])')",
+          "MANIFEST=$(aws ecr batch-get-image --repository-name $ECR_REPOSITORY_NAME --image-ids imageTag=$IMAGE_TAG --query 'images[0].imageManifest' --output text)",
+          "MEDIA_TYPE=$(aws ecr batch-get-image --repository-name $ECR_REPOSITORY_NAME --image-ids imageTag=$IMAGE_TAG --query 'images[0].imageManifestMediaType' --output text)",
+          "if aws ecr put-image --repository-name $ECR_REPOSITORY_NAME --image-tag $LIVE_TAG --image-manifest \"$MANIFEST\" --image-manifest-media-type $MEDIA_TYPE 2>put-image.err; then echo $LIVE_TAG is now $IMAGE_TAG; elif grep -q ImageAlreadyExistsException put-image.err; then echo $LIVE_TAG is $IMAGE_TAG already; else cat put-image.err; exit 1; fi",
+        ]
+      }
+    }
+  })
 }
 
 ################################################################################
@@ -258,6 +275,7 @@ data "aws_iam_policy_document" "build" {
       "ecr:BatchCheckLayerAvailability",
       "ecr:BatchGetImage",
       "ecr:CompleteLayerUpload",
+      "ecr:DescribeImages",
       "ecr:GetDownloadUrlForLayer",
       "ecr:InitiateLayerUpload",
       "ecr:PutImage",
@@ -330,6 +348,11 @@ resource "aws_codebuild_project" "this" {
     }
 
     environment_variable {
+      name  = "ECR_REPOSITORY_NAME"
+      value = each.value.ecr_repository_name
+    }
+
+    environment_variable {
       name  = "CONTAINER_NAME"
       value = each.value.container_name
     }
@@ -350,6 +373,97 @@ resource "aws_codebuild_project" "this" {
   tags = merge(var.tags, { Name = "${var.name}-${each.key}-build" })
 
   depends_on = [aws_iam_role_policy.build]
+}
+
+################################################################################
+# Release: the live tag follows a successful deployment (one project for every service)
+################################################################################
+
+resource "aws_iam_role" "release" {
+  name               = "${var.name}-release"
+  description        = "CodeBuild: moves the ${var.live_tag} tag to each deployed image"
+  assume_role_policy = data.aws_iam_policy_document.codebuild_assume.json
+
+  tags = merge(var.tags, { Name = "${var.name}-release" })
+}
+
+data "aws_iam_policy_document" "release" {
+  statement {
+    sid     = "Logs"
+    actions = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [
+      "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${var.release_log_group}:log-stream:*",
+    ]
+  }
+
+  # Retagging by manifest needs no layer access: the image is in the repository already.
+  statement {
+    sid       = "EcrRetag"
+    actions   = ["ecr:BatchGetImage", "ecr:PutImage"]
+    resources = [for service in var.services : service.ecr_repository_arn]
+  }
+
+  statement {
+    sid       = "Artifacts"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${aws_s3_bucket.artifacts.arn}/*"]
+  }
+
+  statement {
+    sid       = "ArtifactKey"
+    actions   = ["kms:Decrypt", "kms:DescribeKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "release" {
+  name   = "release"
+  role   = aws_iam_role.release.id
+  policy = data.aws_iam_policy_document.release.json
+}
+
+resource "aws_codebuild_project" "release" {
+  name           = "${var.name}-release"
+  description    = "Tags each deployed image ${var.live_tag}, the tag the services' task definitions start from"
+  service_role   = aws_iam_role.release.arn
+  build_timeout  = 5
+  encryption_key = aws_kms_key.this.arn
+
+  source {
+    type      = "CODEPIPELINE"
+    buildspec = local.release_buildspec
+  }
+
+  artifacts {
+    type = "CODEPIPELINE"
+  }
+
+  environment {
+    compute_type                = var.build_compute_type
+    image                       = var.build_image
+    type                        = "LINUX_CONTAINER"
+    image_pull_credentials_type = "CODEBUILD"
+
+    environment_variable {
+      name  = "LIVE_TAG"
+      value = var.live_tag
+    }
+  }
+
+  logs_config {
+    cloudwatch_logs {
+      status     = "ENABLED"
+      group_name = var.release_log_group
+    }
+
+    s3_logs {
+      status = "DISABLED"
+    }
+  }
+
+  tags = merge(var.tags, { Name = "${var.name}-release" })
+
+  depends_on = [aws_iam_role_policy.release]
 }
 
 ################################################################################
@@ -411,7 +525,7 @@ data "aws_iam_policy_document" "pipeline" {
   statement {
     sid       = "Build"
     actions   = ["codebuild:BatchGetBuilds", "codebuild:StartBuild"]
-    resources = [for project in aws_codebuild_project.this : project.arn]
+    resources = concat([for project in aws_codebuild_project.this : project.arn], [aws_codebuild_project.release.arn])
   }
 
   statement {
@@ -580,7 +694,8 @@ resource "aws_codepipeline" "this" {
   }
 
   # The ECS provider is a rolling update: each service gets a new task definition revision with
-  # the built image and replaces its tasks under the service's deployment settings.
+  # the built image and replaces its tasks under the service's deployment settings; the action
+  # ends when the deployment has (or has rolled back). Then the image it runs is tagged live.
   stage {
     name = "Deploy"
 
@@ -594,11 +709,31 @@ resource "aws_codepipeline" "this" {
         provider        = "ECS"
         version         = "1"
         input_artifacts = ["${action.key}_image"]
+        run_order       = 1
 
         configuration = {
           ClusterName = var.cluster_name
           ServiceName = action.value.service_name
           FileName    = "imagedefinitions.json"
+        }
+      }
+    }
+
+    dynamic "action" {
+      for_each = var.services
+
+      content {
+        name            = "${action.key}-release"
+        category        = "Build"
+        owner           = "AWS"
+        provider        = "CodeBuild"
+        version         = "1"
+        input_artifacts = ["${action.key}_image"]
+        run_order       = 2
+
+        configuration = {
+          ProjectName          = aws_codebuild_project.release.name
+          EnvironmentVariables = jsonencode([{ name = "ECR_REPOSITORY_NAME", value = action.value.ecr_repository_name, type = "PLAINTEXT" }])
         }
       }
     }

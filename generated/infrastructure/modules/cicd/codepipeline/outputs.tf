@@ -29,3 +29,8 @@ output "kms_key_arn" {
   description = "ARN of the KMS key that encrypts the artifacts"
   value       = aws_kms_key.this.arn
 }
+
+output "live_tag" {
+  description = "The tag each deployed image gets; the services' task definitions start from it"
+  value       = var.live_tag
+}

@@ -47,19 +47,31 @@ variable "cluster_name" {
 variable "services" {
   description = "Services built and deployed, keyed by service (frontend, backend). source_dir is the directory of Dockerfile.prod in the repository; container_name is the container the image definition updates; task_role_arns are the roles the new task definition revision passes to ECS (task and task execution role)."
   type = map(object({
-    source_dir         = string
-    ecr_repository_url = string
-    ecr_repository_arn = string
-    service_name       = string
-    container_name     = string
-    task_role_arns     = list(string)
-    build_log_group    = string
+    source_dir          = string
+    ecr_repository_url  = string
+    ecr_repository_arn  = string
+    ecr_repository_name = string
+    service_name        = string
+    container_name      = string
+    task_role_arns      = list(string)
+    build_log_group     = string
   }))
 
   validation {
     condition     = length(var.services) > 0
     error_message = "Give at least one service."
   }
+}
+
+variable "release_log_group" {
+  description = "CloudWatch log group of the release project, which moves the live tag"
+  type        = string
+}
+
+variable "live_tag" {
+  description = "Tag the release project moves to an image once its deployment succeeded; the services' task definitions start from it, so Terraform never runs an image that was not released"
+  type        = string
+  default     = "live"
 }
 
 variable "build_image" {

@@ -6,6 +6,9 @@ data "aws_partition" "current" {}
 
 locals {
   log_group_arn = "arn:${data.aws_partition.current.partition}:logs:${var.aws_region}:${data.aws_caller_identity.current.account_id}:log-group:${var.log_group_name}"
+
+  # Exits 0 when the app answers its health check path with a status below 400.
+  health_check_script = "require('http').get('http://localhost:${coalesce(var.port, 0)}${coalesce(var.health_check_path, "/")}', (r) => process.exit(r.statusCode < 400 ? 0 : 1)).on('error', () => process.exit(1))"
 }
 
 ################################################################################
@@ -38,9 +41,11 @@ resource "aws_ecs_task_definition" "this" {
         }
       }
     },
+    # curl is not in the node:*-slim and alpine images the apps are built on; node is in every
+    # Node.js image, and the exec form needs no shell either.
     var.health_check_path == null ? {} : {
       healthCheck = {
-        command     = ["CMD-SHELL", "curl -fsS http://localhost:${var.port}${var.health_check_path} || exit 1"]
+        command     = ["CMD", "node", "-e", local.health_check_script]
         interval    = 30
         timeout     = 5
         retries     = 3
@@ -56,10 +61,18 @@ resource "aws_ecs_task_definition" "this" {
 # Service
 ################################################################################
 
+# Who owns the running revision: the pipeline registers one per release (the service's current
+# revision with the released image) and Terraform one whenever the task's shape changes (with
+# the image tagged live, the last release). The service runs whichever is newer, so a plan
+# after a release changes nothing, and a change made here runs the released image.
+data "aws_ecs_task_definition" "latest" {
+  task_definition = aws_ecs_task_definition.this.family
+}
+
 resource "aws_ecs_service" "this" {
   name                               = var.service_name
   cluster                            = var.cluster_arn
-  task_definition                    = aws_ecs_task_definition.this.arn
+  task_definition                    = "${aws_ecs_task_definition.this.family}:${max(aws_ecs_task_definition.this.revision, data.aws_ecs_task_definition.latest.revision)}"
   launch_type                        = "FARGATE"
   desired_count                      = var.desired_count
   deployment_minimum_healthy_percent = 100

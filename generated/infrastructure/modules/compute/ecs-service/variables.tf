@@ -26,7 +26,7 @@ variable "cluster_name" {
 }
 
 variable "image" {
-  description = "Container image, e.g. <account>.dkr.ecr.<region>.amazonaws.com/codemate-frontend:latest"
+  description = "Container image Terraform's task definition revisions start from, e.g. <account>.dkr.ecr.<region>.amazonaws.com/codemate-frontend-dev:live (the pipeline's revisions name the commit they deploy)"
   type        = string
 }
 

@@ -54,9 +54,9 @@ resource "aws_db_subnet_group" "this" {
 }
 
 resource "aws_db_parameter_group" "this" {
-  name        = "${var.identifier}-${local.family}"
+  name_prefix = "${var.identifier}-${local.family}-"
   family      = local.family
-  description = "${var.identifier}: SSL only, slow statement and DDL logging"
+  description = "${var.identifier}: SSL only, a fixed connection limit, slow statement and DDL logging"
 
   # "보안 > In-transit: SSL/TLS 연결 강제": clients without TLS are refused.
   parameter {
@@ -73,6 +73,15 @@ resource "aws_db_parameter_group" "this" {
   parameter {
     name  = "log_statement"
     value = "ddl"
+  }
+
+  # A number rather than RDS's formula on DBInstanceClassMemory (which is below the nominal
+  # memory by an amount RDS does not publish), so alarms on a share of it are exact. RDS refuses
+  # the immediate apply method for a static parameter; on a new instance it applies at creation.
+  parameter {
+    name         = "max_connections"
+    value        = tostring(var.max_connections)
+    apply_method = "pending-reboot"
   }
 
   tags = merge(var.tags, { Name = "${var.identifier}-${local.family}" })

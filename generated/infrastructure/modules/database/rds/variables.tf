@@ -140,6 +140,16 @@ variable "enabled_cloudwatch_logs_exports" {
   }
 }
 
+variable "max_connections" {
+  description = "PostgreSQL max_connections: connections the instance accepts (a static parameter: a change applies at the next reboot)"
+  type        = number
+
+  validation {
+    condition     = var.max_connections >= 6 && var.max_connections <= 262143
+    error_message = "max_connections must be between 6 and 262143."
+  }
+}
+
 variable "log_min_duration_statement_ms" {
   description = "Statements running at least this many milliseconds are logged (-1 turns slow-query logging off)"
   type        = number

@@ -28,7 +28,7 @@ resource "aws_lb" "this" {
 resource "aws_lb_target_group" "this" {
   for_each = var.target_groups
 
-  name                 = each.value.name
+  name_prefix          = each.value.name_prefix
   port                 = each.value.port
   protocol             = "HTTP"
   target_type          = "ip"

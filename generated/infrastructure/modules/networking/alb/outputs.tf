@@ -26,8 +26,10 @@ output "https_listener_arn" {
 }
 
 output "target_group_arns" {
-  description = "Target group ARNs keyed by service"
+  description = "Target group ARNs keyed by service; known only once the listener and its rules forward to them, so a service created from them can register (ECS refuses a target group without a load balancer)"
   value       = { for key, tg in aws_lb_target_group.this : key => tg.arn }
+
+  depends_on = [aws_lb_listener.https, aws_lb_listener_rule.this]
 }
 
 output "target_group_arn_suffixes" {

@@ -97,13 +97,19 @@ variable "access_logs_bucket" {
 }
 
 variable "target_groups" {
-  description = "Target groups keyed by service: the name, the port the tasks listen on, the health check path, and stickiness (a load balancer cookie keeps a client on one target; Socket.IO needs it)"
+  description = "Target groups keyed by service: the Name tag, the name prefix AWS completes to a unique name (target groups are replaced before they are destroyed, so a fixed name would collide), the port the tasks listen on, the health check path, and stickiness (a load balancer cookie keeps a client on one target; Socket.IO needs it)"
   type = map(object({
     name              = string
+    name_prefix       = string
     port              = number
     health_check_path = string
     stickiness        = optional(bool, false)
   }))
+
+  validation {
+    condition     = alltrue([for tg in values(var.target_groups) : length(tg.name_prefix) <= 6])
+    error_message = "A target group name_prefix has at most 6 characters."
+  }
 }
 
 variable "default_target_group" {

@@ -6,7 +6,7 @@ output "distribution_id" {
 }
 
 output "distribution_arn" {
-  description = "ARN of the distribution (the static bucket policy grants it read access)"
+  description = "ARN of the distribution"
   value       = aws_cloudfront_distribution.this.arn
 }
 

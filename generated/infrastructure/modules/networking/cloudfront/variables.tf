@@ -26,13 +26,13 @@ variable "alb_dns_name" {
   type        = string
 }
 
-variable "static_bucket_regional_domain_name" {
-  description = "Regional domain name of the static assets bucket origin"
-  type        = string
+variable "validation_record_fqdns" {
+  description = "Route 53 records that validate domain_name (the ALB certificate's, which ACM gives the same record in every region)"
+  type        = list(string)
 }
 
 variable "static_path_pattern" {
-  description = "Path pattern served from the static assets bucket"
+  description = "Path pattern of the immutable build assets, cached for static_ttl"
   type        = string
   default     = "_next/static/*"
 }

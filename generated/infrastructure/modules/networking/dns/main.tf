@@ -5,12 +5,19 @@ data "aws_route53_zone" "this" {
   private_zone = false
 }
 
+locals {
+  fqdn = "${var.hostname}.${var.zone_name}"
+}
+
+# The environment's own host, not *.<zone>: ACM validates a domain with the same record in every
+# certificate of an account, so a wildcard shared by several environments would share one
+# record, and destroying any of them would delete it and stop the others' renewals.
 resource "aws_acm_certificate" "this" {
-  domain_name               = "*.${var.zone_name}"
-  subject_alternative_names = [var.zone_name]
+  domain_name               = local.fqdn
+  subject_alternative_names = []
   validation_method         = "DNS"
 
-  tags = merge(var.tags, { Name = "*.${var.zone_name}" })
+  tags = merge(var.tags, { Name = local.fqdn })
 
   lifecycle {
     # A replacement certificate must be issued before the listener lets go of the old one.
@@ -18,8 +25,7 @@ resource "aws_acm_certificate" "this" {
   }
 }
 
-# Keyed by domain name, which is known at plan time. The wildcard and the apex get the same
-# validation record, so the second write is allowed to overwrite the first.
+# Keyed by domain name, which is known at plan time.
 resource "aws_route53_record" "validation" {
   for_each = {
     for option in aws_acm_certificate.this.domain_validation_options : option.domain_name => {
@@ -34,7 +40,7 @@ resource "aws_route53_record" "validation" {
   type            = each.value.type
   records         = [each.value.record]
   ttl             = 60
-  allow_overwrite = true
+  allow_overwrite = false
 }
 
 resource "aws_acm_certificate_validation" "this" {
@@ -46,7 +52,7 @@ resource "aws_route53_record" "app" {
   count = var.create_app_record ? 1 : 0
 
   zone_id = data.aws_route53_zone.this.zone_id
-  name    = "${var.hostname}.${var.zone_name}"
+  name    = local.fqdn
   type    = "A"
 
   alias {

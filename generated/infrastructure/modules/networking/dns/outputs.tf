@@ -7,7 +7,12 @@ output "certificate_arn" {
 
 output "fqdn" {
   description = "Fully qualified host name of the app"
-  value       = "${var.hostname}.${var.zone_name}"
+  value       = local.fqdn
+}
+
+output "validation_record_fqdns" {
+  description = "The records that validate the host's certificates; a certificate for the same host in another region (CloudFront's, in us-east-1) is validated by them too"
+  value       = [for record in aws_route53_record.validation : record.fqdn]
 }
 
 output "zone_id" {

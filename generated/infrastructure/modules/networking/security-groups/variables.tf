@@ -20,6 +20,12 @@ variable "app_ports" {
   }
 }
 
+variable "ingress_from_cloudfront_only" {
+  description = "Admit HTTPS to the load balancer from CloudFront's origin-facing prefix list only (a distribution is in front of it), instead of HTTPS and HTTP from anywhere"
+  type        = bool
+  default     = false
+}
+
 variable "postgres_port" {
   description = "Port of the PostgreSQL database"
   type        = number

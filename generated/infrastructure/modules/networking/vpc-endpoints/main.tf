@@ -17,7 +17,7 @@ resource "aws_vpc_endpoint" "s3" {
 }
 
 resource "aws_security_group" "this" {
-  name        = "${var.name}-vpc-endpoints"
+  name_prefix = "${var.name}-vpc-endpoints-"
   description = "Interface VPC endpoints: HTTPS from inside the VPC"
   vpc_id      = var.vpc_id
 

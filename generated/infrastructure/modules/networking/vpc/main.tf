@@ -124,7 +124,7 @@ data "aws_ssm_parameter" "nat_ami" {
 resource "aws_security_group" "nat" {
   count = var.nat.mode == "instance" ? 1 : 0
 
-  name        = "${var.name}-nat"
+  name_prefix = "${var.name}-nat-"
   description = "NAT instance: forwards traffic from the VPC to the internet"
   vpc_id      = aws_vpc.this.id
 

@@ -131,123 +131,6 @@ resource "aws_s3_bucket_policy" "files" {
 }
 
 ################################################################################
-# Static assets (_next/static): read only by CloudFront, objects expire after 30 days
-################################################################################
-
-resource "aws_s3_bucket" "static" {
-  #checkov:skip=CKV_AWS_145: SSE-S3 is the document's encryption ("Encryption: AES-256 (SSE-S3)"); the logs bucket also needs it because ALB access logs are only delivered to SSE-S3 buckets.
-  #checkov:skip=CKV_AWS_144: Cross-region replication is only for disaster recovery when needed ("Cross-Region Backup: 재해 복구 필요 시").
-  #checkov:skip=CKV2_AWS_62: The design has no consumer of bucket event notifications.
-  #checkov:skip=CKV_AWS_21: The document disables versioning for static assets ("Versioning: Disabled"); builds re-upload them.
-  bucket = "${var.project}-static-${var.environment}"
-
-  tags = merge(var.tags, { Name = "${var.project}-static-${var.environment}" })
-}
-
-resource "aws_s3_bucket_public_access_block" "static" {
-  bucket = aws_s3_bucket.static.id
-
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_ownership_controls" "static" {
-  bucket = aws_s3_bucket.static.id
-
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "static" {
-  bucket = aws_s3_bucket.static.id
-
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
-    }
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "static" {
-  bucket = aws_s3_bucket.static.id
-
-  rule {
-    id     = "static-lifecycle"
-    status = "Enabled"
-
-    filter {}
-
-    expiration {
-      days = 30
-    }
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 7
-    }
-  }
-}
-
-resource "aws_s3_bucket_logging" "static" {
-  bucket = aws_s3_bucket.static.id
-
-  target_bucket = aws_s3_bucket.logs.id
-  target_prefix = "s3-access/static/"
-}
-
-data "aws_iam_policy_document" "static" {
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.static.arn, "${aws_s3_bucket.static.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-
-  # Origin access control: only this distribution, signing as the CloudFront service, reads.
-  dynamic "statement" {
-    for_each = var.cloudfront_distribution_arn == null ? [] : [var.cloudfront_distribution_arn]
-
-    content {
-      sid       = "AllowCloudFrontRead"
-      actions   = ["s3:GetObject"]
-      resources = ["${aws_s3_bucket.static.arn}/*"]
-
-      principals {
-        type        = "Service"
-        identifiers = ["cloudfront.amazonaws.com"]
-      }
-
-      condition {
-        test     = "StringEquals"
-        variable = "AWS:SourceArn"
-        values   = [statement.value]
-      }
-    }
-  }
-}
-
-resource "aws_s3_bucket_policy" "static" {
-  bucket = aws_s3_bucket.static.id
-  policy = data.aws_iam_policy_document.static.json
-
-  # A policy put before the public access block could be judged public and refused.
-  depends_on = [aws_s3_bucket_public_access_block.static]
-}
-
-################################################################################
 # Logs archive: ALB, CloudFront, VPC flow logs, CloudTrail, S3 access logs
 ################################################################################
 
@@ -443,7 +326,7 @@ data "aws_iam_policy_document" "logs" {
     }
   }
 
-  # Server access logs of the files and static buckets.
+  # Server access logs of the files bucket.
   statement {
     sid       = "AllowS3ServerAccessLogs"
     actions   = ["s3:PutObject"]

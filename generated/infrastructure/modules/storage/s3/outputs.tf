@@ -10,27 +10,16 @@ output "files_bucket_arn" {
   value       = aws_s3_bucket.files.arn
 }
 
-output "static_bucket_name" {
-  description = "Name of the static assets bucket"
-  value       = aws_s3_bucket.static.bucket
-}
-
-output "static_bucket_arn" {
-  description = "ARN of the static assets bucket"
-  value       = aws_s3_bucket.static.arn
-}
-
-output "static_bucket_regional_domain_name" {
-  description = "Regional domain name of the static assets bucket, the CloudFront origin"
-  value       = aws_s3_bucket.static.bucket_regional_domain_name
-}
-
 output "logs_bucket_name" {
-  description = "Name of the logs bucket; known only once its policy is in place, so log sources created from it can write at once"
+  description = "Name of the logs bucket; known only once its policy and its ACL ownership are in place, so log sources created from it can write at once (CloudFront standard logs need the ACLs)"
   value       = aws_s3_bucket_policy.logs.bucket
+
+  depends_on = [aws_s3_bucket_ownership_controls.logs]
 }
 
 output "logs_bucket_arn" {
-  description = "ARN of the logs bucket; known only once its policy is in place, so log sources created from it can write at once"
+  description = "ARN of the logs bucket; known only once its policy and its ACL ownership are in place, so log sources created from it can write at once"
   value       = "arn:${data.aws_partition.current.partition}:s3:::${aws_s3_bucket_policy.logs.bucket}"
+
+  depends_on = [aws_s3_bucket_ownership_controls.logs]
 }

@@ -25,12 +25,6 @@ variable "cors_allowed_origins" {
   }
 }
 
-variable "cloudfront_distribution_arn" {
-  description = "ARN of the CloudFront distribution allowed to read the static bucket through origin access control; null grants no reader"
-  type        = string
-  default     = null
-}
-
 variable "elb_account_id" {
   description = "Elastic Load Balancing account of the region that writes ALB access logs (600734575887 in ap-northeast-2); null relies on the logdelivery.elasticloadbalancing.amazonaws.com service principal alone, as in regions opened after August 2022"
   type        = string

@@ -33,6 +33,8 @@ module "security_groups" {
   vpc_id = module.vpc.vpc_id
   # The ports the load balancer forwards to: services with routing have one.
   app_ports = { for name, service in var.services : name => service.port if service.port != null }
+  # Viewers come through CloudFront (delivery section); the load balancer takes nothing else.
+  ingress_from_cloudfront_only = true
 
   tags = var.tags
 }
@@ -55,8 +57,6 @@ module "s3" {
   environment          = var.environment
   cors_allowed_origins = var.storage.cors_allowed_origins
   elb_account_id       = var.elb_log_account_id
-  # The static bucket is readable by this distribution only (delivery section).
-  cloudfront_distribution_arn = module.cloudfront.distribution_arn
 
   tags = var.tags
 }
@@ -78,6 +78,7 @@ module "rds" {
   maintenance_window    = var.database.maintenance_window
   database_name         = var.database.database_name
   deletion_protection   = var.database.deletion_protection
+  max_connections       = var.rds_max_connections
 
   # The log types whose groups the monitoring section created (with retention), so RDS
   # exports only after they exist and never creates a group that keeps logs forever.
@@ -156,8 +157,8 @@ module "ecr" {
   source = "../../modules/compute/ecr"
 
   repositories = { for name in keys(var.services) : name => "${var.project}-${name}-${var.environment}" }
-  # The document's build pushes `latest` on every run; every other tag stays immutable.
-  mutable_tags = ["latest"]
+  # Commit tags never move; `live` follows each deployment (delivery section).
+  mutable_tags = [module.codepipeline.live_tag]
   keep_images  = 10
 
   tags = var.tags
@@ -206,11 +207,13 @@ module "alb" {
   target_groups = {
     frontend = {
       name              = "${var.project}-frontend-tg-${var.environment}"
+      name_prefix       = "front-"
       port              = var.services.frontend.port
       health_check_path = var.services.frontend.health_check_path
     }
     backend = {
       name              = "${var.project}-backend-tg-${var.environment}"
+      name_prefix       = "backe-"
       port              = var.services.backend.port
       health_check_path = var.services.backend.health_check_path
       # Socket.IO needs every request of a session on the same task.
@@ -219,6 +222,11 @@ module "alb" {
   }
   default_target_group = "frontend"
   listener_rules = {
+    frontend = {
+      target_group = "frontend"
+      priority     = 90
+      paths        = ["/api/auth/*"]
+    }
     backend = {
       target_group = "backend"
       priority     = 100
@@ -251,7 +259,7 @@ module "frontend_service" {
   cluster_arn  = module.ecs_cluster.cluster_arn
   cluster_name = module.ecs_cluster.cluster_name
 
-  image          = "${module.ecr.repository_urls["frontend"]}:latest"
+  image          = "${module.ecr.repository_urls["frontend"]}:${module.codepipeline.live_tag}"
   repository_arn = module.ecr.repository_arns["frontend"]
 
   cpu               = var.services.frontend.cpu
@@ -275,19 +283,6 @@ module "frontend_service" {
   secret_arns         = [for key in local.service_secret_keys["frontend"] : module.secrets.secret_arns[key]]
   secret_kms_key_arns = [module.secrets.kms_key_arn]
 
-  task_role_statements = [
-    {
-      sid       = "FilesObjects"
-      actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-      resources = ["${module.s3.files_bucket_arn}/*"]
-    },
-    {
-      sid       = "FilesList"
-      actions   = ["s3:ListBucket"]
-      resources = [module.s3.files_bucket_arn]
-    },
-  ]
-
   tags = var.tags
 }
 
@@ -300,7 +295,7 @@ module "backend_service" {
   cluster_arn  = module.ecs_cluster.cluster_arn
   cluster_name = module.ecs_cluster.cluster_name
 
-  image          = "${module.ecr.repository_urls["backend"]}:latest"
+  image          = "${module.ecr.repository_urls["backend"]}:${module.codepipeline.live_tag}"
   repository_arn = module.ecr.repository_arns["backend"]
 
   cpu               = var.services.backend.cpu
@@ -352,8 +347,9 @@ module "cloudwatch" {
   log_retention_days = var.monitoring.log_retention_days
   alarm_email        = var.monitoring.alarm_email
 
-  rds_instance_identifier    = local.rds_identifier
-  rds_connections_threshold  = var.rds_connections_alarm_threshold
+  rds_instance_identifier = local.rds_identifier
+  # "DatabaseConnections > 80% of max_connections", of the limit the parameter group sets.
+  rds_connections_threshold  = floor(var.rds_max_connections * 0.8)
   redis_replication_group_id = local.redis_replication_group_id
 
   services         = keys(var.services)
@@ -376,31 +372,34 @@ module "cloudwatch" {
 module "codepipeline" {
   source = "../../modules/cicd/codepipeline"
 
-  name            = local.name
-  repository      = var.cicd.repository
-  branch          = var.cicd.branch
-  manual_approval = var.cicd.manual_approval
-  cluster_name    = module.ecs_cluster.cluster_name
+  name              = local.name
+  repository        = var.cicd.repository
+  branch            = var.cicd.branch
+  manual_approval   = var.cicd.manual_approval
+  cluster_name      = module.ecs_cluster.cluster_name
+  release_log_group = module.cloudwatch.log_group_names["release"]
 
   # Each service is built from <service>/Dockerfile.prod and deployed to its ECS service.
   services = {
     frontend = {
-      source_dir         = "frontend"
-      ecr_repository_url = module.ecr.repository_urls["frontend"]
-      ecr_repository_arn = module.ecr.repository_arns["frontend"]
-      service_name       = module.frontend_service.service_name
-      container_name     = module.frontend_service.container_name
-      task_role_arns     = [module.frontend_service.task_role_arn, module.frontend_service.task_execution_role_arn]
-      build_log_group    = module.cloudwatch.log_group_names["frontend_build"]
+      source_dir          = "frontend"
+      ecr_repository_url  = module.ecr.repository_urls["frontend"]
+      ecr_repository_arn  = module.ecr.repository_arns["frontend"]
+      ecr_repository_name = module.ecr.repository_names["frontend"]
+      service_name        = module.frontend_service.service_name
+      container_name      = module.frontend_service.container_name
+      task_role_arns      = [module.frontend_service.task_role_arn, module.frontend_service.task_execution_role_arn]
+      build_log_group     = module.cloudwatch.log_group_names["frontend_build"]
     }
     backend = {
-      source_dir         = "backend"
-      ecr_repository_url = module.ecr.repository_urls["backend"]
-      ecr_repository_arn = module.ecr.repository_arns["backend"]
-      service_name       = module.backend_service.service_name
-      container_name     = module.backend_service.container_name
-      task_role_arns     = [module.backend_service.task_role_arn, module.backend_service.task_execution_role_arn]
-      build_log_group    = module.cloudwatch.log_group_names["backend_build"]
+      source_dir          = "backend"
+      ecr_repository_url  = module.ecr.repository_urls["backend"]
+      ecr_repository_arn  = module.ecr.repository_arns["backend"]
+      ecr_repository_name = module.ecr.repository_names["backend"]
+      service_name        = module.backend_service.service_name
+      container_name      = module.backend_service.container_name
+      task_role_arns      = [module.backend_service.task_role_arn, module.backend_service.task_execution_role_arn]
+      build_log_group     = module.cloudwatch.log_group_names["backend_build"]
     }
   }
 
@@ -421,8 +420,8 @@ module "cloudfront" {
   # Viewers reach the app through the distribution: it owns the host's alias record.
   create_dns_record = true
 
-  alb_dns_name                       = module.alb.dns_name
-  static_bucket_regional_domain_name = module.s3.static_bucket_regional_domain_name
+  alb_dns_name            = module.alb.dns_name
+  validation_record_fqdns = module.dns.validation_record_fqdns
   # What the listener rules route (the API, Socket.IO) is live traffic: never cached.
   uncached_path_patterns = ["/api/*", "/socket.io/*"]
 
@@ -432,19 +431,30 @@ module "cloudfront" {
 }
 
 ################################################################################
-# Security baseline
+# Budget, the account's security baseline
 ################################################################################
 
-module "security_baseline" {
-  source = "../../modules/security/baseline"
+module "budget" {
+  source = "../../modules/security/budget"
+
+  name              = local.name
+  monthly_limit_usd = var.budget.monthly_limit_usd
+  email             = var.budget.email
+  # The provider's default tag (providers.tf): every resource of this environment carries it.
+  cost_allocation_tag = { key = "Environment", value = var.environment }
+
+  tags = var.tags
+}
+
+# This environment owns its account's CloudTrail trail and GuardDuty detector (account.baseline
+# in its spec); the account's other environments have none of their own.
+module "account_baseline" {
+  source = "../../modules/security/account-baseline"
 
   name             = local.name
-  cloudtrail       = var.security.cloudtrail
-  guardduty        = var.security.guardduty
+  cloudtrail       = var.account_baseline.cloudtrail
+  guardduty        = var.account_baseline.guardduty
   logs_bucket_name = module.s3.logs_bucket_name
-
-  budget_limit_usd = var.budget.monthly_limit_usd
-  budget_emails    = [var.budget.email]
 
   tags = var.tags
 }

@@ -78,9 +78,11 @@ monitoring = { log_retention_days = 7, alarm_email = "ops@code1398.io" }
 
 cicd = { repository = "Nharu/codemate", branch = "develop", manual_approval = false }
 
-security = { cloudtrail = true, guardduty = true, flow_logs = true }
+security = { flow_logs = true }
+
+account_baseline = { cloudtrail = true, guardduty = true }
 
 budget = { monthly_limit_usd = 300, email = "ops@code1398.io" }
 
-elb_log_account_id              = "600734575887"
-rds_connections_alarm_threshold = 89
+elb_log_account_id  = "600734575887"
+rds_max_connections = 112

@@ -55,11 +55,6 @@ output "files_bucket_name" {
   value       = module.s3.files_bucket_name
 }
 
-output "static_bucket_name" {
-  description = "Name of the static assets bucket"
-  value       = module.s3.static_bucket_name
-}
-
 output "logs_bucket_name" {
   description = "Name of the logs archive bucket"
   value       = module.s3.logs_bucket_name
@@ -155,12 +150,17 @@ output "codestar_connection_arn" {
   value       = module.codepipeline.codestar_connection_arn
 }
 
+output "budget_name" {
+  description = "Name of the environment's monthly cost budget"
+  value       = module.budget.budget_name
+}
+
 output "cloudtrail_arn" {
-  description = "ARN of the CloudTrail trail (null when disabled)"
-  value       = module.security_baseline.cloudtrail_arn
+  description = "ARN of the account's CloudTrail trail (null when disabled)"
+  value       = module.account_baseline.cloudtrail_arn
 }
 
 output "guardduty_detector_id" {
-  description = "ID of the GuardDuty detector (null when disabled)"
-  value       = module.security_baseline.guardduty_detector_id
+  description = "ID of the account's GuardDuty detector (null when disabled)"
+  value       = module.account_baseline.guardduty_detector_id
 }
