@@ -331,8 +331,27 @@ def check_module(parsed_files: Mapping[str, dict],
                 checker.check(entry["block"], body, address, line, top=True)
                 if kind == "resource":
                     check_replacement_names(entry["block"], body, address, file, line, findings)
+                    if type_name == "aws_db_parameter_group":
+                        check_static_parameters(body, address, file, line, findings)
         check_references(file, parsed, lines, findings)
     return findings
+
+
+# PostgreSQL parameters RDS applies only at a reboot ("static" in describe-db-parameters); RDS
+# refuses the provider's default apply_method, immediate, for them (InvalidParameterCombination).
+STATIC_POSTGRES_PARAMETERS = {
+    "autovacuum_max_workers", "max_connections", "max_locks_per_transaction", "max_prepared_transactions",
+    "max_wal_senders", "max_worker_processes", "shared_buffers", "shared_preload_libraries",
+    "track_activity_query_size", "wal_buffers",
+}
+
+
+def check_static_parameters(body: dict, address: str, file: str, line: int, findings: list[Finding]) -> None:
+    for parameter in body.get("parameter", []) if isinstance(body.get("parameter"), list) else []:
+        name = unquote_label(str(parameter.get("name", "")))
+        if name in STATIC_POSTGRES_PARAMETERS and parameter.get("apply_method") != '"pending-reboot"':
+            findings.append(Finding(file, line, f'{address}: {name} is a static parameter: RDS refuses it unless '
+                                                'apply_method = "pending-reboot"'))
 
 
 def check_replacement_names(schema: dict, body: dict, address: str, file: str, line: int,

@@ -16,8 +16,8 @@ from importlib import resources
 from typing import Any
 
 from codemate_tfgen import cache as user_cache
-from codemate_tfgen.errors import SpecError, SpecProblem
 from codemate_tfgen.aws import FARGATE_MEMORY, RDS_INSTANCE_MEMORY_GIB
+from codemate_tfgen.errors import SpecError, SpecProblem
 from codemate_tfgen.spec import JsonPath, Spec, display_path, format_path
 
 
@@ -211,8 +211,12 @@ def service_routing(spec: Spec) -> Iterator[SpecProblem]:
     routed = {name: s for name, s in services.items() if "routing" in s}
     defaults = [name for name, s in routed.items() if s["routing"].get("default")]
     if routed and not defaults:
-        yield spec.problem(("services",), "one routed service needs routing.default: true; it receives the "
-                                          "requests no rule matches (the listener's default action)", key=True)
+        # Where a default was turned off, if one was: that is the line the user wrote.
+        cleared = [("services", name, "routing", "default") for name, s in routed.items()
+                   if s["routing"].get("default") is False]
+        yield spec.problem(_written_last(spec, *cleared) if cleared else ("services",),
+                           "one routed service needs routing.default: true; it receives the requests no rule "
+                           "matches (the listener's default action)", key=not cleared)
     for name in defaults[1:]:
         yield spec.problem(("services", name, "routing", "default"),
                            f"services.{defaults[0]} is the default already; a listener has one default action")
@@ -245,15 +249,31 @@ def service_routing(spec: Spec) -> Iterator[SpecProblem]:
                                          f"most {RULE_CONDITION_VALUES}: split it into two rules")
             other = priorities.setdefault(rule_["priority"], path)
             if other != path:
-                yield spec.problem(path + ("priority",), f"priority {rule_['priority']} is also used by "
-                                                         f"{format_path(other)}; each rule needs its own")
+                here = _written_last(spec, other + ("priority",), path + ("priority",))
+                there = other if here[:-1] == path else path
+                yield spec.problem(here, f"priority {rule_['priority']} is also used by {format_path(there)}; "
+                                         "each rule needs its own")
             for value in paths or [None]:
                 key = (value, tuple(sorted(hosts)))
                 first = conditions.setdefault(key, path)
                 if first != path:
                     what = f"path {value}" if value else f"hosts {', '.join(hosts)}"
-                    yield spec.problem(path, f"{what} is routed by {format_path(first)} already; "
-                                             "the rule with the higher priority number would never match it")
+                    here = _written_last(spec, first, path)
+                    there = first if here == path else path
+                    yield spec.problem(here, f"{what} is routed by {format_path(there)} too; the rule with the "
+                                             "higher priority number would never match it")
+
+
+def _written_last(spec: Spec, *paths: JsonPath) -> JsonPath:
+    """Of values that conflict, the one set in the most derived file (the environment's own spec
+    before its base): the line the user most likely just wrote. Ties go to the last path."""
+    order = [display_path(path) for path in spec.files]
+
+    def depth(path: JsonPath) -> int:
+        file = spec.location(path).file
+        return order.index(file) if file in order else -1
+
+    return max(reversed(paths), key=depth)
 
 
 @rule

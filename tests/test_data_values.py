@@ -19,7 +19,6 @@ import pytest
 from conftest import SPECS, planned
 
 from codemate_tfgen import hcl, pipeline
-from codemate_tfgen.spec import load_spec
 
 # --- the document's values, per environment --------------------------------------------------
 
@@ -419,8 +418,8 @@ def test_alarms(env):
     scope, main = module(env, "cloudwatch")
     alarms = {name.strip('"'): body for name, body in _blocks(main, "resource")["aws_cloudwatch_metric_alarm"].items()}
     plan = planned(env)
-    thresholds = {name: plan[next(a for a in plan if a.startswith(f"module.cloudwatch.aws_cloudwatch_metric_alarm.{name}"))]
-                  ["threshold"] for name in alarms}
+    prefix = "module.cloudwatch.aws_cloudwatch_metric_alarm."
+    thresholds = {name: plan[next(a for a in plan if a.startswith(prefix + name))]["threshold"] for name in alarms}
     got = {name: (scope.eval(a["metric_name"]), scope.eval(a["comparison_operator"]), thresholds[name],
                   a["period"] * a["evaluation_periods"], a["datapoints_to_alarm"] == a["evaluation_periods"])
            for name, a in alarms.items()}

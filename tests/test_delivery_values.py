@@ -286,7 +286,8 @@ def test_release_tags_the_deployed_image_live():
     actions = {a["name"]: (a["provider"], a["run_order"], a["input_artifacts"]) for a in deploy["action"]}
     assert actions == {
         "frontend": ("ECS", 1, ["frontend_image"]), "backend": ("ECS", 1, ["backend_image"]),
-        "frontend-release": ("CodeBuild", 2, ["frontend_image"]), "backend-release": ("CodeBuild", 2, ["backend_image"])}
+        "frontend-release": ("CodeBuild", 2, ["frontend_image"]),
+        "backend-release": ("CodeBuild", 2, ["backend_image"])}
     commands = yaml.safe_load(plan["module.codepipeline.aws_codebuild_project.release"]["source"][0]["buildspec"])[
         "phases"]["build"]["commands"]
     assert "aws ecr put-image --repository-name $ECR_REPOSITORY_NAME --image-tag $LIVE_TAG" in commands[-1]

@@ -118,3 +118,24 @@ def test_the_settings_of_a_feature_that_is_off_are_not_findings():
     spec = load_spec(SPECS, "dev")
     assert spec.data["cdn"] == {"enabled": False, "price_class": "PriceClass_200"}
     assert build_context(spec).unrendered == []
+
+
+def test_a_fixed_name_with_create_before_destroy(tree):
+    """The replacement is created while the old resource still holds the name: AWS refuses it.
+    Where the type takes name_prefix, verification asks for it."""
+    files = dict(tree)
+    path = "infrastructure/modules/networking/security-groups/main.tf"
+    files[path] = files[path].replace('name_prefix = "${var.name}-alb-"', 'name        = "${var.name}-alb"', 1)
+    [finding] = findings(files)
+    assert finding.endswith("aws_security_group.alb: a fixed name with create_before_destroy: a replacement would "
+                            "collide with the old name; use name_prefix (from "
+                            "templates/modules/networking/security-groups/main.tf.j2)")
+
+
+def test_a_static_database_parameter_without_pending_reboot(tree):
+    files = dict(tree)
+    path = "infrastructure/modules/database/rds/main.tf"
+    files[path] = files[path].replace('    apply_method = "pending-reboot"\n', "", 1)
+    [finding] = findings(files)
+    assert 'aws_db_parameter_group.this: max_connections is a static parameter: RDS refuses it unless ' \
+           'apply_method = "pending-reboot"' in finding
