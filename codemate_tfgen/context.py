@@ -142,6 +142,7 @@ class Service:
     secrets: dict[str, str]  # variable -> HCL expression (a Secrets Manager valueFrom)
     secret_names: list[str]  # the secrets it reads, for its execution role
     files_access: str | None  # read | read_write | None
+    uses_database: bool  # its environment names the database (it runs the migrations)
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,8 @@ def _services(spec: Tracked) -> list[Service]:
             secrets={key: _secret_value(reference) for key, reference in secrets.items()},
             secret_names=list(dict.fromkeys(reference.partition(":")[0] for reference in secrets.values())),
             files_access=access.get("files_bucket"),
+            uses_database=any(isinstance(value, Mapping) and value["ref"].startswith("database.")
+                              for value in service.get("environment", {}).values()),
         ))
     return found
 

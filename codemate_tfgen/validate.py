@@ -300,6 +300,19 @@ def service_secrets_and_environment(spec: Spec) -> Iterator[SpecProblem]:
 
 
 @rule
+def database_user_secret(spec: Spec) -> Iterator[SpecProblem]:
+    """The setup task reads username and password from the application user's secret."""
+    name = spec.data["database"]["app_user_secret_name"]
+    entry = spec.data["secrets"].get(name)
+    path = ("database", "app_user_secret_name")
+    if entry is None:
+        yield spec.problem(path, f"no secret {name!r} in secrets" + _suggest(name, sorted(spec.data["secrets"])))
+    elif not {"username", "password"} <= set(entry.get("keys", [])):
+        yield spec.problem(path, f"secret {name!r} needs the keys username and password (it has: "
+                                 f"{', '.join(entry.get('keys', [])) or 'none'})")
+
+
+@rule
 def usage_names_services(spec: Spec) -> Iterator[SpecProblem]:
     services = sorted(spec.data["services"])
     for name in spec.data.get("usage", {}).get("tasks", {}):

@@ -15,4 +15,15 @@ if [ ! -x .venv-checkov/bin/checkov ]; then
 fi
 export CHECKOV_BIN="$PWD/.venv-checkov/bin/checkov"
 
+# Real programs some tests run: PostgreSQL (the database setup task's script,
+# tests/test_database_setup.py) and Node.js (the containers' health check command,
+# tests/test_deployable.py), from Debian's packages where the machine lacks them.
+missing=()
+command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+command -v node >/dev/null || missing+=(nodejs)
+if (( ${#missing[@]} )); then
+  sudo=(); (( EUID == 0 )) || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 exec .venv/bin/python -m pytest -q "$@"

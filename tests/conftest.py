@@ -86,3 +86,12 @@ def plan_values(env_dir: Path) -> dict[str, dict]:
     assert not failed and len(results) == 3, failed
     plan = json.loads(results[-1]["stdout"])
     return {change["address"]: change["change"]["after"] for change in plan["resource_changes"]}
+
+
+@functools.cache
+def applied(env: str):
+    """A simulated apply of a committed environment (terraform_harness), shared by the tests
+    that read what Terraform computed only at apply time."""
+    from terraform_harness import run_terraform
+
+    return run_terraform(GENERATED / "infrastructure" / "environments" / env, apply=True)

@@ -421,3 +421,21 @@ def test_help_has_examples(cli):
     code, out, _err = cli("cost", "--help")
     assert code == 0
     assert "Examples:" in out and "tfgen cost prod --against origin/main" in out
+
+
+def test_readme_cost_table_is_what_tfgen_computes():
+    """The README's table of the real specs is a second notation of the estimates and budgets:
+    checked against them, so a spec change cannot leave it stale (it once showed staging's
+    budget as 300 while the spec said 450)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 5 and cells[0] in ("dev", "prod", "staging"):
+            rows[cells[0]] = cells[1:4]
+    specs = {spec.name: spec for spec in load_valid_specs(SPECS, ["dev", "prod", "staging"])}
+    assert sorted(rows) == sorted(specs)
+    for env, spec in specs.items():
+        baseline, optimized = cost.estimate(spec).total, cost.estimate(spec, ("optimized",)).total
+        budget = D(spec.data["budget"]["monthly_limit_usd"])
+        assert rows[env] == [f"{baseline:.2f}", f"{optimized:.2f}", f"{budget:.0f}"], env

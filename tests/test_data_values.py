@@ -385,6 +385,7 @@ def test_log_groups(env):
         "frontend_build": f"/aws/codebuild/codemate-frontend-build-{env}",
         "backend_build": f"/aws/codebuild/codemate-backend-build-{env}",
         "release": f"/aws/codebuild/codemate-release-{env}",
+        "database-setup": f"/aws/ecs/codemate-database-setup-{env}",
     }
     # RDS names its export groups itself (the document's /aws/rds/codemate-db cannot be used).
     assert rds_names == [f"/aws/rds/instance/codemate-db-{env}/postgresql",

@@ -178,7 +178,9 @@ def test_readme_lists_every_environment_with_its_values(files):
         assert cells["Redis"][i].startswith(data["cache"]["node_type"] + ",")
         assert cells["Pipeline"][i].startswith(f"{data['cicd']['repository']}@{data['cicd']['branch']}")
         host = f"{data['dns']['hostname']}.{data['dns']['zone_name']}"
-        assert f"| {env} | `dig +short {host} && curl -fsS https://{host}" in readme
+        points_at = "CloudFront" if data["cdn"]["enabled"] else "the ALB"
+        assert f"| {env} | {points_at} | `dig +short {host} && curl -fsS -o /dev/null -w '%{{http_code}}\\n' " \
+               f"https://{host}/` |" in readme
 
 
 def test_readme_state_keys_match_backend_tf(files):
@@ -218,11 +220,11 @@ def test_readme_uses_only_outputs_that_exist(files):
 def test_readme_names_every_script_step(files):
     readme = files["infrastructure/README.md"]
     deploy = section(readme, 'Deploying ("배포 프로세스")')
-    steps = [f"infrastructure/scripts/{name}" for name in ("init-backend.sh", "init.sh", "plan.sh", "apply.sh")]
+    steps = [f"scripts/{name}" for name in ("init-backend.sh", "init.sh", "plan.sh", "apply.sh")]
     positions = [deploy.index(step) for step in steps]
     assert positions == sorted(positions), "scripts appear in the order of the deployment"
     for name in ("migrate-state.sh", "destroy.sh"):
-        assert f"infrastructure/scripts/{name}" in readme
+        assert f"scripts/{name}" in readme
     assert "tfgen render" in section(readme, "Regenerating")
 
 

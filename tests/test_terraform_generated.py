@@ -11,7 +11,7 @@ only the clashes listed in terraform_harness.provider.UNIQUE_NAMES are emulated.
 from __future__ import annotations
 
 import pytest
-from conftest import GENERATED
+from conftest import GENERATED, applied
 
 from terraform_harness import fmt_check, run_terraform
 
@@ -21,8 +21,10 @@ from terraform_harness import fmt_check, run_terraform
 # us-east-1 certificate and its validation, A and AAAA records, cache policies) + VPC endpoints
 # + the account baseline it owns (CloudTrail trail, its KMS key and alias, GuardDuty detector),
 # less the ALB alias record that CloudFront takes over and the internet's HTTP and HTTPS rules
-# of the ALB's security group (one rule from CloudFront's prefix list instead).
-EXPECTED_PLANNED = {"dev": 145, "staging": 147, "prod": 163}
+# of the ALB's security group (one rule from CloudFront's prefix list instead). Every
+# environment has the database setup task (task definition, execution role and its policy, log
+# group).
+EXPECTED_PLANNED = {"dev": 149, "staging": 151, "prod": 167}
 
 ENVIRONMENTS = sorted(p.name for p in (GENERATED / "infrastructure" / "environments").iterdir())
 
@@ -41,7 +43,7 @@ def test_validate_and_plan(env):
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_apply(env):
-    result = run_terraform(GENERATED / "infrastructure" / "environments" / env, apply=True)
+    result = applied(env)
     assert [str(d) for d in result.errors] == []
     assert result.applied == EXPECTED_PLANNED[env]
     # A stable configuration: refreshing what was applied finds nothing to change.

@@ -15,6 +15,7 @@ locals {
   log_groups = merge(
     { for service in var.services : service => "/aws/ecs/${var.project}-${service}-${var.environment}" },
     { for service in var.services : "${service}_build" => "/aws/codebuild/${var.project}-${service}-build-${var.environment}" },
+    { for task in var.tasks : task => "/aws/ecs/${var.project}-${task}-${var.environment}" },
     { release = "/aws/codebuild/${var.project}-release-${var.environment}" },
     { elasticache = "/aws/elasticache/${var.project}-redis-${var.environment}" },
   )

@@ -71,6 +71,13 @@ variable "services" {
   type        = set(string)
 }
 
+variable "tasks" {
+  description = "One-off tasks (e.g. database-setup); each gets a log group for its containers"
+  type        = set(string)
+  default     = []
+  nullable    = false
+}
+
 variable "ecs_service_names" {
   description = "ECS service names keyed by service; one CPU alarm each"
   type        = map(string)

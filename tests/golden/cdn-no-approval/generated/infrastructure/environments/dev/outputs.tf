@@ -105,6 +105,11 @@ output "backend_service_name" {
   value       = module.backend_service.service_name
 }
 
+output "database_setup_task" {
+  description = "Task definition family of the database setup task, which creates the application's PostgreSQL user (aws ecs run-task)"
+  value       = module.database_setup.family
+}
+
 output "secret_arns" {
   description = "ARNs of the application secrets (values are set outside Terraform)"
   value       = module.secrets.secret_arns

@@ -85,6 +85,7 @@ variable "database" {
     maintenance_window    = string
     database_name         = string
     deletion_protection   = bool
+    app_user_secret_name  = string
   })
 }
 

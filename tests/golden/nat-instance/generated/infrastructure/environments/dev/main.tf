@@ -104,6 +104,50 @@ module "elasticache" {
   tags = var.tags
 }
 
+# Creates the application's PostgreSQL user from its secret, with the master credentials RDS
+# keeps, and lets it create tables (the migrations); run once after the first apply and again
+# after changing the user's password (README). psql's \password hashes the password before it
+# is sent, so the statement log (log_statement = ddl) never holds it in clear.
+module "database_setup" {
+  source = "../../modules/compute/ecs-task"
+
+  name    = "${local.name}-database-setup"
+  image   = "public.ecr.aws/docker/library/postgres:${var.database.engine_version}-alpine"
+  command = ["sh", "-c", local.database_setup_script]
+
+  environment = {
+    PGHOST     = module.rds.address
+    PGPORT     = tostring(module.rds.port)
+    PGDATABASE = var.database.database_name
+    PGSSLMODE  = "require"
+  }
+  secrets = {
+    PGUSER       = "${module.rds.master_user_secret_arn}:username::"
+    PGPASSWORD   = "${module.rds.master_user_secret_arn}:password::"
+    APP_USER     = "${module.secrets.secret_arns[var.database.app_user_secret_name]}:username::"
+    APP_PASSWORD = "${module.secrets.secret_arns[var.database.app_user_secret_name]}:password::"
+  }
+  secret_arns         = [module.rds.master_user_secret_arn, module.secrets.secret_arns[var.database.app_user_secret_name]]
+  secret_kms_key_arns = [module.secrets.kms_key_arn]
+  log_group_name      = module.cloudwatch.log_group_names["database-setup"]
+  aws_region          = var.aws_region
+
+  tags = var.tags
+}
+
+locals {
+  database_setup_script = join("\n", [
+    "set -eu",
+    "psql -v ON_ERROR_STOP=1 -v app_user=\"$APP_USER\" <<'SQL'",
+    "SELECT format('CREATE ROLE %I LOGIN', :'app_user') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'app_user') \\gexec",
+    "SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', current_database(), :'app_user') \\gexec",
+    "SELECT format('GRANT USAGE, CREATE ON SCHEMA public TO %I', :'app_user') \\gexec",
+    "SQL",
+    "printf '%s\\n%s\\n' \"$APP_PASSWORD\" \"$APP_PASSWORD\" | psql -v ON_ERROR_STOP=1 -c \"\\\\password \\\"$APP_USER\\\"\"",
+    "echo \"user $APP_USER is ready\"",
+  ])
+}
+
 ################################################################################
 # Application: images, cluster, services, load balancer, secrets, DNS
 ################################################################################
@@ -349,6 +393,7 @@ module "cloudwatch" {
   redis_replication_group_id = local.redis_replication_group_id
 
   services         = keys(var.services)
+  tasks            = ["database-setup"]
   ecs_cluster_name = module.ecs_cluster.cluster_name
   alb_arn_suffix   = module.alb.arn_suffix
   # Keys from the spec, known at plan time, so the per-service alarms can be planned.
