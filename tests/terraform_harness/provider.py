@@ -8,7 +8,8 @@ refined unknowns with another ext code): a plan passes it through, an apply repl
 
 Plan leaves unset computed attributes unknown; apply invents them (values.Inventor) and
 keeps every planned value; refresh returns the stored state unless the run's world
-(world.World) says otherwise.  A Session holds what one run has created.
+(world.World) says otherwise.  A Session is one run; its AwsAccount holds what the runs into
+that account have created, and what AWS refuses because of it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -282,90 +284,196 @@ def read_data(session: Session, type_name: str, config_dv):
 
 # --- ApplyResourceChange, ReadResource, ConfigureProvider --------------------------------
 
-# Names AWS refuses to create twice in one account and region, with the error code its API
-# returns, and the argument that makes it overwrite instead.  Terraform core cannot see such
-# clashes; the stand-in emulates them so a configuration that only AWS would refuse fails.
+
+@dataclass(frozen=True)
+class Unique:
+    """An identity AWS refuses to create twice in one account and region.
+
+    `keys` are the arguments that make it up, `code` the error code AWS's API returns,
+    `overwrite` the argument that makes AWS take an existing one over instead, `summary`
+    what the provider reports, where it is emulated word for word (formatted with the values
+    of `keys`, trailing dots removed), and `rule` AWS's rule in a few words.
+    """
+    keys: tuple[str, ...]
+    code: str
+    overwrite: str | None = None
+    summary: str | None = None
+    rule: str | None = None
+
+
+# Terraform core cannot see such clashes; the stand-in emulates them, within one run and
+# across the runs of one account, so a configuration that only AWS would refuse fails.
 UNIQUE_NAMES = {
-    "aws_iam_role": (("name",), "EntityAlreadyExists", None),
-    "aws_iam_policy": (("name",), "EntityAlreadyExists", None),
-    "aws_iam_user": (("name",), "EntityAlreadyExists", None),
-    "aws_security_group": (("vpc_id", "name"), "InvalidGroup.Duplicate", None),
-    "aws_ecr_repository": (("name",), "RepositoryAlreadyExistsException", None),
-    "aws_secretsmanager_secret": (("name",), "ResourceExistsException", None),
-    "aws_kms_alias": (("name",), "AlreadyExistsException", None),
-    "aws_cloudwatch_log_group": (("name",), "ResourceAlreadyExistsException", None),
-    "aws_db_instance": (("identifier",), "DBInstanceAlreadyExists", None),
-    "aws_db_subnet_group": (("name",), "DBSubnetGroupAlreadyExists", None),
-    "aws_db_parameter_group": (("name",), "DBParameterGroupAlreadyExists", None),
-    "aws_elasticache_replication_group": (("replication_group_id",), "ReplicationGroupAlreadyExists", None),
-    "aws_elasticache_subnet_group": (("name",), "CacheSubnetGroupAlreadyExists", None),
-    "aws_codebuild_project": (("name",), "ResourceAlreadyExistsException", None),
-    "aws_codepipeline": (("name",), "PipelineNameInUseException", None),
-    "aws_cloudtrail": (("name",), "TrailAlreadyExistsException", None),
-    "aws_ssm_parameter": (("name",), "ParameterAlreadyExists", "overwrite"),
-    "aws_route53_record": (("zone_id", "name", "type", "set_identifier"), "InvalidChangeBatch",
-                           "allow_overwrite"),
+    "aws_iam_role": Unique(("name",), "EntityAlreadyExists"),
+    "aws_iam_policy": Unique(("name",), "EntityAlreadyExists"),
+    "aws_iam_user": Unique(("name",), "EntityAlreadyExists"),
+    "aws_security_group": Unique(("vpc_id", "name"), "InvalidGroup.Duplicate"),
+    "aws_ecr_repository": Unique(("name",), "RepositoryAlreadyExistsException"),
+    "aws_secretsmanager_secret": Unique(("name",), "ResourceExistsException"),
+    "aws_kms_alias": Unique(("name",), "AlreadyExistsException"),
+    "aws_cloudwatch_log_group": Unique(("name",), "ResourceAlreadyExistsException"),
+    "aws_db_instance": Unique(("identifier",), "DBInstanceAlreadyExists"),
+    "aws_db_subnet_group": Unique(("name",), "DBSubnetGroupAlreadyExists"),
+    "aws_db_parameter_group": Unique(("name",), "DBParameterGroupAlreadyExists"),
+    "aws_elasticache_replication_group": Unique(("replication_group_id",), "ReplicationGroupAlreadyExists"),
+    "aws_elasticache_subnet_group": Unique(("name",), "CacheSubnetGroupAlreadyExists"),
+    "aws_codebuild_project": Unique(("name",), "ResourceAlreadyExistsException"),
+    "aws_codepipeline": Unique(("name",), "PipelineNameInUseException"),
+    "aws_cloudtrail": Unique(("name",), "TrailAlreadyExistsException"),
+    "aws_ssm_parameter": Unique(("name",), "ParameterAlreadyExists", overwrite="overwrite"),
+    # CREATE, or UPSERT with allow_overwrite (resourceRecordCreate in the provider).
+    "aws_route53_record": Unique(
+        ("zone_id", "name", "type", "set_identifier"), "InvalidChangeBatch", overwrite="allow_overwrite",
+        summary="creating Route53 Record: InvalidChangeBatch: [Tried to create resource record set "
+                "[name='{name}.', type='{type}'] but it already exists]"),
+    # One detector per account and region: CreateDetector takes no name at all.
+    "aws_guardduty_detector": Unique(
+        ("region",), "BadRequestException",
+        summary="creating GuardDuty Detector: BadRequestException: The request is rejected because a "
+                "detector already exists for the current account.",
+        rule="AWS allows one GuardDuty detector per account and region"),
 }
 
 
 def unique_name(type_name: str, state) -> tuple | None:
-    """The identity AWS keeps unique for this object, or None when it does not apply."""
+    """The identity AWS keeps unique for this object, or None when its type has none."""
     rule = UNIQUE_NAMES.get(type_name)
-    if rule is None or not isinstance(state, dict) or (rule[2] and state.get(rule[2]) is True):
+    if rule is None or not isinstance(state, dict):
         return None
-    return (type_name,) + tuple(str(state.get(k) or "").rstrip(".").lower() for k in rule[0])
+    return (type_name,) + tuple(str(state.get(k) or "").rstrip(".").lower() for k in rule.keys)
 
 
-class Session:
-    """What one Terraform run has done so far, as AWS would remember it.
+def name_taken(type_name: str, state) -> list:
+    """AWS's refusal of `state`, whose identity exists already."""
+    rule = UNIQUE_NAMES[type_name]
+    values = {k: str(state.get(k) or "").rstrip(".") for k in rule.keys}
+    label = ", ".join(v for v in values.values() if v)
+    summary = (rule.summary.format(**values) if rule.summary
+               else f"creating {type_name} ({label}): {rule.code}: it already exists")
+    why = rule.rule or f"AWS keeps {'/'.join(rule.keys)} unique per account and region"
+    return [diagnostic(
+        summary, f"{why}, and this account already has one (created by this run or by an earlier run "
+        "into the same account). (Emulated by the stand-in provider.)")]
 
-    The server gives each applying run a session of its own, so invented values depend only
-    on that run's configuration (same config, same values) and runs never see each other.
-    Terraform calls the provider from several goroutines at once, hence the lock.
+
+# Where listeners and listener rules name the target groups they forward to.
+FORWARD_ACTIONS = {"aws_lb_listener": "default_action", "aws_alb_listener": "default_action",
+                   "aws_lb_listener_rule": "action", "aws_alb_listener_rule": "action"}
+
+
+def forwarded_target_groups(type_name: str, state) -> frozenset[str]:
+    """Target group ARNs a listener or listener rule forwards to: what associates them with its load balancer."""
+    arns = set()
+    for action in (state or {}).get(FORWARD_ACTIONS[type_name]) or []:
+        if action.get("type") != "forward":
+            continue
+        arns.add(action.get("target_group_arn"))
+        for forward in action.get("forward") or []:
+            arns.update(group.get("arn") for group in forward.get("target_group") or [])
+    return frozenset(a for a in arns if isinstance(a, str) and a)
+
+
+def service_target_groups(state) -> frozenset[str]:
+    return frozenset(lb["target_group_arn"] for lb in (state or {}).get("load_balancer") or []
+                     if isinstance(lb.get("target_group_arn"), str) and lb["target_group_arn"])
+
+
+class AwsAccount:
+    """What AWS remembers of one account: everything the runs applied into it created.
+
+    A run without an account gets one of its own; runs given the same account (see
+    runner.Account) share it, one after another, as environments deployed into one account.
+    Ids never repeat within an account and task definition revisions count on across runs.
     """
 
     def __init__(self):
         self.lock = threading.Lock()
         self.seeds: set[str] = set()
         self.revisions: dict[str, int] = {}
-        self.names: set[tuple] = set()
+        self.names: set[tuple] = set()  # identities of UNIQUE_NAMES objects that exist
+        self.forwards: dict[str, frozenset[str]] = {}  # listener or rule id -> target group ARNs
+
+    def refusals(self, type_name: str, prior, new) -> list:
+        """Why AWS would refuse to turn `prior` into `new` (None: absent), given what exists now."""
+        wanted = unique_name(type_name, new)
+        if wanted is not None and wanted in self.names and wanted != unique_name(type_name, prior):
+            overwrite = UNIQUE_NAMES[type_name].overwrite
+            if not (overwrite and new.get(overwrite) is True):
+                return name_taken(type_name, new)
+        if type_name == "aws_ecs_service" and new is not None:
+            associated = set().union(*self.forwards.values())
+            # The provider retries this for minutes; here the listener exists at the call or it does not.
+            unassociated = sorted(service_target_groups(new) - service_target_groups(prior) - associated)
+            if unassociated:
+                verb, which = ("creating", new.get("name")) if prior is None else ("updating", new.get("id"))
+                return [diagnostic(
+                    f"{verb} ECS Service ({which}): InvalidParameterException: The target group with "
+                    f"targetGroupArn {unassociated[0]} does not have an associated load balancer.",
+                    "ECS registers a service's tasks with a target group only once a listener or listener "
+                    "rule of a load balancer forwards to it, and none did yet: make the service depend on "
+                    "the listener. (Emulated by the stand-in provider.)")]
+        return []
+
+    def remember(self, type_name: str, prior, new) -> None:
+        old, wanted = unique_name(type_name, prior), unique_name(type_name, new)
+        if old != wanted:
+            self.names.discard(old)
+        if wanted is not None:
+            self.names.add(wanted)
+        if type_name in FORWARD_ACTIONS:
+            self.forwards.pop((prior or {}).get("id"), None)
+            if new is not None:
+                self.forwards[new.get("id")] = forwarded_target_groups(type_name, new)
+
+    def forgot(self, type_name: str, state) -> bool:
+        """Whether the object of this state no longer exists (a run destroyed it since)."""
+        name = unique_name(type_name, state)
+        with self.lock:
+            return name is not None and name not in self.names
+
+
+class Session:
+    """One Terraform run, and the account it acts on (AwsAccount).
+
+    The server gives each applying run a session of its own, so invented values depend only
+    on the configuration and on what the account already holds (same config, same values)
+    and runs in different accounts never see each other.  Terraform calls the provider from
+    several goroutines at once, hence the locks.
+    """
+
+    def __init__(self, account: AwsAccount | None = None):
+        self.account = account or AwsAccount()
+        self.lock = threading.Lock()
         self.default_tags: dict = {}
         self.world = World()
         self.world_hits: set[int] = set()
 
     def claim(self, seed: str) -> str:
-        """A seed no other object of this run has: identical configurations still get distinct ids."""
-        with self.lock:
+        """A seed no other object of the account has: identical configurations still get distinct ids."""
+        with self.account.lock:
             unique, n = seed, 0
-            while unique in self.seeds:
+            while unique in self.account.seeds:
                 n += 1
                 unique = digest(seed, str(n))
-            self.seeds.add(unique)
+            self.account.seeds.add(unique)
             return unique
 
     def next_revision(self, family: str) -> int:
-        with self.lock:
-            self.revisions[family] = self.revisions.get(family, 0) + 1
-            return self.revisions[family]
+        with self.account.lock:
+            revisions = self.account.revisions
+            revisions[family] = revisions.get(family, 0) + 1
+            return revisions[family]
 
     def latest_revision(self, family: str) -> int | None:
-        return self.revisions.get(family)
+        return self.account.revisions.get(family)
 
-    def rename(self, type_name: str, prior, new) -> list:
-        """Track AWS's unique names; an error diagnostic when `new` takes one already in use."""
-        old, wanted = unique_name(type_name, prior), unique_name(type_name, new)
-        with self.lock:
-            if wanted is not None and wanted != old and wanted in self.names:
-                label = ", ".join(v for v in wanted[1:] if v)
-                return [diagnostic(
-                    f"creating {type_name} ({label}): {UNIQUE_NAMES[type_name][1]}: it already exists",
-                    f"AWS keeps {'/'.join(UNIQUE_NAMES[type_name][0])} unique per account and region, and "
-                    "another resource of this configuration already created one with the same value. "
-                    "(Emulated by the stand-in provider.)")]
-            self.names.discard(old)
-            if wanted is not None:
-                self.names.add(wanted)
-            return []
+    def change(self, type_name: str, prior, new) -> list:
+        """AWS's refusal (error diagnostics) of turning `prior` into `new`; else it remembers `new`."""
+        with self.account.lock:
+            diags = self.account.refusals(type_name, prior, new)
+            if not diags:
+                self.account.remember(type_name, prior, new)
+            return diags
 
     def configure(self, config) -> None:
         """Aliased provider blocks share the server: their default_tags are merged."""
@@ -389,19 +497,22 @@ def apply(session: Session, type_name: str, prior_dv, planned_dv):
     if block is None:
         return b"", [diagnostic("Unknown resource type", type_name)]
     prior, planned = decode(prior_dv), decode(planned_dv)
-    if planned is None:  # destroy
-        session.rename(type_name, prior, None)
+    if planned is None:  # destroy: AWS forgets it
+        session.change(type_name, prior, None)
         return encode(None), []
     seed = session.claim(digest(type_name, planned_dv.msgpack.hex()))
     state = Inventor("resource", type_name, planned, seed, session).complete_block(block, planned)
-    diags = session.rename(type_name, prior, state)
+    diags = session.change(type_name, prior, state)
     if diags:  # AWS refused: nothing changed
         return encode(prior), diags
     return encode(state), []
 
 
 def read_resource(session: Session, type_name: str, state_dv) -> bytes:
-    """Refresh: the stored state, unless the world says AWS now reports something else."""
+    """Refresh: the stored state, unless the object is gone from the account (another run into it
+    destroyed it) or the world says AWS now reports something else."""
+    if type_name in UNIQUE_NAMES and session.account.forgot(type_name, decode(state_dv)):
+        return encode(None)  # the provider removes what AWS no longer has from the state
     if not any(rule.kind == "resource" and rule.type_name == type_name for rule in session.world.rules):
         return state_dv.msgpack
     return encode(session.overlay("resource", type_name, decode(state_dv)))

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ FAKE_AWS_ENV = {
 }
 BACKEND_OVERRIDE = 'terraform {\n  backend "local" {}\n}\n'
 PLAN_FILE = "tfh.tfplan"
+STATE_FILE = "terraform.tfstate"  # the local backend's, in the root module
 INIT_STEP = {"cmd": "init", "options": {"json": None, "input": False, "upgrade": False}}
 
 
@@ -47,7 +49,7 @@ class Diagnostic:
     detail: str
     file: str | None
     line: int | None
-    stage: str  # init | validate | plan | apply | show | second_plan | world
+    stage: str  # init | validate | plan | apply | show | second_plan | destroy | world
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}: " if self.file else ""
@@ -73,7 +75,9 @@ class Result:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     planned_add: int | None = None  # resources planned for creation; None if plan did not run
     changes: dict = field(default_factory=dict)  # plan change_summary
+    plan: PlanChanges | None = None  # the same plan, with its actions and the drift its refresh saw
     applied: int | None = None  # resource instances the apply completed; None if apply did not run
+    destroyed: int | None = None  # resource instances a destroy run deleted; None if it did not run
     second_plan: PlanChanges | None = None  # the plan after the apply (and the world's changes)
     state: dict | None = None  # `terraform show -json` after the apply
     seconds: dict = field(default_factory=dict)  # total and per stage
@@ -164,9 +168,13 @@ class ProviderServer:
         except grpc.RpcError as exc:
             raise HarnessError(f"stand-in provider control {method} failed: {exc}") from exc
 
-    def open_session(self) -> str:
-        """A socket whose provider remembers one run's resources (see server.Control)."""
-        return self.control("Open")["socket"]
+    def open_session(self, account: Account | None = None) -> str:
+        """A socket whose provider acts for one run on `account` or, without, an account of its own
+        (see server.Control)."""
+        if account is None:
+            return self.control("Open")["socket"]
+        account.bind(self)
+        return self.control("Open", account=account.key)["socket"]
 
     def set_world(self, socket: str, world: World) -> None:
         self.control("SetWorld", socket=socket, world=world.to_json())
@@ -210,6 +218,55 @@ def stop_shared_server() -> None:
         if _server is not None:
             _server.stop()
             _server = None
+
+
+# --- one AWS account for several runs ----------------------------------------------------
+
+
+class Account:
+    """One simulated AWS account that several runs apply into, one after another.
+
+        account = Account("codemate")
+        run_terraform(envs / "prod", apply=True, account=account)
+        run_terraform(envs / "dev", apply=True, account=account)    # AWS remembers prod's resources
+        run_terraform(envs / "dev", destroy=True, account=account)  # and now forgets dev's
+
+    What AWS remembers lives in the stand-in provider (provider.AwsAccount): the names it keeps
+    unique (UNIQUE_NAMES: Route 53 records, the one GuardDuty detector, IAM roles, ...), which
+    target groups listeners forward to, ids and task definition revisions.  Each root module's
+    Terraform state is kept here, as its backend would keep it: a later run of the same root
+    into this account plans against that state, and `destroy=True` destroys what it holds.
+
+    Every Account() is a new, empty account whatever its name: runs share one only when they
+    are given the same object, so nothing carries over from one test to another.
+    """
+
+    def __init__(self, name: str = "codemate"):
+        self.name = name
+        self.key = f"{name}-{uuid.uuid4().hex}"
+        self.states: dict[str, str] = {}  # resolved root module directory -> terraform.tfstate
+        self._server: ProviderServer | None = None
+
+    def bind(self, server: ProviderServer) -> None:
+        # A restarted provider server has forgotten the account; carrying on would start afresh silently.
+        if self._server is not None and self._server is not server:
+            raise HarnessError(f"the stand-in provider restarted since account {self.name} was used: "
+                               "what AWS remembered of it is gone")
+        self._server = server
+
+    def applied(self, workdir) -> bool:
+        return str(Path(workdir).resolve()) in self.states
+
+    def restore(self, workdir, root: Path) -> None:
+        """Put the state this account holds for `workdir` into its copy `root`, if any."""
+        state = self.states.get(str(Path(workdir).resolve()))
+        if state is not None:
+            (root / STATE_FILE).write_text(state)
+
+    def keep(self, workdir, root: Path) -> None:
+        state = root / STATE_FILE
+        if state.is_file():
+            self.states[str(Path(workdir).resolve())] = state.read_text()
 
 
 # --- running Terraform -------------------------------------------------------------------
@@ -259,7 +316,7 @@ def parse_diagnostic(d: dict, stage: str, root: Path) -> Diagnostic:
 
 def parse_json_lines(text: str, stage: str, root: Path, result: Result) -> None:
     """init/plan/apply -json emit one JSON object per line (diagnostics, change_summary, ...)."""
-    second = result.second_plan
+    plan = {"plan": result.plan, "second_plan": result.second_plan}.get(stage)
     for line in text.splitlines():
         try:
             msg = json.loads(line)
@@ -268,16 +325,18 @@ def parse_json_lines(text: str, stage: str, root: Path, result: Result) -> None:
         kind = msg.get("type")
         if kind == "diagnostic":
             result.diagnostics.append(parse_diagnostic(msg["diagnostic"], stage, root))
-        elif stage == "apply" and kind == "apply_complete" and msg["hook"]["action"] != "read":
-            result.applied += 1
-        elif stage == "plan" and kind == "change_summary":
-            result.changes = msg.get("changes", {})
-            result.planned_add = result.changes.get("add", 0)
-        elif stage == "second_plan" and kind == "change_summary":
+        elif stage in ("apply", "destroy") and kind == "apply_complete" and msg["hook"]["action"] != "read":
+            if stage == "apply":
+                result.applied += 1
+            else:
+                result.destroyed += 1
+        elif plan is not None and kind == "change_summary":
             changes = msg.get("changes", {})
-            second.add, second.change, second.destroy = (changes.get(k, 0) for k in ("add", "change", "remove"))
-        elif stage == "second_plan" and kind in ("planned_change", "resource_drift"):
-            target = second.actions if kind == "planned_change" else second.drift
+            plan.add, plan.change, plan.destroy = (changes.get(k, 0) for k in ("add", "change", "remove"))
+            if stage == "plan":
+                result.changes, result.planned_add = changes, changes.get("add", 0)
+        elif plan is not None and kind in ("planned_change", "resource_drift"):
+            target = plan.actions if kind == "planned_change" else plan.drift
             target[msg["change"]["resource"]["addr"]] = msg["change"]["action"]
 
 
@@ -303,6 +362,10 @@ def collect(results: list[dict], root: Path, result: Result) -> None:
         else:
             if stage == "apply":
                 result.applied = 0
+            elif stage == "destroy":
+                result.destroyed = 0
+            elif stage == "plan":
+                result.plan = PlanChanges()
             elif stage == "second_plan":
                 result.second_plan = PlanChanges()
             parse_json_lines(raw["stdout"], stage, root, result)
@@ -310,7 +373,10 @@ def collect(results: list[dict], root: Path, result: Result) -> None:
             result.diagnostics.append(fallback_error(raw, stage))
 
 
-def terraform_steps(plan: bool, apply: bool) -> list[dict]:
+def terraform_steps(plan: bool, apply: bool, destroy: bool = False) -> list[dict]:
+    if destroy:
+        return [INIT_STEP, {"cmd": "apply", "stage": "destroy", "needs_success": True, "options": {
+            "destroy": None, "auto_approve": None, "json": None, "input": False, "lock": False}}]
     steps = [INIT_STEP, {"cmd": "validate", "options": {"json": None}}]
     plan_options = {"json": None, "input": False, "lock": False}
     if apply:
@@ -328,7 +394,8 @@ def terraform_steps(plan: bool, apply: bool) -> list[dict]:
 
 
 def run_terraform(workdir, plan: bool = True, apply: bool = False, world: World | None = None,
-                  timeout: float = RUN_TIMEOUT) -> Result:
+                  timeout: float = RUN_TIMEOUT, account: Account | None = None,
+                  destroy: bool = False) -> Result:
     """init, validate and plan a root module offline against the stand-in aws provider.
 
     With apply=True, also apply that plan (the stand-in invents what AWS would decide),
@@ -337,17 +404,26 @@ def run_terraform(workdir, plan: bool = True, apply: bool = False, world: World 
     changes what the stand-in reports from that refresh and from data sources; it takes
     effect after the apply, as if something outside Terraform had acted in between.
 
+    Each run acts on an AWS account of its own unless `account` names one that other runs
+    share (see Account): then what they created can make AWS refuse this run's, and this
+    run starts from the state the account holds for `workdir`.  destroy=True (with an
+    account, instead of plan and apply) runs `terraform apply -destroy` on that state, and
+    AWS forgets what it held.
+
     The directory is copied to a temp dir first (with the whole generated tree when it is
     environments/<env>), so the caller's tree is never touched.  Diagnostics are
     Terraform's own; provider-side value validators of the real provider do NOT run.
     """
     if world is not None and not apply:
         raise ValueError("a world only acts between an apply and the plan after it")
+    if destroy and (apply or account is None or not account.applied(workdir)):
+        raise ValueError("destroy=True destroys what an earlier apply of the same root created in `account`")
     server = shared_server()
-    steps = terraform_steps(plan, apply)
+    steps = terraform_steps(plan, apply, destroy)
     # The world must wait for the apply: the second plan then runs in a child of its own.
     phases = [steps[:-1], steps[-1:]] if world is not None else [steps]
-    socket = server.open_session() if apply else None
+    # Plan-only runs without an account need no memory: they share the server's main session.
+    socket = server.open_session(account) if apply or destroy or account is not None else None
     env = dict(FAKE_AWS_ENV, **server.reattach_env(socket))
     unmatched: list[int] = []
     results: list[dict] = []
@@ -356,12 +432,16 @@ def run_terraform(workdir, plan: bool = True, apply: bool = False, world: World 
         with tempfile.TemporaryDirectory(prefix="tfh-run-") as tmp:
             root = copy_tree(Path(workdir), Path(tmp))
             env["TF_DATA_DIR"] = str(root / ".terraform")
+            if account is not None:
+                account.restore(workdir, root)
             for i, phase in enumerate(phases):
                 if i:
                     if any(r["retcode"] != 0 for r in results):
                         break
                     server.set_world(socket, world)
                 results += run_steps(phase, str(root), env, timeout)
+            if account is not None:
+                account.keep(workdir, root)
     finally:
         if socket is not None:
             unmatched = server.close_session(socket)

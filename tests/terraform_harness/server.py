@@ -8,8 +8,9 @@ run of a test session; it prints `READY` once the socket is listening and exits 
 
 A request does not say which run (or which provider block) it comes from, so a run that
 applies asks for a session of its own (`tfharness.Control/Open`, JSON in and out): a second
-socket in the same process, with its own record of what the run created and its own
-world rules.  The schema is loaded once for all of them.
+socket in the same process, with its own world rules and its own account (what AWS
+remembers), unless it names an account that earlier sessions used: then it shares that
+one.  The schema is loaded once for all of them.
 
 Handlers exchange raw bytes (no generated stubs): each one parses the request message
 it needs from `protocol` and serializes its response.  Any other unary Provider method
@@ -112,17 +113,23 @@ def grpc_server(router: grpc.GenericRpcHandler, socket_path: str) -> grpc.Server
 
 
 class Control:
-    """Sessions for applying runs, each served on its own socket next to the main one."""
+    """Sessions for applying runs, each served on its own socket next to the main one, and the
+    accounts that sessions share when their runs name the same one."""
 
     def __init__(self, directory: str):
         self.directory = directory
         self.counter = itertools.count(1)
         self.sessions: dict[str, tuple[grpc.Server, provider.Session]] = {}
+        self.accounts: dict[str, provider.AwsAccount] = {}
         self.lock = threading.Lock()
 
-    def Open(self, _req: bytes) -> bytes:
+    def Open(self, req: bytes) -> bytes:
+        """A session; in the account keyed `account` (created on first use), else in one of its own."""
+        key = json.loads(req or b"{}").get("account")
         socket_path = os.path.join(self.directory, f"s{next(self.counter)}.sock")
-        session = provider.Session()
+        with self.lock:
+            account = self.accounts.setdefault(key, provider.AwsAccount()) if key else None
+        session = provider.Session(account)
         # Terraform never shuts a reattached provider down; the harness closes sessions.
         server = grpc_server(Router(Handlers(session, threading.Event())), socket_path)
         with self.lock:
