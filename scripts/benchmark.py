@@ -111,7 +111,9 @@ def copy_specs(source: Path, target: Path) -> list[str]:
 
 
 def synthetic_specs(source: Path, target: Path, count: int) -> None:
-    """`count` environments s001, s002, ...: alternately verbatim copies of dev and prod."""
+    """`count` environments s001, s002, ...: alternately dev and prod, each in an account of its
+    own (which it owns, account.baseline) with its own state bucket, lock table and hosted zone,
+    as the spec rules across environments require of environments in different accounts."""
     target.mkdir(parents=True)
     for base in source.glob("_*.yaml"):
         shutil.copy2(base, target / base.name)
@@ -119,8 +121,15 @@ def synthetic_specs(source: Path, target: Path, count: int) -> None:
     missing = [str(p) for p in originals if not p.is_file()]
     if missing:
         raise BenchmarkError(f"synthetic environments are copies of dev and prod; missing {missing}")
+    for original in originals:
+        shutil.copy2(original, target / f"_{original.name}")
     for i in range(count):
-        shutil.copy2(originals[i % 2], target / f"s{i + 1:03d}.yaml")
+        name = f"s{i + 1:03d}"
+        (target / f"{name}.yaml").write_text(
+            f"extends: _{originals[i % 2].name}\n"
+            f"account: {{name: {name}, baseline: {{cloudtrail: true, guardduty: true}}}}\n"
+            f"backend: {{bucket: codemate-terraform-state-{name}, dynamodb_table: codemate-terraform-locks-{name}}}\n"
+            f"dns: {{zone_name: {name}.code1398.io}}\n", "utf-8")
 
 
 def tree_size(root: Path) -> int:
