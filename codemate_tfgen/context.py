@@ -37,8 +37,7 @@ def build_context(spec: Spec) -> dict[str, Any]:
     return {
         "env": spec.name,
         "spec": spec.data,
-        # Named as <specs dir>/<file> so headers do not depend on where tfgen runs.
-        "sources": [f"{path.parent.name}/{path.name}" for path in spec.files],
+        "sources": spec.sources,
         "backend": spec.data["backend"],
         "versions": VERSIONS,
         "sections": [section.__name__.rsplit(".", 1)[1] for section in SECTIONS],

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -24,16 +23,6 @@ from codemate_tfgen.spec import Spec
 
 ROOT = PurePosixPath("infrastructure")
 ENV_FILES = ("main.tf", "providers.tf", "backend.tf", "terraform.tfvars")
-
-
-def templates_dir() -> Path:
-    """Installed, templates/ ships as codemate_tfgen.templates; in a source checkout that is
-    imported without installing (e.g. `python -m pytest` from the repository root), the package
-    mapping does not exist and templates/ is the directory beside the package."""
-    try:
-        return Path(str(resources.files("codemate_tfgen.templates")))
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "templates"
 
 
 def _md(text: Any) -> str:
@@ -78,10 +67,10 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
 
 
 @cache
-def environment() -> jinja2.Environment:
-    """The one Jinja environment; every filter a template may use is registered here."""
+def environment(templates: Path) -> jinja2.Environment:
+    """The Jinja environment of a templates folder; every filter a template may use is registered here."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        loader=jinja2.FileSystemLoader(str(templates)),
         bytecode_cache=_bytecode_cache(),
         **_JINJA_OPTIONS,
     )
@@ -109,9 +98,10 @@ class Module:
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@cache
-def modules() -> tuple[Module, ...]:
-    base = templates_dir() / "modules"
+def modules(templates: Path) -> tuple[Module, ...]:
+    """Read afresh on every call: the templates are the project's, which may change between two
+    renders of one process."""
+    base = templates / "modules"
     found = []
     for meta_file in sorted(base.glob("*/*/module.yaml")):
         meta = yaml.load(meta_file.read_text("utf-8"), Loader=_YAML_LOADER)
@@ -133,10 +123,10 @@ def _finish(path: PurePosixPath, text: str) -> str:
     return text.rstrip("\n") + "\n"
 
 
-def _render(template: str, path: PurePosixPath, sources: list[str], /, **context: Any) -> str:
+def _render(templates: Path, template: str, path: PurePosixPath, sources: list[str], /, **context: Any) -> str:
     """Render one file; every file opens with the header naming where it comes from (after the
     shebang of a script, which must stay the first line)."""
-    text = environment().get_template(template).render(**context).lstrip("\n")
+    text = environment(templates).get_template(template).render(**context).lstrip("\n")
     shebang = ""
     if text.startswith("#!"):
         shebang, _, text = text.partition("\n")
@@ -144,9 +134,9 @@ def _render(template: str, path: PurePosixPath, sources: list[str], /, **context
     return _finish(path, shebang + header(path, sources) + "\n\n" + text.lstrip("\n"))
 
 
-def render_modules() -> dict[str, str]:
+def render_modules(templates: Path) -> dict[str, str]:
     files: dict[str, str] = {}
-    for module in modules():
+    for module in modules(templates):
         out = ROOT / "modules" / module.path
         source = f"templates/{module.template_dir}"
         meta = module.meta
@@ -156,7 +146,7 @@ def render_modules() -> dict[str, str]:
             "versions": VERSIONS,
             "provider_aliases": meta.get("provider_aliases", []),
         }
-        main_tf = _render(f"{module.template_dir}/main.tf.j2", out / "main.tf", [f"{source}/main.tf.j2"],
+        main_tf = _render(templates, f"{module.template_dir}/main.tf.j2", out / "main.tf", [f"{source}/main.tf.j2"],
                           **common)
         files[str(out / "main.tf")] = main_tf
         # The README also lists what main.tf declares, read from the rendered text itself.
@@ -166,7 +156,7 @@ def render_modules() -> dict[str, str]:
         for name in ("variables.tf", "outputs.tf", "versions.tf", "README.md"):
             sources = [f"{source}/module.yaml"] + ([f"{source}/main.tf.j2"] if name == "README.md" else [])
             files[str(out / name)] = _render(
-                f"_shared/{name}.j2", out / name, sources, **common, **docs,
+                templates, f"_shared/{name}.j2", out / name, sources, **common, **docs,
                 title=f"{module.path.name} module", description=" ".join(meta["description"].split()))
     return files
 
@@ -176,27 +166,27 @@ def _docs(main_tf: str, aliases: list[str], usage: str | None) -> dict[str, Any]
             "module_calls": readme.module_calls(main_tf), "usage": usage}
 
 
-def render_environment(spec: Spec) -> dict[str, str]:
+def render_environment(templates: Path, spec: Spec) -> dict[str, str]:
     context = build_context(spec)
     out = ROOT / "environments" / spec.name
     sources = context["sources"]
     files: dict[str, str] = {}
     for name in ENV_FILES:
-        files[str(out / name)] = _render(f"environments/{name}.j2", out / name,
+        files[str(out / name)] = _render(templates, f"environments/{name}.j2", out / name,
                                          sources + [f"templates/environments/{name}.j2"], **context)
     shared = {"versions": VERSIONS, "provider_aliases": [], "variables": context["variables"],
               "outputs": context["outputs"]}
     for name in ("variables.tf", "outputs.tf", "versions.tf"):
-        files[str(out / name)] = _render(f"_shared/{name}.j2", out / name, sources, **shared)
+        files[str(out / name)] = _render(templates, f"_shared/{name}.j2", out / name, sources, **shared)
     files[str(out / "README.md")] = _render(
-        "_shared/README.md.j2", out / "README.md", sources, **shared,
+        templates, "_shared/README.md.j2", out / "README.md", sources, **shared,
         **_docs(files[str(out / "main.tf")], [], None),
         title=f"{spec.name} environment",
         description=f"Root module of the {spec.name} environment. Values come from terraform.tfvars.")
     return files
 
 
-def render_shared(specs: list[Spec]) -> dict[str, str]:
+def render_shared(templates: Path, specs: list[Spec]) -> dict[str, str]:
     """The scripts and the top-level README: they describe every environment at once.
 
     `specs` must be every environment in the specs directory, whichever ones a command
@@ -207,7 +197,7 @@ def render_shared(specs: list[Spec]) -> dict[str, str]:
     specs = sorted(specs, key=lambda spec: spec.name)
     backends = {spec.name: spec.data["backend"] for spec in specs}
     distinct = {json.dumps(backend, sort_keys=True) for backend in backends.values()}
-    scripts = sorted(p.name.removesuffix(".j2") for p in (templates_dir() / "scripts").glob("[!_]*.sh.j2"))
+    scripts = sorted(p.name.removesuffix(".j2") for p in (templates / "scripts").glob("[!_]*.sh.j2"))
     context = {
         "specs": specs,
         "environments": [spec.name for spec in specs],
@@ -216,29 +206,30 @@ def render_shared(specs: list[Spec]) -> dict[str, str]:
         "shared_backend": next(iter(backends.values())) if len(distinct) == 1 else None,
         "versions": VERSIONS,
         "terraform_version": VERSIONS["terraform"],
-        "modules": modules(),
+        "modules": modules(templates),
         "scripts": scripts,
         "readme": readme,
     }
-    spec_sources = sorted({f"{path.parent.name}/{path.name}" for spec in specs for path in spec.files})
+    spec_sources = sorted({source for spec in specs for source in spec.sources})
     files: dict[str, str] = {}
     for name in scripts:
         path = ROOT / "scripts" / name
-        files[str(path)] = _render(f"scripts/{name}.j2", path, spec_sources + [f"templates/scripts/{name}.j2"],
-                                   **context)
+        files[str(path)] = _render(templates, f"scripts/{name}.j2", path,
+                                   spec_sources + [f"templates/scripts/{name}.j2"], **context)
     path = ROOT / "README.md"
-    files[str(path)] = _render("infrastructure/README.md.j2", path,
+    files[str(path)] = _render(templates, "infrastructure/README.md.j2", path,
                                spec_sources + ["templates/infrastructure/README.md.j2"], **context)
     return files
 
 
-def render(specs: list[Spec], all_specs: list[Spec] | None = None) -> dict[str, str]:
-    """The shared modules, scripts and README, plus the root module of every given environment.
+def render(templates: Path, specs: list[Spec], all_specs: list[Spec] | None = None) -> dict[str, str]:
+    """The shared modules, scripts and README, plus the root module of every given environment,
+    from the templates folder `templates`.
 
     `all_specs` (default: `specs`) are every environment's specs, for the shared files.
     """
-    files = render_modules()
-    files.update(render_shared(specs if all_specs is None else all_specs))
+    files = render_modules(templates)
+    files.update(render_shared(templates, specs if all_specs is None else all_specs))
     for spec in specs:
-        files.update(render_environment(spec))
+        files.update(render_environment(templates, spec))
     return dict(sorted(files.items()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,12 @@ class Spec:
 
     def problem(self, path: JsonPath, message: str, *, key: bool = False) -> SpecProblem:
         return SpecProblem(self.location(path, key=key), format_path(path), message)
+
+    @property
+    def sources(self) -> list[str]:
+        """The spec files as generated headers name them, `<specs folder>/<file>`, whatever the
+        working directory and however --specs was written (`.` included)."""
+        return [f"{path.parent.name}/{path.name}" for path in map(Path, map(os.path.abspath, self.files))]
 
 
 class _Loader(yaml.SafeLoader):

@@ -12,21 +12,21 @@ from typing import Any
 import hcl2
 import pytest
 import yaml
-from conftest import SPECS
+from conftest import SPECS, TEMPLATES, project_of
 from test_scripts import shellcheck
 
 from codemate_tfgen import pipeline
 from codemate_tfgen.hcl import unquote
-from codemate_tfgen.render import modules, templates_dir
+from codemate_tfgen.render import modules
 from codemate_tfgen.spec import environment_names, load_spec
 
 ENVIRONMENTS = environment_names(SPECS)
-MODULES = [str(module.path) for module in modules()]
+MODULES = [str(module.path) for module in modules(TEMPLATES)]
 
 
 @pytest.fixture(scope="module")
 def files() -> dict[str, str]:
-    return pipeline.build(SPECS, ())[0]
+    return pipeline.build(project_of(SPECS), ())[0]
 
 
 def section(readme: str, title: str) -> str:
@@ -73,7 +73,7 @@ def squeeze(expression: str) -> str:
 @pytest.mark.parametrize("module", MODULES)
 def test_inputs_table_matches_module_yaml_and_variables_tf(files, module):
     base = f"infrastructure/modules/{module}"
-    meta = yaml.safe_load((templates_dir() / "modules" / module / "module.yaml").read_text("utf-8"))
+    meta = yaml.safe_load((TEMPLATES / "modules" / module / "module.yaml").read_text("utf-8"))
     rows = table(files[f"{base}/README.md"], "Inputs")
     declared = blocks(hcl2.loads(files[f"{base}/variables.tf"]), "variable")
 
@@ -95,7 +95,7 @@ def test_inputs_table_matches_module_yaml_and_variables_tf(files, module):
 @pytest.mark.parametrize("module", MODULES)
 def test_outputs_table_matches_module_yaml_and_outputs_tf(files, module):
     base = f"infrastructure/modules/{module}"
-    meta = yaml.safe_load((templates_dir() / "modules" / module / "module.yaml").read_text("utf-8"))
+    meta = yaml.safe_load((TEMPLATES / "modules" / module / "module.yaml").read_text("utf-8"))
     rows = table(files[f"{base}/README.md"], "Outputs")
     declared = blocks(hcl2.loads(files[f"{base}/outputs.tf"]), "output")
     assert [r[0] for r in rows] == [o["name"] for o in meta.get("outputs", [])]
@@ -238,5 +238,5 @@ def test_readme_commands_pass_shellcheck(files, tmp_path):
 def test_shared_files_do_not_depend_on_the_selection(files, selection):
     """`tfgen render dev` must write the same scripts and README as `tfgen render`."""
     shared = {p for p in files if p == "infrastructure/README.md" or p.startswith("infrastructure/scripts/")}
-    partial = pipeline.build(SPECS, selection)[0]
+    partial = pipeline.build(project_of(SPECS), selection)[0]
     assert {p: partial[p] for p in shared} == {p: files[p] for p in shared}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import GENERATED, SPECS, tree_files
+from conftest import GENERATED, SPECS, project_of, tree_files
 
 from codemate_tfgen import pipeline
 
@@ -19,8 +19,8 @@ def test_render_reproduces_committed_tree(cli, tmp_path):
 
 
 def test_render_is_deterministic(tmp_path):
-    first = pipeline.build(SPECS, ())[0]
-    second = pipeline.build(SPECS, ())[0]
+    first = pipeline.build(project_of(SPECS), ())[0]
+    second = pipeline.build(project_of(SPECS), ())[0]
     assert first == second
     assert len(first) > 20
 
@@ -33,7 +33,7 @@ def test_check_passes_on_committed_tree(cli):
 
 def test_every_file_has_a_header(cli, tmp_path):
     cli("render", "--specs", SPECS, "--out", tmp_path)
-    for path, data in tree_files(tmp_path).items():
+    for path, data in tree_files(tmp_path / "infrastructure").items():
         if path.endswith(".json"):
             continue
         lines = data.decode().splitlines()
