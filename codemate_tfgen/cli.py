@@ -133,7 +133,9 @@ def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: boo
 
     Nothing is written unless every selected environment validates and the whole tree
     verifies; files tfgen generated before and no longer generates are removed, files it
-    never generated are left alone.
+    never generated are left alone. A Terraform file it did not generate in a folder of
+    generated Terraform (e.g. environments/dev/extra.tf) gets a warning: Terraform loads it,
+    and `tfgen check` fails until it is moved or removed.
 
     \b
     Examples:
@@ -147,13 +149,18 @@ def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: boo
     if dry_run:
         drift = pipeline.check(project, names)
         _report(drift, DRY_RUN_LABELS)
-        return EXIT_OK
-    drift = pipeline.render_to_disk(project, names)
-    if drift.stale:
-        _report(drift, RENDER_LABELS)
-        click.echo(f"tfgen: wrote {_tree(project)}")
     else:
-        click.echo(f"tfgen: {_tree(project)} is already up to date")
+        drift = pipeline.render_to_disk(project, names)
+        if drift.stale:
+            _report(drift, RENDER_LABELS)
+            click.echo(f"tfgen: wrote {_tree(project)}")
+        else:
+            click.echo(f"tfgen: {_tree(project)} is already up to date")
+    # Never removed: tfgen only removes what it generated. Not refused either: a render must
+    # stay possible while such a file is there (an experiment, a file about to be moved).
+    for path in drift.foreign:
+        click.echo(f"tfgen: warning: {path}: a Terraform file tfgen did not generate, among generated ones; "
+                   "left as it is, and `tfgen check` fails until it is moved or removed", err=True)
     return EXIT_OK
 
 
@@ -166,7 +173,10 @@ def check(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
     """Fail with a diff when the generated tree is stale (read-only).
 
     Renders in memory and compares with OUT/infrastructure: prints a unified diff for each
-    changed file and lists missing and orphaned files. Exit 0 when up to date, 1 when stale.
+    changed file and lists missing and orphaned files, and foreign ones: Terraform files
+    (.tf, .tf.json, .tfvars) tfgen did not generate, in a folder of generated Terraform, which
+    Terraform would load with them. Exit 0 when up to date, 1 when stale or foreign files are
+    there.
 
     \b
     Examples:
@@ -176,16 +186,23 @@ def check(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
     from codemate_tfgen import pipeline
 
     drift = pipeline.check(project, _names(envs, all_envs))
-    if not drift.stale:
+    if not drift.stale and not drift.foreign:
         click.echo(f"tfgen: {_tree(project)} is up to date")
         return EXIT_OK
     for diff in drift.changed.values():
         click.echo(diff, nl=False)
     _report(drift, CHECK_LABELS)
-    # The command as this run was started (`tfgen` or `python -m codemate_tfgen`): it renders
-    # with the same code, which matters when the code itself changed.
-    command = click.get_current_context().find_root().info_name
-    click.echo(f"tfgen: generated files are stale; run `{command} render` and commit the result", err=True)
+    for path in drift.foreign:
+        click.echo(f"foreign: {path}")
+    if drift.foreign:
+        click.echo(f"tfgen: {len(drift.foreign)} Terraform file(s) tfgen did not generate among generated ones: "
+                   "Terraform loads them with the generated files; move them out of the tree or remove them",
+                   err=True)
+    if drift.stale:
+        # The command as this run was started (`tfgen` or `python -m codemate_tfgen`): it renders
+        # with the same code, which matters when the code itself changed.
+        command = click.get_current_context().find_root().info_name
+        click.echo(f"tfgen: generated files are stale; run `{command} render` and commit the result", err=True)
     return EXIT_STALE
 
 
