@@ -68,6 +68,12 @@ class Spec:
     def problem(self, path: JsonPath, message: str, *, key: bool = False) -> SpecProblem:
         return SpecProblem(self.location(path, key=key), format_path(path), message)
 
+    def most_specific(self, *paths: JsonPath) -> JsonPath:
+        """Of values a rule relates, the one set in the most specific file (an environment over
+        its bases; the first one on a tie): where the user changed something."""
+        rank = {display_path(path): index for index, path in enumerate(self.files)}
+        return max(paths, key=lambda path: rank.get(self.location(path).file, -1))
+
     @property
     def sources(self) -> list[str]:
         """The spec files as generated headers name them, `<specs folder>/<file>`, whatever the

@@ -85,7 +85,8 @@ def _jsonschema_problems(spec: Spec) -> Iterator[SpecProblem]:
                 yield spec.problem(path + (key,), _unknown_key_message(key, allowed), key=True)
         elif error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else error.message
-            yield spec.problem(path, f"missing required key {missing!r}", key=True)
+            if not _misspelled(error.instance, error.schema, missing):
+                yield spec.problem(path, f"missing required key {missing!r}", key=True)
         elif error.validator == "enum":
             choices = ", ".join(json.dumps(v) for v in error.validator_value)
             yield spec.problem(path, f"{json.dumps(error.instance)} is not one of: {choices}")
@@ -95,10 +96,22 @@ def _jsonschema_problems(spec: Spec) -> Iterator[SpecProblem]:
             yield spec.problem(path, _short(error.message))
 
 
-def _unknown_key_message(key: str, allowed: list[str]) -> str:
+def _closest(key: str, allowed: list[str]) -> str | None:
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
+    return close[0] if close else None
+
+
+def _unknown_key_message(key: str, allowed: list[str]) -> str:
+    close = _closest(key, allowed)
+    hint = f"; did you mean {close!r}?" if close else f"; allowed: {', '.join(allowed)}"
     return f"unknown key {key!r}{hint}"
+
+
+def _misspelled(instance: Any, schema: dict[str, Any], missing: str) -> bool:
+    """A missing key that an unknown key beside it misspells: one mistake, reported once, where
+    it was made (the unknown key's "did you mean")."""
+    allowed = sorted(schema.get("properties", {}))
+    return isinstance(instance, dict) and any(_closest(key, allowed) == missing for key in set(instance) - set(allowed))
 
 
 def _short(message: str) -> str:
@@ -199,7 +212,8 @@ def service_sizes_and_counts(spec: Spec) -> Iterator[SpecProblem]:
                                f"(allowed: {allowed[0]}-{allowed[-1]} in steps of {_step(allowed)})")
         low, desired, high = service["min_count"], service["desired_count"], service["max_count"]
         if not low <= desired <= high:
-            yield spec.problem(base + ("desired_count",),
+            counts = (base + (key,) for key in ("desired_count", "min_count", "max_count"))
+            yield spec.problem(spec.most_specific(*counts),
                                f"needs min_count <= desired_count <= max_count ({low} <= {desired} <= {high})")
     ports = [(s["port"], n) for n, s in spec.data["services"].items()]
     for port, name in ports:
@@ -249,7 +263,7 @@ def database_settings(spec: Spec) -> Iterator[SpecProblem]:
                            "add its memory there")
     ceiling = database.get("max_allocated_storage")
     if ceiling is not None and ceiling <= database["allocated_storage"]:
-        yield spec.problem(("database", "max_allocated_storage"),
+        yield spec.problem(spec.most_specific(("database", "max_allocated_storage"), ("database", "allocated_storage")),
                            f"must be larger than allocated_storage ({database['allocated_storage']}) "
                            "for storage autoscaling; omit it to turn autoscaling off")
     if len(spec.data["network"]["availability_zones"]) < 2 and not database["multi_az"]:

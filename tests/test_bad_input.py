@@ -69,3 +69,27 @@ def test_usage_errors_exit_2(cli):
     assert code == 2
     code, _out, _err = cli("render", "dev", "--all")
     assert code == 2
+
+
+def _edit(path, old, new):
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_typo_in_an_environment_file_is_reported_once_where_it_was_made(cli, specs):
+    _edit(specs / "dev.yaml", "  hostname: codemate-dev", "  hostnme: codemate-dev")
+    code, _out, err = cli("validate", "dev")
+    assert code == 2
+    assert err == "specs/dev.yaml:12:3: $.dns.hostnme: unknown key 'hostnme'; did you mean 'hostname'?\n"
+
+
+def test_relation_is_reported_where_the_value_was_set(cli, specs):
+    dev = specs / "dev.yaml"
+    dev.write_text(dev.read_text() + "\nservices:\n  frontend:\n    min_count: 3\n")
+    line = len(dev.read_text().splitlines())
+    code, _out, err = cli("validate", "dev")
+    assert code == 2
+    assert err == (f"specs/dev.yaml:{line}:16: $.services.frontend.min_count: needs min_count <= desired_count "
+                   "<= max_count (3 <= 1 <= 2)\n")
+
