@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import math
 import re
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -89,9 +90,11 @@ def _jsonschema_problems(spec: Spec) -> Iterator[SpecProblem]:
                 yield spec.problem(path, f"missing required key {missing!r}", key=True)
         elif error.validator == "enum":
             choices = ", ".join(json.dumps(v) for v in error.validator_value)
-            yield spec.problem(path, f"{json.dumps(error.instance)} is not one of: {choices}")
+            yield spec.problem(path, f"{_as_typed(spec, path, error.instance)} is not one of: {choices}")
         elif error.validator == "pattern":
             yield spec.problem(path, f"{json.dumps(error.instance)} does not match {error.validator_value}")
+        elif error.validator == "type" and not isinstance(error.instance, dict | list):
+            yield spec.problem(path, _type_message(spec, path, error.instance, error.validator_value))
         else:
             yield spec.problem(path, _short(error.message))
 
@@ -112,6 +115,38 @@ def _misspelled(instance: Any, schema: dict[str, Any], missing: str) -> bool:
     it was made (the unknown key's "did you mean")."""
     allowed = sorted(schema.get("properties", {}))
     return isinstance(instance, dict) and any(_closest(key, allowed) == missing for key in set(instance) - set(allowed))
+
+
+def _as_typed(spec: Spec, path: JsonPath, value: Any) -> str:
+    """A scalar as the user typed it: `no`, not false; a quoted string with its quotes."""
+    typed = spec.typed(path)
+    return typed if typed is not None else json.dumps(value, ensure_ascii=False)
+
+
+def _type_message(spec: Spec, path: JsonPath, value: Any, wanted: str | list[str]) -> str:
+    """A scalar of the wrong type, shown as typed, with the fix for what YAML made of it."""
+    wanted = [wanted] if isinstance(wanted, str) else wanted
+    typed = spec.typed(path)
+    if typed == "":
+        return f"has no value (YAML reads an empty value as null); wanted: {', '.join(map(repr, wanted))}"
+    message = f"{_as_typed(spec, path, value)} is not of type {', '.join(map(repr, wanted))}"
+    if typed is not None and "string" in wanted:
+        if isinstance(value, bool):
+            message += f": YAML 1.1 reads an unquoted {typed} as {json.dumps(value)}"
+        return f"{message}; quote it: {json.dumps(typed)}"
+    if isinstance(value, str) and "boolean" in wanted:
+        return f"{message}; write true or false, without quotes"
+    if isinstance(value, str) and {"integer", "number"} & set(wanted) and _number(value, "integer" in wanted):
+        return f"{message}; write {value.strip()}, without quotes"
+    return message
+
+
+def _number(text: str, integer: bool) -> bool:
+    try:
+        number = int(text) if integer else float(text)
+    except ValueError:
+        return False
+    return math.isfinite(number)
 
 
 def _short(message: str) -> str:

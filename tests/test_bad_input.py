@@ -93,3 +93,58 @@ def test_relation_is_reported_where_the_value_was_set(cli, specs):
     assert err == (f"specs/dev.yaml:{line}:16: $.services.frontend.min_count: needs min_count <= desired_count "
                    "<= max_count (3 <= 1 <= 2)\n")
 
+
+@pytest.mark.parametrize(("typed", "read"), [("no", "false"), ("yes", "true"), ("on", "true"), ("Off", "false")])
+def test_yaml_11_booleans_are_shown_as_typed(cli, specs, typed, read):
+    (specs / "broken.yaml").write_text(f"extends: dev.yaml\ndns:\n  hostname: {typed}\n")
+    code, _out, err = cli("validate", "broken")
+    assert code == 2
+    assert err == (f"specs/broken.yaml:3:13: $.dns.hostname: {typed} is not of type 'string': YAML 1.1 reads an "
+                   f'unquoted {typed} as {read}; quote it: "{typed}"\n')
+
+
+@pytest.mark.parametrize(("field", "typed", "message"), [
+    ("dns:\n  hostname", "1:30", 'YAML 1.1 reads an unquoted 1:30 as 90 (base 60); quote it for text: "1:30"'),
+    ("services:\n  frontend:\n    port", "03000", 'YAML 1.1 reads an unquoted 03000 as the octal number 1536; '
+     'quote it for text: "03000", or write the number without a leading 0'),
+])
+def test_yaml_11_numbers_that_are_not_what_they_look_like(cli, specs, field, typed, message):
+    (specs / "broken.yaml").write_text(f"extends: dev.yaml\n{field}: {typed}\n")
+    code, _out, err = cli("validate", "broken")
+    lines = (specs / "broken.yaml").read_text().splitlines()
+    column = len(lines[-1]) - len(typed) + 1
+    path = "$." + ".".join(part.split(":")[0].strip() for part in field.split("\n"))
+    assert (code, err) == (2, f"specs/broken.yaml:{len(lines)}:{column}: {path}: {message}\n")
+
+
+def test_extends_cycle_names_the_chain(cli, specs):
+    (specs / "broken.yaml").write_text("extends: _a.yaml\n")
+    (specs / "_a.yaml").write_text("project: x\nextends: _b.yaml\n")
+    (specs / "_b.yaml").write_text("extends: _a.yaml\n")
+    code, _out, err = cli("validate", "broken")
+    assert code == 2
+    assert err == "specs/_b.yaml:1:1: $.extends: extends forms a cycle: broken.yaml -> _a.yaml -> _b.yaml -> _a.yaml\n"
+
+
+def test_missing_base_without_a_close_name_lists_the_specs(cli, specs):
+    (specs / "broken.yaml").write_text("extends: _zzz.yaml\n")
+    code, _out, err = cli("validate", "broken")
+    assert code == 2
+    assert err == ("specs/broken.yaml:1:1: $.extends: _zzz.yaml does not exist (specs here: _common.yaml, dev.yaml, "
+                   "prod.yaml, staging.yaml)\n")
+
+
+def test_unclosed_mapping_and_quote_name_where_they_opened(cli, specs):
+    (specs / "broken.yaml").write_text('extends: dev.yaml\ndns: {hostname: x\ntags:\n  a: b\n')
+    code, _out, err = cli("validate", "broken")
+    assert (code, err.split(": $: ")[0]) == (2, "specs/broken.yaml:2:6")
+    assert "this '{' is never closed" in err
+    (specs / "broken.yaml").write_text('extends: dev.yaml\ndns:\n  hostname: "x\n')
+    code, _out, err = cli("validate", "broken")
+    assert (code, err.split(": $: ")[0]) == (2, "specs/broken.yaml:3:13")
+    assert "this quote is never closed" in err
+
+
+def test_real_specs_have_no_warnings(cli):
+    code, _out, err = cli("validate")
+    assert (code, err) == (0, "")
