@@ -5,17 +5,19 @@ Exit codes: 0 success, 1 stale tree or findings, 2 bad input or usage, 3 a bug i
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from codemate_tfgen import __version__
-from codemate_tfgen.errors import TfgenError
+from codemate_tfgen.errors import SpecWarning, TfgenError
 
 if TYPE_CHECKING:
     from codemate_tfgen.project import Project
@@ -30,7 +32,8 @@ def _guarded(command: Callable[..., int]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, debug: bool, **kwargs: Any) -> None:
         try:
-            code = command(*args, **kwargs)
+            with _spec_warnings_on_stderr():
+                code = command(*args, **kwargs)
         except click.ClickException:
             raise  # click reports usage errors itself, with exit code 2
         except TfgenError as exc:
@@ -45,6 +48,24 @@ def _guarded(command: Callable[..., int]) -> Callable[..., Any]:
         sys.exit(code)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _spec_warnings_on_stderr() -> Iterator[None]:
+    """Warnings about the specs are lines on stderr like errors, printed as they come (every one:
+    a run sees each once); other warnings are shown as Python shows them."""
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def print_spec_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, SpecWarning):
+                click.echo(str(message), err=True)
+            else:
+                show(message, category, *args, **kwargs)
+
+        warnings.simplefilter("always", SpecWarning)
+        warnings.showwarning = print_spec_warning
+        yield
 
 
 def _unexpected(exc: Exception, debug: bool) -> int:
@@ -149,6 +170,8 @@ def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: boo
     if dry_run:
         drift = pipeline.check(project, names)
         _report(drift, DRY_RUN_LABELS)
+        if not drift.stale:
+            click.echo(f"tfgen: nothing would change: {_tree(project)} is up to date")
     else:
         drift = pipeline.render_to_disk(project, names)
         if drift.stale:

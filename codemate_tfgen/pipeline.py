@@ -5,11 +5,12 @@ Each step is a plain function; the CLI only chooses which to run and maps errors
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+from codemate_tfgen import crosscheck, tree
 from codemate_tfgen import render as rendering
-from codemate_tfgen import tree
-from codemate_tfgen.errors import SpecError, SpecProblem
+from codemate_tfgen.errors import SpecError, SpecProblem, SpecWarning
 from codemate_tfgen.project import Project
 from codemate_tfgen.spec import Spec, environment_names, load_spec
 from codemate_tfgen.validate import validate
@@ -22,7 +23,8 @@ def select(specs_dir: Path, names: tuple[str, ...]) -> list[str]:
 
 
 def load_valid_specs(specs_dir: Path, names: list[str]) -> list[Spec]:
-    """Load and validate every named environment, reporting the problems of all of them together."""
+    """Load and validate every named environment, reporting the problems of all of them together.
+    What the valid specs share that they should not is a SpecWarning (see crosscheck)."""
     specs: list[Spec] = []
     problems: list[SpecProblem] = []
     for name in names:
@@ -34,6 +36,8 @@ def load_valid_specs(specs_dir: Path, names: list[str]) -> list[Spec]:
             problems.extend(p for p in exc.problems if p not in problems)
     if problems:
         raise SpecError(problems)
+    for problem in crosscheck.shared_values(specs):
+        warnings.warn(SpecWarning(problem), stacklevel=2)
     return specs
 
 

@@ -145,6 +145,23 @@ def test_unclosed_mapping_and_quote_name_where_they_opened(cli, specs):
     assert "this quote is never closed" in err
 
 
+def test_copied_environment_keeps_anothers_host_branch_and_origin(cli, specs):
+    """qa.yaml started as a copy of dev.yaml: a warning for each value that still is dev's."""
+    shutil.copy(specs / "dev.yaml", specs / "qa.yaml")
+    code, out, err = cli("validate")
+    assert code == 0, err
+    assert "dev, prod, qa, staging: valid" in out
+    assert err.splitlines() == [
+        "specs/_common.yaml:103:11: $.cicd.branch: warning: qa deploys branch develop of Nharu/codemate, "
+        "as dev does (specs/_common.yaml:103:11); give qa its own cicd.branch",
+        "specs/qa.yaml:12:13: $.dns.hostname: warning: qa has the host name codemate-dev.code1398.io, as dev "
+        "does (specs/dev.yaml:12:13); give qa its own dns.hostname",
+        "specs/qa.yaml:23:26: $.storage.cors_allowed_origins[0]: warning: qa allows the CORS origin "
+        "https://codemate-dev.code1398.io, as dev does (specs/dev.yaml:23:26); give qa its own "
+        "storage.cors_allowed_origins",
+    ]
+
+
 def test_real_specs_have_no_warnings(cli):
     code, _out, err = cli("validate")
     assert (code, err) == (0, "")

@@ -201,3 +201,17 @@ def test_render_keeps_foreign_files_and_warns(cli, specs, rendered, dry_run):
         f"tfgen: warning: infrastructure/{path}: a Terraform file tfgen did not generate, among generated ones; "
         "left as it is, and `tfgen check` fails until it is moved or removed" for path in FOREIGN)
 
+
+def test_dry_run_says_when_nothing_would_change(cli, specs, rendered):
+    code, out, err = cli("render", "--dry-run", "--specs", specs, "--out", rendered)
+    assert (code, err) == (0, "")
+    assert out == "tfgen: nothing would change: out/infrastructure is up to date\n"
+
+
+def test_check_diff_has_no_manifest_noise(cli, specs, rendered):
+    dev = specs / "dev.yaml"
+    dev.write_text(dev.read_text().replace("hostname: codemate-dev", "hostname: codemate-devel"))
+    code, out, _err = cli("check", "--specs", specs, "--out", rendered)
+    assert code == 1
+    assert "--- a/infrastructure/environments/dev/terraform.tfvars" in out
+    assert ".tfgen-manifest.json" not in out and "sha256" not in out, out
