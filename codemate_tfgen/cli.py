@@ -52,8 +52,8 @@ def _guarded(command: Callable[..., int]) -> Callable[..., Any]:
 
 @contextlib.contextmanager
 def _spec_warnings_on_stderr() -> Iterator[None]:
-    """Warnings about the specs are lines on stderr like errors, printed as they come (every one:
-    a run sees each once); other warnings are shown as Python shows them."""
+    """Warnings about the specs become lines on stderr like errors, printed as they come (all of
+    them: each names its own value); other warnings are shown as Python shows them."""
     with warnings.catch_warnings():
         show = warnings.showwarning
 
