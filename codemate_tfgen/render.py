@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -59,6 +59,12 @@ class _BytecodeCache(jinja2.FileSystemBytecodeCache):
         except Exception:
             pass
 
+    def get_cache_key(self, name: str, filename: str | None = None) -> str:
+        """By template name alone, not its path: Jinja checks each entry against the checksum of
+        the source it loads, and so every project (and every copy of one) shares the entries of
+        the templates it has in common."""
+        return super().get_cache_key(name)
+
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
     folder = user_cache.directory("jinja", user_cache.fingerprint("jinja2"),
@@ -66,7 +72,7 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
     return _BytecodeCache(str(folder)) if folder else None
 
 
-@cache
+@lru_cache(maxsize=4)  # a process renders one project's templates, or a few (tests)
 def environment(templates: Path) -> jinja2.Environment:
     """The Jinja environment of a templates folder; every filter a template may use is registered here."""
     env = jinja2.Environment(
