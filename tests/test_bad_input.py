@@ -107,7 +107,7 @@ def test_yaml_11_booleans_are_shown_as_typed(cli, specs, typed, read):
     ("dns:\n  hostname", "1:30", 'YAML 1.1 reads an unquoted 1:30 as 90 (base 60); quote it for text: "1:30"'),
     ("services:\n  frontend:\n    port", "03000", 'YAML 1.1 reads an unquoted 03000 as the octal number 1536; '
      'quote it for text: "03000", or write the number without a leading 0'),
-])
+], ids=["base_60", "octal"])
 def test_yaml_11_numbers_that_are_not_what_they_look_like(cli, specs, field, typed, message):
     (specs / "broken.yaml").write_text(f"extends: dev.yaml\n{field}: {typed}\n")
     code, _out, err = cli("validate", "broken")
