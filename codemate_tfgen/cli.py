@@ -5,17 +5,22 @@ Exit codes: 0 success, 1 stale tree or findings, 2 bad input or usage, 3 a bug i
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from codemate_tfgen import __version__
-from codemate_tfgen.errors import TfgenError
+from codemate_tfgen.errors import SpecWarning, TfgenError
+
+if TYPE_CHECKING:
+    from codemate_tfgen.project import Project
 
 EXIT_OK, EXIT_STALE, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
@@ -27,7 +32,8 @@ def _guarded(command: Callable[..., int]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, debug: bool, **kwargs: Any) -> None:
         try:
-            code = command(*args, **kwargs)
+            with _spec_warnings_on_stderr():
+                code = command(*args, **kwargs)
         except click.ClickException:
             raise  # click reports usage errors itself, with exit code 2
         except TfgenError as exc:
@@ -42,6 +48,24 @@ def _guarded(command: Callable[..., int]) -> Callable[..., Any]:
         sys.exit(code)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _spec_warnings_on_stderr() -> Iterator[None]:
+    """Warnings about the specs become lines on stderr like errors, printed as they come (all of
+    them: each names its own value); other warnings are shown as Python shows them."""
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def print_spec_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, SpecWarning):
+                click.echo(str(message), err=True)
+            else:
+                show(message, category, *args, **kwargs)
+
+        warnings.simplefilter("always", SpecWarning)
+        warnings.showwarning = print_spec_warning
+        yield
 
 
 def _unexpected(exc: Exception, debug: bool) -> int:
@@ -62,15 +86,40 @@ def _unexpected(exc: Exception, debug: bool) -> int:
     return EXIT_BUG
 
 
-_specs_option = click.option("--specs", "specs_dir", type=click.Path(path_type=Path), default=Path("specs"),
-                             show_default=True, help="Directory of environment specs.")
-_out_option = click.option("--out", "out", type=click.Path(path_type=Path), default=Path("generated"),
-                           show_default=True, help="Output root; tfgen manages OUT/infrastructure.")
+_project_option = click.option(
+    "--project", "project_dir", type=click.Path(path_type=Path), metavar="DIR",
+    help="The project: a folder holding specs/ and templates/ [default: the nearest such folder from the "
+         "working directory upward]. tfgen renders PROJECT/templates, whichever way it was installed; the "
+         "templates shipped with tfgen only when PROJECT has no templates/ folder.")
+_specs_option = click.option("--specs", "specs_dir", type=click.Path(path_type=Path), metavar="DIR",
+                             help="Directory of environment specs [default: PROJECT/specs].")
+_out_option = click.option("--out", "out_dir", type=click.Path(path_type=Path), metavar="DIR",
+                           help="Output root; tfgen manages OUT/infrastructure [default: PROJECT/generated].")
+
+
+def _project_options(*, out: bool) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """--project, --specs and (with out) --out, handed to the command as one located Project."""
+
+    def decorate(command: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(command)
+        def wrapper(*args: Any, project_dir: Path | None, specs_dir: Path | None, out_dir: Path | None = None,
+                    **kwargs: Any) -> int:
+            from codemate_tfgen.project import locate
+
+            return command(*args, project=locate(project_dir, specs_dir, out_dir), **kwargs)
+
+        for option in reversed([_project_option, _specs_option, *([_out_option] if out else [])]):
+            wrapper = option(wrapper)
+        return wrapper
+
+    return decorate
+
+
 _all_option = click.option("--all", "all_envs", is_flag=True,
                            help="Every environment in the specs directory (the default without ENV).")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(name="tfgen", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="tfgen")
 def main() -> None:
     """Generate CodeMate's AWS infrastructure as plain, verified Terraform.
@@ -78,6 +127,10 @@ def main() -> None:
     One YAML spec per environment (specs/<env>.yaml) is validated, rendered through the
     templates and verified in memory; only then is generated/infrastructure replaced, in one
     atomic step.
+
+    tfgen works on a project: the nearest folder from the working directory upward that holds
+    specs/ and templates/ (or --project DIR). It reads that project's specs/ and templates/ and
+    writes its generated/, whichever way tfgen was installed.
 
     \b
     Exit codes: 0 ok, 1 stale or findings, 2 bad input or usage, 3 internal error.
@@ -93,16 +146,17 @@ def _names(envs: tuple[str, ...], all_envs: bool) -> tuple[str, ...]:
 @main.command()
 @click.argument("envs", metavar="[ENV]...", nargs=-1)
 @_all_option
-@_specs_option
-@_out_option
 @click.option("--dry-run", is_flag=True, help="Render and verify, print what would change, write nothing.")
 @_guarded
-def render(envs: tuple[str, ...], all_envs: bool, out: Path, specs_dir: Path, dry_run: bool) -> int:
+@_project_options(out=True)
+def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: bool) -> int:
     """Render, verify, then write the Terraform tree.
 
     Nothing is written unless every selected environment validates and the whole tree
     verifies; files tfgen generated before and no longer generates are removed, files it
-    never generated are left alone.
+    never generated are left alone. A Terraform file it did not generate in a folder of
+    generated Terraform (e.g. environments/dev/extra.tf) gets a warning: Terraform loads it,
+    and `tfgen check` fails until it is moved or removed.
 
     \b
     Examples:
@@ -114,29 +168,38 @@ def render(envs: tuple[str, ...], all_envs: bool, out: Path, specs_dir: Path, dr
 
     names = _names(envs, all_envs)
     if dry_run:
-        drift = pipeline.check(specs_dir, out, names)
+        drift = pipeline.check(project, names)
         _report(drift, DRY_RUN_LABELS)
-        return EXIT_OK
-    drift = pipeline.render_to_disk(specs_dir, out, names)
-    if drift.stale:
-        _report(drift, RENDER_LABELS)
-        click.echo(f"tfgen: wrote {out / 'infrastructure'}")
+        if not drift.stale:
+            click.echo(f"tfgen: nothing would change: {_tree(project)} is up to date")
     else:
-        click.echo(f"tfgen: {out / 'infrastructure'} is already up to date")
+        drift = pipeline.render_to_disk(project, names)
+        if drift.stale:
+            _report(drift, RENDER_LABELS)
+            click.echo(f"tfgen: wrote {_tree(project)}")
+        else:
+            click.echo(f"tfgen: {_tree(project)} is already up to date")
+    # Never removed: tfgen only removes what it generated. Not refused either: a render must
+    # stay possible while such a file is there (an experiment, a file about to be moved).
+    for path in drift.foreign:
+        click.echo(f"tfgen: warning: {path}: a Terraform file tfgen did not generate, among generated ones; "
+                   "left as it is, and `tfgen check` fails until it is moved or removed", err=True)
     return EXIT_OK
 
 
 @main.command()
 @click.argument("envs", metavar="[ENV]...", nargs=-1)
 @_all_option
-@_specs_option
-@_out_option
 @_guarded
-def check(envs: tuple[str, ...], all_envs: bool, out: Path, specs_dir: Path) -> int:
+@_project_options(out=True)
+def check(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
     """Fail with a diff when the generated tree is stale (read-only).
 
     Renders in memory and compares with OUT/infrastructure: prints a unified diff for each
-    changed file and lists missing and orphaned files. Exit 0 when up to date, 1 when stale.
+    changed file and lists missing and orphaned files, and foreign ones: Terraform files
+    (.tf, .tf.json, .tfvars) tfgen did not generate, in a folder of generated Terraform, which
+    Terraform would load with them. Exit 0 when up to date, 1 when stale or foreign files are
+    there.
 
     \b
     Examples:
@@ -145,15 +208,31 @@ def check(envs: tuple[str, ...], all_envs: bool, out: Path, specs_dir: Path) -> 
     """
     from codemate_tfgen import pipeline
 
-    drift = pipeline.check(specs_dir, out, _names(envs, all_envs))
-    if not drift.stale:
-        click.echo(f"tfgen: {out / 'infrastructure'} is up to date")
+    drift = pipeline.check(project, _names(envs, all_envs))
+    if not drift.stale and not drift.foreign:
+        click.echo(f"tfgen: {_tree(project)} is up to date")
         return EXIT_OK
     for diff in drift.changed.values():
         click.echo(diff, nl=False)
     _report(drift, CHECK_LABELS)
-    click.echo("tfgen: generated files are stale; run `tfgen render` and commit the result", err=True)
+    for path in drift.foreign:
+        click.echo(f"foreign: {path}")
+    if drift.foreign:
+        click.echo(f"tfgen: {len(drift.foreign)} Terraform file(s) tfgen did not generate among generated ones: "
+                   "Terraform loads them with the generated files; move them out of the tree or remove them",
+                   err=True)
+    if drift.stale:
+        # The command as this run was started (`tfgen` or `python -m codemate_tfgen`): it renders
+        # with the same code, which matters when the code itself changed.
+        command = click.get_current_context().find_root().info_name
+        click.echo(f"tfgen: generated files are stale; run `{command} render` and commit the result", err=True)
     return EXIT_STALE
+
+
+def _tree(project: Project) -> str:
+    from codemate_tfgen.spec import display_path
+
+    return display_path(project.out / "infrastructure")
 
 
 CHECK_LABELS = ("changed", "missing", "orphaned")
@@ -170,9 +249,9 @@ def _report(drift: Any, labels: tuple[str, str, str]) -> None:
 @main.command()
 @click.argument("envs", metavar="[ENV]...", nargs=-1)
 @_all_option
-@_specs_option
 @_guarded
-def validate(envs: tuple[str, ...], all_envs: bool, specs_dir: Path) -> int:
+@_project_options(out=False)
+def validate(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
     """Validate specs against the schema and the semantic rules only.
 
     \b
@@ -182,8 +261,8 @@ def validate(envs: tuple[str, ...], all_envs: bool, specs_dir: Path) -> int:
     """
     from codemate_tfgen import pipeline
 
-    names = pipeline.select(specs_dir, _names(envs, all_envs))
-    pipeline.load_valid_specs(specs_dir, names)
+    names = pipeline.select(project.specs, _names(envs, all_envs))
+    pipeline.load_valid_specs(project.specs, names)
     click.echo(f"tfgen: {', '.join(names) or 'no environments'}: valid")
     return EXIT_OK
 
@@ -191,7 +270,6 @@ def validate(envs: tuple[str, ...], all_envs: bool, specs_dir: Path) -> int:
 @main.command()
 @click.argument("envs", metavar="[ENV]...", nargs=-1)
 @_all_option
-@_specs_option
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
               show_default=True, help="table for a terminal, markdown for a pull request, json for scripts.")
 @click.option("--scenario", "scenario", multiple=True, metavar="NAME", default=("baseline",),
@@ -204,7 +282,8 @@ def validate(envs: tuple[str, ...], all_envs: bool, specs_dir: Path) -> int:
               help="Print the monthly difference from REF: a git revision (its specs directory) "
                    "or a spec file.")
 @_guarded
-def cost(envs: tuple[str, ...], all_envs: bool, specs_dir: Path, fmt: str, scenario: tuple[str, ...],
+@_project_options(out=False)
+def cost(envs: tuple[str, ...], all_envs: bool, project: Project, fmt: str, scenario: tuple[str, ...],
          ref: str | None) -> int:
     """Estimate the monthly AWS cost of environments from their specs.
 
@@ -224,11 +303,11 @@ def cost(envs: tuple[str, ...], all_envs: bool, specs_dir: Path, fmt: str, scena
     from codemate_tfgen import cost as costing
     from codemate_tfgen import costview, pipeline
 
-    names = pipeline.select(specs_dir, _names(envs, all_envs))
-    specs = pipeline.load_valid_specs(specs_dir, names)
+    names = pipeline.select(project.specs, _names(envs, all_envs))
+    specs = pipeline.load_valid_specs(project.specs, names)
     estimates = [costing.estimate(spec, scenario) for spec in specs]
     if ref is not None:
-        before = costing.reference_specs(ref, specs_dir, names)
+        before = costing.reference_specs(ref, project.specs, names)
         pairs = [(None if before[s.name] is None else costing.estimate(before[s.name], scenario), e)
                  for s, e in zip(specs, estimates, strict=True)]
         click.echo(costview.difference(pairs, ref, fmt))

@@ -309,8 +309,7 @@ def build_context(spec: Spec) -> Context:
         project=data["project"],
         account=data["account"]["name"],
         region=data["region"],
-        # Named as <specs dir>/<file> so headers do not depend on where tfgen runs.
-        sources=[f"{path.parent.name}/{path.name}" for path in spec.files],
+        sources=spec.sources,
         backend=data["backend"].everything(),
         versions=VERSIONS,
         flags=flags,

@@ -36,6 +36,14 @@ class SpecProblem:
         return f"{self.location}: {self.path}: {self.message}"
 
 
+class SpecWarning(UserWarning):
+    """Something in valid specs that is most likely a mistake (warnings.warn; the CLI prints it)."""
+
+    def __init__(self, problem: SpecProblem):
+        super().__init__(str(problem))
+        self.problem = problem
+
+
 class SpecError(TfgenError):
     """All problems found in the specs of one run, reported together."""
 

@@ -5,12 +5,14 @@ Each step is a plain function; the CLI only chooses which to run and maps errors
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+from codemate_tfgen import crosscheck, tree
 from codemate_tfgen import render as rendering
-from codemate_tfgen import tree
 from codemate_tfgen.context import build_context
-from codemate_tfgen.errors import SpecError, SpecProblem
+from codemate_tfgen.errors import SpecError, SpecProblem, SpecWarning
+from codemate_tfgen.project import Project
 from codemate_tfgen.spec import Spec, environment_names, load_spec
 from codemate_tfgen.validate import topology_problems, validate
 from codemate_tfgen.verify import verify
@@ -28,6 +30,7 @@ def load_valid_specs(specs_dir: Path, names: list[str], selected: list[str] | No
     see every environment of the directory, named or not; one that does not load or validate
     itself is left out of them (its own problems are reported when it is named). A conflict is
     reported at a `selected` environment (default: the named ones), the one a command is about.
+    What the valid specs share that they should not is a SpecWarning (see crosscheck).
     """
     specs: list[Spec] = []
     problems: list[SpecProblem] = []
@@ -43,6 +46,8 @@ def load_valid_specs(specs_dir: Path, names: list[str], selected: list[str] | No
                                           set(names if selected is None else selected)))
     if problems:
         raise SpecError(problems)
+    for problem in crosscheck.shared_values(specs):
+        warnings.warn(SpecWarning(problem), stacklevel=2)
     return specs
 
 
@@ -60,31 +65,33 @@ def _other_valid_specs(specs_dir: Path, names: list[str]) -> list[Spec]:
     return found
 
 
-def build(specs_dir: Path, names: tuple[str, ...]) -> tuple[dict[str, str], tree.Owners]:
-    """Render and verify in memory. Returns the rendered files and the owners they replace.
+def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tree.Owners]:
+    """Render the project's specs through its templates and verify, in memory. Returns the
+    rendered files and the owners they replace.
 
     With no names every environment is rendered, and files of environments whose spec is gone
     count as orphans; with names, other environments' files are left as they are.
     """
-    selected = select(specs_dir, names)
+    selected = select(project.specs, names)
     # The scripts and the top-level README describe every environment, so every spec is
     # loaded (and must be valid) even when only some environments are rendered.
-    every = load_valid_specs(specs_dir, list(dict.fromkeys(selected + environment_names(specs_dir))), selected)
+    every = load_valid_specs(project.specs, list(dict.fromkeys(selected + environment_names(project.specs))),
+                             selected)
     contexts = [build_context(spec) for spec in every]
     chosen = [context for context in contexts if context.env in selected]
-    files = rendering.render(chosen, contexts)
+    files = rendering.render(project.templates, chosen, contexts)
     verify(files, [finding for context in chosen for finding in context.unrendered])
     return files, ({tree.SHARED, *selected} if names else None)
 
 
-def render_to_disk(specs_dir: Path, out: Path, names: tuple[str, ...]) -> tree.Drift:
+def render_to_disk(project: Project, names: tuple[str, ...]) -> tree.Drift:
     """Render, verify, then replace the tree in one atomic step. Returns what changed."""
-    files, owners = build(specs_dir, names)
-    return tree.update_tree(out, files, owners)
+    files, owners = build(project, names)
+    return tree.update_tree(project.out, files, owners)
 
 
-def check(specs_dir: Path, out: Path, names: tuple[str, ...]) -> tree.Drift:
+def check(project: Project, names: tuple[str, ...]) -> tree.Drift:
     """Compare the tree on disk with a fresh render (read-only)."""
-    files, owners = build(specs_dir, names)
-    files[tree.MANIFEST] = tree.desired_tree(out, files, owners)[tree.MANIFEST]
-    return tree.compare(out, files, owners)
+    files, owners = build(project, names)
+    files[tree.MANIFEST] = tree.desired_tree(project.out, files, owners)[tree.MANIFEST]
+    return tree.compare(project.out, files, owners)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
+from functools import lru_cache, partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -23,16 +22,6 @@ from codemate_tfgen.context import VERSIONS, Context
 
 ROOT = PurePosixPath("infrastructure")
 ENV_FILES = ("main.tf", "variables.tf", "outputs.tf", "providers.tf", "backend.tf", "terraform.tfvars")
-
-
-def templates_dir() -> Path:
-    """Installed, templates/ ships as codemate_tfgen.templates; in a source checkout that is
-    imported without installing (e.g. `python -m pytest` from the repository root), the package
-    mapping does not exist and templates/ is the directory beside the package."""
-    try:
-        return Path(str(resources.files("codemate_tfgen.templates")))
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "templates"
 
 
 def _md(text: Any) -> str:
@@ -69,6 +58,12 @@ class _BytecodeCache(jinja2.FileSystemBytecodeCache):
         except Exception:
             pass
 
+    def get_cache_key(self, name: str, filename: str | None = None) -> str:
+        """By template name alone, not its path: Jinja checks each entry against the checksum of
+        the source it loads, and so every project (and every copy of one) shares the entries of
+        the templates it has in common."""
+        return super().get_cache_key(name)
+
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
     folder = user_cache.directory("jinja", user_cache.fingerprint("jinja2"),
@@ -76,11 +71,11 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
     return _BytecodeCache(str(folder)) if folder else None
 
 
-@cache
-def environment() -> jinja2.Environment:
-    """The one Jinja environment; every filter a template may use is registered here."""
+@lru_cache(maxsize=4)  # a process renders one project's templates, or a few (tests)
+def environment(templates: Path) -> jinja2.Environment:
+    """The Jinja environment of a templates folder; every filter a template may use is registered here."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        loader=jinja2.FileSystemLoader(str(templates)),
         bytecode_cache=_bytecode_cache(),
         **_JINJA_OPTIONS,
     )
@@ -89,7 +84,7 @@ def environment() -> jinja2.Environment:
     env.filters["sh"] = shell.quote
     env.filters["md"] = _md
     env.filters["md_code"] = _md_code
-    env.globals["spec_arguments"] = spec_arguments
+    env.globals["spec_arguments"] = partial(spec_arguments, templates)
     return env
 
 
@@ -118,10 +113,10 @@ class Module:
         return shapes.variable_blocks(self.binding)
 
 
-def spec_arguments(module_path: str, source: str) -> str:
-    """A module call's arguments for its bound inputs, e.g. spec_arguments("database/rds",
+def spec_arguments(templates: Path, module_path: str, source: str) -> str:
+    """A module call's arguments for its bound inputs, e.g. spec_arguments(..., "database/rds",
     "var.database") gives `engine_version = var.database.engine_version`, one per input."""
-    found = {str(module.path): module for module in modules()}
+    found = {str(module.path): module for module in modules(templates)}
     if module_path not in found or found[module_path].binding is None:
         raise jinja2.TemplateError(f"{module_path} is not a module with bound spec inputs")
     return shapes.arguments(found[module_path].binding, source)
@@ -132,11 +127,19 @@ def spec_arguments(module_path: str, source: str) -> str:
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@cache
-def modules() -> tuple[Module, ...]:
-    base = templates_dir() / "modules"
+def modules(templates: Path) -> tuple[Module, ...]:
+    """The modules under templates/modules. They are the project's and may change between two
+    renders of one process, so they are read again whenever a module.yaml changed."""
+    base = templates / "modules"
+    stamps = tuple((path, path.stat().st_mtime_ns, path.stat().st_size)
+                   for path in sorted(base.glob("*/*/module.yaml")))
+    return _read_modules(base, stamps)
+
+
+@lru_cache(maxsize=4)
+def _read_modules(base: Path, stamps: tuple[tuple[Path, int, int], ...]) -> tuple[Module, ...]:
     found = []
-    for meta_file in sorted(base.glob("*/*/module.yaml")):
+    for meta_file, _mtime, _size in stamps:
         meta = yaml.load(meta_file.read_text("utf-8"), Loader=_YAML_LOADER)
         found.append(Module(PurePosixPath(meta_file.parent.relative_to(base).as_posix()), meta))
     return tuple(found)
@@ -156,10 +159,10 @@ def _finish(path: PurePosixPath, text: str) -> str:
     return text.rstrip("\n") + "\n"
 
 
-def _render(template: str, path: PurePosixPath, sources: list[str], /, **context: Any) -> str:
+def _render(templates: Path, template: str, path: PurePosixPath, sources: list[str], /, **context: Any) -> str:
     """Render one file; every file opens with the header naming where it comes from (after the
     shebang of a script, which must stay the first line)."""
-    text = environment().get_template(template).render(**context).lstrip("\n")
+    text = environment(templates).get_template(template).render(**context).lstrip("\n")
     shebang = ""
     if text.startswith("#!"):
         shebang, _, text = text.partition("\n")
@@ -167,9 +170,9 @@ def _render(template: str, path: PurePosixPath, sources: list[str], /, **context
     return _finish(path, shebang + header(path, sources) + "\n\n" + text.lstrip("\n"))
 
 
-def render_modules() -> dict[str, str]:
+def render_modules(templates: Path) -> dict[str, str]:
     files: dict[str, str] = {}
-    for module in modules():
+    for module in modules(templates):
         out = ROOT / "modules" / module.path
         source = f"templates/{module.template_dir}"
         aliases = module.meta.get("provider_aliases", [])
@@ -177,16 +180,16 @@ def render_modules() -> dict[str, str]:
             sources = [f"{source}/{name}.j2"] + (
                 [f"{source}/module.yaml", "codemate_tfgen/spec.schema.json"]
                 if name == "variables.tf" and module.binding else [])
-            files[str(out / name)] = _render(f"{module.template_dir}/{name}.j2", out / name, sources,
+            files[str(out / name)] = _render(templates, f"{module.template_dir}/{name}.j2", out / name, sources,
                                              spec_variables=module.spec_variables)
-        files[str(out / "versions.tf")] = _render("_shared/versions.tf.j2", out / "versions.tf",
+        files[str(out / "versions.tf")] = _render(templates, "_shared/versions.tf.j2", out / "versions.tf",
                                                   [f"{source}/module.yaml"], versions=VERSIONS,
                                                   provider_aliases=aliases)
         docs = _docs(files, out, aliases)
         call = module.path.name.replace("-", "_")
         docs["usage"] = readme.usage(call, f"../../modules/{module.path}", docs["inputs"], aliases)
         files[str(out / "README.md")] = _render(
-            "_shared/README.md.j2", out / "README.md",
+            templates, "_shared/README.md.j2", out / "README.md",
             [f"{source}/{name}" for name in ("module.yaml", "main.tf.j2", "variables.tf.j2", "outputs.tf.j2")],
             **docs, title=f"{module.path.name} module", description=" ".join(module.meta["description"].split()))
     return files
@@ -201,24 +204,24 @@ def _docs(files: dict[str, str], out: PurePosixPath, aliases: list[str]) -> dict
             "outputs": readme.outputs(files[str(out / "outputs.tf")]), "usage": None}
 
 
-def render_environment(context: Context) -> dict[str, str]:
+def render_environment(templates: Path, context: Context) -> dict[str, str]:
     out = ROOT / "environments" / context.env
     sources = context.sources
     values = context.template_values()
     files: dict[str, str] = {}
     for name in ENV_FILES:
-        files[str(out / name)] = _render(f"environments/{name}.j2", out / name,
+        files[str(out / name)] = _render(templates, f"environments/{name}.j2", out / name,
                                          sources + [f"templates/environments/{name}.j2"], **values)
-    files[str(out / "versions.tf")] = _render("_shared/versions.tf.j2", out / "versions.tf", sources,
+    files[str(out / "versions.tf")] = _render(templates, "_shared/versions.tf.j2", out / "versions.tf", sources,
                                               versions=VERSIONS, provider_aliases=[])
     files[str(out / "README.md")] = _render(
-        "_shared/README.md.j2", out / "README.md", sources, **_docs(files, out, []),
+        templates, "_shared/README.md.j2", out / "README.md", sources, **_docs(files, out, []),
         title=f"{context.env} environment",
         description=f"Root module of the {context.env} environment. Values come from terraform.tfvars.")
     return files
 
 
-def render_shared(contexts: list[Context]) -> dict[str, str]:
+def render_shared(templates: Path, contexts: list[Context]) -> dict[str, str]:
     """The scripts and the top-level README: they describe every environment at once.
 
     `contexts` must be every environment's in the specs directory, whichever ones a command
@@ -229,7 +232,7 @@ def render_shared(contexts: list[Context]) -> dict[str, str]:
     contexts = sorted(contexts, key=lambda context: context.env)
     backends = {context.env: context.backend for context in contexts}
     distinct = {json.dumps(backend, sort_keys=True) for backend in backends.values()}
-    scripts = sorted(p.name.removesuffix(".j2") for p in (templates_dir() / "scripts").glob("[!_]*.sh.j2"))
+    scripts = sorted(p.name.removesuffix(".j2") for p in (templates / "scripts").glob("[!_]*.sh.j2"))
     context = {
         "contexts": contexts,
         "environments": [context.env for context in contexts],
@@ -238,7 +241,7 @@ def render_shared(contexts: list[Context]) -> dict[str, str]:
         "shared_backend": next(iter(backends.values())) if len(distinct) == 1 else None,
         "versions": VERSIONS,
         "terraform_version": VERSIONS["terraform"],
-        "modules": modules(),
+        "modules": modules(templates),
         "scripts": scripts,
         "readme": readme,
     }
@@ -246,21 +249,22 @@ def render_shared(contexts: list[Context]) -> dict[str, str]:
     files: dict[str, str] = {}
     for name in scripts:
         path = ROOT / "scripts" / name
-        files[str(path)] = _render(f"scripts/{name}.j2", path, spec_sources + [f"templates/scripts/{name}.j2"],
-                                   **context)
+        files[str(path)] = _render(templates, f"scripts/{name}.j2", path,
+                                   spec_sources + [f"templates/scripts/{name}.j2"], **context)
     path = ROOT / "README.md"
-    files[str(path)] = _render("infrastructure/README.md.j2", path,
+    files[str(path)] = _render(templates, "infrastructure/README.md.j2", path,
                                spec_sources + ["templates/infrastructure/README.md.j2"], **context)
     return files
 
 
-def render(contexts: list[Context], all_contexts: list[Context] | None = None) -> dict[str, str]:
-    """The shared modules, scripts and README, plus the root module of every given environment.
+def render(templates: Path, contexts: list[Context], all_contexts: list[Context] | None = None) -> dict[str, str]:
+    """The shared modules, scripts and README, plus the root module of every given environment,
+    from the templates folder `templates`.
 
     `all_contexts` (default: `contexts`) are every environment's, for the shared files.
     """
-    files = render_modules()
-    files.update(render_shared(contexts if all_contexts is None else all_contexts))
+    files = render_modules(templates)
+    files.update(render_shared(templates, contexts if all_contexts is None else all_contexts))
     for context in contexts:
-        files.update(render_environment(context))
+        files.update(render_environment(templates, context))
     return dict(sorted(files.items()))

@@ -8,8 +8,10 @@ error can point at the line a user has to change.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +56,13 @@ class Spec:
     files: list[Path]
     value_locations: dict[JsonPath, Location] = field(default_factory=dict)
     key_locations: dict[JsonPath, Location] = field(default_factory=dict)
+    # What was typed for a plain (unquoted) scalar that YAML did not read as a string: `no`,
+    # `17`, `~`; messages show it as typed, not as YAML 1.1 read it (false, 17, null).
+    value_texts: dict[JsonPath, str] = field(default_factory=dict)
+
+    def typed(self, path: JsonPath) -> str | None:
+        """The text of a plain scalar that YAML read as no string (a boolean, number or null)."""
+        return self.value_texts.get(path)
 
     def location(self, path: JsonPath, *, key: bool = False) -> Location:
         """The location of a value (or of its key), else of the nearest ancestor that exists."""
@@ -66,6 +75,18 @@ class Spec:
 
     def problem(self, path: JsonPath, message: str, *, key: bool = False) -> SpecProblem:
         return SpecProblem(self.location(path, key=key), format_path(path), message)
+
+    def most_specific(self, *paths: JsonPath) -> JsonPath:
+        """Of values a rule relates, the one set in the most specific file (an environment over
+        its bases; the first one on a tie): where the user changed something."""
+        rank = {display_path(path): index for index, path in enumerate(self.files)}
+        return max(paths, key=lambda path: rank.get(self.location(path).file, -1))
+
+    @property
+    def sources(self) -> list[str]:
+        """The spec files as generated headers name them, `<specs folder>/<file>`, whatever the
+        working directory and however --specs was written (`.` included)."""
+        return [f"{path.parent.name}/{path.name}" for path in map(Path, map(os.path.abspath, self.files))]
 
 
 class _Loader(yaml.SafeLoader):
@@ -110,6 +131,28 @@ class _Document:
     data: Any
     value_locations: dict[JsonPath, Location]
     key_locations: dict[JsonPath, Location]
+    value_texts: dict[JsonPath, str]
+
+    def tables(self) -> tuple[dict[JsonPath, Any], ...]:
+        return self.value_locations, self.key_locations, self.value_texts
+
+
+# Plain scalars YAML 1.1 reads as numbers where YAML 1.2 and every reader of the spec see
+# something else: a leading 0 is octal (0123 is 83), colons are base 60 (1:30 is 90).
+_OCTAL = re.compile(r"[-+]?0[0-7_]+")
+_BASE_60 = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
+
+
+def _surprise(text: str, value: Any) -> str | None:
+    """Why a plain scalar does not mean what it looks like, and the fix; None when it does."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if _OCTAL.fullmatch(text):
+        return (f"YAML 1.1 reads an unquoted {text} as the octal number {value}; quote it for text: "
+                f"{json.dumps(text)}, or write the number without a leading 0")
+    if _BASE_60.fullmatch(text):
+        return f"YAML 1.1 reads an unquoted {text} as {value} (base 60); quote it for text: {json.dumps(text)}"
+    return None
 
 
 def _loc(display: str, node: yaml.Node) -> Location:
@@ -120,6 +163,7 @@ def _convert(display: str, root: yaml.Node, problems: list[SpecProblem]) -> _Doc
     loader = _Loader("")
     values: dict[JsonPath, Location] = {}
     keys: dict[JsonPath, Location] = {}
+    texts: dict[JsonPath, str] = {}
     budget = [MAX_NODES]
 
     def walk(node: yaml.Node, path: JsonPath, depth: int) -> Any:
@@ -155,9 +199,14 @@ def _convert(display: str, root: yaml.Node, problems: list[SpecProblem]) -> _Doc
         if isinstance(value, float) and not math.isfinite(value):  # .nan/.inf mean nothing in a spec,
             # and json.dumps would write them as NaN/Infinity, which HCL reads as references.
             problems.append(SpecProblem(_loc(display, node), format_path(path), "not a finite number"))
+        if node.style is None and not isinstance(value, str):
+            texts[path] = node.value
+            surprise = _surprise(node.value, value)
+            if surprise:
+                problems.append(SpecProblem(_loc(display, node), format_path(path), surprise))
         return value
 
-    return _Document(walk(root, (), 0), values, keys)
+    return _Document(walk(root, (), 0), values, keys, texts)
 
 
 class _TooLarge(Exception):
@@ -171,6 +220,45 @@ def display_path(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def _invalid_yaml(display: str, text: str, exc: yaml.MarkedYAMLError) -> SpecProblem:
+    """Where the parser stopped; for a bracket or quote left open, where it was opened (the
+    parser notices it only where the document goes on without it, often lines later)."""
+    mark = exc.problem_mark or exc.context_mark
+    message = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+    if mark is None:
+        return SpecProblem(Location(display, 1, 1), "$", f"invalid YAML: {message}")
+    opened = _left_open(text, exc)
+    if opened is None:
+        return SpecProblem(Location(display, mark.line + 1, mark.column + 1), "$", f"invalid YAML: {message}")
+    what = "quote" if text[opened.index] in "'\"" else repr(text[opened.index])
+    return SpecProblem(Location(display, opened.line + 1, opened.column + 1), "$",
+                       f"invalid YAML: this {what} is never closed (at line {mark.line + 1}, column "
+                       f"{mark.column + 1}: {message})")
+
+
+_FLOW_OPEN = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken)
+_FLOW_CLOSE = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken)
+
+
+def _left_open(text: str, exc: yaml.MarkedYAMLError) -> yaml.Mark | None:
+    """The quote, '[' or '{' still open where parsing failed, when that is why it failed."""
+    problem = str(exc.problem or "")
+    if exc.context == "while scanning a quoted scalar":
+        return exc.context_mark if "end of stream" in problem else None
+    if exc.problem_mark is None or not re.search(r"expected ',' or '[]}]'|<stream end>", problem):
+        return None
+    opened: list[yaml.Mark] = []
+    try:
+        for token in yaml.scan(text[: exc.problem_mark.index], Loader=yaml.SafeLoader):
+            if isinstance(token, _FLOW_OPEN):
+                opened.append(token.start_mark)
+            elif isinstance(token, _FLOW_CLOSE) and opened:
+                opened.pop()
+    except yaml.YAMLError:
+        pass  # the text was cut where parsing failed; what was open before the cut is known
+    return opened[-1] if opened else None
 
 
 def read_document(path: Path) -> _Document:
@@ -196,10 +284,7 @@ def read_document(path: Path) -> _Document:
         where = Location(display, exc.mark.line + 1, exc.mark.column + 1)
         raise SpecError([SpecProblem(where, "$", exc.message)]) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Location(display, mark.line + 1, mark.column + 1) if mark else here
-        message = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-        raise SpecError([SpecProblem(where, "$", f"invalid YAML: {message}")]) from None
+        raise SpecError([_invalid_yaml(display, text, exc)]) from None
     except yaml.YAMLError as exc:
         raise SpecError([SpecProblem(here, "$", f"invalid YAML: {' '.join(str(exc).split())}")]) from None
     if root is None:
@@ -219,14 +304,16 @@ def read_document(path: Path) -> _Document:
 
 
 def _merge(base: _Document, top: _Document) -> _Document:
-    """Deep merge: maps merge key by key, anything else in `top` replaces `base`."""
-    values = dict(base.value_locations)
-    keys = dict(base.key_locations)
+    """Deep merge: maps merge key by key, anything else in `top` replaces `base`. What is known of
+    each value (locations, typed text) comes from the file that supplied it."""
+    tables = tuple(dict(table) for table in base.tables())
 
-    def drop(prefix: JsonPath) -> None:
-        for table in (values, keys):
-            for path in [p for p in table if p[: len(prefix)] == prefix and len(p) > len(prefix)]:
+    def replace(prefix: JsonPath) -> None:
+        """`top` supplies the value at `prefix`: forget what `base` knew of it and below it."""
+        for table, source in zip(tables, top.tables(), strict=True):
+            for path in [p for p in table if p[: len(prefix)] == prefix]:
                 del table[path]
+            table.update((p, v) for p, v in source.items() if p[: len(prefix)] == prefix)
 
     def merge(a: Any, b: Any, path: JsonPath) -> Any:
         if isinstance(a, dict) and isinstance(b, dict):
@@ -234,21 +321,13 @@ def _merge(base: _Document, top: _Document) -> _Document:
             for key, value in b.items():
                 out[key] = merge(a[key], value, path + (key,)) if key in a else value
                 if key not in a:
-                    _copy(top, path + (key,), values, keys)
+                    replace(path + (key,))
             return out
-        drop(path)
-        _copy(top, path, values, keys)
+        replace(path)
         return b
 
     data = merge(base.data, top.data, ())
-    return _Document(data, values, keys)
-
-
-def _copy(doc: _Document, prefix: JsonPath, values: dict, keys: dict) -> None:
-    for source, target in ((doc.value_locations, values), (doc.key_locations, keys)):
-        for path, location in source.items():
-            if path[: len(prefix)] == prefix:
-                target[path] = location
+    return _Document(data, *tables)
 
 
 def environment_names(specs_dir: Path) -> list[str]:
@@ -256,6 +335,13 @@ def environment_names(specs_dir: Path) -> list[str]:
     if not specs_dir.is_dir():
         raise UsageError(f"{display_path(specs_dir)}: specs directory not found (use --specs DIR)")
     return sorted(p.stem for p in specs_dir.glob("*.yaml") if not p.name.startswith("_"))
+
+
+def _missing_base(parent: str, extending: Path) -> str:
+    others = sorted(p.name for p in extending.parent.glob("*.yaml") if p.name != extending.name)
+    close = difflib.get_close_matches(parent, others, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else f" (specs here: {', '.join(others) or 'none'})"
+    return f"{parent} does not exist{hint}"
 
 
 def load_spec(specs_dir: Path, name: str) -> Spec:
@@ -271,9 +357,6 @@ def load_spec(specs_dir: Path, name: str) -> Spec:
     documents: list[_Document] = []
     current: Path | None = path
     while current is not None:
-        if current in chain:
-            raise SpecError([SpecProblem(Location(display_path(current), 1, 1), "$.extends",
-                                         "extends forms a cycle")])
         chain.append(current)
         document = read_document(current)
         documents.append(document)
@@ -286,8 +369,12 @@ def load_spec(specs_dir: Path, name: str) -> Spec:
                                              "must name a .yaml file in the same directory")])
             current = chain[-1].parent / parent
             if not current.exists():
-                raise SpecError([SpecProblem(where, "$.extends", f"{parent} does not exist")])
+                raise SpecError([SpecProblem(where, "$.extends", _missing_base(parent, chain[-1]))])
+            if current in chain:
+                names = " -> ".join(p.name for p in [*chain, current])
+                raise SpecError([SpecProblem(where, "$.extends", f"extends forms a cycle: {names}")])
     merged = documents[-1]
     for document in reversed(documents[:-1]):
         merged = _merge(merged, document)
-    return Spec(name, merged.data, list(reversed(chain)), merged.value_locations, merged.key_locations)
+    return Spec(name, merged.data, list(reversed(chain)), merged.value_locations, merged.key_locations,
+                merged.value_texts)

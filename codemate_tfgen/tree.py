@@ -99,10 +99,46 @@ class Drift:
     changed: dict[str, str]  # path -> unified diff
     missing: list[str]
     orphaned: list[str]
+    foreign: list[str]  # Terraform files tfgen did not generate, in folders of generated ones
 
     @property
     def stale(self) -> bool:
         return bool(self.changed or self.missing or self.orphaned)
+
+
+# What Terraform (or OpenTofu) reads from a module's folder: configuration, and variables
+# (*.auto.tfvars without being named). Terraform's own files (.terraform/, the lock file,
+# plans, state) end otherwise, and it ignores names starting with "." or "#" or ending in "~".
+TERRAFORM_SUFFIXES = (".tf", ".tf.json", ".tofu", ".tofu.json", ".tfvars", ".tfvars.json")
+
+
+def foreign_files(out: Path, rendered: dict[str, str], owners: Owners) -> list[str]:
+    """Terraform files in the folders of the generated Terraform of `owners` that tfgen did not
+    generate: Terraform would load them with the generated files, so the tree is not what the
+    specs say. Only a module's own folder counts (Terraform does not read subfolders)."""
+    folders = {path.rpartition("/")[0] for path in rendered if path.endswith(".tf") and _owned(owner(path), owners)}
+    found = []
+    for folder in sorted(folders):
+        directory = out / folder
+        if directory.is_symlink() or not directory.is_dir():
+            continue
+        for entry in os.scandir(directory):
+            name = entry.name
+            if (name.endswith(TERRAFORM_SUFFIXES) and not name.startswith((".", "#")) and not name.endswith("~")
+                    and f"{folder}/{name}" not in rendered and not entry.is_dir()):
+                found.append(f"{folder}/{name}")
+    return sorted(found)
+
+
+def _without_hashes(manifest: str) -> str:
+    """The manifest's files and owners; a damaged manifest as it is (then compared in full)."""
+    try:
+        body = json.loads(manifest)
+        for entry in body["files"].values():
+            entry.pop("sha256", None)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return manifest
+    return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
 
 def compare(out: Path, rendered: dict[str, str], owners: Owners) -> Drift:
@@ -115,6 +151,9 @@ def compare(out: Path, rendered: dict[str, str], owners: Owners) -> Drift:
             missing.append(path)
             continue
         current = target.read_bytes().decode("utf-8", errors="replace")
+        if path == MANIFEST:
+            # Its hashes follow the files, whose own changes are reported: a diff of them is noise.
+            current, text = _without_hashes(current), _without_hashes(text)
         if current != text:
             diff = difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
                                         fromfile=f"a/{path}", tofile=f"b/{path}")
@@ -124,7 +163,7 @@ def compare(out: Path, rendered: dict[str, str], owners: Owners) -> Drift:
         path for path, entry in old.items()
         if _owned(entry.get("owner"), owners) and path not in rendered and (out / path).exists()
     )
-    return Drift(changed, sorted(missing), orphaned)
+    return Drift(changed, sorted(missing), orphaned, foreign_files(out, rendered, owners))
 
 
 # --- write ----------------------------------------------------------------------------------
@@ -152,7 +191,7 @@ def update_tree(out: Path, rendered: dict[str, str], owners: Owners) -> Drift:
     are read as they are once the lock is held, so a render of another environment that
     finished meanwhile is kept, not overwritten with what was there before it.
     """
-    drift = Drift({}, [], [])
+    drift = Drift({}, [], [], [])
 
     def plan() -> dict[str, str] | None:
         nonlocal drift

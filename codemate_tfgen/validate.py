@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import math
 import re
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -85,20 +86,67 @@ def _jsonschema_problems(spec: Spec) -> Iterator[SpecProblem]:
                 yield spec.problem(path + (key,), _unknown_key_message(key, allowed), key=True)
         elif error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else error.message
-            yield spec.problem(path, f"missing required key {missing!r}", key=True)
+            if not _misspelled(error.instance, error.schema, missing):
+                yield spec.problem(path, f"missing required key {missing!r}", key=True)
         elif error.validator == "enum":
             choices = ", ".join(json.dumps(v) for v in error.validator_value)
-            yield spec.problem(path, f"{json.dumps(error.instance)} is not one of: {choices}")
+            yield spec.problem(path, f"{_as_typed(spec, path, error.instance)} is not one of: {choices}")
         elif error.validator == "pattern":
             yield spec.problem(path, f"{json.dumps(error.instance)} does not match {error.validator_value}")
+        elif error.validator == "type" and not isinstance(error.instance, dict | list):
+            yield spec.problem(path, _type_message(spec, path, error.instance, error.validator_value))
         else:
             yield spec.problem(path, _short(error.message))
 
 
-def _unknown_key_message(key: str, allowed: list[str]) -> str:
+def _closest(key: str, allowed: list[str]) -> str | None:
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
+    return close[0] if close else None
+
+
+def _unknown_key_message(key: str, allowed: list[str]) -> str:
+    close = _closest(key, allowed)
+    hint = f"; did you mean {close!r}?" if close else f"; allowed: {', '.join(allowed)}"
     return f"unknown key {key!r}{hint}"
+
+
+def _misspelled(instance: Any, schema: dict[str, Any], missing: str) -> bool:
+    """A missing key that an unknown key beside it misspells: one mistake, reported once, where
+    it was made (the unknown key's "did you mean")."""
+    allowed = sorted(schema.get("properties", {}))
+    return isinstance(instance, dict) and any(_closest(key, allowed) == missing for key in set(instance) - set(allowed))
+
+
+def _as_typed(spec: Spec, path: JsonPath, value: Any) -> str:
+    """A scalar as the user typed it: `no`, not false; a quoted string with its quotes."""
+    typed = spec.typed(path)
+    return typed if typed is not None else json.dumps(value, ensure_ascii=False)
+
+
+def _type_message(spec: Spec, path: JsonPath, value: Any, wanted: str | list[str]) -> str:
+    """A scalar of the wrong type, shown as typed, with the fix for what YAML made of it."""
+    wanted = [wanted] if isinstance(wanted, str) else wanted
+    typed = spec.typed(path)
+    if typed == "":
+        return f"has no value (YAML reads an empty value as null); wanted: {', '.join(map(repr, wanted))}"
+    message = f"{_as_typed(spec, path, value)} is not of type {', '.join(map(repr, wanted))}"
+    if typed is not None and "string" in wanted:
+        if isinstance(value, bool):
+            message += f": YAML 1.1 reads an unquoted {typed} as {json.dumps(value)}"
+        return f"{message}; quote it: {json.dumps(typed)}"
+    if isinstance(value, str) and "boolean" in wanted:
+        return f"{message}; write true or false, without quotes"
+    if isinstance(value, str) and {"integer", "number"} & set(wanted) and _number(value, "integer" in wanted):
+        return f"{message}; write {value.strip()}, without quotes"
+    return message
+
+
+def _number(text: str, integer: bool) -> bool:
+    try:
+        number = int(text) if integer else float(text)
+    except ValueError:
+        return False
+    return math.isfinite(number)
 
 
 def _short(message: str) -> str:
@@ -187,7 +235,8 @@ def service_sizes_and_counts(spec: Spec) -> Iterator[SpecProblem]:
                                f"(allowed: {allowed[0]}-{allowed[-1]} in steps of {_step(allowed)})")
         low, desired, high = service["min_count"], service["desired_count"], service["max_count"]
         if not low <= desired <= high:
-            yield spec.problem(base + ("desired_count",),
+            counts = (base + (key,) for key in ("desired_count", "min_count", "max_count"))
+            yield spec.problem(spec.most_specific(*counts),
                                f"needs min_count <= desired_count <= max_count ({low} <= {desired} <= {high})")
     ports = [(s["port"], n) for n, s in spec.data["services"].items() if "port" in s]
     for port, name in ports:
@@ -373,7 +422,7 @@ def database_settings(spec: Spec) -> Iterator[SpecProblem]:
                            "add its memory there")
     ceiling = database.get("max_allocated_storage")
     if ceiling is not None and ceiling <= database["allocated_storage"]:
-        yield spec.problem(("database", "max_allocated_storage"),
+        yield spec.problem(spec.most_specific(("database", "max_allocated_storage"), ("database", "allocated_storage")),
                            f"must be larger than allocated_storage ({database['allocated_storage']}) "
                            "for storage autoscaling; omit it to turn autoscaling off")
     if len(spec.data["network"]["availability_zones"]) < 2 and not database["multi_az"]:

@@ -144,6 +144,7 @@ class Bench:
         self.work, self.args = work, args
         self.cache = work / "cache"
         self.tfgen = tfgen_command()
+        self.project = ["--project", str(REPO)]  # this repository's templates, whatever the specs
         self.counter = 0
 
     def fresh_out(self) -> Path:
@@ -153,7 +154,7 @@ class Bench:
     def render(self, specs: Path, *, cached: bool, series: Series | None = None) -> Path:
         """`tfgen render --all` into a new, empty output root (so every run writes the whole tree)."""
         out = self.fresh_out()
-        seconds, _, rss = run([*self.tfgen, "render", "--all", "--specs", str(specs), "--out", str(out)],
+        seconds, _, rss = run([*self.tfgen, "render", "--all", *self.project, "--specs", str(specs), "--out", str(out)],
                               cwd=specs.parent, env=environ(self.cache, cached=cached))
         if series is not None:
             series.times.append(seconds)
@@ -162,7 +163,7 @@ class Bench:
 
     def check(self, specs: Path, out: Path, *, cached: bool, series: Series | None = None) -> None:
         # Exit 1 (stale) only happens when someone edits templates while the benchmark runs.
-        seconds, code, _ = run([*self.tfgen, "check", "--specs", str(specs), "--out", str(out)],
+        seconds, code, _ = run([*self.tfgen, "check", *self.project, "--specs", str(specs), "--out", str(out)],
                                cwd=specs.parent, env=environ(self.cache, cached=cached), ok=(0, 1))
         if series is not None:
             series.times.append(seconds)
@@ -222,9 +223,10 @@ def in_process(bench: Bench, specs: Path, runs: int, warmup: int) -> dict[str, S
     sys.path.append(str(REPO))  # running from a checkout that is not installed
     os.environ["XDG_CACHE_HOME"] = str(bench.cache)
     from codemate_tfgen import pipeline, tfschema
+    from codemate_tfgen.project import locate
     from codemate_tfgen.verify import verify
 
-    files, _ = pipeline.build(specs, ())
+    files, _ = pipeline.build(locate(REPO, specs), ())
     series = {"verify": Series("verify (in-process, warm cache)"),
               "verify_cold": Series("verify (in-process, cache off; parses every file)")}
     for key, cached in (("verify", True), ("verify_cold", False)):

@@ -19,16 +19,17 @@ GOLDEN = REPO / "tests" / "golden"
 sys.path.insert(0, str(REPO))
 
 from codemate_tfgen import pipeline  # noqa: E402
+from codemate_tfgen.project import locate  # noqa: E402
 
 
 def variant_files(variant: Path) -> dict[str, str]:
     """A variant's rendered tree as the golden directory keeps it: without the shared modules."""
-    files = pipeline.build(variant / "specs", ())[0]
+    files = pipeline.build(locate(REPO, variant / "specs"), ())[0]
     return {path: text for path, text in files.items() if not path.startswith("infrastructure/modules/")}
 
 
 def main() -> int:
-    drift = pipeline.render_to_disk(REPO / "specs", REPO / "generated", ())
+    drift = pipeline.render_to_disk(locate(REPO), ())
     print(f"generated/: {len(drift.changed) + len(drift.missing) + len(drift.orphaned)} files changed")
     for variant in sorted(p for p in GOLDEN.iterdir() if (p / "specs").is_dir()):
         target = variant / "generated"

@@ -10,9 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from codemate_tfgen.cli import main
+from codemate_tfgen.project import Project
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
+TEMPLATES = REPO / "templates"
 GENERATED = REPO / "generated"
 
 
@@ -30,6 +32,11 @@ def tree_difference(expected: dict[str, str], actual: dict[str, str], what: str)
     return "\n".join(out)
 
 
+def project_of(specs: Path = SPECS, out: Path = GENERATED) -> Project:
+    """This repository's templates with the given specs and output root."""
+    return Project(REPO, specs, TEMPLATES, out)
+
+
 def tree_files(root: Path) -> dict[str, bytes]:
     """Every file below root (symlinks as their target text), keyed by relative path."""
     out: dict[str, bytes] = {}
@@ -43,17 +50,23 @@ def tree_files(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def specs(tmp_path: Path) -> Path:
-    """A private copy of the real specs that a test may change."""
-    target = tmp_path / "specs"
-    shutil.copytree(SPECS, target)
-    return target
+def project(tmp_path: Path) -> Path:
+    """tmp_path as a private project: copies of the real specs/ and templates/ a test may change."""
+    shutil.copytree(SPECS, tmp_path / "specs")
+    shutil.copytree(TEMPLATES, tmp_path / "templates", ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """Run tfgen in tmp_path; returns (exit code, stdout, stderr)."""
-    monkeypatch.chdir(tmp_path)
+def specs(project: Path) -> Path:
+    """The private project's specs/."""
+    return project / "specs"
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, project: Path):
+    """Run tfgen in the private project (tmp_path); returns (exit code, stdout, stderr)."""
+    monkeypatch.chdir(project)
 
     def run(*args: str) -> tuple[int, str, str]:
         result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)

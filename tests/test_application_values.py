@@ -12,7 +12,7 @@ import re
 import hcl2
 import pytest
 import yaml
-from conftest import GENERATED, SPECS
+from conftest import GENERATED, SPECS, project_of
 
 from codemate_tfgen import hcl, pipeline
 
@@ -149,8 +149,8 @@ def test_spec_change_changes_only_its_lines(tmp_path):
     text = (specs / "prod.yaml").read_text()
     (specs / "prod.yaml").write_text(text.replace("backend: {desired_count: 2, min_count: 2, max_count: 6}",
                                                   "backend: {desired_count: 2, min_count: 2, max_count: 8}"))
-    before, _ = pipeline.build(SPECS, ())
-    after, _ = pipeline.build(specs, ())
+    before, _ = pipeline.build(project_of(SPECS), ())
+    after, _ = pipeline.build(project_of(specs), ())
     changed = {path for path in before if before[path] != after[path]}
     assert "infrastructure/environments/prod/terraform.tfvars" in changed
     assert all(path.startswith("infrastructure/environments/prod/") or path.endswith("README.md")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SPECS, tree_files
+from conftest import SPECS, project_of, tree_files
 
 from codemate_tfgen import cache, pipeline, render, tfschema
 from codemate_tfgen.errors import VerificationError
@@ -61,7 +61,7 @@ def test_unwritable_cache_is_ignored(cli, tmp_path, monkeypatch):
 
 
 def test_a_clean_verdict_never_hides_a_finding(user_cache):
-    files, _ = pipeline.build(SPECS, ())
+    files, _ = pipeline.build(project_of(SPECS), ())
     verify(files)  # clean: remembered
     path = next(p for p in files if p.endswith("/main.tf") and "/environments/" in p)
     broken = dict(files)

@@ -16,7 +16,7 @@ from typing import Any
 
 import hcl2
 import pytest
-from conftest import SPECS, planned
+from conftest import SPECS, planned, project_of
 
 from codemate_tfgen import hcl, pipeline
 
@@ -53,7 +53,7 @@ ACCOUNT = "<account>"  # data.aws_caller_identity is only known at apply time
 
 @cache
 def files() -> dict[str, str]:
-    return pipeline.build(SPECS, ())[0]
+    return pipeline.build(project_of(SPECS), ())[0]
 
 
 @cache

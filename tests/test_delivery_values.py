@@ -18,7 +18,7 @@ from pathlib import Path
 import hcl2
 import pytest
 import yaml
-from conftest import SPECS, planned
+from conftest import SPECS, planned, project_of
 
 from codemate_tfgen import hcl, pipeline
 
@@ -63,7 +63,7 @@ BUILDSPEC_COMMANDS = {
 
 @cache
 def rendered() -> dict[str, str]:
-    return pipeline.build(SPECS, ())[0]
+    return pipeline.build(project_of(SPECS), ())[0]
 
 
 def parse(files: dict[str, str], path: str) -> dict:
@@ -431,7 +431,7 @@ def test_nat_instance_when_the_spec_switches_mode(tmp_path: Path):
     data["network"]["nat"].update(mode="instance", instance_type="t4g.nano")
     dev.write_text(yaml.safe_dump(data, allow_unicode=True))
 
-    files = pipeline.build(specs, ("dev",))[0]
+    files = pipeline.build(project_of(specs), ("dev",))[0]
     e = Environment(files, "dev")
     assert e.argument("vpc", "nat") == {"mode": "instance", "per_az": False, "instance_type": "t4g.nano"}
 

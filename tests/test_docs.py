@@ -11,7 +11,7 @@ from typing import Any
 
 import hcl2
 import pytest
-from conftest import SPECS
+from conftest import SPECS, TEMPLATES, project_of
 from test_scripts import shellcheck
 
 from codemate_tfgen import pipeline
@@ -20,12 +20,12 @@ from codemate_tfgen.render import modules
 from codemate_tfgen.spec import environment_names, load_spec
 
 ENVIRONMENTS = environment_names(SPECS)
-MODULES = [str(module.path) for module in modules()]
+MODULES = [str(module.path) for module in modules(TEMPLATES)]
 
 
 @pytest.fixture(scope="module")
 def files() -> dict[str, str]:
-    return pipeline.build(SPECS, ())[0]
+    return pipeline.build(project_of(SPECS), ())[0]
 
 
 def section(readme: str, title: str) -> str:
@@ -242,5 +242,5 @@ def test_readme_commands_pass_shellcheck(files, tmp_path):
 def test_shared_files_do_not_depend_on_the_selection(files, selection):
     """`tfgen render dev` must write the same scripts and README as `tfgen render`."""
     shared = {p for p in files if p == "infrastructure/README.md" or p.startswith("infrastructure/scripts/")}
-    partial = pipeline.build(SPECS, selection)[0]
+    partial = pipeline.build(project_of(SPECS), selection)[0]
     assert {p: partial[p] for p in shared} == {p: files[p] for p in shared}

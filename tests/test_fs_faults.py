@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SPECS, tree_files
+from conftest import SPECS, project_of, tree_files
 
 from codemate_tfgen import pipeline, tree
 
@@ -32,7 +32,7 @@ def rendered(tmp_path: Path) -> dict[str, Path]:
     data["tags"] = {**data.get("tags", {}), "Revision": "old"}
     common.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
     out = tmp_path / "out"
-    pipeline.render_to_disk(old_specs, out, ())
+    pipeline.render_to_disk(project_of(old_specs, out), ())
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "precious.txt").write_text("not tfgen's\n")
@@ -91,7 +91,7 @@ def test_disk_full(cli, rendered, monkeypatch, fail_at):
     """The n-th file write (-1: the last) writes half its text, then the disk is full."""
     out, before = rendered["out"], snapshot(rendered["out"])
     real = tree._write_file
-    total = len(pipeline.build(SPECS, ())[0]) + 1  # rendered files plus the manifest
+    total = len(pipeline.build(project_of(SPECS), ())[0]) + 1  # rendered files plus the manifest
     calls = []
 
     def write_file(staging: Path, path: str, text: str) -> None:
@@ -151,7 +151,7 @@ def test_symlinked_generated_file_is_replaced_not_followed(cli, rendered):
     status, _out, err = cli("render", "--all", "--specs", SPECS, "--out", out)
     assert status == 0, err
     assert not main_tf.is_symlink()
-    assert main_tf.read_text("utf-8") == pipeline.build(SPECS, ())[0][
+    assert main_tf.read_text("utf-8") == pipeline.build(project_of(SPECS), ())[0][
         "infrastructure/environments/dev/main.tf"]
     assert tree_files(outside) == {"precious.txt": b"not tfgen's\n"}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import GENERATED, REPO, SPECS, plan_values, tree_difference, tree_files
+from conftest import GENERATED, REPO, SPECS, plan_values, project_of, tree_difference, tree_files
 
 from codemate_tfgen import pipeline
 from terraform_harness import run_terraform
@@ -33,8 +33,8 @@ def test_render_reproduces_committed_tree(cli, tmp_path):
 
 
 def test_render_is_deterministic(tmp_path):
-    first = pipeline.build(SPECS, ())[0]
-    second = pipeline.build(SPECS, ())[0]
+    first = pipeline.build(project_of(SPECS), ())[0]
+    second = pipeline.build(project_of(SPECS), ())[0]
     assert first == second
     assert len(first) > 20
 
@@ -47,7 +47,7 @@ def test_check_passes_on_committed_tree(cli):
 
 def test_every_file_has_a_header(cli, tmp_path):
     cli("render", "--specs", SPECS, "--out", tmp_path)
-    for path, data in tree_files(tmp_path).items():
+    for path, data in tree_files(tmp_path / "infrastructure").items():
         if path.endswith(".json"):
             continue
         lines = data.decode().splitlines()
@@ -61,7 +61,7 @@ def test_every_file_has_a_header(cli, tmp_path):
 
 @pytest.fixture(scope="module")
 def variant_trees() -> dict[str, dict[str, str]]:
-    return {variant: pipeline.build(GOLDEN / variant / "specs", ())[0] for variant in VARIANTS}
+    return {variant: pipeline.build(project_of(GOLDEN / variant / "specs"), ())[0] for variant in VARIANTS}
 
 
 def test_there_are_the_variants_the_design_needs():

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, SPECS, tree_files
+from conftest import REPO, SPECS, project_of, tree_files
 
 from codemate_tfgen import pipeline
 from codemate_tfgen.tree import STAGING_PREFIX
@@ -90,7 +90,8 @@ class ForkServer:
 
     def render(self, *pairs: tuple[Path, Path], delay: float | None = None) -> list[dict]:
         """Run `tfgen render --all --specs S --out O` for each (S, O) at once; kill after delay."""
-        return self.run(*(["render", "--all", "--specs", str(specs), "--out", str(out)] for specs, out in pairs),
+        return self.run(*(["render", "--all", "--project", str(REPO), "--specs", str(specs), "--out", str(out)]
+                          for specs, out in pairs),
                         delay=delay)
 
     def run(self, *argvs: list[str], delay: float | None = None) -> list[dict]:
@@ -147,9 +148,9 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     shutil.copytree(SPECS, new_specs)
     old_out, new_out = root / "old-out", root / "new-out"
     specs = old_specs(root)
-    pipeline.render_to_disk(specs, old_out, ())
+    pipeline.render_to_disk(project_of(specs, old_out), ())
     shutil.copytree(old_out, new_out)
-    pipeline.render_to_disk(new_specs, new_out, ())
+    pipeline.render_to_disk(project_of(new_specs, new_out), ())
     assert managed_tree(old_out) != managed_tree(new_out)
     return {"root": root, "old_specs": specs, "new_specs": new_specs, "old": old_out, "new": new_out}
 
@@ -192,7 +193,7 @@ def test_sigkill_during_render_leaves_old_or_new_tree(server: ForkServer, trees:
         outcomes["killed" if result["code"] else "finished"] += 1
         outcomes["staging left behind"] += bool(staging_leftovers(out))
         # The next render succeeds and clears what the killed one left behind.
-        pipeline.render_to_disk(trees["new_specs"], out, ())
+        pipeline.render_to_disk(project_of(trees["new_specs"], out), ())
         assert managed_tree(out) == new
         assert staging_leftovers(out) == []
     with capsys.disabled():
@@ -247,7 +248,7 @@ def test_concurrent_renders_of_different_environments_both_land(server: ForkServ
     expected = root / "changed-out"
     reset(expected, trees["new"])
     for env in ("dev", "prod"):  # one after the other
-        pipeline.render_to_disk(changed, expected, (env,))
+        pipeline.render_to_disk(project_of(changed, expected), (env,))
     out = root / "two-envs"
     reset(out, trees["new"])
     fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
@@ -255,8 +256,8 @@ def test_concurrent_renders_of_different_environments_both_land(server: ForkServ
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # both renders get as far as the lock, then wait
         both = threading.Thread(target=lambda: results.extend(server.run(
-            ["render", "dev", "--specs", str(changed), "--out", str(out)],
-            ["render", "prod", "--specs", str(changed), "--out", str(out)])))
+            ["render", "dev", "--project", str(REPO), "--specs", str(changed), "--out", str(out)],
+            ["render", "prod", "--project", str(REPO), "--specs", str(changed), "--out", str(out)])))
         both.start()
         logs = [server.logs / "0.log", server.logs / "1.log"]
         deadline = time.monotonic() + 120

@@ -26,7 +26,7 @@ from typing import Any
 import hcl2
 import pytest
 import yaml
-from conftest import SPECS
+from conftest import SPECS, project_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -295,7 +295,7 @@ def _tfvars_strings(files: dict[str, str], env: str) -> tuple[dict[str, Any], se
 @functools.cache
 def emails_in_tfvars() -> tuple[tuple[str, str], ...]:
     """The e-mail fields whose value the real dev spec puts into terraform.tfvars."""
-    files, _owners = pipeline.build(SPECS, ("dev",))
+    files, _owners = pipeline.build(project_of(SPECS), ("dev",))
     _tfvars, strings = _tfvars_strings(files, "dev")
     spec = load_spec(SPECS, "dev")
     return tuple(f for f in EMAIL_FIELDS if _lookup(spec.data, f) in strings)
@@ -328,7 +328,7 @@ def test_render_and_verification_never_crash(scratch: Path, capsys: pytest.Captu
         kind, files = case
         _write(scratch, files)
         try:
-            files_out, _owners = pipeline.build(scratch, (env,))
+            files_out, _owners = pipeline.build(project_of(scratch), (env,))
         except SpecError as exc:
             assert_spec_error_lines(exc, scratch)
             outcomes[f"{kind}: refused"] += 1
@@ -352,7 +352,7 @@ def test_hostile_tag_values_round_trip(scratch: Path, value: str) -> None:
     data = yaml.safe_load(ORIGINAL["_common"])
     data["tags"] = {"Hostile": value, "a b:c/d=e+f@g.h": value}
     _write(scratch, {**ORIGINAL, "_common": yaml.safe_dump(data, allow_unicode=True)})
-    files, _owners = pipeline.build(scratch, ("dev",))
+    files, _owners = pipeline.build(project_of(scratch), ("dev",))
     assert_tfvars_mean_the_spec(files, load_spec(scratch, "dev"))
 
 
@@ -362,7 +362,7 @@ def test_hostile_email_round_trips(scratch: Path, local: str) -> None:
     for field in EMAIL_FIELDS:
         _set(data, field, f"{local}@code1398.io")
     _write(scratch, {**ORIGINAL, "_common": yaml.safe_dump(data, allow_unicode=True)})
-    files, _owners = pipeline.build(scratch, ("dev",))
+    files, _owners = pipeline.build(project_of(scratch), ("dev",))
     assert emails_in_tfvars(), "the e-mail addresses no longer reach terraform.tfvars"
     assert_tfvars_mean_the_spec(files, load_spec(scratch, "dev"))
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import hcl2
 import pytest
-from conftest import SPECS
+from conftest import SPECS, TEMPLATES, project_of
 
 from codemate_tfgen import pipeline, tree
 from codemate_tfgen.context import build_context
 from codemate_tfgen.hcl import unquote
-from codemate_tfgen.render import render_shared, templates_dir
+from codemate_tfgen.render import render_shared
 from codemate_tfgen.shell import quote
 from codemate_tfgen.spec import environment_names, load_spec
 
@@ -80,7 +80,7 @@ def write(files: dict[str, str], out: Path) -> Path:
 @pytest.fixture(scope="module")
 def infra(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The full tree rendered from the real specs."""
-    files, _ = pipeline.build(SPECS, ())
+    files, _ = pipeline.build(project_of(SPECS), ())
     return write(files, tmp_path_factory.mktemp("tree"))
 
 
@@ -88,7 +88,7 @@ def shared_tree(specs_dir: Path, out: Path) -> Path:
     """Only the shared files, from specs a test changed (loaded without validation, so a test
     can also feed values the schema would reject), plus the environment directories."""
     specs = [load_spec(specs_dir, name) for name in environment_names(specs_dir)]
-    root = write(render_shared([build_context(spec) for spec in specs]), out)
+    root = write(render_shared(TEMPLATES, [build_context(spec) for spec in specs]), out)
     for spec in specs:
         (root / "environments" / spec.name).mkdir(parents=True, exist_ok=True)
     return root
@@ -168,7 +168,7 @@ def test_script_layout(infra, name):
 def test_every_rendered_value_goes_through_the_sh_filter():
     """In the script templates, `{{ ... }}` either calls a shared macro or ends in `| sh`."""
     expressions = [(path.name, expr.strip())
-                   for path in sorted((templates_dir() / "scripts").glob("*.j2"))
+                   for path in sorted((TEMPLATES / "scripts").glob("*.j2"))
                    for expr in re.findall(r"\{\{(.*?)\}\}", path.read_text("utf-8"), re.DOTALL)]
     assert expressions
     unquoted = [(name, expr) for name, expr in expressions

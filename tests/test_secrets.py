@@ -7,7 +7,7 @@ import re
 
 import pytest
 import yaml
-from conftest import SPECS
+from conftest import SPECS, project_of
 
 from codemate_tfgen import pipeline
 from codemate_tfgen.validate import _SECRET_SHAPES, _mixed
@@ -80,7 +80,7 @@ def test_shapes_find_every_sample():
 
 
 def test_no_generated_file_holds_a_credential():
-    files, _owners = pipeline.build(SPECS, ())
+    files, _owners = pipeline.build(project_of(SPECS), ())
     assert files
     paths = frozenset(files)
     leaks = {path: found for path, text in files.items() if (found := _credential_shapes(text, paths))}

@@ -141,3 +141,77 @@ def test_spec_strings_round_trip_through_hcl(cli, specs, tmp_path):
 def test_quote_and_unquote_are_inverse_on_hcl2_output():
     for value in NASTY:
         assert hcl.unquote(hcl2.loads(f"a = {hcl.quote(value)}\n")["a"]) == value
+
+
+# Terraform loads these from a module's folder together with the generated files.
+FOREIGN = ["environments/dev/extra.tf", "environments/dev/extra.tf.json", "environments/prod/extra.tfvars",
+           "environments/staging/local.auto.tfvars", "environments/dev/local.auto.tfvars.json",
+           "modules/compute/ecr/override.tf"]
+# Terraform's own files, and files Terraform does not read: never reported.
+TERRAFORMS_OWN = ["environments/dev/.terraform/modules/x/main.tf", "environments/dev/.terraform.lock.hcl",
+                  "environments/dev/tfplan", "environments/dev/dev.tfplan", "environments/dev/terraform.tfstate",
+                  "environments/dev/terraform.tfstate.backup", "environments/dev/notes.txt",
+                  "modules/compute/ecr/examples/main.tf"]
+
+
+def _add(root, paths):
+    for path in paths:
+        target = root / "infrastructure" / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f"# {path}, added by hand\n")
+
+
+def test_check_names_every_foreign_terraform_file(cli, specs, rendered):
+    _add(rendered, FOREIGN + TERRAFORMS_OWN)
+    code, out, err = cli("check", "--specs", specs, "--out", rendered)
+    assert code == 1
+    assert sorted(line for line in out.splitlines() if line.startswith("foreign: ")) == sorted(
+        f"foreign: infrastructure/{path}" for path in FOREIGN)
+    assert "Terraform loads" in err and "tfgen did not generate" in err
+    assert "stale" not in err, "nothing generated is stale"
+
+
+def test_check_ignores_terraforms_own_files(cli, specs, rendered):
+    _add(rendered, TERRAFORMS_OWN)
+    code, out, err = cli("check", "--specs", specs, "--out", rendered)
+    assert (code, err) == (0, ""), out + err
+
+
+def test_check_of_one_environment_names_its_foreign_files(cli, specs, rendered):
+    _add(rendered, FOREIGN)
+    code, out, _err = cli("check", "prod", "--specs", specs, "--out", rendered)
+    assert code == 1
+    assert sorted(line for line in out.splitlines() if line.startswith("foreign: ")) == [
+        "foreign: infrastructure/environments/prod/extra.tfvars",
+        "foreign: infrastructure/modules/compute/ecr/override.tf"]
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_render_keeps_foreign_files_and_warns(cli, specs, rendered, dry_run):
+    _add(rendered, FOREIGN)
+    before = {path: (rendered / "infrastructure" / path).read_text() for path in FOREIGN}
+    dev = specs / "dev.yaml"
+    dev.write_text(dev.read_text().replace("hostname: codemate-dev", "hostname: codemate-devel"))
+    code, out, err = cli("render", "--specs", specs, "--out", rendered, *(["--dry-run"] if dry_run else []))
+    assert code == 0, err
+    assert ("would update" if dry_run else "updated") + ": infrastructure/environments/dev/terraform.tfvars" in out
+    assert {path: (rendered / "infrastructure" / path).read_text() for path in FOREIGN} == before
+    warnings = [line for line in err.splitlines() if line.startswith("tfgen: warning: ")]
+    assert sorted(warnings) == sorted(
+        f"tfgen: warning: infrastructure/{path}: a Terraform file tfgen did not generate, among generated ones; "
+        "left as it is, and `tfgen check` fails until it is moved or removed" for path in FOREIGN)
+
+
+def test_dry_run_says_when_nothing_would_change(cli, specs, rendered):
+    code, out, err = cli("render", "--dry-run", "--specs", specs, "--out", rendered)
+    assert (code, err) == (0, "")
+    assert out == "tfgen: nothing would change: out/infrastructure is up to date\n"
+
+
+def test_check_diff_has_no_manifest_noise(cli, specs, rendered):
+    dev = specs / "dev.yaml"
+    dev.write_text(dev.read_text().replace("hostname: codemate-dev", "hostname: codemate-devel"))
+    code, out, _err = cli("check", "--specs", specs, "--out", rendered)
+    assert code == 1
+    assert "--- a/infrastructure/environments/dev/terraform.tfvars" in out
+    assert ".tfgen-manifest.json" not in out and "sha256" not in out, out

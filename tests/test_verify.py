@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import SPECS
+from conftest import SPECS, project_of
 
 from codemate_tfgen import pipeline
 from codemate_tfgen.context import build_context
@@ -21,7 +21,7 @@ PROD = "infrastructure/environments/prod"
 
 @pytest.fixture(scope="module")
 def tree() -> dict[str, str]:
-    return pipeline.build(SPECS, ())[0]
+    return pipeline.build(project_of(SPECS), ())[0]
 
 
 def findings(files: dict[str, str], context_findings: list[str] | None = None) -> list[str]:
