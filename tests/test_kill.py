@@ -30,12 +30,12 @@ from conftest import REPO, SPECS, project_of, tree_files
 from codemate_tfgen import pipeline
 from codemate_tfgen.tree import STAGING_PREFIX
 
-KILLS = 200
+KILLS = 80
 
 # A fork server: imports everything a render needs once, then for each JSON request forks a
 # child that is `tfgen ARGV...` (the same click command as `python -m codemate_tfgen`), and
 # either waits for it or SIGKILLs it `delay` seconds after the fork. Forking skips interpreter
-# start-up and imports, so kill moments spread over the render itself, and 200 runs stay quick.
+# start-up and imports, so kill moments spread over the render itself, and the runs stay quick.
 SERVER = r"""
 import json, os, signal, sys, time
 import codemate_tfgen.cli, codemate_tfgen.pipeline, codemate_tfgen.render, codemate_tfgen.tree

@@ -35,9 +35,9 @@ from codemate_tfgen.errors import SpecError
 from codemate_tfgen.spec import display_path, load_spec
 from codemate_tfgen.validate import validate
 
-LOAD_CASES = 2000
-RENDER_CASES = 300
-RENDERED_AT_LEAST = 200  # of the render cases, valid ones rendered and verified
+LOAD_CASES = 800
+RENDER_CASES = 120
+RENDERED_AT_LEAST = 80  # of the render cases, valid ones rendered and verified
 FILES = ("_common", "dev", "prod")
 ENVS = ("dev", "prod")
 ORIGINAL = {name: (SPECS / f"{name}.yaml").read_text("utf-8") for name in FILES}
