@@ -53,7 +53,7 @@ META_ARGUMENTS = {"count", "for_each", "depends_on", "provider"}
 META_BLOCKS = {"lifecycle", "provisioner", "connection", "dynamic"}
 REFERENCE_RE = re.compile(
     r"(?<![\w.])(data\.)?(aws_[a-z0-9_]+)\.([A-Za-z_][\w-]*)"  # [data.]type.name
-    r"(?:\[[^\]]*\]|\.\*)*"                                    # [0], ["k"], [*], .*
+    r"(?:\[(?:[^\[\]]|\[[^\]]*\])*\]|\.\*)*"                   # [0], ["k"], [x[0]], [*], .*
     r"\.([A-Za-z_]\w*)"                                        # first attribute
 )
 

@@ -257,6 +257,23 @@ def test_reference_to_missing_attribute():
     assert sorted(f.line for f in findings) == [6, 11, 15]
 
 
+def test_index_with_a_nested_index_is_skipped_whole():
+    # The key of aws_lb_target_group.this is itself indexed: the attribute is .arn, not the
+    # .target_group after the inner ]; a misspelled one after the outer ] is still found.
+    assert messages(check("""\
+        resource "aws_lb_target_group" "this" {}
+
+        output "alternate" {
+          value = aws_lb_target_group.this["${var.rules[each.key].target_group}-green"].arn
+        }
+
+        output "misspelled" {
+          value = aws_lb_target_group.this[var.keys[0]].arnn
+        }
+        """)) == ['aws_lb_target_group.this: unsupported attribute "arnn" (not in the aws_lb_target_group schema).'
+                  ' Did you mean "arn"?']
+
+
 def test_nested_attribute_paths_only_check_first_attribute():
     # .ingress[0].from_port: only "ingress" is checked against aws_security_group.
     assert check("""\
