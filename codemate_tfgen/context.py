@@ -18,12 +18,9 @@ from typing import Any
 
 from codemate_tfgen import aws, hcl, shapes
 from codemate_tfgen.spec import JsonPath, Spec, format_path
-from codemate_tfgen.validate import spec_schema
+from codemate_tfgen.validate import CATCH_ALL_PRIORITY, spec_schema, with_defaults
 
 VERSIONS = {"terraform": ">= 1.10", "aws": "~> 6.0"}
-
-# Spec values that are not the infrastructure's, and who reads them instead.
-NOT_RENDERED = {"extends": "the loader", "usage": "tfgen cost"}
 
 # What `{ref: NAME}` in a service's environment means in the root module.
 REFERENCES = {
@@ -32,6 +29,7 @@ REFERENCES = {
     "database.address": "module.rds.address",
     "database.port": "tostring(module.rds.port)",
     "database.name": "var.database.database_name",
+    "database.read_addresses": "join(\",\", module.rds.replica_addresses)",
     "cache.address": "module.elasticache.endpoint_address",
     "cache.port": "tostring(module.elasticache.port)",
     "files_bucket.name": "module.s3.files_bucket_name",
@@ -89,10 +87,10 @@ class Tracked(Mapping[str, Any]):
         self._reads.paths.update(_leaves(value, self._path))
         return value
 
-    def ignore(self, *keys: str) -> None:
-        """The map (or some of its keys) is deliberately unused: the settings of a feature that is
-        off, or values someone else reads (NOT_RENDERED)."""
-        self._reads.paths.update([self._path + (key,) for key in keys] if keys else [self._path])
+    def ignore(self, *paths: JsonPath) -> None:
+        """Values below this map (or the whole map) that are deliberately unused: the settings of a
+        feature that is off, or values someone else reads (shapes.READ_BY)."""
+        self._reads.paths.update([self._path + path for path in paths] if paths else [self._path])
 
     def unread(self) -> list[JsonPath]:
         """Values below this view that were neither read nor ignored."""
@@ -121,6 +119,10 @@ class Flags:
     manual_approval: bool  # a release waits for approval (and notifies through the alarm topic)
     vpc_endpoints: bool  # S3 gateway and interface endpoints
     account_baseline: bool  # this environment owns its account's CloudTrail and GuardDuty
+    blue_green: bool  # a service deploys blue/green: the ALB has a test listener
+    bastion: bool  # a bastion host for operators
+    read_replicas: bool  # the database has read replicas
+    cross_region_backup: bool  # the database's automated backups are replicated to another region
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,9 @@ class Rule:
     priority: int
     paths: list[str]
     hosts: list[str]
+    # The rule of a blue/green default service that matches everything: ECS moves the weights of
+    # a listener rule, never a listener's default action.
+    catch_all: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,7 @@ class Service:
     routed: bool
     default: bool  # receives what no listener rule matches
     stickiness: bool
+    blue_green: bool  # deployment.strategy blue_green: a second target group and a test listener
     rules: list[Rule]
     environment: dict[str, str]  # variable -> HCL expression
     secrets: dict[str, str]  # variable -> HCL expression (a Secrets Manager valueFrom)
@@ -167,6 +173,9 @@ class Context:
     secrets: dict[str, str]  # name -> description
     secret_keys: dict[str, list[str]]  # JSON secrets: name -> keys
     variables: list[RootVariable]
+    # The spec with the schema's defaults, as Terraform's optional() defaults complete it: what
+    # the documentation describes (the templates' values come through `variables`).
+    settings: dict[str, Any] = field(default_factory=dict)
     unrendered: list[str] = field(default_factory=list)
 
     @property
@@ -177,6 +186,13 @@ class Context:
     @property
     def routed_services(self) -> list[Service]:
         return [service for service in self.services if service.routed]
+
+    @property
+    def target_group_keys(self) -> list[str]:
+        """The ALB module's target groups: one per routed service, and the alternate group it names
+        <service>-green for a blue/green one (a plan fails on a key the module does not have)."""
+        return [key for service in self.routed_services
+                for key in (service.name, *([f"{service.name}-green"] if service.blue_green else []))]
 
     @property
     def default_service(self) -> Service | None:
@@ -193,15 +209,16 @@ class Context:
     def cdn_uncached_paths(self) -> list[str]:
         """Paths the listener rules route are live traffic (APIs, WebSockets): never cached. A
         pattern another one covers (/api/auth/* under /api/*) needs no behaviour of its own."""
-        paths = list(dict.fromkeys(path for _, rule in self.listener_rules for path in rule.paths))
+        paths = list(dict.fromkeys(path for _, rule in self.listener_rules if not rule.catch_all
+                                   for path in rule.paths))
         return [path for path in paths if not any(
             other != path and other.endswith("*") and path.startswith(other[:-1]) for other in paths)]
 
     def template_values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "env", "project", "region", "account", "sources", "backend", "versions", "flags", "services", "secrets",
-            "secret_keys", "variables", "values", "routed_services", "default_service", "listener_rules",
-            "cdn_uncached_paths")}
+            "secret_keys", "variables", "values", "routed_services", "target_group_keys", "default_service",
+            "listener_rules", "cdn_uncached_paths")}
 
 
 # --- building it ----------------------------------------------------------------------------
@@ -231,13 +248,18 @@ def _services(spec: Tracked) -> list[Service]:
         routing = service.get("routing", Tracked({}, ("services", name, "routing")))
         rules = [Rule(name if index == 0 else f"{name}-{index + 1}", r["priority"], r.get("paths", []),
                       r.get("hosts", [])) for index, r in enumerate(routing.get("rules") or [])]
+        default = bool(routing.get("default", False))
+        blue_green = service.get("deployment", {}).get("strategy") == "blue_green"
+        if default and blue_green:
+            rules.append(Rule(name, CATCH_ALL_PRIORITY, ["/*"], [], catch_all=True))
         secrets = dict(service.get("secrets", {}).items())
         access = service.get("access", {})
         found.append(Service(
             name=name,
             routed="routing" in service,
-            default=bool(routing.get("default", False)),
+            default=default,
             stickiness=bool(routing.get("stickiness", False)),
+            blue_green=blue_green,
             rules=rules,
             environment={key: _environment_value(value) for key, value in service.get("environment", {}).items()},
             secrets={key: _secret_value(reference) for key, reference in secrets.items()},
@@ -264,14 +286,19 @@ def _secret_value(reference: str) -> str:
 
 def build_context(spec: Spec) -> Context:
     data = Tracked(spec.data)
-    data.ignore(*NOT_RENDERED)
+    data.ignore(*shapes.read_elsewhere(spec.data))
     cdn = data["cdn"]
+    services = _services(data)
     flags = Flags(
         cdn=cdn["enabled"],
         nat_instance=data["network"]["nat"]["mode"] == "instance",
         manual_approval=data["cicd"]["manual_approval"],
         vpc_endpoints=data["security"]["vpc_endpoints"],
         account_baseline="baseline" in data["account"],
+        blue_green=any(service.blue_green for service in services),
+        bastion="bastion" in data,
+        read_replicas="read_replicas" in data["database"],
+        cross_region_backup="cross_region_backup" in data["database"],
     )
     if not flags.cdn:
         cdn.ignore()  # the settings of a distribution that does not exist
@@ -285,7 +312,8 @@ def build_context(spec: Spec) -> Context:
         _section_variable(data, "network"),
         _section_variable(data, "dns"),
         _section_variable(data, "services", omit=SERVICE_STRUCTURE),
-        _section_variable(data, "load_balancer"),
+        # The test listener's addresses matter only with a test listener.
+        _section_variable(data, "load_balancer", omit=() if flags.blue_green else ("test_listener_cidrs",)),
         _section_variable(data, "database"),
         _section_variable(data, "cache"),
         _section_variable(data, "storage"),
@@ -293,6 +321,7 @@ def build_context(spec: Spec) -> Context:
         _section_variable(data, "cicd"),
         *([_section_variable(data, "cdn", omit=("enabled",))] if flags.cdn else []),
         _section_variable(data, "security", omit=("vpc_endpoints",)),
+        *([_section_variable(data, "bastion")] if flags.bastion else []),
         *([_section_variable(data, "account", "baseline")] if flags.account_baseline else []),
         _section_variable(data, "budget"),
         RootVariable("elb_log_account_id", "Elastic Load Balancing account writing ALB access logs in the region "
@@ -313,10 +342,11 @@ def build_context(spec: Spec) -> Context:
         backend=data["backend"].everything(),
         versions=VERSIONS,
         flags=flags,
-        services=_services(data),
+        services=services,
         secrets={name: entry["description"] for name, entry in catalog.items()},
         secret_keys={name: entry["keys"] for name, entry in catalog.items() if "keys" in entry},
         variables=variables,
+        settings=with_defaults(spec.data),
     )
     context.unrendered = [f"{format_path(path)}: set in {spec.location(path)} but nothing renders it; a template "
                           "or codemate_tfgen/context.py must use it" for path in sorted(data.unread(), key=format_path)]

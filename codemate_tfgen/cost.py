@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from importlib import resources
@@ -25,13 +26,14 @@ from typing import Any
 
 import yaml
 
+from codemate_tfgen import schedule
 from codemate_tfgen.errors import Location, SpecError, SpecProblem, UsageError
 from codemate_tfgen.spec import JsonPath, Spec, display_path, load_spec
-from codemate_tfgen.validate import spec_schema, validate
+from codemate_tfgen.validate import spec_schema, validate, with_defaults
 
 CENT = Decimal("0.01")
 CATEGORIES = {
-    "compute": "Compute (ECS)",
+    "compute": "Compute (ECS, EC2)",
     "networking": "Networking (NAT, ALB, CloudFront)",
     "database": "Database (RDS, Redis)",
     "ai": "AI services",
@@ -152,7 +154,7 @@ def inputs(spec: Spec) -> Inputs:
         raise SpecError([spec.problem(("usage", "aws_service_data_gb"), (
             f"{usage['aws_service_data_gb']} exceeds nat_data_gb ({usage['nat_data_gb']}); it is the part of "
             "nat_data_gb that goes to AWS services"))])
-    return Inputs(spec, copy.deepcopy(spec.data), usage, book)
+    return Inputs(spec, with_defaults(copy.deepcopy(spec.data)), usage, book)
 
 
 # --- optimizations ("비용 최적화 전략") ---------------------------------------------------------
@@ -184,9 +186,32 @@ def _ai_caching(inp: Inputs) -> None:
 
 
 def _scale_in(inp: Inputs) -> None:
-    """Auto Scaling tuned ("Auto Scaling 세밀 조정"): each service averages its minimum task count."""
+    """Auto Scaling tuned ("Auto Scaling 세밀 조정"): each service averages its minimum task count,
+    which its schedules ("예약 스케줄링") lower and restore over the price book's year."""
+    year = int(str(inp.book["as_of"])[:4])
     for name, service in inp.data["services"].items():
-        inp.usage["tasks"][name] = min(_d(inp.usage["tasks"][name]), _d(service["min_count"]))
+        tasks = _d(inp.usage["tasks"][name])
+        seconds = _seconds_at_floor(service, year)
+        # One division, of whole seconds: the average is the exact fraction, rounded once.
+        inp.usage["tasks"][name] = sum(min(tasks, _d(floor)) * length for floor, length in seconds.items()) / sum(
+            seconds.values())
+
+
+def _seconds_at_floor(service: dict[str, Any], year: int) -> dict[int, int]:
+    """{min_count: seconds of the UTC year it is in effect}. A schedule's range holds from its
+    firing to the next one's; before any firing the service has its own range."""
+    start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    # Firings of the neighbouring local years too: they straddle the UTC year's edges.
+    events = sorted((moment, item["min_count"]) for item in service["schedules"]
+                    for local_year in (year - 1, year, year + 1)
+                    for moment in schedule.firings(schedule.parse(item["cron"]), item["timezone"], local_year))
+    floor = next((count for moment, count in reversed(events) if moment <= start), service["min_count"])
+    seconds: dict[int, int] = {}
+    previous = start
+    for moment, count in [*(event for event in events if start < event[0] < end), (end, floor)]:
+        seconds[floor] = seconds.get(floor, 0) + int((moment - previous).total_seconds())
+        previous, floor = moment, count
+    return seconds
 
 
 # free_tier and reserved_instances change the prices in effect; the line functions read `applied`.
@@ -230,8 +255,11 @@ def _flat(category: str, service: str, item: str, spec: str, monthly: Decimal) -
 
 
 def _n(value: Any) -> str:
-    """A quantity as people write it: 3, 0.5, 1,000."""
-    number = _d(value).normalize()
+    """A quantity as people write it: 3, 0.5, 1,000; 1.45 for an average with more decimals."""
+    number = _d(value)
+    if number != number.quantize(CENT):
+        number = number.quantize(CENT, rounding=ROUND_HALF_UP)
+    number = number.normalize()
     return f"{number:,f}" if number == number.to_integral() else f"{number:f}"
 
 
@@ -249,9 +277,38 @@ def compute_lines(inp: Inputs) -> Iterator[Line]:
                 f"{price_book_name(inp.data['region'])} (priced: {', '.join(shapes)})"))])
         tasks = _d(inp.usage["tasks"][name])
         vcpu, gb = _n(Decimal(service["cpu"]) / 1024), _n(Decimal(service["memory"]) / 1024)
-        spec = f"{vcpu} vCPU, {gb}GB RAM x {_plural(tasks, 'task')}"
-        yield _hourly("compute", "ECS Fargate", name.capitalize(), spec, _d(shapes[shape]["usd"]) * tasks,
-                      inp.hours)
+        spot = _spot_tasks(service.get("capacity"), tasks)
+        on_spot = f" ({_n(spot)} on Fargate Spot)" if spot else ""
+        spec = f"{vcpu} vCPU, {gb}GB RAM x {_plural(tasks, 'task')}{on_spot}"
+        task_hour = _d(shapes[shape]["usd"])
+        hourly = task_hour * (tasks - spot) + task_hour * (1 - inp.price("fargate", "spot_discount")) * spot
+        yield _hourly("compute", "ECS Fargate", name.capitalize(), spec, hourly, inp.hours)
+    if "bastion" in inp.data:
+        yield _ec2_line(inp, "compute", "EC2", "Bastion host", 1, ("bastion", "instance_type"))
+
+
+def _spot_tasks(capacity: dict[str, Any] | None, tasks: Decimal) -> Decimal:
+    """Of `tasks` running tasks, how many ECS places on Fargate Spot: none of the base, the
+    spot share of the rest."""
+    if capacity is None or capacity["spot_weight"] == 0:
+        return Decimal(0)
+    beyond = max(Decimal(0), tasks - capacity["on_demand_base"])
+    return beyond * capacity["spot_weight"] / (capacity["on_demand_weight"] + capacity["spot_weight"])
+
+
+def _ec2_line(inp: Inputs, category: str, service: str, item: str, count: int, path: JsonPath) -> Line:
+    """Instances priced by the month (the price book's ec2 table), the free tier's hours off."""
+    kind: Any = inp.data
+    for key in path:
+        kind = kind[key]
+    monthly = inp.priced(("ec2", "instance_month"), kind, path, "EC2 instance") * count
+    hours = inp.hours * count
+    note = ""
+    if "free_tier" in inp.applied and kind in inp.book["optimizations"]["free_tier"]["ec2_types"]:
+        free = min(hours, inp.price("optimizations", "free_tier", "ec2_hours"))
+        note, hours = f", free tier {_n(free)}h", hours - free
+    scale = hours / count / _d(inp.book["hours_per_month"]) if count else Decimal(0)
+    return _flat(category, service, item, f"{count} x {kind}{note}", monthly * scale)
 
 
 def database_lines(inp: Inputs) -> Iterator[Line]:
@@ -268,7 +325,32 @@ def database_lines(inp: Inputs) -> Iterator[Line]:
         spec = f"{_n(inp.u('rds_backup_gb'))}GB x {db['backup_retention_days']} days retention"
         yield _flat("database", "RDS PostgreSQL", "Backup", spec,
                     inp.u("rds_backup_gb") * inp.price("rds", "backup_gb_month"))
+        if "cross_region_backup" in db:
+            backup = db["cross_region_backup"]
+            spec = (f"{_n(inp.u('rds_backup_gb'))}GB in {backup['region']} x {backup['retention_days']} days "
+                    "(transfer not priced)")
+            yield _flat("database", "RDS PostgreSQL", "Cross-region backup", spec,
+                        inp.u("rds_backup_gb") * inp.price("rds", "backup_gb_month"))
+    if "read_replicas" in db:
+        yield from _rds_replicas(inp, db)
     yield _cache_nodes(inp)
+
+
+def _rds_replicas(inp: Inputs, db: dict[str, Any]) -> Iterator[Line]:
+    """Single-AZ instances of their own class, each with storage the size of the primary's."""
+    replicas = db["read_replicas"]
+    cls, count = replicas["instance_class"], replicas["count"]
+    hourly = inp.priced(("rds", "instance_hour"), cls, ("database", "read_replicas", "instance_class"),
+                        "RDS instance")
+    spec = f"{cls}, Single-AZ x {count}"
+    if "reserved_instances" in inp.applied:
+        yield _flat("database", "RDS PostgreSQL", "Read replicas", f"{spec}, reserved 1 year",
+                    _reserved(inp, "rds", f"{cls}-single-az", hourly) * count)
+    else:
+        yield _hourly("database", "RDS PostgreSQL", "Read replicas", spec, hourly * count, inp.hours)
+    storage = Decimal(db["allocated_storage"]) * count
+    yield _flat("database", "RDS PostgreSQL", "Replica storage", f"{_n(storage)}GB gp3",
+                storage * inp.price("rds", "gp3_gb_month"))
 
 
 def _rds_free(inp: Inputs, db: dict[str, Any]) -> bool:
@@ -341,12 +423,8 @@ def _nat_lines(inp: Inputs) -> Iterator[Line]:
     nat = network["nat"]
     count = len(network["availability_zones"]) if nat["per_az"] else 1
     if nat["mode"] == "instance":
-        kind = nat["instance_type"]
-        monthly = inp.priced(("nat", "instance_month"), kind, ("network", "nat", "instance_type"),
-                             "NAT instance")
-        scale = inp.hours / _d(inp.book["hours_per_month"])
-        yield _flat("networking", "NAT Instance", "Instances", f"{count} x {kind} (no per-GB charge)",
-                    monthly * count * scale)
+        line = _ec2_line(inp, "networking", "NAT Instance", "Instances", count, ("network", "nat", "instance_type"))
+        yield Line(line.category, line.service, line.item, f"{line.spec} (no per-GB charge)", None, line.monthly)
         return
     layout = " (Multi-AZ)" if count > 1 else ""
     yield _hourly("networking", "NAT Gateway", "Gateways",
@@ -361,8 +439,12 @@ def _nat_lines(inp: Inputs) -> Iterator[Line]:
 
 def other_lines(inp: Inputs) -> Iterator[Line]:
     s3_class = inp.usage["s3_storage_class"]
+    gb_month = inp.price("s3", "storage_gb_month", s3_class)
+    if "intelligent_tiering" in inp.data["storage"]:
+        s3_class = "Intelligent-Tiering (monitoring not priced)"
+        gb_month = inp.price("s3", "storage_gb_month", "standard") * inp.price("s3", "intelligent_tiering_factor")
     yield _flat("other", "S3", "Storage", f"{_n(inp.u('s3_storage_gb'))}GB {s3_class}",
-                inp.u("s3_storage_gb") * inp.price("s3", "storage_gb_month", s3_class))
+                inp.u("s3_storage_gb") * gb_month)
     yield _flat("other", "S3", "Requests", f"{_n(inp.u('s3_requests'))} PUT/GET",
                 inp.u("s3_requests") / 1000 * inp.price("s3", "requests_per_1000"))
     yield _flat("other", "ECR", "Image storage", f"{_n(inp.u('ecr_storage_gb'))}GB",
@@ -418,7 +500,7 @@ def cicd_lines(inp: Inputs) -> Iterator[Line]:
 
 SECTIONS = (compute_lines, database_lines, networking_lines, other_lines, ai_lines, cicd_lines)
 # The document's table order.
-SERVICE_ORDER = ("ECS Fargate", "RDS PostgreSQL", "ElastiCache Redis", "S3", "ECR", "ALB", "NAT Gateway",
+SERVICE_ORDER = ("ECS Fargate", "EC2", "RDS PostgreSQL", "ElastiCache Redis", "S3", "ECR", "ALB", "NAT Gateway",
                  "NAT Instance", "VPC Endpoints", "CloudFront", "CloudWatch", "Route 53", "Secrets Manager",
                  "ACM", "AI services", "CodePipeline", "CodeBuild")
 

@@ -25,12 +25,13 @@ def money(value: Decimal, *, sign: bool = False) -> str:
 
 
 def hourly(value: Decimal | None) -> str:
-    """The document's way: at least three decimals, more only when the price has them."""
+    """The document's way: at least three decimals, more only when the price has them, and no
+    more than five (a share of Spot tasks or of scheduled hours makes endless fractions)."""
     if value is None:
         return "-"
     text = f"{value.normalize():f}"
     decimals = len(text.split(".")[1]) if "." in text else 0
-    return f"${value:.{max(3, decimals)}f}"
+    return f"${value:.{min(5, max(3, decimals))}f}"
 
 
 def percent(part: Decimal, whole: Decimal) -> str:

@@ -46,8 +46,15 @@ def _is_map(node: Schema) -> bool:
         node.get("additionalProperties"), dict)
 
 
+# A property the schema marks with this keyword is read by someone other than the templates
+# (its value names who: "tfgen cost", "the spec rules"): it reaches no Terraform type or value,
+# and the context does not expect to render it.
+READ_BY = "x-tfgen-read-by"
+
+
 def properties(node: Schema, omit: Iterable[str] = ()) -> dict[str, Schema]:
-    """An object's properties in schema order, without the omitted ones."""
+    """An object's properties in schema order, without the omitted ones and without those that
+    something other than the templates reads (READ_BY)."""
     node = resolve(node)
     if node.get("type") != "object" or "properties" not in node:
         raise ShapeError(f"not an object with properties: {node.get('description', node)}")
@@ -55,7 +62,25 @@ def properties(node: Schema, omit: Iterable[str] = ()) -> dict[str, Schema]:
     unknown = skipped - set(node["properties"])
     if unknown:
         raise ShapeError(f"omitted properties that do not exist: {', '.join(sorted(unknown))}")
-    return {name: resolve(sub) for name, sub in node["properties"].items() if name not in skipped}
+    return {name: resolve(sub) for name, sub in node["properties"].items()
+            if name not in skipped and READ_BY not in sub}
+
+
+def read_elsewhere(data: Any, node: Schema | None = None, path: tuple = ()) -> Iterable[tuple]:
+    """The paths of `data` (a spec) whose schema property is marked READ_BY."""
+    node = resolve(node if node is not None else spec_schema())
+    if READ_BY in node:
+        yield path
+        return
+    if not isinstance(data, dict):
+        return
+    if _is_map(node):
+        for key, item in data.items():
+            yield from read_elsewhere(item, node["additionalProperties"], path + (key,))
+    elif "properties" in node:
+        for key, item in data.items():
+            if key in node["properties"]:
+                yield from read_elsewhere(item, node["properties"][key], path + (key,))
 
 
 def element(node: Schema) -> Schema:
@@ -143,7 +168,9 @@ def variable_blocks(binding: Binding) -> str:
         optional = name not in required
         if optional:
             lines.append(f"default = {hcl.value(node.get('default'))}")
-        for condition, message in _validations(name, node, optional):
+            if node.get("default") in ([], {}):
+                lines.append("nullable = false")  # a caller's null must not reach a for_each
+        for condition, message in _validations(name, node, optional and node.get("default") not in ([], {})):
             lines += ["", "validation {", f"condition = {condition}", f"error_message = {hcl.quote(message)}", "}"]
         lines.append("}")
         blocks.append("\n".join(lines))
@@ -155,7 +182,7 @@ def arguments(binding: Binding, source: str) -> str:
     return "\n".join(f"{name} = {source}.{name}" for name in binding.inputs())
 
 
-def _validations(name: str, node: Schema, optional: bool) -> list[tuple[str, str]]:
+def _validations(name: str, node: Schema, nullable: bool) -> list[tuple[str, str]]:
     ref = f"var.{name}"
     found = [(condition, message) for condition, message in _scalar_checks(node, ref)]
     if node.get("type") == "array":
@@ -166,7 +193,7 @@ def _validations(name: str, node: Schema, optional: bool) -> list[tuple[str, str
             found.append((f"length({ref}) >= {node['minItems']}", f"at least {node['minItems']} item(s)"))
         if "maxItems" in node:
             found.append((f"length({ref}) <= {node['maxItems']}", f"at most {node['maxItems']} item(s)"))
-    if optional:
+    if nullable:
         # try(): Terraform before 1.12 evaluates both sides of ||, and the checks fail on null.
         found = [(f"{ref} == null || try({condition}, false)", message) for condition, message in found]
     return [(condition, f"{name} must be {message}." if not message.startswith("each of") else

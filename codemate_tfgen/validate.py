@@ -6,6 +6,7 @@ collected and raised together as one SpecError.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import ipaddress
 import json
@@ -17,7 +18,8 @@ from importlib import resources
 from typing import Any
 
 from codemate_tfgen import cache as user_cache
-from codemate_tfgen.aws import FARGATE_MEMORY, RDS_INSTANCE_MEMORY_GIB
+from codemate_tfgen import schedule
+from codemate_tfgen.aws import FARGATE_MEMORY, RDS_INSTANCE_MEMORY_GIB, max_connections
 from codemate_tfgen.errors import SpecError, SpecProblem
 from codemate_tfgen.spec import JsonPath, Spec, display_path, format_path
 
@@ -32,6 +34,32 @@ def _validator() -> Any:
     import jsonschema  # ~30 ms with the validator: only paid when the verdict below is not cached
 
     return jsonschema.Draft202012Validator(spec_schema())
+
+
+def with_defaults(data: Any, node: dict[str, Any] | None = None) -> Any:
+    """`data` with the schema's defaults filled in where a value is absent, as the templates
+    see it through Terraform's optional() defaults (the spec files themselves are not changed)."""
+    node = _resolve(spec_schema() if node is None else node)
+    if isinstance(data, list) and "items" in node:
+        return [with_defaults(item, node["items"]) for item in data]
+    if not isinstance(data, dict):
+        return data
+    if isinstance(node.get("additionalProperties"), dict) and "properties" not in node:
+        return {key: with_defaults(item, node["additionalProperties"]) for key, item in data.items()}
+    out = dict(data)
+    for key, sub in node.get("properties", {}).items():
+        sub = _resolve(sub)
+        if key in out:
+            out[key] = with_defaults(out[key], sub)
+        elif "default" in sub:
+            out[key] = with_defaults(copy.deepcopy(sub["default"]), sub)
+    return out
+
+
+def _resolve(node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = spec_schema()["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
 
 
 def validate(spec: Spec) -> None:
@@ -313,6 +341,115 @@ def service_routing(spec: Spec) -> Iterator[SpecProblem]:
                                              "higher priority number would never match it")
 
 
+# The rule a blue/green default service gets for everything no other rule matches (ECS moves the
+# weights of a listener rule, never of the listener's default action): the last priority.
+CATCH_ALL_PRIORITY = spec_schema()["$defs"]["listener_rule"]["properties"]["priority"]["maximum"]
+# ALB security group: 60 inbound rules by default, of which CloudFront's origin-facing prefix
+# list takes 55 ("Amazon VPC quotas"; the list's max entries count against the group).
+SECURITY_GROUP_INBOUND_RULES = 60
+CLOUDFRONT_PREFIX_LIST_ENTRIES = 55
+
+
+@rule
+def service_deployment(spec: Spec) -> Iterator[SpecProblem]:
+    """Blue/green needs a load balancer path that ECS can move: one listener rule per service."""
+    services = with_defaults(spec.data)["services"]
+    blue_green = [name for name, s in services.items() if s["deployment"]["strategy"] == "blue_green"]
+    for name, service in services.items():
+        base = ("services", name, "deployment")
+        if name not in blue_green:
+            if "bake_time_minutes" in spec.data["services"][name].get("deployment", {}):
+                yield spec.problem(base + ("bake_time_minutes",), "only used with strategy: blue_green", key=True)
+            continue
+        if "routing" not in service:
+            yield spec.problem(base + ("strategy",), "blue_green moves load balancer traffic between two target "
+                                                     "groups; a service without routing has none (use rolling)")
+            continue
+        parts = (["routing.default"] if service["routing"].get("default") else []) + [
+            f"routing.rules[{index}]" for index in range(len(service["routing"].get("rules", [])))]
+        if len(parts) > 1:
+            yield spec.problem(base + ("strategy",), f"blue_green needs the service's traffic on one listener rule, "
+                                                     f"whose weights ECS moves; it has {len(parts)}: "
+                                                     f"{', '.join(parts)}")
+        if f"{name}-green" in services:
+            yield spec.problem(("services", f"{name}-green"), f"the name of services.{name}'s alternate (green) "
+                                                              "target group; rename this service", key=True)
+    default = next((name for name, s in services.items() if s.get("routing", {}).get("default")), None)
+    if default in blue_green:
+        for name, service in services.items():
+            for index, rule_ in enumerate(service.get("routing", {}).get("rules", [])):
+                if rule_["priority"] == CATCH_ALL_PRIORITY:
+                    yield spec.problem(("services", name, "routing", "rules", index, "priority"),
+                                       f"{CATCH_ALL_PRIORITY} is the catch-all rule of the blue/green default "
+                                       f"service {default}; use a lower number")
+    cidrs = spec.data["load_balancer"].get("test_listener_cidrs", [])
+    path = ("load_balancer", "test_listener_cidrs")
+    if cidrs and not blue_green:
+        yield spec.problem(path, "no service deploys blue/green, so there is no test listener", key=True)
+    for index, text in enumerate(cidrs):
+        network = _network(spec, path + (index,), text)
+        if isinstance(network, SpecProblem):
+            yield network
+    room = SECURITY_GROUP_INBOUND_RULES - CLOUDFRONT_PREFIX_LIST_ENTRIES
+    if spec.data["cdn"]["enabled"] and len(cidrs) > room:
+        yield spec.problem(path, f"{len(cidrs)} addresses; behind CloudFront the load balancer's security group "
+                                 f"has room for {room} (CloudFront's prefix list counts as "
+                                 f"{CLOUDFRONT_PREFIX_LIST_ENTRIES} of its {SECURITY_GROUP_INBOUND_RULES} "
+                                 "inbound rules)")
+
+
+@rule
+def service_capacity(spec: Spec) -> Iterator[SpecProblem]:
+    """Fargate Spot: a strategy ECS accepts, and none that leaves a production load balancer
+    without tasks when AWS reclaims Spot capacity."""
+    production = with_defaults(spec.data)["production"]
+    for name, service in with_defaults(spec.data)["services"].items():
+        if "capacity" not in service:
+            continue
+        capacity = service["capacity"]
+        path = ("services", name, "capacity")
+        if capacity["on_demand_weight"] + capacity["spot_weight"] == 0:
+            yield spec.problem(path, "on_demand_weight and spot_weight are both 0; ECS places the tasks beyond the "
+                                     "base by weight and needs one above 0", key=True)
+            continue
+        spot_only = capacity["on_demand_base"] == 0 and capacity["on_demand_weight"] == 0
+        if spot_only and production and "routing" in service and not capacity["allow_spot_only"]:
+            yield spec.problem(path, "all tasks on Fargate Spot: when AWS reclaims the capacity the load balancer "
+                                     "has no target in this production environment; give it an on_demand_base or "
+                                     "on_demand_weight, or set allow_spot_only: true", key=True)
+
+
+@rule
+def service_schedules(spec: Spec) -> Iterator[SpecProblem]:
+    """Scheduled scaling: expressions Application Auto Scaling accepts, in a known time zone,
+    and a day that returns to the range the spec sets (the one the scaling target keeps)."""
+    for name, service in with_defaults(spec.data)["services"].items():
+        schedules = service["schedules"]
+        base = ("services", name, "schedules")
+        seen: dict[str, int] = {}
+        for index, item in enumerate(schedules):
+            path = base + (index,)
+            if item["name"] in seen:
+                yield spec.problem(path + ("name",), f"schedules[{seen[item['name']]}] is named "
+                                                     f"{item['name']!r} too; names are unique in a service")
+            seen.setdefault(item["name"], index)
+            try:
+                schedule.parse(item["cron"])
+            except schedule.CronError as exc:
+                yield spec.problem(path + ("cron",), f"not an Application Auto Scaling cron: {exc}")
+            if item["timezone"] not in schedule.time_zones():
+                yield spec.problem(path + ("timezone",), f"{item['timezone']!r} is not an IANA time zone"
+                                   + _suggest(item["timezone"], sorted(schedule.time_zones())))
+            if item["min_count"] > item["max_count"]:
+                yield spec.problem(path + ("min_count",), f"above max_count ({item['max_count']})")
+        restores = [item for item in schedules
+                    if (item["min_count"], item["max_count"]) == (service["min_count"], service["max_count"])]
+        if schedules and not restores:
+            yield spec.problem(base, f"no schedule restores min_count {service['min_count']} and max_count "
+                                     f"{service['max_count']}: after the first one the service would never return "
+                                     "to its own range", key=True)
+
+
 def _written_last(spec: Spec, *paths: JsonPath) -> JsonPath:
     """Of values that conflict, the one set in the most derived file (the environment's own spec
     before its base): the line the user most likely just wrote. Ties go to the last path."""
@@ -460,6 +597,67 @@ def _window_problems(spec: Spec, backup: str, maintenance: str) -> Iterator[Spec
             yield spec.problem(("database", "maintenance_window"),
                                f"overlaps the daily backup window {backup} (UTC); RDS needs them apart")
             return
+
+
+@rule
+def database_options(spec: Spec) -> Iterator[SpecProblem]:
+    """Read replicas a standby of this primary can be, and backups replicated elsewhere."""
+    database = spec.data["database"]
+    primary = database["instance_class"]
+    replicas = database.get("read_replicas")
+    if replicas and primary in RDS_INSTANCE_MEMORY_GIB:
+        cls, path = replicas["instance_class"], ("database", "read_replicas", "instance_class")
+        if cls not in RDS_INSTANCE_MEMORY_GIB:
+            yield spec.problem(path, f"{cls} is not in RDS_INSTANCE_MEMORY_GIB (codemate_tfgen/aws.py); add its "
+                                     "memory there")
+        elif RDS_INSTANCE_MEMORY_GIB[cls] < RDS_INSTANCE_MEMORY_GIB[primary]:
+            yield spec.problem(path, f"{cls} has less memory ({RDS_INSTANCE_MEMORY_GIB[cls]} GiB) than the primary "
+                                     f"{primary} ({RDS_INSTANCE_MEMORY_GIB[primary]} GiB); PostgreSQL needs a "
+                                     f"standby to allow the primary's max_connections ({max_connections(primary)})")
+    backup = database.get("cross_region_backup")
+    if backup and backup["region"] == spec.data["region"]:
+        yield spec.problem(("database", "cross_region_backup", "region"),
+                           f"{backup['region']} is the environment's own region; name a second one")
+    if not replicas:
+        for name, service in spec.data["services"].items():
+            for variable, value in service.get("environment", {}).items():
+                if isinstance(value, dict) and value["ref"] == "database.read_addresses":
+                    yield spec.problem(("services", name, "environment", variable, "ref"),
+                                       "database.read_addresses needs database.read_replicas")
+
+
+@rule
+def storage_tiering(spec: Spec) -> Iterator[SpecProblem]:
+    tiering = spec.data["storage"].get("intelligent_tiering", {})
+    archive, deep = tiering.get("archive_access_days"), tiering.get("deep_archive_access_days")
+    if archive is not None and deep is not None and deep <= archive:
+        yield spec.problem(("storage", "intelligent_tiering", "deep_archive_access_days"),
+                           f"must be more than archive_access_days ({archive}): S3 moves objects to Deep Archive "
+                           "Access after Archive Access")
+
+
+@rule
+def bastion_access(spec: Spec) -> Iterator[SpecProblem]:
+    """Session Manager needs no inbound port; SSH needs a key pair and named addresses."""
+    bastion = spec.data.get("bastion")
+    if bastion is None:
+        return
+    cidrs = bastion.get("ssh_cidrs")
+    if cidrs is None:
+        if "key_name" in bastion:
+            yield spec.problem(("bastion", "key_name"), "only used with ssh_cidrs (Session Manager needs no key)",
+                               key=True)
+        return
+    if "key_name" not in bastion:
+        yield spec.problem(("bastion", "ssh_cidrs"), "SSH needs key_name, the EC2 key pair to log in with", key=True)
+    for index, text in enumerate(cidrs):
+        path = ("bastion", "ssh_cidrs", index)
+        network = _network(spec, path, text)
+        if isinstance(network, SpecProblem):
+            yield network
+        elif network.prefixlen == 0:
+            yield spec.problem(path, f"{text} opens SSH to the whole internet; name the addresses people connect "
+                                     "from, or omit ssh_cidrs and use Session Manager")
 
 
 @rule

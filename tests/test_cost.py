@@ -226,7 +226,7 @@ def test_nat_instance_mode(specs):
     nat = "per_az: false\n    mode: instance\n    instance_type: t4g.nano"
     edit(specs / "dev.yaml", "per_az: false", nat)
     after = lines(estimate(specs, "dev"))
-    assert after[("NAT Instance", "Instances")] == price("nat", "instance_month", "t4g.nano")
+    assert after[("NAT Instance", "Instances")] == price("ec2", "instance_month", "t4g.nano")
     assert ("NAT Gateway", "Gateways") not in after and ("NAT Gateway", "Data Transfer") not in after
     assert sum(after.values()) < before.total
 
@@ -410,11 +410,11 @@ def test_table_format_and_scenario_summary(cli):
     code, out, _err = cli("cost", "dev", "--specs", SPECS, "--scenario", "optimized")
     assert code == 0
     share = Decimal("75.33") / Decimal("138.55") * 100
-    assert [line.split()[-1] for line in out.splitlines() if line.startswith("Compute (ECS)")] == [f"{share:.1f}%"]
+    assert [line.split()[-1] for line in out.splitlines() if line.startswith("Compute (ECS, EC2)")] == [f"{share:.1f}%"]
     assert out.splitlines()[-1] == "vs baseline: $198.10 -> $138.55, saving $59.55 (30.1%)"
     code, out, _err = cli("cost", "dev", "--specs", SPECS)
     assert [line.split()[-1] for line in out.splitlines() if line.startswith("Total")] == ["$198.10"]
-    assert "Compute (ECS)" in out and "38.0%" in out
+    assert "Compute (ECS, EC2)" in out and "38.0%" in out
 
 
 def test_help_has_examples(cli):

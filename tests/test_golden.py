@@ -65,7 +65,7 @@ def variant_trees() -> dict[str, dict[str, str]]:
 
 
 def test_there_are_the_variants_the_design_needs():
-    assert VARIANTS == ["cdn-no-approval", "nat-instance", "s3-lockfile", "worker"]
+    assert VARIANTS == ["all-options", "cdn-no-approval", "nat-instance", "s3-lockfile", "worker"]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -92,7 +92,7 @@ def variant_dirs(variant_trees, tmp_path_factory) -> dict[str, Path]:
         for path, text in files.items():
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             (root / path).write_text(text)
-        dirs[variant] = root / "infrastructure" / "environments" / "dev"
+        [dirs[variant]] = (root / "infrastructure" / "environments").iterdir()  # one environment each
     return dirs
 
 

@@ -56,6 +56,22 @@ variable "services" {
     max_count         = number
     cpu_target        = number
     memory_target     = optional(number)
+    capacity = optional(object({
+      on_demand_base   = optional(number, 0)
+      on_demand_weight = optional(number, 1)
+      spot_weight      = optional(number, 0)
+    }))
+    schedules = optional(list(object({
+      name      = string
+      cron      = string
+      timezone  = optional(string, "UTC")
+      min_count = number
+      max_count = number
+    })), [])
+    deployment = optional(object({
+      strategy          = optional(string, "rolling")
+      bake_time_minutes = optional(number, 5)
+    }), {})
   }))
 }
 
@@ -86,6 +102,14 @@ variable "database" {
     database_name         = string
     deletion_protection   = bool
     app_user_secret_name  = string
+    read_replicas = optional(object({
+      count          = number
+      instance_class = string
+    }))
+    cross_region_backup = optional(object({
+      region         = string
+      retention_days = number
+    }))
   })
 }
 
@@ -105,6 +129,10 @@ variable "storage" {
   description = "S3 buckets (\"Amazon S3\")."
   type = object({
     cors_allowed_origins = list(string)
+    intelligent_tiering = optional(object({
+      archive_access_days      = optional(number)
+      deep_archive_access_days = optional(number)
+    }))
   })
 }
 

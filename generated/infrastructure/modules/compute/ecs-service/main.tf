@@ -7,6 +7,17 @@ data "aws_partition" "current" {}
 locals {
   log_group_arn = "arn:${data.aws_partition.current.partition}:logs:${var.aws_region}:${data.aws_caller_identity.current.account_id}:log-group:${var.log_group_name}"
 
+  blue_green = var.deployment.strategy == "blue_green"
+
+  # Tasks beyond the base split between Fargate and Fargate Spot by weight; a provider with
+  # neither base nor weight is left out (ECS needs a weight above zero in the strategy).
+  capacity_providers = var.capacity == null ? {} : {
+    for name, provider in {
+      FARGATE      = { base = var.capacity.on_demand_base, weight = var.capacity.on_demand_weight }
+      FARGATE_SPOT = { base = 0, weight = var.capacity.spot_weight }
+    } : name => provider if provider.base > 0 || provider.weight > 0
+  }
+
   # Exits 0 when the app answers its health check path with a status below 400.
   health_check_script = "require('http').get('http://localhost:${coalesce(var.port, 0)}${coalesce(var.health_check_path, "/")}', (r) => process.exit(r.statusCode < 400 ? 0 : 1)).on('error', () => process.exit(1))"
 }
@@ -70,16 +81,30 @@ data "aws_ecs_task_definition" "latest" {
 }
 
 resource "aws_ecs_service" "this" {
-  name                               = var.service_name
-  cluster                            = var.cluster_arn
-  task_definition                    = "${aws_ecs_task_definition.this.family}:${max(aws_ecs_task_definition.this.revision, data.aws_ecs_task_definition.latest.revision)}"
-  launch_type                        = "FARGATE"
+  name            = var.service_name
+  cluster         = var.cluster_arn
+  task_definition = "${aws_ecs_task_definition.this.family}:${max(aws_ecs_task_definition.this.revision, data.aws_ecs_task_definition.latest.revision)}"
+  # A capacity provider strategy and a launch type exclude each other. ECS changes a strategy
+  # only with a new deployment (the provider refuses the plan otherwise), so a service with one
+  # redeploys at any change; it returns to a launch type only by replacement.
+  launch_type                        = var.capacity == null ? "FARGATE" : null
+  force_new_deployment               = var.capacity != null
   desired_count                      = var.desired_count
   deployment_minimum_healthy_percent = 100
   deployment_maximum_percent         = 200
   # Only a service behind the load balancer has load balancer health checks to wait for.
   health_check_grace_period_seconds = var.port == null ? null : 60
   propagate_tags                    = "SERVICE"
+
+  dynamic "capacity_provider_strategy" {
+    for_each = local.capacity_providers
+
+    content {
+      capacity_provider = capacity_provider_strategy.key
+      base              = capacity_provider_strategy.value.base
+      weight            = capacity_provider_strategy.value.weight
+    }
+  }
 
   network_configuration {
     subnets          = var.subnet_ids
@@ -94,13 +119,43 @@ resource "aws_ecs_service" "this" {
       target_group_arn = var.target_group_arn
       container_name   = var.name
       container_port   = load_balancer.value
+
+      # Blue/green: the new tasks register with the alternate target group, the test listener
+      # rule reaches them, then ECS moves the production rule's weight to them.
+      dynamic "advanced_configuration" {
+        for_each = local.blue_green ? [var.blue_green] : []
+
+        content {
+          alternate_target_group_arn = advanced_configuration.value.alternate_target_group_arn
+          production_listener_rule   = advanced_configuration.value.production_listener_rule
+          test_listener_rule         = advanced_configuration.value.test_listener_rule
+          role_arn                   = aws_iam_role.load_balancers[0].arn
+        }
+      }
     }
   }
 
-  # A deployment whose tasks fail their health checks is rolled back automatically.
+  deployment_configuration {
+    strategy             = local.blue_green ? "BLUE_GREEN" : "ROLLING"
+    bake_time_in_minutes = local.blue_green ? tostring(var.deployment.bake_time_minutes) : null
+  }
+
+  # A rolling deployment whose tasks fail their health checks is rolled back automatically. The
+  # circuit breaker is the rolling strategy's only; a blue/green deployment rolls back on the
+  # alarms below instead, up to the end of its bake time.
   deployment_circuit_breaker {
-    enable   = true
-    rollback = true
+    enable   = !local.blue_green
+    rollback = !local.blue_green
+  }
+
+  dynamic "alarms" {
+    for_each = length(var.rollback_alarm_names) > 0 ? [var.rollback_alarm_names] : []
+
+    content {
+      alarm_names = alarms.value
+      enable      = true
+      rollback    = true
+    }
   }
 
   tags = merge(var.tags, { Name = var.service_name })
@@ -109,6 +164,8 @@ resource "aws_ecs_service" "this" {
     # Auto scaling owns the running count once the service exists.
     ignore_changes = [desired_count]
   }
+
+  depends_on = [aws_iam_role_policy_attachment.load_balancers]
 }
 
 ################################################################################
@@ -145,6 +202,25 @@ resource "aws_appautoscaling_policy" "this" {
     predefined_metric_specification {
       predefined_metric_type = each.value.metric
     }
+  }
+}
+
+# "예약 스케줄링: 야간/주말 자동 Scale-down": each schedule sets the range from its time on; the
+# spec's range (above) is the one a schedule restores, so outside the scaled-down hours the
+# target matches this code (an apply inside them restores the range until the next schedule).
+resource "aws_appautoscaling_scheduled_action" "this" {
+  for_each = { for schedule in var.schedules : schedule.name => schedule }
+
+  name               = "${var.unique_name}-${each.key}"
+  service_namespace  = aws_appautoscaling_target.this.service_namespace
+  resource_id        = aws_appautoscaling_target.this.resource_id
+  scalable_dimension = aws_appautoscaling_target.this.scalable_dimension
+  schedule           = "cron(${each.value.cron})"
+  timezone           = each.value.timezone
+
+  scalable_target_action {
+    min_capacity = tostring(each.value.min_count)
+    max_capacity = tostring(each.value.max_count)
   }
 }
 
@@ -250,4 +326,43 @@ resource "aws_iam_role_policy" "task" {
   name   = "application"
   role   = aws_iam_role.task.id
   policy = data.aws_iam_policy_document.task[0].json
+}
+
+################################################################################
+# IAM: infrastructure role that lets ECS shift a blue/green service's traffic
+################################################################################
+
+data "aws_iam_policy_document" "ecs_assume" {
+  count = local.blue_green ? 1 : 0
+
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ecs.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "load_balancers" {
+  count = local.blue_green ? 1 : 0
+
+  name               = "${var.unique_name}-blue-green"
+  assume_role_policy = data.aws_iam_policy_document.ecs_assume[0].json
+
+  tags = merge(var.tags, { Name = "${var.unique_name}-blue-green" })
+}
+
+resource "aws_iam_role_policy_attachment" "load_balancers" {
+  count = local.blue_green ? 1 : 0
+
+  role       = aws_iam_role.load_balancers[0].name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"
 }

@@ -128,6 +128,44 @@ variable "memory_target" {
   }
 }
 
+variable "capacity" {
+  description = "Where the tasks run (\"ECS Fargate Spot ... 비중요 백그라운드 작업\"): the first on_demand_base tasks on Fargate, the rest split between Fargate and Fargate Spot by the weights. Omit it for Fargate only."
+  type = object({
+    on_demand_base   = optional(number, 0)
+    on_demand_weight = optional(number, 1)
+    spot_weight      = optional(number, 0)
+  })
+  default = null
+}
+
+variable "schedules" {
+  description = "Scheduled scaling (\"예약 스케줄링: 야간/주말 자동 Scale-down\"): at each schedule the service's minimum and maximum task counts change, e.g. down at night and back in the morning."
+  type = list(object({
+    name      = string
+    cron      = string
+    timezone  = optional(string, "UTC")
+    min_count = number
+    max_count = number
+  }))
+  default  = []
+  nullable = false
+
+  validation {
+    condition     = length(var.schedules) <= 20
+    error_message = "schedules must be at most 20 item(s)."
+  }
+}
+
+variable "deployment" {
+  description = "How a new task definition replaces the running one (\"Blue/Green 배포 또는 Rolling Update\"): rolling (tasks replaced in place, rolled back by the circuit breaker), or blue_green (ECS's own: a second target group takes the new tasks, a test listener reaches them, traffic moves at once after the bake time)."
+  type = object({
+    strategy          = optional(string, "rolling")
+    bake_time_minutes = optional(number, 5)
+  })
+  default  = {}
+  nullable = false
+}
+
 variable "subnet_ids" {
   description = "Private subnets of the tasks"
   type        = list(string)
@@ -142,6 +180,33 @@ variable "target_group_arn" {
   description = "ALB target group the tasks register with; required with a port, null for a service the load balancer does not reach"
   type        = string
   default     = null
+}
+
+variable "blue_green" {
+  description = "The load balancer side of a blue/green deployment: the alternate target group the new tasks register with, and the production and test listener rules whose weights ECS moves; required with deployment.strategy blue_green, null otherwise"
+  type = object({
+    alternate_target_group_arn = string
+    production_listener_rule   = string
+    test_listener_rule         = string
+  })
+  default = null
+
+  validation {
+    condition     = (var.blue_green != null) == (var.deployment.strategy == "blue_green")
+    error_message = "blue_green is required with deployment.strategy blue_green, and only then."
+  }
+}
+
+variable "rollback_alarm_names" {
+  description = "CloudWatch alarms that fail a deployment and roll it back while it runs and bakes; a blue/green service needs one (its circuit breaker is off)"
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = var.deployment.strategy != "blue_green" || length(var.rollback_alarm_names) > 0
+    error_message = "A blue_green deployment needs rollback_alarm_names: nothing else rolls it back."
+  }
 }
 
 variable "log_group_name" {

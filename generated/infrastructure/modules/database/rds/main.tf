@@ -4,6 +4,8 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
+data "aws_region" "current" {}
+
 locals {
   # Parameter groups are per major version: "17" and "17.4" both need family postgres17.
   family = "postgres${split(".", var.engine_version)[0]}"
@@ -85,6 +87,47 @@ resource "aws_db_parameter_group" "this" {
   }
 
   tags = merge(var.tags, { Name = "${var.identifier}-${local.family}" })
+
+  # A major version upgrade needs the new family's group before the instance switches to it.
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_db_parameter_group" "replica" {
+  count = var.read_replicas == null ? 0 : 1
+
+  name_prefix = "${var.identifier}-replica-${local.family}-"
+  family      = local.family
+  description = "${var.identifier} read replicas: SSL only, a fixed connection limit, slow statement and DDL logging"
+
+  # "보안 > In-transit: SSL/TLS 연결 강제": clients without TLS are refused.
+  parameter {
+    name  = "rds.force_ssl"
+    value = "1"
+  }
+
+  # Slow statements and schema changes reach the exported postgresql log.
+  parameter {
+    name  = "log_min_duration_statement"
+    value = tostring(var.log_min_duration_statement_ms)
+  }
+
+  parameter {
+    name  = "log_statement"
+    value = "ddl"
+  }
+
+  # A number rather than RDS's formula on DBInstanceClassMemory (which is below the nominal
+  # memory by an amount RDS does not publish), so alarms on a share of it are exact. RDS refuses
+  # the immediate apply method for a static parameter; on a new instance it applies at creation.
+  parameter {
+    name         = "max_connections"
+    value        = tostring(var.max_connections)
+    apply_method = "pending-reboot"
+  }
+
+  tags = merge(var.tags, { Name = "${var.identifier}-replica-${local.family}" })
 
   # A major version upgrade needs the new family's group before the instance switches to it.
   lifecycle {
@@ -184,4 +227,100 @@ resource "aws_db_instance" "this" {
   tags = merge(var.tags, { Name = var.identifier })
 
   depends_on = [aws_iam_role_policy_attachment.monitoring]
+}
+
+################################################################################
+# Read replicas ("Read Replica: 필요 시 추가 가능")
+################################################################################
+
+resource "aws_db_instance" "replica" {
+  #checkov:skip=CKV_AWS_157: A read replica serves reads; the primary's Multi-AZ standby is what fails over.
+  #checkov:skip=CKV_AWS_293: A replica holds no data of its own; without deletion protection it can be removed in one apply.
+  #checkov:skip=CKV_AWS_129: The primary exports its PostgreSQL logs; a replica's own exports would need log groups per replica.
+  #checkov:skip=CKV_AWS_133: Backups are the primary's (replicated to another region when asked); a replica is rebuilt from the primary, never restored.
+  count = var.read_replicas == null ? 0 : var.read_replicas.count
+
+  identifier          = "${var.identifier}-replica-${count.index + 1}"
+  replicate_source_db = aws_db_instance.this.identifier
+  instance_class      = var.read_replicas.instance_class
+  port                = var.port
+
+  # Engine, storage, user and subnet group come from the source; the key is the source's.
+  storage_type      = "gp3"
+  storage_encrypted = true
+  kms_key_id        = aws_kms_key.this.arn
+
+  vpc_security_group_ids = var.security_group_ids
+  publicly_accessible    = false
+  multi_az               = false
+  parameter_group_name   = aws_db_parameter_group.replica[0].name
+
+  backup_retention_period = 0
+  copy_tags_to_snapshot   = true
+  skip_final_snapshot     = true
+  deletion_protection     = false
+
+  auto_minor_version_upgrade = true
+  apply_immediately          = false
+  maintenance_window         = var.maintenance_window
+
+  database_insights_mode                = "standard"
+  performance_insights_enabled          = true
+  performance_insights_retention_period = 7
+  performance_insights_kms_key_id       = aws_kms_key.this.arn
+  monitoring_interval                   = var.monitoring_interval
+  monitoring_role_arn                   = var.monitoring_interval > 0 ? aws_iam_role.monitoring[0].arn : null
+
+  tags = merge(var.tags, { Name = "${var.identifier}-replica-${count.index + 1}" })
+
+  depends_on = [aws_iam_role_policy_attachment.monitoring]
+}
+
+################################################################################
+# Cross-region backup ("Cross-Region Backup: 재해 복구 필요 시")
+################################################################################
+
+# Automated backups (snapshots and transaction logs) copied to the second region, encrypted
+# there with a key of that region: a point-in-time restore there when this region is lost.
+resource "aws_kms_key" "backup_replica" {
+  count = var.cross_region_backup == null ? 0 : 1
+
+  region                  = var.cross_region_backup.region
+  description             = "RDS ${var.identifier}: automated backups replicated from ${data.aws_region.current.region}"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_key_deletion_window_days
+
+  # The account administers the key and IAM policies grant its use: AWS's default key policy,
+  # written out. In a key policy, Resource "*" means this key.
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministration"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+    ]
+  })
+
+  tags = merge(var.tags, { Name = "${var.identifier}-backup-replica" })
+}
+
+resource "aws_kms_alias" "backup_replica" {
+  count = var.cross_region_backup == null ? 0 : 1
+
+  region        = var.cross_region_backup.region
+  name          = "alias/${var.identifier}-backup-replica"
+  target_key_id = aws_kms_key.backup_replica[0].key_id
+}
+
+resource "aws_db_instance_automated_backups_replication" "this" {
+  count = var.cross_region_backup == null ? 0 : 1
+
+  region                 = var.cross_region_backup.region
+  source_db_instance_arn = aws_db_instance.this.arn
+  kms_key_id             = aws_kms_key.backup_replica[0].arn
+  retention_period       = var.cross_region_backup.retention_days
 }

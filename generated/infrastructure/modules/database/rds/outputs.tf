@@ -34,3 +34,18 @@ output "kms_key_arn" {
   description = "ARN of the KMS key encrypting storage and Performance Insights"
   value       = aws_kms_key.this.arn
 }
+
+output "replica_addresses" {
+  description = "Hostnames of the read replicas, in order (empty without replicas)"
+  value       = aws_db_instance.replica[*].address
+}
+
+output "replica_identifiers" {
+  description = "Identifiers of the read replicas, in order, for CloudWatch metrics"
+  value       = aws_db_instance.replica[*].identifier
+}
+
+output "backup_replica_kms_key_arn" {
+  description = "ARN of the key of the backups replicated to the second region (null without cross_region_backup)"
+  value       = one(aws_kms_key.backup_replica[*].arn)
+}

@@ -206,6 +206,38 @@ resource "aws_cloudwatch_metric_alarm" "rds_connections" {
   tags = merge(var.tags, { Name = "${local.name}-rds-connections-high" })
 }
 
+# 3b. Read replicas: the same connection limit as the primary's, and replication lag above 60
+# seconds for 5 minutes (reads a minute behind the writes).
+resource "aws_cloudwatch_metric_alarm" "rds_replica" {
+  for_each = { for alarm in flatten([
+    for index, id in var.rds_replica_identifiers : [
+      { key = "rds-replica-${index + 1}-connections-high", id = id, metric = "DatabaseConnections", threshold = var.rds_connections_threshold, what = "connections above ${var.rds_connections_threshold} (80 % of max_connections)" },
+      { key = "rds-replica-${index + 1}-lag-high", id = id, metric = "ReplicaLag", threshold = 60, what = "replication lag above 60 seconds" },
+    ]
+  ]) : alarm.key => alarm }
+
+  alarm_name          = "${local.name}-${each.key}"
+  alarm_description   = "Read replica ${each.value.id}: ${each.value.what} for 5 minutes"
+  namespace           = "AWS/RDS"
+  metric_name         = each.value.metric
+  statistic           = "Average"
+  period              = 60
+  evaluation_periods  = 5
+  datapoints_to_alarm = 5
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = each.value.threshold
+  treat_missing_data  = "missing"
+
+  dimensions = {
+    DBInstanceIdentifier = each.value.id
+  }
+
+  alarm_actions = [aws_sns_topic.alarms.arn]
+  ok_actions    = [aws_sns_topic.alarms.arn]
+
+  tags = merge(var.tags, { Name = "${local.name}-${each.key}" })
+}
+
 # 4. 5XX Errors: HTTPCode_Target_5XX_Count > 10 within one minute (urgent).
 resource "aws_cloudwatch_metric_alarm" "target_5xx" {
   alarm_name          = "${local.name}-target-5xx"

@@ -56,6 +56,13 @@ variable "rds_connections_threshold" {
   }
 }
 
+variable "rds_replica_identifiers" {
+  description = "Identifiers of the RDS read replicas; each gets a connections and a replication lag alarm"
+  type        = list(string)
+  default     = []
+  nullable    = false
+}
+
 variable "redis_replication_group_id" {
   description = "ID of the ElastiCache replication group; names its log group and selects its nodes' metrics"
   type        = string

@@ -25,8 +25,20 @@ resource "aws_lb" "this" {
   tags = merge(var.tags, { Name = var.name })
 }
 
+locals {
+  # A blue/green service has a second, alternate target group ("<key>-green"): ECS registers the
+  # new tasks with whichever of the two is idle and moves the traffic to it.
+  target_groups = merge(var.target_groups, {
+    for key, tg in var.target_groups : "${key}-green" => merge(tg, { name = "${tg.name}-green" }) if tg.blue_green
+  })
+
+  # The rules of blue/green services forward to both groups by weight; ECS moves the weights.
+  blue_green_rules = { for key, rule in var.listener_rules : key => rule if var.target_groups[rule.target_group].blue_green }
+  rolling_rules    = { for key, rule in var.listener_rules : key => rule if !var.target_groups[rule.target_group].blue_green }
+}
+
 resource "aws_lb_target_group" "this" {
-  for_each = var.target_groups
+  for_each = local.target_groups
 
   name_prefix          = each.value.name_prefix
   port                 = each.value.port
@@ -90,7 +102,7 @@ resource "aws_lb_listener" "https" {
 }
 
 resource "aws_lb_listener_rule" "this" {
-  for_each = var.listener_rules
+  for_each = local.rolling_rules
 
   listener_arn = aws_lb_listener.https.arn
   priority     = each.value.priority
@@ -121,4 +133,127 @@ resource "aws_lb_listener_rule" "this" {
   }
 
   tags = merge(var.tags, { Name = "${var.name}-${each.key}" })
+}
+
+################################################################################
+# Blue/green: production rules whose weights ECS moves, and the test listener
+################################################################################
+
+resource "aws_lb_listener_rule" "blue_green" {
+  for_each = local.blue_green_rules
+
+  listener_arn = aws_lb_listener.https.arn
+  priority     = each.value.priority
+
+  action {
+    type = "forward"
+
+    forward {
+      target_group {
+        arn    = aws_lb_target_group.this[each.value.target_group].arn
+        weight = 100
+      }
+
+      target_group {
+        arn    = aws_lb_target_group.this["${each.value.target_group}-green"].arn
+        weight = 0
+      }
+    }
+  }
+
+  dynamic "condition" {
+    for_each = length(each.value.paths) > 0 ? [each.value.paths] : []
+
+    content {
+      path_pattern {
+        values = condition.value
+      }
+    }
+  }
+
+  dynamic "condition" {
+    for_each = length(each.value.hosts) > 0 ? [each.value.hosts] : []
+
+    content {
+      host_header {
+        values = condition.value
+      }
+    }
+  }
+
+  tags = merge(var.tags, { Name = "${var.name}-${each.key}" })
+
+  lifecycle {
+    # ECS owns the weights once it has deployed.
+    ignore_changes = [action]
+  }
+}
+
+# Where the new tasks answer before the production traffic moves to them: the same rules on
+# var.test_listener_port, reachable only from load_balancer.test_listener_cidrs. Its default action
+# forwards like the HTTPS listener's (ECS refuses listeners that mix forward with other actions).
+resource "aws_lb_listener" "test" {
+  count = length(local.blue_green_rules) > 0 ? 1 : 0
+
+  load_balancer_arn = aws_lb.this.arn
+  port              = var.test_listener_port
+  protocol          = "HTTPS"
+  ssl_policy        = var.ssl_policy
+  certificate_arn   = var.certificate_arn
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.this[var.default_target_group].arn
+  }
+
+  tags = merge(var.tags, { Name = "${var.name}-test" })
+}
+
+resource "aws_lb_listener_rule" "test" {
+  for_each = local.blue_green_rules
+
+  listener_arn = aws_lb_listener.test[0].arn
+  priority     = each.value.priority
+
+  action {
+    type = "forward"
+
+    forward {
+      target_group {
+        arn    = aws_lb_target_group.this[each.value.target_group].arn
+        weight = 100
+      }
+
+      target_group {
+        arn    = aws_lb_target_group.this["${each.value.target_group}-green"].arn
+        weight = 0
+      }
+    }
+  }
+
+  dynamic "condition" {
+    for_each = length(each.value.paths) > 0 ? [each.value.paths] : []
+
+    content {
+      path_pattern {
+        values = condition.value
+      }
+    }
+  }
+
+  dynamic "condition" {
+    for_each = length(each.value.hosts) > 0 ? [each.value.hosts] : []
+
+    content {
+      host_header {
+        values = condition.value
+      }
+    }
+  }
+
+  tags = merge(var.tags, { Name = "${var.name}-${each.key}-test" })
+
+  lifecycle {
+    ignore_changes = [action]
+  }
 }

@@ -26,13 +26,29 @@ output "https_listener_arn" {
 }
 
 output "target_group_arns" {
-  description = "Target group ARNs keyed by service; known only once the listener and its rules forward to them, so a service created from them can register (ECS refuses a target group without a load balancer)"
-  value       = { for key, tg in aws_lb_target_group.this : key => tg.arn }
+  description = "Target group ARNs keyed by service (the primary group of a blue/green service); known only once the listener and its rules forward to them, so a service created from them can register (ECS refuses a target group without a load balancer)"
+  value       = { for key in keys(var.target_groups) : key => aws_lb_target_group.this[key].arn }
 
-  depends_on = [aws_lb_listener.https, aws_lb_listener_rule.this]
+  depends_on = [aws_lb_listener.https, aws_lb_listener_rule.this, aws_lb_listener_rule.blue_green]
+}
+
+output "blue_green" {
+  description = "Per blue/green service, what its ECS service's load balancer advanced_configuration names: the alternate target group and the production and test listener rules; known once the rules exist"
+  value = {
+    for key, rule in aws_lb_listener_rule.blue_green : var.listener_rules[key].target_group => {
+      alternate_target_group_arn = aws_lb_target_group.this["${var.listener_rules[key].target_group}-green"].arn
+      production_listener_rule   = rule.arn
+      test_listener_rule         = aws_lb_listener_rule.test[key].arn
+    }
+  }
+}
+
+output "test_listener_port" {
+  description = "Port of the blue/green test listener"
+  value       = var.test_listener_port
 }
 
 output "target_group_arn_suffixes" {
-  description = "Target group ARN suffixes keyed by service, for CloudWatch metrics"
+  description = "Target group ARN suffixes keyed by service, and by <service>-green for the alternate group of a blue/green service, for CloudWatch metrics"
   value       = { for key, tg in aws_lb_target_group.this : key => tg.arn_suffix }
 }

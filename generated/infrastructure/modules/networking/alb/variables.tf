@@ -97,18 +97,24 @@ variable "access_logs_bucket" {
 }
 
 variable "target_groups" {
-  description = "Target groups keyed by service: the Name tag, the name prefix AWS completes to a unique name (target groups are replaced before they are destroyed, so a fixed name would collide), the port the tasks listen on, the health check path, and stickiness (a load balancer cookie keeps a client on one target; Socket.IO needs it)"
+  description = "Target groups keyed by service: the Name tag, the name prefix AWS completes to a unique name (target groups are replaced before they are destroyed, so a fixed name would collide), the port the tasks listen on, the health check path, stickiness (a load balancer cookie keeps a client on one target; Socket.IO needs it), and blue_green (a second, alternate group <key>-green for ECS blue/green deployments)"
   type = map(object({
     name              = string
     name_prefix       = string
     port              = number
     health_check_path = string
     stickiness        = optional(bool, false)
+    blue_green        = optional(bool, false)
   }))
 
   validation {
     condition     = alltrue([for tg in values(var.target_groups) : length(tg.name_prefix) <= 6])
     error_message = "A target group name_prefix has at most 6 characters."
+  }
+
+  validation {
+    condition     = length(setintersection(keys(var.target_groups), [for key, tg in var.target_groups : "${key}-green" if tg.blue_green])) == 0
+    error_message = "A key of target_groups must not be another blue_green key followed by -green."
   }
 }
 
@@ -142,6 +148,21 @@ variable "listener_rules" {
     condition     = length(distinct([for rule in values(var.listener_rules) : rule.priority])) == length(var.listener_rules)
     error_message = "Listener rule priorities must be unique."
   }
+
+  # ECS moves the weights of one production rule per blue/green service; traffic on a second
+  # rule would stay on the old tasks.
+  validation {
+    condition = alltrue([
+      for key, tg in var.target_groups : length([for rule in values(var.listener_rules) : rule if rule.target_group == key]) == 1 if tg.blue_green
+    ])
+    error_message = "A blue_green target group needs exactly one listener rule."
+  }
+}
+
+variable "test_listener_port" {
+  description = "Port of the HTTPS test listener of blue/green deployments (created when a target group is blue_green)"
+  type        = number
+  default     = 8443
 }
 
 variable "tags" {

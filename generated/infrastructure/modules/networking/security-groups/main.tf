@@ -58,6 +58,20 @@ resource "aws_vpc_security_group_ingress_rule" "alb_from_cloudfront" {
   tags = merge(var.tags, { Name = "${var.name}-alb-cloudfront" })
 }
 
+# Blue/green: the test listener, from the addresses of the people who try a release.
+resource "aws_vpc_security_group_ingress_rule" "alb_test_listener" {
+  for_each = toset(var.test_listener == null ? [] : var.test_listener.cidrs)
+
+  security_group_id = aws_security_group.alb.id
+  description       = "Blue/green test listener from ${each.key}"
+  ip_protocol       = "tcp"
+  from_port         = var.test_listener.port
+  to_port           = var.test_listener.port
+  cidr_ipv4         = each.key
+
+  tags = merge(var.tags, { Name = "${var.name}-alb-test-${each.key}" })
+}
+
 resource "aws_vpc_security_group_egress_rule" "alb_to_ecs" {
   for_each = var.app_ports
 
@@ -128,6 +142,19 @@ resource "aws_security_group" "rds" {
   }
 }
 
+resource "aws_vpc_security_group_ingress_rule" "rds_from_bastion" {
+  count = var.bastion == null ? 0 : 1
+
+  security_group_id            = aws_security_group.rds.id
+  description                  = "PostgreSQL from the bastion host"
+  ip_protocol                  = "tcp"
+  from_port                    = var.postgres_port
+  to_port                      = var.postgres_port
+  referenced_security_group_id = aws_security_group.bastion[0].id
+
+  tags = merge(var.tags, { Name = "${var.name}-rds-from-bastion" })
+}
+
 resource "aws_vpc_security_group_ingress_rule" "rds_from_ecs" {
   security_group_id            = aws_security_group.rds.id
   description                  = "PostgreSQL from the ECS tasks"
@@ -161,4 +188,68 @@ resource "aws_vpc_security_group_ingress_rule" "redis_from_ecs" {
   referenced_security_group_id = aws_security_group.ecs.id
 
   tags = merge(var.tags, { Name = "${var.name}-redis-from-ecs" })
+}
+
+resource "aws_vpc_security_group_ingress_rule" "redis_from_bastion" {
+  count = var.bastion == null ? 0 : 1
+
+  security_group_id            = aws_security_group.redis.id
+  description                  = "Redis from the bastion host"
+  ip_protocol                  = "tcp"
+  from_port                    = var.redis_port
+  to_port                      = var.redis_port
+  referenced_security_group_id = aws_security_group.bastion[0].id
+
+  tags = merge(var.tags, { Name = "${var.name}-redis-from-bastion" })
+}
+
+################################################################################
+# Bastion host: out to the data stores and to HTTPS (Systems Manager, package updates);
+# in only by SSH from the listed addresses, if any
+################################################################################
+
+resource "aws_security_group" "bastion" {
+  #checkov:skip=CKV2_AWS_5: Attached by the bastion module through the environment's wiring, which checkov does not follow
+  count = var.bastion == null ? 0 : 1
+
+  name_prefix = "${var.name}-bastion-"
+  description = "Bastion host"
+  vpc_id      = var.vpc_id
+
+  tags = merge(var.tags, { Name = "${var.name}-bastion" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "bastion_ssh" {
+  for_each = toset(var.bastion == null ? [] : var.bastion.ssh_cidrs)
+
+  security_group_id = aws_security_group.bastion[0].id
+  description       = "SSH from ${each.key}"
+  ip_protocol       = "tcp"
+  from_port         = 22
+  to_port           = 22
+  cidr_ipv4         = each.key
+
+  tags = merge(var.tags, { Name = "${var.name}-bastion-ssh-${each.key}" })
+}
+
+resource "aws_vpc_security_group_egress_rule" "bastion" {
+  for_each = var.bastion == null ? {} : {
+    https    = { port = 443, description = "HTTPS: Systems Manager and package updates", cidr = "0.0.0.0/0", group = null }
+    postgres = { port = var.postgres_port, description = "PostgreSQL", cidr = null, group = aws_security_group.rds.id }
+    redis    = { port = var.redis_port, description = "Redis", cidr = null, group = aws_security_group.redis.id }
+  }
+
+  security_group_id            = aws_security_group.bastion[0].id
+  description                  = each.value.description
+  ip_protocol                  = "tcp"
+  from_port                    = each.value.port
+  to_port                      = each.value.port
+  cidr_ipv4                    = each.value.cidr
+  referenced_security_group_id = each.value.group
+
+  tags = merge(var.tags, { Name = "${var.name}-bastion-${each.key}" })
 }

@@ -19,3 +19,8 @@ output "redis_security_group_id" {
   description = "ID of the ElastiCache security group"
   value       = aws_security_group.redis.id
 }
+
+output "bastion_security_group_id" {
+  description = "ID of the bastion host's security group (null without a bastion)"
+  value       = one(aws_security_group.bastion[*].id)
+}

@@ -26,6 +26,23 @@ variable "ingress_from_cloudfront_only" {
   default     = false
 }
 
+variable "test_listener" {
+  description = "The blue/green test listener's port and the addresses admitted to it; null when no service deploys blue/green"
+  type = object({
+    port  = number
+    cidrs = list(string)
+  })
+  default = null
+}
+
+variable "bastion" {
+  description = "A bastion host's group, which reaches PostgreSQL and Redis, with SSH admitted from ssh_cidrs (none: Session Manager only); null for no bastion"
+  type = object({
+    ssh_cidrs = optional(list(string), [])
+  })
+  default = null
+}
+
 variable "postgres_port" {
   description = "Port of the PostgreSQL database"
   type        = number

@@ -8,6 +8,24 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   # Log sources write under AWSLogs/<account id>/, with or without a prefix before it.
   log_objects = "${aws_s3_bucket.logs.arn}/*AWSLogs/${local.account_id}/*"
+
+  # User files age through fixed classes, or with Intelligent-Tiering enter it at once and move
+  # between its tiers by use. Not both: S3 moves nothing out of INTELLIGENT_TIERING by lifecycle.
+  files_transitions = var.intelligent_tiering == null ? [
+    { days = 30, storage_class = "STANDARD_IA" },
+    { days = 90, storage_class = "GLACIER_IR" },
+    { days = 365, storage_class = "DEEP_ARCHIVE" },
+    ] : [
+    { days = 0, storage_class = "INTELLIGENT_TIERING" },
+  ]
+
+  # Its optional archive tiers, for objects nobody read for that many days.
+  files_archive_tiers = var.intelligent_tiering == null ? {} : {
+    for tier, days in {
+      ARCHIVE_ACCESS      = var.intelligent_tiering.archive_access_days
+      DEEP_ARCHIVE_ACCESS = var.intelligent_tiering.deep_archive_access_days
+    } : tier => days if days != null
+  }
 }
 
 ################################################################################
@@ -67,19 +85,13 @@ resource "aws_s3_bucket_lifecycle_configuration" "files" {
 
     filter {}
 
-    transition {
-      days          = 30
-      storage_class = "STANDARD_IA"
-    }
+    dynamic "transition" {
+      for_each = local.files_transitions
 
-    transition {
-      days          = 90
-      storage_class = "GLACIER_IR"
-    }
-
-    transition {
-      days          = 365
-      storage_class = "DEEP_ARCHIVE"
+      content {
+        days          = transition.value.days
+        storage_class = transition.value.storage_class
+      }
     }
 
     noncurrent_version_expiration {
@@ -93,6 +105,22 @@ resource "aws_s3_bucket_lifecycle_configuration" "files" {
 
   # Lifecycle rules on a versioned bucket are only accepted once versioning is configured.
   depends_on = [aws_s3_bucket_versioning.files]
+}
+
+resource "aws_s3_bucket_intelligent_tiering_configuration" "files" {
+  count = length(local.files_archive_tiers) > 0 ? 1 : 0
+
+  bucket = aws_s3_bucket.files.id
+  name   = "archive-tiers"
+
+  dynamic "tiering" {
+    for_each = local.files_archive_tiers
+
+    content {
+      access_tier = tiering.key
+      days        = tiering.value
+    }
+  }
 }
 
 resource "aws_s3_bucket_logging" "files" {

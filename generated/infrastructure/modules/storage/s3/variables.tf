@@ -25,6 +25,15 @@ variable "cors_allowed_origins" {
   }
 }
 
+variable "intelligent_tiering" {
+  description = "S3 Intelligent-Tiering for the user files bucket (\"S3 Intelligent-Tiering\"), instead of its fixed lifecycle transitions: objects move between access tiers by use; the optional archive tiers take objects nobody read for that many days."
+  type = object({
+    archive_access_days      = optional(number)
+    deep_archive_access_days = optional(number)
+  })
+  default = null
+}
+
 variable "elb_account_id" {
   description = "Elastic Load Balancing account of the region that writes ALB access logs (600734575887 in ap-northeast-2); null relies on the logdelivery.elasticloadbalancing.amazonaws.com service principal alone, as in regions opened after August 2022"
   type        = string

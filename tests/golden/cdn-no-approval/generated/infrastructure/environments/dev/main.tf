@@ -56,6 +56,7 @@ module "s3" {
   project              = var.project
   environment          = var.environment
   cors_allowed_origins = var.storage.cors_allowed_origins
+  intelligent_tiering  = var.storage.intelligent_tiering
   elb_account_id       = var.elb_log_account_id
 
   tags = var.tags
@@ -78,6 +79,8 @@ module "rds" {
   maintenance_window    = var.database.maintenance_window
   database_name         = var.database.database_name
   deletion_protection   = var.database.deletion_protection
+  read_replicas         = var.database.read_replicas
+  cross_region_backup   = var.database.cross_region_backup
   max_connections       = var.rds_max_connections
 
   # The log types whose groups the monitoring section created (with retention), so RDS
@@ -315,6 +318,9 @@ module "frontend_service" {
   max_count         = var.services.frontend.max_count
   cpu_target        = var.services.frontend.cpu_target
   memory_target     = var.services.frontend.memory_target
+  capacity          = var.services.frontend.capacity
+  schedules         = var.services.frontend.schedules
+  deployment        = var.services.frontend.deployment
 
   subnet_ids         = module.vpc.private_app_subnet_ids
   security_group_ids = [module.security_groups.ecs_security_group_id]
@@ -351,6 +357,9 @@ module "backend_service" {
   max_count         = var.services.backend.max_count
   cpu_target        = var.services.backend.cpu_target
   memory_target     = var.services.backend.memory_target
+  capacity          = var.services.backend.capacity
+  schedules         = var.services.backend.schedules
+  deployment        = var.services.backend.deployment
 
   subnet_ids         = module.vpc.private_app_subnet_ids
   security_group_ids = [module.security_groups.ecs_security_group_id]
@@ -394,6 +403,7 @@ module "cloudwatch" {
   rds_instance_identifier = local.rds_identifier
   # "DatabaseConnections > 80% of max_connections", of the limit the parameter group sets.
   rds_connections_threshold  = floor(var.rds_max_connections * 0.8)
+  rds_replica_identifiers    = module.rds.replica_identifiers
   redis_replication_group_id = local.redis_replication_group_id
 
   services         = keys(var.services)
@@ -476,7 +486,7 @@ module "cloudfront" {
 }
 
 ################################################################################
-# Budget, the account's security baseline
+# Budget and the account's security baseline
 ################################################################################
 
 module "budget" {

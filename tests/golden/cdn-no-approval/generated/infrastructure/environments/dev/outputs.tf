@@ -40,6 +40,11 @@ output "rds_endpoint" {
   value       = module.rds.endpoint
 }
 
+output "rds_instance_identifier" {
+  description = "Identifier of the database instance (the disaster recovery steps restore it)"
+  value       = module.rds.instance_identifier
+}
+
 output "rds_master_user_secret_arn" {
   description = "Secrets Manager secret holding the RDS master credentials"
   value       = module.rds.master_user_secret_arn
