@@ -13,6 +13,7 @@ spec, the usage or the prices in effect), never a result.
 from __future__ import annotations
 
 import copy
+import functools
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -109,6 +110,10 @@ class Inputs:
     usage: dict[str, Any]
     book: dict[str, Any]
     applied: set[str] = field(default_factory=set)
+    # Per service, the running tasks over the month as (tasks, weight) pairs: one pair (the usage
+    # figure), or one per schedule interval under scale_in. Spot's share is taken pair by pair:
+    # the on-demand base covers the first tasks of each interval, not of the average.
+    profiles: dict[str, list[tuple[Decimal, int]]] = field(default_factory=dict)
 
     @property
     def hours(self) -> Decimal:
@@ -154,7 +159,8 @@ def inputs(spec: Spec) -> Inputs:
         raise SpecError([spec.problem(("usage", "aws_service_data_gb"), (
             f"{usage['aws_service_data_gb']} exceeds nat_data_gb ({usage['nat_data_gb']}); it is the part of "
             "nat_data_gb that goes to AWS services"))])
-    return Inputs(spec, with_defaults(copy.deepcopy(spec.data)), usage, book)
+    profiles = {name: [(_d(count), 1)] for name, count in tasks.items() if name in spec.data["services"]}
+    return Inputs(spec, with_defaults(copy.deepcopy(spec.data)), usage, book, profiles=profiles)
 
 
 # --- optimizations ("비용 최적화 전략") ---------------------------------------------------------
@@ -191,10 +197,15 @@ def _scale_in(inp: Inputs) -> None:
     year = int(str(inp.book["as_of"])[:4])
     for name, service in inp.data["services"].items():
         tasks = _d(inp.usage["tasks"][name])
-        seconds = _seconds_at_floor(service, year)
-        # One division, of whole seconds: the average is the exact fraction, rounded once.
-        inp.usage["tasks"][name] = sum(min(tasks, _d(floor)) * length for floor, length in seconds.items()) / sum(
-            seconds.values())
+        inp.profiles[name] = [(min(tasks, _d(floor)), length)
+                              for floor, length in _seconds_at_floor(service, year).items()]
+        inp.usage["tasks"][name] = _average(inp.profiles[name], lambda count: count)
+
+
+def _average(profile: list[tuple[Decimal, int]], of: Callable[[Decimal], Decimal]) -> Decimal:
+    """The weighted mean of `of(tasks)` over a profile, in one division (the exact fraction of
+    whole seconds, rounded once)."""
+    return sum((of(tasks) * weight for tasks, weight in profile), Decimal(0)) / sum(w for _, w in profile)
 
 
 def _seconds_at_floor(service: dict[str, Any], year: int) -> dict[int, int]:
@@ -277,7 +288,7 @@ def compute_lines(inp: Inputs) -> Iterator[Line]:
                 f"{price_book_name(inp.data['region'])} (priced: {', '.join(shapes)})"))])
         tasks = _d(inp.usage["tasks"][name])
         vcpu, gb = _n(Decimal(service["cpu"]) / 1024), _n(Decimal(service["memory"]) / 1024)
-        spot = _spot_tasks(service.get("capacity"), tasks)
+        spot = _average(inp.profiles[name], functools.partial(_spot_tasks, service.get("capacity")))
         on_spot = f" ({_n(spot)} on Fargate Spot)" if spot else ""
         spec = f"{vcpu} vCPU, {gb}GB RAM x {_plural(tasks, 'task')}{on_spot}"
         task_hour = _d(shapes[shape]["usd"])

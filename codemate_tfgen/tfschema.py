@@ -333,6 +333,8 @@ def check_module(parsed_files: Mapping[str, dict],
                     check_replacement_names(entry["block"], body, address, file, line, findings)
                     if type_name == "aws_db_parameter_group":
                         check_static_parameters(body, address, file, line, findings)
+                    if type_name == "aws_db_instance":
+                        check_replica_key(body, address, file, line, findings)
         check_references(file, parsed, lines, findings)
     return findings
 
@@ -352,6 +354,15 @@ def check_static_parameters(body: dict, address: str, file: str, line: int, find
         if name in STATIC_POSTGRES_PARAMETERS and parameter.get("apply_method") != '"pending-reboot"':
             findings.append(Finding(file, line, f'{address}: {name} is a static parameter: RDS refuses it unless '
                                                 'apply_method = "pending-reboot"'))
+
+
+def check_replica_key(body: dict, address: str, file: str, line: int, findings: list[Finding]) -> None:
+    """A read replica in its source's region is encrypted with the source's key; RDS refuses one
+    given a key (CreateDBInstanceReadReplica: "Your request does not require the KMS key
+    parameter"). Only a replica in another region (`region` set) names a key of that region."""
+    if "replicate_source_db" in body and "kms_key_id" in body and "region" not in body:
+        findings.append(Finding(file, line, f"{address}: a read replica in its source's region takes the source's "
+                                            "KMS key; RDS refuses kms_key_id for one"))
 
 
 def check_replacement_names(schema: dict, body: dict, address: str, file: str, line: int,

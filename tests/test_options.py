@@ -8,7 +8,9 @@ addresses the backend is given). Prices are computed from the price book, as in 
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 import yaml
 from conftest import REPO, plan_values, planned, project_of
 from test_cost import BOOK, HOURS, D, cents, edit, estimate, lines
+from test_scripts import shellcheck
 
 from codemate_tfgen import pipeline
 from terraform_harness import Account, depends_on, run_terraform, terraform_graph
@@ -128,8 +131,14 @@ def test_bastion_with_ssh_takes_a_public_address_and_the_named_addresses_only(tm
 def test_read_replica_shares_the_key_and_has_its_own_parameter_group(plan, applied):
     replica, primary = (applied.resource(f"module.rds.aws_db_instance.{name}") for name in ("replica[0]", "this"))
     assert replica["replicate_source_db"] == primary["identifier"]
-    assert (replica["instance_class"], replica["storage_encrypted"]) == ("db.t4g.small", True)
-    assert replica["kms_key_id"] == primary["kms_key_id"] == applied.resource("module.rds.aws_kms_key.this")["arn"]
+    assert replica["instance_class"] == "db.t4g.small"
+    # Encrypted by the source's key: RDS refuses a key for a replica in its source's region (the
+    # verifier refuses it too, tests/test_tfschema.py), and the source's is the module's.
+    assert primary["kms_key_id"] == applied.resource("module.rds.aws_kms_key.this")["arn"]
+    assert replica["performance_insights_kms_key_id"] == primary["kms_key_id"]
+    # It grows with the primary, and takes the same IAM logins.
+    assert (replica["max_allocated_storage"], replica["iam_database_authentication_enabled"]) == (
+        primary["max_allocated_storage"], True)
     groups = {name: applied.resource(f"module.rds.aws_db_parameter_group.{name}") for name in ("this", "replica[0]")}
     assert replica["parameter_group_name"] == groups["replica[0]"]["name"] != groups["this"]["name"]
     parameters = {name: {p["name"]: p["value"] for p in group["parameter"]} for name, group in groups.items()}
@@ -172,12 +181,17 @@ def strategy(plan, service: str) -> dict[str, tuple[int, int]]:
     return {s["capacity_provider"]: (s["base"], s["weight"]) for s in ecs["capacity_provider_strategy"]}
 
 
-def test_capacity_splits_tasks_between_fargate_and_spot(plan):
-    assert strategy(plan, "backend") == {"FARGATE": (2, 2), "FARGATE_SPOT": (0, 1)}
+def test_capacity_splits_tasks_between_fargate_and_spot(plan, variant):
+    assert strategy(plan, "frontend") == {"FARGATE": (1, 1), "FARGATE_SPOT": (0, 1)}
     # The worker runs on Spot alone: a provider with neither base nor weight is left out.
     assert strategy(plan, "worker") == {"FARGATE_SPOT": (0, 1)}
-    frontend = plan["module.frontend_service.aws_ecs_service.this"]
-    assert (frontend["launch_type"], frontend["capacity_provider_strategy"]) == ("FARGATE", [])
+    backend = plan["module.backend_service.aws_ecs_service.this"]
+    assert (backend["launch_type"], backend["capacity_provider_strategy"]) == ("FARGATE", [])
+    # ECS refuses a strategy naming a provider the cluster does not have yet.
+    graph = terraform_graph(variant)
+    for service in ("frontend", "worker"):
+        assert depends_on(graph, f"module.{service}_service.aws_ecs_service.this",
+                          "module.ecs_cluster.aws_ecs_cluster_capacity_providers.this"), service
 
 
 def test_schedules_set_the_range_at_their_time_in_their_zone(plan):
@@ -236,11 +250,16 @@ def test_blue_green_service_has_two_groups_and_rules_ecs_moves(plan):
     ecs = plan["module.backend_service.aws_ecs_service.this"]
     assert ecs["deployment_configuration"][0]["strategy"] == "BLUE_GREEN"
     assert ecs["deployment_configuration"][0]["bake_time_in_minutes"] == "10"
-    # The circuit breaker is the rolling strategy's; a blue/green deployment rolls back on errors.
+    # The circuit breaker is the rolling strategy's; a blue/green deployment rolls back on its own
+    # errors, in either of its groups.
     assert ecs["deployment_circuit_breaker"] == [{"enable": False, "rollback": False}]
-    assert ecs["alarms"] == [{"alarm_names": [plan["module.cloudwatch.aws_cloudwatch_metric_alarm.target_5xx"][
-        "alarm_name"]], "enable": True, "rollback": True}]
-    rolling = plan["module.frontend_service.aws_ecs_service.this"]
+    rollback = {key: plan[f'module.backend_service.aws_cloudwatch_metric_alarm.rollback["{key}"]']
+                for key in ("primary", "alternate")}
+    assert ecs["alarms"] == [{"alarm_names": [rollback[key]["alarm_name"] for key in ("alternate", "primary")],
+                              "enable": True, "rollback": True}]
+    assert {(a["metric_name"], a["threshold"], a["period"]) for a in rollback.values()} == {
+        ("HTTPCode_Target_5XX_Count", 10, 60)}
+    rolling = plan["module.worker_service.aws_ecs_service.this"]
     assert (rolling["deployment_circuit_breaker"], rolling["alarms"]) == ([{"enable": True, "rollback": True}], [])
     ingress = plan['module.security_groups.aws_vpc_security_group_ingress_rule.alb_test_listener["203.0.113.0/24"]']
     assert (ingress["from_port"], ingress["cidr_ipv4"]) == (8443, "203.0.113.0/24")
@@ -260,6 +279,11 @@ def test_blue_green_service_names_the_rules_the_groups_and_its_role(applied):
     assert advanced["production_listener_rule"] == applied.resource(
         'module.alb.aws_lb_listener_rule.blue_green["backend"]')["arn"]
     assert advanced["test_listener_rule"] == applied.resource('module.alb.aws_lb_listener_rule.test["backend"]')["arn"]
+    for key, group in (("primary", "backend"), ("alternate", "backend-green")):
+        alarm = applied.resource(f'module.backend_service.aws_cloudwatch_metric_alarm.rollback["{key}"]')
+        assert alarm["dimensions"] == {
+            "LoadBalancer": applied.resource("module.alb.aws_lb.this")["arn_suffix"],
+            "TargetGroup": applied.resource(f'module.alb.aws_lb_target_group.this["{group}"]')["arn_suffix"]}
     role = applied.resource("module.backend_service.aws_iam_role.load_balancers[0]")
     assert advanced["role_arn"] == role["arn"]
     assert json.loads(role["assume_role_policy"])["Statement"][0]["Principal"]["Service"] in (
@@ -283,6 +307,7 @@ def test_blue_green_default_service_gets_a_catch_all_rule(tmp_path):
     def change(data):
         data["services"]["frontend"]["deployment"] = {"strategy": "blue_green"}
         data["services"]["frontend"]["routing"] = {"rules": []}
+        del data["services"]["frontend"]["capacity"]  # not with blue_green
     prod = variant_of(tmp_path, change)
     plan = plan_values(prod)
     rule = plan['module.alb.aws_lb_listener_rule.blue_green["frontend"]']
@@ -291,6 +316,16 @@ def test_blue_green_default_service_gets_a_catch_all_rule(tmp_path):
     # CloudFront still caches the frontend's pages: the catch-all is not an uncached API path.
     behaviors = plan["module.cloudfront.aws_cloudfront_distribution.this"]["ordered_cache_behavior"]
     assert "/*" not in [b["path_pattern"] for b in behaviors]
+
+
+def test_the_deployment_guide_of_the_options_passes_shellcheck(variant, tmp_path):
+    """With every option on, the guide has the test listener and the second region's restore."""
+    readme = (variant.parent.parent / "README.md").read_text()
+    assert "--connect-to" in readme and "--source-db-instance-automated-backups-arn" in readme
+    script = "#!/usr/bin/env bash\n" + "\n".join(re.findall(r"```bash\n(.*?)```", readme, re.DOTALL))
+    (tmp_path / "readme.sh").write_text(script)
+    result = subprocess.run([shellcheck(), "--norc", str(tmp_path / "readme.sh")], capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (0, "")
 
 
 # --- cost -------------------------------------------------------------------------------------
@@ -307,14 +342,17 @@ def book(*keys: str) -> Decimal:
     return D(entry.get("usd", entry.get("value")))
 
 
+TASK_HOUR = {f"{s['cpu']}/{s['memory']}": D(s["usd"]) for s in BOOK["fargate"]["task_hour"]}
+
+
 def test_spot_tasks_cost_the_discounted_price():
     got = lines(variant_estimate())
-    task_hour = {f"{s['cpu']}/{s['memory']}": D(s["usd"]) for s in BOOK["fargate"]["task_hour"]}
     spot = 1 - book("fargate", "spot_discount")
-    # backend: 3 tasks, 2 on the on-demand base, the third split 2:1.
-    on_demand, on_spot = 2 + Decimal(2) / 3, Decimal(1) / 3
-    assert got[("ECS Fargate", "Backend")] == cents(task_hour["1024/2048"] * (on_demand + on_spot * spot) * HOURS)
-    assert got[("ECS Fargate", "Worker")] == cents(task_hour["256/512"] * spot * HOURS)
+    # frontend: 2 tasks, 1 on the on-demand base, the second split 1:1.
+    assert got[("ECS Fargate", "Frontend")] == cents(TASK_HOUR["512/1024"] * (Decimal("1.5") + Decimal("0.5") * spot)
+                                                     * HOURS)
+    assert got[("ECS Fargate", "Worker")] == cents(TASK_HOUR["256/512"] * spot * HOURS)
+    assert got[("ECS Fargate", "Backend")] == cents(TASK_HOUR["1024/2048"] * 3 * HOURS)
 
 
 def test_scale_in_follows_the_schedules():
@@ -327,11 +365,14 @@ def test_scale_in_follows_the_schedules():
         hours.append(2 if local.weekday() < 5 and 7 <= local.hour < 22 else 1)
         hour += timedelta(hours=1)
     tasks = Decimal(sum(hours)) / len(hours)
-    task_hour = {f"{s['cpu']}/{s['memory']}": D(s["usd"]) for s in BOOK["fargate"]["task_hour"]}["512/1024"]
-    assert lines(variant_estimate("scale_in"))[("ECS Fargate", "Frontend")] == cents(task_hour * tasks * HOURS)
+    # Spot takes half of what is beyond the one base task: in the day hours only.
+    spot = Decimal(sum(Decimal("0.5") for count in hours if count == 2)) / len(hours)
+    task_hour = TASK_HOUR["512/1024"]
+    price = task_hour * (tasks - spot) + task_hour * (1 - book("fargate", "spot_discount")) * spot
+    assert lines(variant_estimate("scale_in"))[("ECS Fargate", "Frontend")] == cents(price * HOURS)
     # Without schedules a service averages its min_count, as before.
     assert lines(estimate(REPO / "specs", "prod", "scale_in"))[("ECS Fargate", "Frontend")] == cents(
-        task_hour * 2 * HOURS)
+        TASK_HOUR["512/1024"] * 2 * HOURS)
 
 
 def test_replicas_backups_tiering_and_bastion_are_priced():

@@ -274,6 +274,25 @@ def test_index_with_a_nested_index_is_skipped_whole():
                   ' Did you mean "arn"?']
 
 
+def test_a_read_replica_in_its_sources_region_names_no_key():
+    findings = check("""\
+        resource "aws_db_instance" "replica" {
+          replicate_source_db = "codemate-db"
+          instance_class      = "db.t4g.small"
+          kms_key_id          = "arn:aws:kms:ap-northeast-2:123456789012:key/x"
+        }
+
+        resource "aws_db_instance" "elsewhere" {
+          region              = "ap-northeast-1"
+          replicate_source_db = "arn:aws:rds:ap-northeast-2:123456789012:db:codemate-db"
+          instance_class      = "db.t4g.small"
+          kms_key_id          = "arn:aws:kms:ap-northeast-1:123456789012:key/y"
+        }
+        """)
+    assert messages(findings) == ["aws_db_instance.replica: a read replica in its source's region takes the "
+                                  "source's KMS key; RDS refuses kms_key_id for one"]
+
+
 def test_nested_attribute_paths_only_check_first_attribute():
     # .ingress[0].from_port: only "ingress" is checked against aws_security_group.
     assert check("""\

@@ -3,8 +3,9 @@
 data "aws_partition" "current" {}
 
 locals {
-  # Graviton families carry a g after their generation (t4g, m7g, c7gn): those run arm64.
-  architecture = can(regex("^[a-z]+[0-9]+g", var.instance_type)) ? "arm64" : "x86_64"
+  # Graviton families carry a g after their generation (t4g, m7g, c7gn), or are the first, a1:
+  # those run arm64.
+  architecture = can(regex("^(a1|[a-z]+[0-9]+g)", var.instance_type)) ? "arm64" : "x86_64"
 }
 
 # The current Amazon Linux 2023 image, which has the Systems Manager agent installed.

@@ -141,15 +141,15 @@ resource "aws_ecs_service" "this" {
   }
 
   # A rolling deployment whose tasks fail their health checks is rolled back automatically. The
-  # circuit breaker is the rolling strategy's only; a blue/green deployment rolls back on the
-  # alarms below instead, up to the end of its bake time.
+  # circuit breaker is the rolling strategy's only; a blue/green deployment rolls back on its
+  # errors instead (aws_cloudwatch_metric_alarm.rollback), up to the end of its bake time.
   deployment_circuit_breaker {
     enable   = !local.blue_green
     rollback = !local.blue_green
   }
 
   dynamic "alarms" {
-    for_each = length(var.rollback_alarm_names) > 0 ? [var.rollback_alarm_names] : []
+    for_each = local.blue_green ? [[for alarm in aws_cloudwatch_metric_alarm.rollback : alarm.alarm_name]] : []
 
     content {
       alarm_names = alarms.value
@@ -166,6 +166,34 @@ resource "aws_ecs_service" "this" {
   }
 
   depends_on = [aws_iam_role_policy_attachment.load_balancers]
+}
+
+# What rolls a blue/green deployment back: this service's own errors ("5XX Errors: > 10/분"),
+# on whichever of its two target groups the new tasks are in.
+resource "aws_cloudwatch_metric_alarm" "rollback" {
+  for_each = local.blue_green ? {
+    primary   = var.blue_green.target_group_arn_suffix
+    alternate = var.blue_green.alternate_target_group_arn_suffix
+  } : {}
+
+  alarm_name          = "${var.unique_name}-${each.key}-5xx"
+  alarm_description   = "${var.name} tasks behind the ${each.key} target group answer with more than 10 5XX in a minute; rolls back a blue/green deployment"
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "HTTPCode_Target_5XX_Count"
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  datapoints_to_alarm = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 10
+  treat_missing_data  = "notBreaching"
+
+  dimensions = {
+    LoadBalancer = var.blue_green.load_balancer_arn_suffix
+    TargetGroup  = each.value
+  }
+
+  tags = merge(var.tags, { Name = "${var.unique_name}-${each.key}-5xx" })
 }
 
 ################################################################################
@@ -338,15 +366,11 @@ data "aws_iam_policy_document" "ecs_assume" {
   statement {
     actions = ["sts:AssumeRole"]
 
+    # The trust policy AWS documents for this role ("Amazon ECS infrastructure IAM role"); ECS
+    # is not documented to send a source account to check.
     principals {
       type        = "Service"
       identifiers = ["ecs.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
     }
   }
 }

@@ -183,29 +183,20 @@ variable "target_group_arn" {
 }
 
 variable "blue_green" {
-  description = "The load balancer side of a blue/green deployment: the alternate target group the new tasks register with, and the production and test listener rules whose weights ECS moves; required with deployment.strategy blue_green, null otherwise"
+  description = "The load balancer side of a blue/green deployment: the alternate target group the new tasks register with, the production and test listener rules whose weights ECS moves, and the ARN suffixes the rollback alarms watch; required with deployment.strategy blue_green, null otherwise"
   type = object({
-    alternate_target_group_arn = string
-    production_listener_rule   = string
-    test_listener_rule         = string
+    alternate_target_group_arn        = string
+    production_listener_rule          = string
+    test_listener_rule                = string
+    load_balancer_arn_suffix          = string
+    target_group_arn_suffix           = string
+    alternate_target_group_arn_suffix = string
   })
   default = null
 
   validation {
     condition     = (var.blue_green != null) == (var.deployment.strategy == "blue_green")
     error_message = "blue_green is required with deployment.strategy blue_green, and only then."
-  }
-}
-
-variable "rollback_alarm_names" {
-  description = "CloudWatch alarms that fail a deployment and roll it back while it runs and bakes; a blue/green service needs one (its circuit breaker is off)"
-  type        = list(string)
-  default     = []
-  nullable    = false
-
-  validation {
-    condition     = var.deployment.strategy != "blue_green" || length(var.rollback_alarm_names) > 0
-    error_message = "A blue_green deployment needs rollback_alarm_names: nothing else rolls it back."
   }
 }
 

@@ -245,15 +245,18 @@ resource "aws_db_instance" "replica" {
   instance_class      = var.read_replicas.instance_class
   port                = var.port
 
-  # Engine, storage, user and subnet group come from the source; the key is the source's.
-  storage_type      = "gp3"
-  storage_encrypted = true
-  kms_key_id        = aws_kms_key.this.arn
+  # Engine, user, subnet group and encryption come from the source: a replica in the source's
+  # region is encrypted with the source's key, and RDS refuses a KMS key for one.
+  storage_type          = "gp3"
+  storage_encrypted     = true
+  max_allocated_storage = var.max_allocated_storage
 
   vpc_security_group_ids = var.security_group_ids
   publicly_accessible    = false
   multi_az               = false
   parameter_group_name   = aws_db_parameter_group.replica[0].name
+
+  iam_database_authentication_enabled = true
 
   backup_retention_period = 0
   copy_tags_to_snapshot   = true

@@ -24,8 +24,3 @@ output "dashboard_name" {
   description = "Name of the CloudWatch dashboard"
   value       = aws_cloudwatch_dashboard.this.dashboard_name
 }
-
-output "target_5xx_alarm_name" {
-  description = "Name of the target 5XX alarm, which rolls back a blue/green deployment (known before the alarm exists)"
-  value       = aws_cloudwatch_metric_alarm.target_5xx.alarm_name
-}

@@ -385,10 +385,8 @@ module "backend_service" {
   security_group_ids = [module.security_groups.ecs_security_group_id]
   target_group_arn   = module.alb.target_group_arns["backend"]
   blue_green         = module.alb.blue_green["backend"]
-  # Errors from the new tasks roll the deployment back, through the bake time.
-  rollback_alarm_names = [module.cloudwatch.target_5xx_alarm_name]
-  log_group_name       = module.cloudwatch.log_group_names["backend"]
-  aws_region           = var.aws_region
+  log_group_name     = module.cloudwatch.log_group_names["backend"]
+  aws_region         = var.aws_region
 
   environment         = local.service_environment["backend"]
   secrets             = local.service_secrets["backend"]

@@ -95,6 +95,11 @@ output "alb_dns_name" {
   value       = module.alb.dns_name
 }
 
+output "alb_test_listener_port" {
+  description = "Port of the blue/green test listener (reached from load_balancer.test_listener_cidrs)"
+  value       = module.alb.test_listener_port
+}
+
 output "ecr_frontend_url" {
   description = "URL of the frontend image repository"
   value       = module.ecr.repository_urls["frontend"]

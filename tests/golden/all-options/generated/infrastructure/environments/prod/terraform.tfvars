@@ -27,6 +27,7 @@ services = {
     min_count         = 2
     max_count         = 5
     cpu_target        = 70
+    capacity          = { on_demand_base = 1, on_demand_weight = 1, spot_weight = 1 }
     schedules         = [{ name = "night", cron = "0 22 ? * MON-FRI *", timezone = "Asia/Seoul", min_count = 1, max_count = 2 }, { name = "morning", cron = "0 7 ? * MON-FRI *", timezone = "Asia/Seoul", min_count = 2, max_count = 5 }]
   }
   backend = {
@@ -39,7 +40,6 @@ services = {
     max_count         = 6
     cpu_target        = 70
     memory_target     = 80
-    capacity          = { on_demand_base = 2, on_demand_weight = 2, spot_weight = 1 }
     deployment        = { strategy = "blue_green", bake_time_minutes = 10 }
   }
   worker = {
