@@ -372,11 +372,11 @@ def service_deployment(spec: Spec) -> Iterator[SpecProblem]:
                                                      f"whose weights ECS moves; it has {len(parts)}: "
                                                      f"{', '.join(parts)}")
         if "capacity" in service:
-            yield spec.problem(("services", name, "capacity"), "not with blue_green: ECS changes a capacity strategy only "
-                                                             "in a forced deployment, so every Terraform change to the "
-                                                             "service would start a blue/green deployment, and those "
-                                                             "Terraform starts do not alternate the target groups "
-                                                             "(hashicorp/terraform-provider-aws#45678)", key=True)
+            yield spec.problem(("services", name, "capacity"),
+                               "not with blue_green: ECS changes a capacity strategy only in a forced deployment, so "
+                               "every Terraform change to the service would start a blue/green deployment, and those "
+                               "Terraform starts do not alternate the target groups "
+                               "(hashicorp/terraform-provider-aws#45678)", key=True)
         if f"{name}-green" in services:
             yield spec.problem(("services", f"{name}-green"), f"the name of services.{name}'s alternate (green) "
                                                               "target group; rename this service", key=True)
