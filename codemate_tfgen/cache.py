@@ -5,7 +5,8 @@ on (the input text and the code that computes it), so a changed input is simply 
 Anything missing, unreadable, damaged or unwritable also counts as a miss, and the caller
 computes the value as if there were no cache. The cache lives in the user's cache directory
 ($XDG_CACHE_HOME/codemate-tfgen, default ~/.cache/codemate-tfgen), never in the output tree,
-so `tfgen check` stays read-only there. TFGEN_NO_CACHE=1 turns it off.
+so `tfgen check` stays read-only there. TFGEN_NO_CACHE=1 turns it off; TFGEN_NO_CACHE=hcl2,jinja
+turns off the kinds it names (KINDS), which is how the benchmark weighs each one.
 """
 
 from __future__ import annotations
@@ -20,11 +21,22 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "1"  # bump when the layout or the meaning of an entry changes
+# The kinds of entry, and who stores them: parsed .tf files (hcl), the provider schema's entries
+# of the resource types in use (tfschema), clean verdicts of a whole tree (verify) and of a spec
+# against the JSON Schema (validate), compiled templates (render).
+KINDS = ("hcl2", "aws-schema", "verified", "schema-valid", "jinja")
 MAX_ENTRIES = 5000  # per kind; beyond it the oldest half is dropped when an entry is written
 
 
+def _off() -> set[str]:
+    """The kinds TFGEN_NO_CACHE turns off: those it names, or every one for any other value."""
+    setting = os.environ.get("TFGEN_NO_CACHE", "")
+    named = set(setting.split(","))
+    return set() if not setting else named if named <= set(KINDS) else set(KINDS)
+
+
 def root() -> Path | None:
-    if os.environ.get("TFGEN_NO_CACHE"):
+    if _off() == set(KINDS):
         return None
     base = os.environ.get("XDG_CACHE_HOME", "")
     if not os.path.isabs(base):  # the XDG spec says relative values are to be ignored
@@ -60,8 +72,10 @@ def fingerprint(package: str) -> str:
 
 def directory(kind: str, *depends_on: str) -> Path | None:
     """The directory of one kind of entry, separate for every version of the code it depends on."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown cache kind {kind!r}")
     base = root()
-    if base is None:
+    if base is None or kind in _off():
         return None
     namespace = hashlib.sha256("|".join((FORMAT, *depends_on)).encode()).hexdigest()[:16]
     path = base / f"{kind}-{namespace}"

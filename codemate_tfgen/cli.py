@@ -18,9 +18,11 @@ import click
 
 from codemate_tfgen import __version__
 from codemate_tfgen.errors import SpecWarning, TfgenError
+from codemate_tfgen.scenarios import SCENARIOS
 
 if TYPE_CHECKING:
     from codemate_tfgen.project import Project
+    from codemate_tfgen.report import Reporter
 
 EXIT_OK, EXIT_STALE, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
@@ -167,23 +169,12 @@ def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: boo
     from codemate_tfgen import pipeline
 
     names = _names(envs, all_envs)
+    reporter = _reporter(project)
     if dry_run:
         drift = pipeline.check(project, names)
-        _report(drift, DRY_RUN_LABELS)
-        if not drift.stale:
-            click.echo(f"tfgen: nothing would change: {_tree(project)} is up to date")
     else:
-        drift = pipeline.render_to_disk(project, names)
-        if drift.stale:
-            _report(drift, RENDER_LABELS)
-            click.echo(f"tfgen: wrote {_tree(project)}")
-        else:
-            click.echo(f"tfgen: {_tree(project)} is already up to date")
-    # Never removed: tfgen only removes what it generated. Not refused either: a render must
-    # stay possible while such a file is there (an experiment, a file about to be moved).
-    for path in drift.foreign:
-        click.echo(f"tfgen: warning: {path}: a Terraform file tfgen did not generate, among generated ones; "
-                   "left as it is, and `tfgen check` fails until it is moved or removed", err=True)
+        drift = pipeline.render_to_disk(project, names, reporter.waiting())
+    reporter.rendered(drift, dry_run=dry_run)
     return EXIT_OK
 
 
@@ -209,41 +200,16 @@ def check(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
     from codemate_tfgen import pipeline
 
     drift = pipeline.check(project, _names(envs, all_envs))
-    if not drift.stale and not drift.foreign:
-        click.echo(f"tfgen: {_tree(project)} is up to date")
-        return EXIT_OK
-    for diff in drift.changed.values():
-        click.echo(diff, nl=False)
-    _report(drift, CHECK_LABELS)
-    for path in drift.foreign:
-        click.echo(f"foreign: {path}")
-    if drift.foreign:
-        click.echo(f"tfgen: {len(drift.foreign)} Terraform file(s) tfgen did not generate among generated ones: "
-                   "Terraform loads them with the generated files; move them out of the tree or remove them",
-                   err=True)
-    if drift.stale:
-        # The command as this run was started (`tfgen` or `python -m codemate_tfgen`): it renders
-        # with the same code, which matters when the code itself changed.
-        command = click.get_current_context().find_root().info_name
-        click.echo(f"tfgen: generated files are stale; run `{command} render` and commit the result", err=True)
-    return EXIT_STALE
+    _reporter(project).checked(drift, click.get_current_context().find_root().info_name)
+    return EXIT_OK if not drift.stale and not drift.foreign else EXIT_STALE
 
 
-def _tree(project: Project) -> str:
+def _reporter(project: Project) -> Reporter:
+    from codemate_tfgen.layout import ROOT
+    from codemate_tfgen.report import Reporter
     from codemate_tfgen.spec import display_path
 
-    return display_path(project.out / "infrastructure")
-
-
-CHECK_LABELS = ("changed", "missing", "orphaned")
-RENDER_LABELS = ("updated", "created", "removed")
-DRY_RUN_LABELS = ("would update", "would create", "would remove")
-
-
-def _report(drift: Any, labels: tuple[str, str, str]) -> None:
-    for label, paths in zip(labels, (drift.changed, drift.missing, drift.orphaned), strict=True):
-        for path in paths:
-            click.echo(f"{label}: {path}")
+    return Reporter(click.echo, display_path(project.out / ROOT))
 
 
 @main.command()
@@ -274,8 +240,7 @@ def validate(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
               show_default=True, help="table for a terminal, markdown for a pull request, json for scripts.")
 @click.option("--scenario", "scenario", multiple=True, metavar="NAME", default=("baseline",),
               show_default=True,
-              type=click.Choice(["baseline", "optimized", "free_tier", "nat_instance", "reserved_instances",
-                                 "vpc_endpoints", "log_filtering", "ai_caching", "scale_in"]),
+              type=click.Choice(SCENARIOS),
               help="baseline, optimized (the environment's usage.optimizations) or one optimization; "
                    "repeat to combine.")
 @click.option("--against", "ref", metavar="REF",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,8 +26,9 @@ from typing import Any
 
 import yaml
 
-from codemate_tfgen import schedule
+from codemate_tfgen import gitrefs, schedule
 from codemate_tfgen.errors import Location, SpecError, SpecProblem, UsageError
+from codemate_tfgen.scenarios import OPTIMIZATIONS
 from codemate_tfgen.spec import JsonPath, Spec, display_path, load_spec
 from codemate_tfgen.validate import spec_schema, validate, with_defaults
 
@@ -41,8 +41,6 @@ CATEGORIES = {
     "cicd": "CI/CD (CodePipeline, CodeBuild)",
     "other": "Other (S3, ECR, CloudWatch, Route 53, Secrets Manager)",
 }
-OPTIMIZATIONS = ("free_tier", "nat_instance", "reserved_instances", "vpc_endpoints", "log_filtering",
-                 "ai_caching", "scale_in")
 # Interface endpoints the network creates with security.vpc_endpoints (see the schema's description).
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
 
@@ -546,23 +544,20 @@ def reference_specs(ref: str, specs_dir: Path, names: list[str]) -> dict[str, Sp
         spec = load_spec(path.parent, path.stem)
         validate(spec)
         return dict.fromkeys(names, spec)
-    root = Path(_git(specs_dir, ref, "rev-parse", "--show-toplevel").strip())
-    prefix = specs_dir.resolve().relative_to(root.resolve()).as_posix()
-    listing = _git(root, ref, "ls-tree", "--name-only", f"{ref}:{prefix}")
-    files = [name for name in listing.splitlines() if name.endswith(".yaml")]
+    where, texts = gitrefs.yaml_files_at(ref, specs_dir)
     with tempfile.TemporaryDirectory(prefix="tfgen-cost-") as temp:
-        for name in files:
-            (Path(temp) / name).write_text(_git(root, ref, "show", f"{ref}:{prefix}/{name}"), "utf-8")
+        for name, text in texts.items():
+            (Path(temp) / name).write_text(text, "utf-8")
         out: dict[str, Spec | None] = {}
         for name in names:
-            if f"{name}.yaml" not in files:
+            if f"{name}.yaml" not in texts:
                 out[name] = None
                 continue
             try:
                 spec = load_spec(Path(temp), name)
                 validate(spec)
             except SpecError as exc:
-                raise SpecError([_at_ref(p, temp, f"{ref}:{prefix}") for p in exc.problems]) from None
+                raise SpecError([_at_ref(p, temp, where) for p in exc.problems]) from None
             out[name] = spec
         return out
 
@@ -573,15 +568,3 @@ def _at_ref(problem: SpecProblem, temp: str, where: str) -> SpecProblem:
         file = where + file[len(shown):]
     return SpecProblem(Location(file, problem.location.line, problem.location.column), problem.path,
                        problem.message)
-
-
-def _git(cwd: Path, ref: str, *args: str) -> str:
-    try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60,
-                              check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UsageError(f"--against {ref}: cannot run git: {exc}") from None
-    if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or ["git failed"])[-1]
-        raise UsageError(f"--against {ref}: not a spec file and not a git revision with specs ({reason})")
-    return done.stdout

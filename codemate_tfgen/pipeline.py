@@ -84,10 +84,12 @@ def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tre
     return files, ({tree.SHARED, *selected} if names else None)
 
 
-def render_to_disk(project: Project, names: tuple[str, ...]) -> tree.Drift:
-    """Render, verify, then replace the tree in one atomic step. Returns what changed."""
+def render_to_disk(project: Project, names: tuple[str, ...],
+                   waiting: tree.Waiting = tree.unannounced) -> tree.Drift:
+    """Render, verify, then replace the tree in one atomic step. Returns what changed;
+    `waiting` is told when another render holds the output directory."""
     files, owners = build(project, names)
-    return tree.update_tree(project.out, files, owners)
+    return tree.update_tree(project.out, files, owners, waiting)
 
 
 def check(project: Project, names: tuple[str, ...]) -> tree.Drift:

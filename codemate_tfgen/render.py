@@ -19,8 +19,8 @@ import yaml
 from codemate_tfgen import cache as user_cache
 from codemate_tfgen import hcl, readme, shapes, shell
 from codemate_tfgen.context import VERSIONS, Context
+from codemate_tfgen.layout import ROOT
 
-ROOT = PurePosixPath("infrastructure")
 ENV_FILES = ("main.tf", "variables.tf", "outputs.tf", "providers.tf", "backend.tf", "terraform.tfvars")
 
 

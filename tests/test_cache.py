@@ -40,6 +40,22 @@ def test_cached_render_equals_uncached_render(cli, tmp_path, user_cache, monkeyp
     assert tree_files(tmp_path / "warm") == tree_files(tmp_path / "cold") == tree_files(tmp_path / "off")
 
 
+@pytest.mark.parametrize("setting, off", [
+    ("1", set(cache.KINDS)), ("yes", set(cache.KINDS)), ("hcl2", {"hcl2"}), ("jinja,verified", {"jinja", "verified"}),
+    ("hcl2,nonsense", set(cache.KINDS)),  # not a list of kinds: everything off, as for any other value
+])
+def test_no_cache_names_kinds_or_turns_everything_off(user_cache, monkeypatch, setting, off):
+    monkeypatch.setenv("TFGEN_NO_CACHE", setting)
+    assert {kind for kind in cache.KINDS if cache.directory(kind, "x") is None} == off
+
+
+def test_the_kinds_are_the_ones_stored(cli, tmp_path, user_cache):
+    cli("render", "--specs", SPECS, "--out", tmp_path / "out")
+    assert {p.name.rsplit("-", 1)[0] for p in user_cache.iterdir()} == set(cache.KINDS)
+    with pytest.raises(ValueError, match="unknown cache kind"):
+        cache.directory("hcl", "x")
+
+
 def test_damaged_entries_are_misses(cli, tmp_path, user_cache):
     assert cli("render", "--specs", SPECS, "--out", tmp_path / "first")[0] == 0
     entries = _entries(user_cache)
