@@ -12,8 +12,10 @@ ordering, only that an ECS service needs a listener on its target group.
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from conftest import GENERATED, applied
+from conftest import GENERATED, REPO, applied
 
 from terraform_harness import Account, fmt_check, run_terraform
 
@@ -29,6 +31,14 @@ from terraform_harness import Account, fmt_check, run_terraform
 EXPECTED_PLANNED = {"dev": 149, "staging": 151, "prod": 167}
 
 ENVIRONMENTS = sorted(p.name for p in (GENERATED / "infrastructure" / "environments").iterdir())
+
+
+def test_readme_states_the_planned_counts():
+    # The README's figures are a second notation of EXPECTED_PLANNED: checked, not trusted.
+    text = " ".join((REPO / "README.md").read_text().split())
+    stated = re.search(r"fake credentials \((dev \d+, staging \d+, prod \d+) resources\)", text)
+    assert stated, "README no longer states the planned resource counts"
+    assert stated.group(1) == ", ".join(f"{env} {n}" for env, n in EXPECTED_PLANNED.items())
 
 
 def test_terraform_fmt_changes_nothing():
