@@ -18,7 +18,7 @@ from typing import Any
 
 from codemate_tfgen import aws, hcl, shapes
 from codemate_tfgen.spec import JsonPath, Spec, format_path
-from codemate_tfgen.validate import CATCH_ALL_PRIORITY, spec_schema, with_defaults
+from codemate_tfgen.validate import CATCH_ALL_PRIORITY, resolve, spec_schema, with_defaults
 
 VERSIONS = {"terraform": ">= 1.10", "aws": "~> 6.0"}
 
@@ -227,8 +227,8 @@ class Context:
 def _schema(*path: str) -> shapes.Schema:
     node = spec_schema()
     for key in path:
-        node = shapes.resolve(node)["properties"][key]
-    return shapes.resolve(node)
+        node = resolve(node)["properties"][key]
+    return resolve(node)
 
 
 def _section_variable(spec: Tracked, *path: str, omit: tuple[str, ...] = ()) -> RootVariable:

@@ -35,4 +35,4 @@ def shared_values(specs: list[Spec]) -> list[SpecProblem]:
             if other is not spec:
                 found.append(spec.problem(path, f"warning: {spec.name} {does} {value}, as {other.name} does "
                                                 f"({other.location(other_path)}); give {spec.name} its own {field}"))
-    return sorted(found, key=lambda p: (p.location.file, p.location.line, p.location.column, p.path))
+    return sorted(found, key=SpecProblem.order)

@@ -35,22 +35,20 @@ class SpecProblem:
     def __str__(self) -> str:
         return f"{self.location}: {self.path}: {self.message}"
 
+    def order(self) -> tuple[str, int, int, str]:
+        """Problems are reported in file order: by file, line, column, then field."""
+        return self.location.file, self.location.line, self.location.column, self.path
+
 
 class SpecWarning(UserWarning):
     """Something in valid specs that is most likely a mistake (warnings.warn; the CLI prints it)."""
-
-    def __init__(self, problem: SpecProblem):
-        super().__init__(str(problem))
-        self.problem = problem
 
 
 class SpecError(TfgenError):
     """All problems found in the specs of one run, reported together."""
 
     def __init__(self, problems: list[SpecProblem]):
-        self.problems = sorted(
-            problems, key=lambda p: (p.location.file, p.location.line, p.location.column, p.path)
-        )
+        self.problems = sorted(problems, key=SpecProblem.order)
         super().__init__("\n".join(str(p) for p in self.problems))
 
     def lines(self) -> list[str]:

@@ -13,27 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from codemate_tfgen import hcl
-from codemate_tfgen.validate import spec_schema
+from codemate_tfgen.validate import resolve, spec_schema
 
 Schema = dict[str, Any]
 
 
 class ShapeError(Exception):
     """A schema construct that has no Terraform type (a bug in a binding, not in a spec)."""
-
-
-def resolve(node: Schema) -> Schema:
-    """The node a `$ref` names, with the referring node's own keywords (its description) on top,
-    as draft 2020-12 applies keywords beside a `$ref`."""
-    while "$ref" in node:
-        ref = node["$ref"]
-        if not ref.startswith("#/"):
-            raise ShapeError(f"only local references are supported: {ref}")
-        target = spec_schema()
-        for part in ref[2:].split("/"):
-            target = target[part]
-        node = {**target, **{key: item for key, item in node.items() if key != "$ref"}}
-    return node
 
 
 def pointer(ref: str) -> Schema:

@@ -337,11 +337,20 @@ def environment_names(specs_dir: Path) -> list[str]:
     return sorted(p.stem for p in specs_dir.glob("*.yaml") if not p.name.startswith("_"))
 
 
+def closest(word: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def suggestion(word: str, choices: list[str], known: str = "known") -> str:
+    """What to add to "no such X": the closest choice, else the choices there are."""
+    close = closest(word, choices)
+    return f"; did you mean {close!r}?" if close else f" ({known}: {', '.join(choices) or 'none'})"
+
+
 def _missing_base(parent: str, extending: Path) -> str:
     others = sorted(p.name for p in extending.parent.glob("*.yaml") if p.name != extending.name)
-    close = difflib.get_close_matches(parent, others, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else f" (specs here: {', '.join(others) or 'none'})"
-    return f"{parent} does not exist{hint}"
+    return f"{parent} does not exist" + suggestion(parent, others, known="specs here")
 
 
 def load_spec(specs_dir: Path, name: str) -> Spec:

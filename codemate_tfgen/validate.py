@@ -7,11 +7,11 @@ collected and raised together as one SpecError.
 from __future__ import annotations
 
 import copy
-import difflib
 import ipaddress
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import cache
 from importlib import resources
@@ -21,7 +21,7 @@ from codemate_tfgen import cache as user_cache
 from codemate_tfgen import schedule
 from codemate_tfgen.aws import FARGATE_MEMORY, RDS_INSTANCE_MEMORY_GIB, max_connections
 from codemate_tfgen.errors import SpecError, SpecProblem
-from codemate_tfgen.spec import JsonPath, Spec, display_path, format_path
+from codemate_tfgen.spec import JsonPath, Spec, closest, display_path, format_path, suggestion
 
 
 @cache
@@ -39,7 +39,7 @@ def _validator() -> Any:
 def with_defaults(data: Any, node: dict[str, Any] | None = None) -> Any:
     """`data` with the schema's defaults filled in where a value is absent, as the templates
     see it through Terraform's optional() defaults (the spec files themselves are not changed)."""
-    node = _resolve(spec_schema() if node is None else node)
+    node = resolve(spec_schema() if node is None else node)
     if isinstance(data, list) and "items" in node:
         return [with_defaults(item, node["items"]) for item in data]
     if not isinstance(data, dict):
@@ -48,7 +48,7 @@ def with_defaults(data: Any, node: dict[str, Any] | None = None) -> Any:
         return {key: with_defaults(item, node["additionalProperties"]) for key, item in data.items()}
     out = dict(data)
     for key, sub in node.get("properties", {}).items():
-        sub = _resolve(sub)
+        sub = resolve(sub)
         if key in out:
             out[key] = with_defaults(out[key], sub)
         elif "default" in sub:
@@ -56,9 +56,17 @@ def with_defaults(data: Any, node: dict[str, Any] | None = None) -> Any:
     return out
 
 
-def _resolve(node: dict[str, Any]) -> dict[str, Any]:
+def resolve(node: dict[str, Any]) -> dict[str, Any]:
+    """The node a `$ref` names, with the referring node's own keywords (its description) on top,
+    as draft 2020-12 applies keywords beside a `$ref`."""
     while "$ref" in node:
-        node = spec_schema()["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+        ref = node["$ref"]
+        if not ref.startswith("#/"):
+            raise ValueError(f"only local references are supported: {ref}")
+        target = spec_schema()
+        for part in ref[2:].split("/"):
+            target = target[part]
+        node = {**target, **{key: item for key, item in node.items() if key != "$ref"}}
     return node
 
 
@@ -127,13 +135,8 @@ def _jsonschema_problems(spec: Spec) -> Iterator[SpecProblem]:
             yield spec.problem(path, _short(error.message))
 
 
-def _closest(key: str, allowed: list[str]) -> str | None:
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
 def _unknown_key_message(key: str, allowed: list[str]) -> str:
-    close = _closest(key, allowed)
+    close = closest(key, allowed)
     hint = f"; did you mean {close!r}?" if close else f"; allowed: {', '.join(allowed)}"
     return f"unknown key {key!r}{hint}"
 
@@ -142,7 +145,7 @@ def _misspelled(instance: Any, schema: dict[str, Any], missing: str) -> bool:
     """A missing key that an unknown key beside it misspells: one mistake, reported once, where
     it was made (the unknown key's "did you mean")."""
     allowed = sorted(schema.get("properties", {}))
-    return isinstance(instance, dict) and any(_closest(key, allowed) == missing for key in set(instance) - set(allowed))
+    return isinstance(instance, dict) and any(closest(key, allowed) == missing for key in set(instance) - set(allowed))
 
 
 def _as_typed(spec: Spec, path: JsonPath, value: Any) -> str:
@@ -291,7 +294,7 @@ def service_routing(spec: Spec) -> Iterator[SpecProblem]:
         # Where a default was turned off, if one was: that is the line the user wrote.
         cleared = [("services", name, "routing", "default") for name, s in routed.items()
                    if s["routing"].get("default") is False]
-        yield spec.problem(_written_last(spec, *cleared) if cleared else ("services",),
+        yield spec.problem(spec.most_specific(*reversed(cleared)) if cleared else ("services",),
                            "one routed service needs routing.default: true; it receives the requests no rule "
                            "matches (the listener's default action)", key=not cleared)
     for name in defaults[1:]:
@@ -326,7 +329,7 @@ def service_routing(spec: Spec) -> Iterator[SpecProblem]:
                                          f"most {RULE_CONDITION_VALUES}: split it into two rules")
             other = priorities.setdefault(rule_["priority"], path)
             if other != path:
-                here = _written_last(spec, other + ("priority",), path + ("priority",))
+                here = spec.most_specific(path + ("priority",), other + ("priority",))
                 there = other if here[:-1] == path else path
                 yield spec.problem(here, f"priority {rule_['priority']} is also used by {format_path(there)}; "
                                          "each rule needs its own")
@@ -335,7 +338,7 @@ def service_routing(spec: Spec) -> Iterator[SpecProblem]:
                 first = conditions.setdefault(key, path)
                 if first != path:
                     what = f"path {value}" if value else f"hosts {', '.join(hosts)}"
-                    here = _written_last(spec, first, path)
+                    here = spec.most_specific(path, first)
                     there = first if here == path else path
                     yield spec.problem(here, f"{what} is routed by {format_path(there)} too; the rule with the "
                                              "higher priority number would never match it")
@@ -408,8 +411,9 @@ def service_deployment(spec: Spec) -> Iterator[SpecProblem]:
 def service_capacity(spec: Spec) -> Iterator[SpecProblem]:
     """Fargate Spot: a strategy ECS accepts, and none that leaves a production load balancer
     without tasks when AWS reclaims Spot capacity."""
-    production = with_defaults(spec.data)["production"]
-    for name, service in with_defaults(spec.data)["services"].items():
+    settings = with_defaults(spec.data)
+    production = settings["production"]
+    for name, service in settings["services"].items():
         if "capacity" not in service:
             continue
         capacity = service["capacity"]
@@ -445,7 +449,7 @@ def service_schedules(spec: Spec) -> Iterator[SpecProblem]:
                 yield spec.problem(path + ("cron",), f"not an Application Auto Scaling cron: {exc}")
             if item["timezone"] not in schedule.time_zones():
                 yield spec.problem(path + ("timezone",), f"{item['timezone']!r} is not an IANA time zone"
-                                   + _suggest(item["timezone"], sorted(schedule.time_zones())))
+                                   + suggestion(item["timezone"], sorted(schedule.time_zones())))
             if item["min_count"] > item["max_count"]:
                 yield spec.problem(path + ("min_count",), f"above max_count ({item['max_count']})")
         restores = [item for item in schedules
@@ -454,18 +458,6 @@ def service_schedules(spec: Spec) -> Iterator[SpecProblem]:
             yield spec.problem(base, f"no schedule restores min_count {service['min_count']} and max_count "
                                      f"{service['max_count']}: after the first one the service would never return "
                                      "to its own range", key=True)
-
-
-def _written_last(spec: Spec, *paths: JsonPath) -> JsonPath:
-    """Of values that conflict, the one set in the most derived file (the environment's own spec
-    before its base): the line the user most likely just wrote. Ties go to the last path."""
-    order = [display_path(path) for path in spec.files]
-
-    def depth(path: JsonPath) -> int:
-        file = spec.location(path).file
-        return order.index(file) if file in order else -1
-
-    return max(reversed(paths), key=depth)
 
 
 @rule
@@ -478,11 +470,11 @@ def service_secrets_and_environment(spec: Spec) -> Iterator[SpecProblem]:
             secret, _, key = reference.partition(":")
             entry = catalog.get(secret)
             if entry is None:
-                yield spec.problem(path, f"no secret {secret!r} in secrets" + _suggest(secret, sorted(catalog)))
+                yield spec.problem(path, f"no secret {secret!r} in secrets" + suggestion(secret, sorted(catalog)))
             elif key and "keys" not in entry:
                 yield spec.problem(path, f"secret {secret!r} is not a JSON secret (it has no keys); name it alone")
             elif key and key not in entry["keys"]:
-                yield spec.problem(path, f"secret {secret!r} has no key {key!r}" + _suggest(key, entry["keys"]))
+                yield spec.problem(path, f"secret {secret!r} has no key {key!r}" + suggestion(key, entry["keys"]))
             elif not key and "keys" in entry:
                 yield spec.problem(path, f"secret {secret!r} is JSON ({', '.join(entry['keys'])}): name one key, "
                                          f"e.g. {secret}:{entry['keys'][0]}")
@@ -498,7 +490,7 @@ def database_user_secret(spec: Spec) -> Iterator[SpecProblem]:
     entry = spec.data["secrets"].get(name)
     path = ("database", "app_user_secret_name")
     if entry is None:
-        yield spec.problem(path, f"no secret {name!r} in secrets" + _suggest(name, sorted(spec.data["secrets"])))
+        yield spec.problem(path, f"no secret {name!r} in secrets" + suggestion(name, sorted(spec.data["secrets"])))
     elif not {"username", "password"} <= set(entry.get("keys", [])):
         yield spec.problem(path, f"secret {name!r} needs the keys username and password (it has: "
                                  f"{', '.join(entry.get('keys', [])) or 'none'})")
@@ -509,13 +501,8 @@ def usage_names_services(spec: Spec) -> Iterator[SpecProblem]:
     services = sorted(spec.data["services"])
     for name in spec.data.get("usage", {}).get("tasks", {}):
         if name not in services:
-            yield spec.problem(("usage", "tasks", name), f"{name!r} is not a service" + _suggest(name, services),
+            yield spec.problem(("usage", "tasks", name), f"{name!r} is not a service" + suggestion(name, services),
                                key=True)
-
-
-def _suggest(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(choices) or 'none'})"
 
 
 # Environment-qualified names built from the project and service names, against AWS limits.
@@ -800,10 +787,7 @@ def topology_problems(specs: list[Spec], selected: set[str] | None = None) -> li
                 users.setdefault(spec.data[section][key], []).append(spec)
         for value, members in users.items():
             # The account most of its environments are in holds it (ties: the one already there).
-            counts = {spec.data["account"]["name"]: 0 for spec in members}
-            for spec in members:
-                counts[spec.data["account"]["name"]] += 1
-            holder = max(counts, key=lambda name: counts[name])
+            [(holder, _)] = Counter(spec.data["account"]["name"] for spec in members).most_common(1)
             for spec in members:
                 if spec.data["account"]["name"] != holder:
                     problems.append(_at(spec, (section, key), (
