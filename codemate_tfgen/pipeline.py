@@ -33,36 +33,26 @@ def load_valid_specs(specs_dir: Path, names: list[str], selected: list[str] | No
     What the valid specs share that they should not is a SpecWarning (see crosscheck).
     """
     specs: list[Spec] = []
+    others: list[Spec] = []
     problems: list[SpecProblem] = []
-    for name in names:
+    for name in dict.fromkeys(names + environment_names(specs_dir)):  # the named ones first
+        if problems and name not in names:
+            break  # the others only matter to the rules across environments, which wait for these
         try:
             spec = load_spec(specs_dir, name)
             validate(spec)
-            specs.append(spec)
         except SpecError as exc:
-            problems.extend(p for p in exc.problems if p not in problems)
+            if name in names:
+                problems.extend(p for p in exc.problems if p not in problems)
+            continue
+        (specs if name in names else others).append(spec)
     if not problems:
-        problems.extend(topology_problems(specs + _other_valid_specs(specs_dir, names),
-                                          set(names if selected is None else selected)))
+        problems.extend(topology_problems(specs + others, set(names if selected is None else selected)))
     if problems:
         raise SpecError(problems)
     for problem in crosscheck.shared_values(specs):
-        warnings.warn(SpecWarning(problem), stacklevel=2)
+        warnings.warn(SpecWarning(str(problem)), stacklevel=2)
     return specs
-
-
-def _other_valid_specs(specs_dir: Path, names: list[str]) -> list[Spec]:
-    found = []
-    for name in environment_names(specs_dir):
-        if name in names:
-            continue
-        try:
-            spec = load_spec(specs_dir, name)
-            validate(spec)
-        except SpecError:
-            continue
-        found.append(spec)
-    return found
 
 
 def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tree.Owners]:
