@@ -216,9 +216,8 @@ class Context:
 
     def template_values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
-            "env", "project", "region", "account", "sources", "backend", "versions", "flags", "services", "secrets",
-            "secret_keys", "variables", "values", "routed_services", "target_group_keys", "default_service",
-            "listener_rules", "cdn_uncached_paths")}
+            "env", "backend", "versions", "flags", "services", "secrets", "variables", "routed_services",
+            "target_group_keys", "default_service", "listener_rules", "cdn_uncached_paths")}
 
 
 # --- building it ----------------------------------------------------------------------------

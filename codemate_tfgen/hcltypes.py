@@ -170,8 +170,7 @@ def uses(code: str) -> Iterator[Use]:
         iterables.add(code.index("var.", match.start()))
         base = tuple(steps(chain))
         body_end = _closing(code, match.end())
-        for alias in re.finditer(rf"(?<![\w.]){re.escape(value)}((?:{_STEP})*)", code[match.end():body_end]):
-            yield Use(variable, base + (ELEMENT,) + tuple(steps(alias.group(1))), alias.group(0))
+        yield from element_uses(code[match.end():body_end], value, variable, base)
     for match in _VAR.finditer(code):
         if match.start() in iterables:
             continue
