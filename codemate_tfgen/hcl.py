@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterator
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from codemate_tfgen import cache
@@ -130,16 +131,16 @@ def key_name(key: str) -> str:
 # --- parsing --------------------------------------------------------------------------------
 
 
-def loads(text: str) -> dict[str, Any]:
+def loads(text: str, folder: Path | None) -> dict[str, Any]:
     """python-hcl2's reading of one file (raises its errors on invalid HCL).
 
     Parsing is most of the time of a render, and most files are the same as last time, so the
     data is cached by the SHA-256 of the text (codemate_tfgen.cache; only successes are cached,
     so errors are always reported fresh). python-hcl2 is imported only when something misses.
     Parsing in a second process was measured and left out: on 2 CPUs a cold parse of 85 files
-    went from ~0.78 s to 0.57-0.80 s, and was slower whenever the machine was busy.
+    went from ~0.78 s to 0.57-0.80 s, and was slower whenever the machine was busy. `folder` is
+    parse_cache(), looked up once by a caller that parses many files.
     """
-    folder = _parse_cache()
     digest = cache.key(text)
     data = cache.get_json(folder, digest)
     if not isinstance(data, dict):
@@ -150,7 +151,7 @@ def loads(text: str) -> dict[str, Any]:
     return data
 
 
-def _parse_cache() -> Any:
+def parse_cache() -> Path | None:
     return cache.directory("hcl2", cache.fingerprint("hcl2"), cache.fingerprint("lark"))
 
 
@@ -238,8 +239,10 @@ def scan(text: str, *, code: bool = True) -> Iterator[tuple[int, str, str]]:
         i += 1
 
 
+@lru_cache(maxsize=8192)
 def code_segments(text: str) -> str:
-    """`text` with the contents of string literals and comments blanked out (same length)."""
+    """`text` with the contents of string literals and comments blanked out (same length).
+    Cached: verification asks for the same strings twice (references, then variable uses)."""
     out = [" " if c != "\n" else c for c in text]
     for offset, _kind, token in scan(text):
         out[offset : offset + len(token)] = token

@@ -84,7 +84,6 @@ def environment(templates: Path) -> jinja2.Environment:
     env.filters["sh"] = shell.quote
     env.filters["md"] = _md
     env.filters["md_code"] = _md_code
-    env.globals["spec_arguments"] = partial(spec_arguments, templates)
     return env
 
 
@@ -113,10 +112,10 @@ class Module:
         return shapes.variable_blocks(self.binding)
 
 
-def spec_arguments(templates: Path, module_path: str, source: str) -> str:
+def spec_arguments(found: dict[str, Module], module_path: str, source: str) -> str:
     """A module call's arguments for its bound inputs, e.g. spec_arguments(..., "database/rds",
-    "var.database") gives `engine_version = var.database.engine_version`, one per input."""
-    found = {str(module.path): module for module in modules(templates)}
+    "var.database") gives `engine_version = var.database.engine_version`, one per input
+    (`found`: the render's modules by path; environment templates call it with the first bound)."""
     if module_path not in found or found[module_path].binding is None:
         raise jinja2.TemplateError(f"{module_path} is not a module with bound spec inputs")
     return shapes.arguments(found[module_path].binding, source)
@@ -131,8 +130,8 @@ def modules(templates: Path) -> tuple[Module, ...]:
     """The modules under templates/modules. They are the project's and may change between two
     renders of one process, so they are read again whenever a module.yaml changed."""
     base = templates / "modules"
-    stamps = tuple((path, path.stat().st_mtime_ns, path.stat().st_size)
-                   for path in sorted(base.glob("*/*/module.yaml")))
+    stamps = tuple((path, stat.st_mtime_ns, stat.st_size)
+                   for path in sorted(base.glob("*/*/module.yaml")) for stat in [path.stat()])
     return _read_modules(base, stamps)
 
 
@@ -170,9 +169,9 @@ def _render(templates: Path, template: str, path: PurePosixPath, sources: list[s
     return _finish(path, shebang + header(path, sources) + "\n\n" + text.lstrip("\n"))
 
 
-def render_modules(templates: Path) -> dict[str, str]:
+def render_modules(templates: Path, found: tuple[Module, ...]) -> dict[str, str]:
     files: dict[str, str] = {}
-    for module in modules(templates):
+    for module in found:
         out = ROOT / "modules" / module.path
         source = f"templates/{module.template_dir}"
         aliases = module.meta.get("provider_aliases", [])
@@ -204,10 +203,11 @@ def _docs(files: dict[str, str], out: PurePosixPath, aliases: list[str]) -> dict
             "outputs": readme.outputs(files[str(out / "outputs.tf")]), "usage": None}
 
 
-def render_environment(templates: Path, context: Context) -> dict[str, str]:
+def render_environment(templates: Path, context: Context, found: tuple[Module, ...]) -> dict[str, str]:
     out = ROOT / "environments" / context.env
     sources = context.sources
     values = context.template_values()
+    values["spec_arguments"] = partial(spec_arguments, {str(module.path): module for module in found})
     files: dict[str, str] = {}
     for name in ENV_FILES:
         files[str(out / name)] = _render(templates, f"environments/{name}.j2", out / name,
@@ -221,7 +221,7 @@ def render_environment(templates: Path, context: Context) -> dict[str, str]:
     return files
 
 
-def render_shared(templates: Path, contexts: list[Context]) -> dict[str, str]:
+def render_shared(templates: Path, contexts: list[Context], found: tuple[Module, ...]) -> dict[str, str]:
     """The scripts and the top-level README: they describe every environment at once.
 
     `contexts` must be every environment's in the specs directory, whichever ones a command
@@ -241,7 +241,7 @@ def render_shared(templates: Path, contexts: list[Context]) -> dict[str, str]:
         "shared_backend": next(iter(backends.values())) if len(distinct) == 1 else None,
         "versions": VERSIONS,
         "terraform_version": VERSIONS["terraform"],
-        "modules": modules(templates),
+        "modules": found,
         "scripts": scripts,
         "readme": readme,
     }
@@ -263,8 +263,9 @@ def render(templates: Path, contexts: list[Context], all_contexts: list[Context]
 
     `all_contexts` (default: `contexts`) are every environment's, for the shared files.
     """
-    files = render_modules(templates)
-    files.update(render_shared(templates, contexts if all_contexts is None else all_contexts))
+    found = modules(templates)  # read once: every part of one render sees the same modules
+    files = render_modules(templates, found)
+    files.update(render_shared(templates, contexts if all_contexts is None else all_contexts, found))
     for context in contexts:
-        files.update(render_environment(templates, context))
+        files.update(render_environment(templates, context, found))
     return dict(sorted(files.items()))

@@ -112,11 +112,12 @@ def parse(files: dict[str, str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """
     parsed: dict[str, dict[str, Any]] = {}
     findings: list[str] = []
+    folder = hcl.parse_cache()
     for path, text in files.items():
         if not path.endswith((".tf", ".tfvars")):
             continue
         try:
-            parsed[path] = hcl.loads(text)
+            parsed[path] = hcl.loads(text, folder)
         except Exception as exc:  # python-hcl2 raises lark errors of many kinds
             findings.append(f"{path}: does not parse as HCL: {' '.join(str(exc).split())[:300]}")
     return parsed, findings
