@@ -66,22 +66,22 @@ data "aws_iam_policy_document" "execution" {
   }
 
   dynamic "statement" {
-    for_each = length(var.secret_arns) > 0 ? [var.secret_arns] : []
+    for_each = length(var.secret_arns) > 0 ? [1] : []
 
     content {
       sid       = "Secrets"
       actions   = ["secretsmanager:GetSecretValue"]
-      resources = statement.value
+      resources = var.secret_arns
     }
   }
 
   dynamic "statement" {
-    for_each = length(var.secret_kms_key_arns) > 0 ? [var.secret_kms_key_arns] : []
+    for_each = length(var.secret_kms_key_arns) > 0 ? [1] : []
 
     content {
       sid       = "SecretsKms"
       actions   = ["kms:Decrypt"]
-      resources = statement.value
+      resources = var.secret_kms_key_arns
     }
   }
 }
