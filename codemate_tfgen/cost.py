@@ -265,10 +265,7 @@ def _flat(category: str, service: str, item: str, spec: str, monthly: Decimal) -
 
 def _n(value: Any) -> str:
     """A quantity as people write it: 3, 0.5, 1,000; 1.45 for an average with more decimals."""
-    number = _d(value)
-    if number != number.quantize(CENT):
-        number = number.quantize(CENT, rounding=ROUND_HALF_UP)
-    number = number.normalize()
+    number = _money(_d(value)).normalize()
     return f"{number:,f}" if number == number.to_integral() else f"{number:f}"
 
 
@@ -305,8 +302,10 @@ def _spot_tasks(capacity: dict[str, Any] | None, tasks: Decimal) -> Decimal:
     return beyond * capacity["spot_weight"] / (capacity["on_demand_weight"] + capacity["spot_weight"])
 
 
-def _ec2_line(inp: Inputs, category: str, service: str, item: str, count: int, path: JsonPath) -> Line:
-    """Instances priced by the month (the price book's ec2 table), the free tier's hours off."""
+def _ec2_line(inp: Inputs, category: str, service: str, item: str, count: int, path: JsonPath,
+              suffix: str = "") -> Line:
+    """Instances priced by the month (the price book's ec2 table), the free tier's hours off;
+    `suffix` ends the line's spec text."""
     kind: Any = inp.data
     for key in path:
         kind = kind[key]
@@ -317,7 +316,7 @@ def _ec2_line(inp: Inputs, category: str, service: str, item: str, count: int, p
         free = min(hours, inp.price("optimizations", "free_tier", "ec2_hours"))
         note, hours = f", free tier {_n(free)}h", hours - free
     scale = hours / count / _d(inp.book["hours_per_month"]) if count else Decimal(0)
-    return _flat(category, service, item, f"{count} x {kind}{note}", monthly * scale)
+    return _flat(category, service, item, f"{count} x {kind}{note}{suffix}", monthly * scale)
 
 
 def database_lines(inp: Inputs) -> Iterator[Line]:
@@ -432,8 +431,8 @@ def _nat_lines(inp: Inputs) -> Iterator[Line]:
     nat = network["nat"]
     count = len(network["availability_zones"]) if nat["per_az"] else 1
     if nat["mode"] == "instance":
-        line = _ec2_line(inp, "networking", "NAT Instance", "Instances", count, ("network", "nat", "instance_type"))
-        yield Line(line.category, line.service, line.item, f"{line.spec} (no per-GB charge)", None, line.monthly)
+        yield _ec2_line(inp, "networking", "NAT Instance", "Instances", count, ("network", "nat", "instance_type"),
+                        " (no per-GB charge)")
         return
     layout = " (Multi-AZ)" if count > 1 else ""
     yield _hourly("networking", "NAT Gateway", "Gateways",
