@@ -197,7 +197,6 @@ def _scale_in(inp: Inputs) -> None:
         tasks = _d(inp.usage["tasks"][name])
         inp.profiles[name] = [(min(tasks, _d(floor)), length)
                               for floor, length in _seconds_at_floor(service, year).items()]
-        inp.usage["tasks"][name] = _average(inp.profiles[name], lambda count: count)
 
 
 def _average(profile: list[tuple[Decimal, int]], of: Callable[[Decimal], Decimal]) -> Decimal:
@@ -281,7 +280,7 @@ def compute_lines(inp: Inputs) -> Iterator[Line]:
             raise SpecError([inp.spec.problem(("services", name, "cpu"), (
                 f"no Fargate price for {service['cpu']} CPU / {service['memory']} MiB in the price book "
                 f"{price_book_name(inp.data['region'])} (priced: {', '.join(shapes)})"))])
-        tasks = _d(inp.usage["tasks"][name])
+        tasks = _average(inp.profiles[name], lambda count: count)
         vcpu, gb = _n(Decimal(service["cpu"]) / 1024), _n(Decimal(service["memory"]) / 1024)
         spot = _average(inp.profiles[name], functools.partial(_spot_tasks, service.get("capacity")))
         on_spot = f" ({_n(spot)} on Fargate Spot)" if spot else ""
