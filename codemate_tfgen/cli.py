@@ -201,7 +201,7 @@ def check(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
 
     drift = pipeline.check(project, _names(envs, all_envs))
     _reporter(project).checked(drift, click.get_current_context().find_root().info_name)
-    return EXIT_OK if not drift.stale and not drift.foreign else EXIT_STALE
+    return EXIT_OK if drift.passes_check else EXIT_STALE
 
 
 def _reporter(project: Project) -> Reporter:

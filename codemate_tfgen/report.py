@@ -9,21 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from codemate_tfgen.tree import Drift
 
 
 class Echo(Protocol):
     def __call__(self, message: str = "", *, err: bool = False, nl: bool = True) -> object: ...
-
-
-class _Drift(Protocol):
-    changed: dict[str, str]
-    missing: list[str]
-    orphaned: list[str]
-    foreign: list[str]
-
-    @property
-    def stale(self) -> bool: ...
 
 
 CHECK_LABELS = ("changed", "missing", "orphaned")
@@ -39,12 +32,12 @@ class Reporter:
         """For pipeline.render_to_disk: said when another render holds the output directory."""
         return lambda out: self.echo(f"tfgen: another render is writing {out}; waiting for it to finish")
 
-    def _paths(self, drift: _Drift, labels: tuple[str, str, str]) -> None:
+    def _paths(self, drift: Drift, labels: tuple[str, str, str]) -> None:
         for label, paths in zip(labels, (drift.changed, drift.missing, drift.orphaned), strict=True):
             for path in paths:
                 self.echo(f"{label}: {path}")
 
-    def rendered(self, drift: _Drift, *, dry_run: bool) -> None:
+    def rendered(self, drift: Drift, *, dry_run: bool) -> None:
         if dry_run:
             self._paths(drift, DRY_RUN_LABELS)
             if not drift.stale:
@@ -60,10 +53,10 @@ class Reporter:
             self.echo(f"tfgen: warning: {path}: a Terraform file tfgen did not generate, among generated ones; "
                       "left as it is, and `tfgen check` fails until it is moved or removed", err=True)
 
-    def checked(self, drift: _Drift, command: str) -> None:
+    def checked(self, drift: Drift, command: str) -> None:
         """`command` is the one this run was started as (`tfgen` or `python -m codemate_tfgen`):
         the one that renders with the same code, which matters when the code itself changed."""
-        if not drift.stale and not drift.foreign:
+        if drift.passes_check:
             self.echo(f"tfgen: {self.tree} is up to date")
             return
         for diff in drift.changed.values():

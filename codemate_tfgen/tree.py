@@ -104,6 +104,11 @@ class Drift:
     def stale(self) -> bool:
         return bool(self.changed or self.missing or self.orphaned)
 
+    @property
+    def passes_check(self) -> bool:
+        """Nothing stale and no foreign file: what `tfgen check` exits 0 for."""
+        return not self.stale and not self.foreign
+
 
 # What Terraform (or OpenTofu) reads from a module's folder: configuration, and variables
 # (*.auto.tfvars without being named). Terraform's own files (.terraform/, the lock file,
