@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 import functools
-import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -83,22 +81,18 @@ def planned(env: str) -> dict[str, dict]:
 
 
 @functools.cache
+def planned_run(env_dir: Path):
+    """init, validate and plan of the root module in env_dir (terraform_harness), once a session."""
+    from terraform_harness import run_terraform
+
+    return run_terraform(env_dir)
+
+
 def plan_values(env_dir: Path) -> dict[str, dict]:
     """planned() for the root module in env_dir (environments/<env> of any rendered tree)."""
-    from terraform_harness.runner import FAKE_AWS_ENV, copy_tree, run_steps, shared_server
-
-    server = shared_server()
-    with tempfile.TemporaryDirectory(prefix="tfh-plan-") as tmp:
-        root = copy_tree(env_dir, Path(tmp))
-        environment = dict(FAKE_AWS_ENV, **server.reattach_env(), TF_DATA_DIR=str(root / ".terraform"))
-        steps = [{"cmd": "init", "options": {"input": False}},
-                 {"cmd": "plan", "needs_success": True, "options": {"input": False, "lock": False, "out": "p"}},
-                 {"cmd": "show", "needs_success": True, "args": ["p"], "options": {"json": None}}]
-        results = run_steps(steps, str(root), environment)
-    failed = [r for r in results if r["retcode"] != 0]
-    assert not failed and len(results) == 3, failed
-    plan = json.loads(results[-1]["stdout"])
-    return {change["address"]: change["change"]["after"] for change in plan["resource_changes"]}
+    result = planned_run(env_dir)
+    assert result.errors == [] and result.planned_values is not None, result.errors
+    return result.planned_values
 
 
 @functools.cache

@@ -11,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import GENERATED, REPO, SPECS, plan_values, project_of, tree_difference, tree_files
+from conftest import GENERATED, REPO, SPECS, plan_values, planned_run, project_of, tree_difference, tree_files
 
 from codemate_tfgen import pipeline
-from terraform_harness import run_terraform
 
 GOLDEN = REPO / "tests" / "golden"
 VARIANTS = sorted(p.name for p in GOLDEN.iterdir() if (p / "specs").is_dir())
@@ -98,7 +97,7 @@ def variant_dirs(variant_trees, tmp_path_factory) -> dict[str, Path]:
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_variant_validates_and_plans(variant, variant_dirs):
-    result = run_terraform(variant_dirs[variant])
+    result = planned_run(variant_dirs[variant])
     assert [str(d) for d in result.errors + result.warnings] == []
     assert result.planned_add > 100
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import GENERATED, REPO, applied
+from conftest import GENERATED, REPO, applied, planned_run
 
 from terraform_harness import Account, fmt_check, run_terraform
 
@@ -47,7 +47,7 @@ def test_terraform_fmt_changes_nothing():
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_validate_and_plan(env):
-    result = run_terraform(GENERATED / "infrastructure" / "environments" / env)
+    result = planned_run(GENERATED / "infrastructure" / "environments" / env)
     assert [str(d) for d in result.errors] == []
     assert [str(d) for d in result.warnings] == []
     assert result.planned_add == EXPECTED_PLANNED[env]

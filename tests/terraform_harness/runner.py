@@ -80,6 +80,7 @@ class Result:
     destroyed: int | None = None  # resource instances a destroy run deleted; None if it did not run
     second_plan: PlanChanges | None = None  # the plan after the apply (and the world's changes)
     state: dict | None = None  # `terraform show -json` after the apply
+    planned_values: dict | None = None  # plan only: {address: planned attributes}, from `show -json` of the plan
     raw: list = field(default_factory=list)  # per-command retcode/stdout/stderr
 
     @property
@@ -349,13 +350,16 @@ def collect(results: list[dict], root: Path, result: Result) -> None:
     for raw in results:
         stage = raw["stage"]
         before = len(result.errors)
-        if stage in ("validate", "show"):
+        if stage in ("validate", "show", "planned"):
             try:
                 doc = json.loads(raw["stdout"])
             except ValueError:
                 doc = {}
             if stage == "show":
                 result.state = doc or None
+            elif stage == "planned" and doc:
+                result.planned_values = {change["address"]: change["change"]["after"]
+                                         for change in doc.get("resource_changes", [])}
             result.diagnostics += [parse_diagnostic(d, stage, root) for d in doc.get("diagnostics", [])]
         else:
             if stage == "apply":
@@ -387,7 +391,9 @@ def terraform_steps(plan: bool, apply: bool, destroy: bool = False) -> list[dict
             {"cmd": "plan", "stage": "second_plan", "needs_success": True, "options": plan_options},
         ]
     elif plan:
-        steps.append({"cmd": "plan", "needs_success": True, "options": plan_options})
+        steps += [{"cmd": "plan", "needs_success": True, "options": dict(plan_options, out=PLAN_FILE)},
+                  {"cmd": "show", "stage": "planned", "args": [PLAN_FILE], "needs_success": True,
+                   "options": {"json": None}}]
     return steps
 
 
