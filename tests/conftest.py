@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from codemate_tfgen.cli import main
-from codemate_tfgen.project import Project
+from codemate_tfgen.project import Project, locate
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
@@ -32,7 +32,7 @@ def tree_difference(expected: dict[str, str], actual: dict[str, str], what: str)
 
 def project_of(specs: Path = SPECS, out: Path = GENERATED) -> Project:
     """This repository's templates with the given specs and output root."""
-    return Project(REPO, specs, TEMPLATES, out)
+    return locate(REPO, specs, out)
 
 
 def tree_files(root: Path) -> dict[str, bytes]:
