@@ -115,7 +115,7 @@ class Module:
 def spec_arguments(found: dict[str, Module], module_path: str, source: str) -> str:
     """A module call's arguments for its bound inputs, e.g. spec_arguments(..., "database/rds",
     "var.database") gives `engine_version = var.database.engine_version`, one per input
-    (`found`: the render's modules by path; environment templates call it with the first bound)."""
+    (`found`: the render's modules by path, which render_environment gives it)."""
     if module_path not in found or found[module_path].binding is None:
         raise jinja2.TemplateError(f"{module_path} is not a module with bound spec inputs")
     return shapes.arguments(found[module_path].binding, source)
