@@ -20,7 +20,7 @@ from conftest import SPECS, TEMPLATES, project_of
 from codemate_tfgen import pipeline, tree
 from codemate_tfgen.context import build_context
 from codemate_tfgen.hcl import unquote
-from codemate_tfgen.render import render_shared
+from codemate_tfgen.render import modules, render_shared
 from codemate_tfgen.shell import quote
 from codemate_tfgen.spec import environment_names, load_spec
 
@@ -88,7 +88,7 @@ def shared_tree(specs_dir: Path, out: Path) -> Path:
     """Only the shared files, from specs a test changed (loaded without validation, so a test
     can also feed values the schema would reject), plus the environment directories."""
     specs = [load_spec(specs_dir, name) for name in environment_names(specs_dir)]
-    root = write(render_shared(TEMPLATES, [build_context(spec) for spec in specs]), out)
+    root = write(render_shared(TEMPLATES, [build_context(spec) for spec in specs], modules(TEMPLATES)), out)
     for spec in specs:
         (root / "environments" / spec.name).mkdir(parents=True, exist_ok=True)
     return root
