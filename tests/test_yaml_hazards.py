@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,15 +23,24 @@ TIME_LIMIT = 20
 ERROR_LINE = re.compile(r'(?P<file>specs/[^:]+):\d+:\d+: \$(?:\.[A-Za-z_][\w-]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\])*: .+')
 
 
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+# The limit is set by the child itself, not by a preexec_fn: a preexec_fn makes subprocess fork
+# and run Python in the child, and with the stand-in provider's gRPC threads alive in this process
+# gRPC's fork handlers then write to the child's stderr now and then (seen in CI as an
+# "epoll_wait error: Bad file descriptor" line before tfgen's own error).
+LIMITED = ("import resource, runpy, sys; "
+           f"resource.setrlimit(resource.RLIMIT_AS, ({MEMORY_LIMIT}, {MEMORY_LIMIT})); "
+           "sys.argv.pop(0); runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)")
+
+
+def run_limited(cwd: Path, module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m MODULE ARGS` from this checkout, in cwd, with bounded memory and time."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-c", LIMITED, module, *args], cwd=cwd, env=env, text=True,
+                          capture_output=True, timeout=TIME_LIMIT, check=False)
 
 
 def run_tfgen(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m codemate_tfgen ARGS` from this checkout, in cwd, with bounded memory and time."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "codemate_tfgen", *args], cwd=cwd, env=env, text=True,
-                          capture_output=True, timeout=TIME_LIMIT, preexec_fn=_limit_memory, check=False)
+    return run_limited(cwd, "codemate_tfgen", *args)
 
 
 def _replace(path: Path, content: bytes) -> None:
@@ -155,3 +163,26 @@ def test_render_writes_nothing_for_a_hazard(specs: Path, tmp_path: Path, case: s
     assert result.returncode == 2, result.stderr
     assert HAZARDS[case][1] in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_memory_limit_binds_the_child(tmp_path: Path) -> None:
+    (tmp_path / "grab.py").write_text(f"bytearray({MEMORY_LIMIT})\n")
+    result = run_limited(tmp_path, "grab")
+    assert result.returncode == 1 and "MemoryError" in result.stderr, result.stderr
+
+
+# Paths the fork hook below touches; hooks cannot be unregistered, so it stays inert unless armed.
+FORK_MARKERS: list[Path] = []
+os.register_at_fork(after_in_child=lambda: [marker.touch() for marker in FORK_MARKERS])
+
+
+def test_no_python_runs_in_the_child_before_exec(specs: Path, tmp_path: Path) -> None:
+    """Python code in a forked child of this multi-threaded process is what let gRPC write there."""
+    marker = tmp_path / "forked"
+    FORK_MARKERS.append(marker)
+    try:
+        result = run_tfgen(tmp_path, "validate", "dev", "--specs", "specs")
+    finally:
+        FORK_MARKERS.remove(marker)
+    assert result.returncode == 0, result.stderr
+    assert not marker.exists()
