@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from codemate_tfgen import pipeline, tree
 from codemate_tfgen.cli import main
 from codemate_tfgen.project import Project, locate
 
@@ -14,6 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
 TEMPLATES = REPO / "templates"
 GENERATED = REPO / "generated"
+GOLDEN = REPO / "tests" / "golden"
+VARIANTS = sorted(p.name for p in GOLDEN.iterdir() if (p / "specs").is_dir())
 
 
 def tree_difference(expected: dict[str, str], actual: dict[str, str], what: str) -> str:
@@ -45,6 +48,27 @@ def tree_files(root: Path) -> dict[str, bytes]:
         elif path.is_file():
             out[rel] = path.read_bytes()
     return out
+
+
+def write_tree(files: dict[str, str], out: Path) -> Path:
+    """Write rendered files the way `tfgen render` does (scripts 0755); returns the tree root."""
+    tree.update_tree(out, files, None)
+    return out / "infrastructure"
+
+
+@pytest.fixture(scope="session")
+def variant_trees() -> dict[str, dict[str, str]]:
+    """Each golden variant (tests/golden/<variant>/specs) rendered whole: {path: text}."""
+    return {variant: pipeline.build(project_of(GOLDEN / variant / "specs"), ())[0] for variant in VARIANTS}
+
+
+@pytest.fixture(scope="session")
+def variant_dirs(variant_trees, tmp_path_factory) -> dict[str, Path]:
+    """Each variant written out whole (with its modules), for real Terraform: its one environment."""
+    dirs = {}
+    for variant, files in variant_trees.items():
+        [dirs[variant]] = (write_tree(files, tmp_path_factory.mktemp(variant)) / "environments").iterdir()
+    return dirs
 
 
 @pytest.fixture

@@ -11,12 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import GENERATED, REPO, SPECS, plan_values, planned_run, project_of, tree_difference, tree_files
+from conftest import (
+    GENERATED,
+    GOLDEN,
+    SPECS,
+    VARIANTS,
+    plan_values,
+    planned_run,
+    project_of,
+    tree_difference,
+    tree_files,
+)
 
 from codemate_tfgen import pipeline
 
-GOLDEN = REPO / "tests" / "golden"
-VARIANTS = sorted(p.name for p in GOLDEN.iterdir() if (p / "specs").is_dir())
 MODULES = "infrastructure/modules/"
 
 
@@ -58,11 +66,6 @@ def test_every_file_has_a_header(cli, tmp_path):
 # --- variants --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def variant_trees() -> dict[str, dict[str, str]]:
-    return {variant: pipeline.build(project_of(GOLDEN / variant / "specs"), ())[0] for variant in VARIANTS}
-
-
 def test_there_are_the_variants_the_design_needs():
     assert VARIANTS == ["all-options", "cdn-no-approval", "nat-instance", "s3-lockfile", "worker"]
 
@@ -80,19 +83,6 @@ def test_variant_shares_the_committed_modules(variant, variant_trees):
     modules = {path: text for path, text in variant_trees[variant].items() if path.startswith(MODULES)}
     committed = {path: text for path, text in texts(GENERATED).items() if path.startswith(MODULES)}
     assert modules == committed
-
-
-@pytest.fixture(scope="module")
-def variant_dirs(variant_trees, tmp_path_factory) -> dict[str, Path]:
-    """Each variant written out whole (with its modules), for real Terraform."""
-    dirs = {}
-    for variant, files in variant_trees.items():
-        root = tmp_path_factory.mktemp(variant)
-        for path, text in files.items():
-            (root / path).parent.mkdir(parents=True, exist_ok=True)
-            (root / path).write_text(text)
-        [dirs[variant]] = (root / "infrastructure" / "environments").iterdir()  # one environment each
-    return dirs
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from conftest import REPO, plan_values, planned, project_of
+from conftest import REPO, plan_values, planned, project_of, write_tree
 from test_cost import BOOK, HOURS, D, cents, edit, estimate, lines
 from test_scripts import shellcheck
 
@@ -29,18 +29,15 @@ VARIANT = REPO / "tests" / "golden" / "all-options" / "specs"
 ENVS = ["dev", "prod", "staging"]
 
 
-def write_tree(files: dict[str, str], root: Path) -> Path:
-    for path, text in files.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text)
-    return root / "infrastructure" / "environments"
+@pytest.fixture(scope="module")
+def variant(variant_dirs) -> Path:
+    """The all-options variant written out whole (test_golden plans the same one): its prod directory."""
+    return variant_dirs["all-options"]
 
 
 @pytest.fixture(scope="module")
-def variant(tmp_path_factory) -> Path:
-    """The all-options variant written out whole: its prod environment's directory."""
-    files = pipeline.build(project_of(VARIANT), ())[0]
-    return write_tree(files, tmp_path_factory.mktemp("all-options")) / "prod"
+def graph(variant):
+    return terraform_graph(variant)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +61,7 @@ def variant_of(tmp_path: Path, change) -> Path:
     data = yaml.safe_load((specs / "prod.yaml").read_text())
     change(data)
     (specs / "prod.yaml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
-    return write_tree(pipeline.build(project_of(specs), ())[0], tmp_path / "out") / "prod"
+    return write_tree(pipeline.build(project_of(specs), ())[0], tmp_path / "out") / "environments" / "prod"
 
 
 def test_the_real_specs_take_no_option():
@@ -181,14 +178,13 @@ def strategy(plan, service: str) -> dict[str, tuple[int, int]]:
     return {s["capacity_provider"]: (s["base"], s["weight"]) for s in ecs["capacity_provider_strategy"]}
 
 
-def test_capacity_splits_tasks_between_fargate_and_spot(plan, variant):
+def test_capacity_splits_tasks_between_fargate_and_spot(plan, graph):
     assert strategy(plan, "frontend") == {"FARGATE": (1, 1), "FARGATE_SPOT": (0, 1)}
     # The worker runs on Spot alone: a provider with neither base nor weight is left out.
     assert strategy(plan, "worker") == {"FARGATE_SPOT": (0, 1)}
     backend = plan["module.backend_service.aws_ecs_service.this"]
     assert (backend["launch_type"], backend["capacity_provider_strategy"]) == ("FARGATE", [])
     # ECS refuses a strategy naming a provider the cluster does not have yet.
-    graph = terraform_graph(variant)
     for service in ("frontend", "worker"):
         assert depends_on(graph, f"module.{service}_service.aws_ecs_service.this",
                           "module.ecs_cluster.aws_ecs_cluster_capacity_providers.this"), service
@@ -295,8 +291,7 @@ def test_blue_green_service_names_the_rules_the_groups_and_its_role(applied):
         applied.resource("module.frontend_service.aws_iam_role.load_balancers[0]")
 
 
-def test_blue_green_service_waits_for_its_rules_and_role(variant):
-    graph = terraform_graph(variant)
+def test_blue_green_service_waits_for_its_rules_and_role(graph):
     node = "module.backend_service.aws_ecs_service.this"
     for needed in ('module.alb.aws_lb_listener_rule.blue_green', 'module.alb.aws_lb_listener_rule.test',
                    "module.backend_service.aws_iam_role_policy_attachment.load_balancers"):

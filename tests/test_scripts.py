@@ -15,9 +15,9 @@ from pathlib import Path
 
 import hcl2
 import pytest
-from conftest import SPECS, TEMPLATES, project_of
+from conftest import SPECS, TEMPLATES, project_of, write_tree
 
-from codemate_tfgen import pipeline, tree
+from codemate_tfgen import pipeline
 from codemate_tfgen.context import build_context
 from codemate_tfgen.hcl import unquote
 from codemate_tfgen.render import modules, render_shared
@@ -71,24 +71,18 @@ def shellcheck() -> str:
     return found
 
 
-def write(files: dict[str, str], out: Path) -> Path:
-    """Write rendered files the way `tfgen render` does (scripts 0755); returns the tree root."""
-    tree.update_tree(out, files, None)
-    return out / "infrastructure"
-
-
 @pytest.fixture(scope="module")
 def infra(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The full tree rendered from the real specs."""
     files, _ = pipeline.build(project_of(SPECS), ())
-    return write(files, tmp_path_factory.mktemp("tree"))
+    return write_tree(files, tmp_path_factory.mktemp("tree"))
 
 
 def shared_tree(specs_dir: Path, out: Path) -> Path:
     """Only the shared files, from specs a test changed (loaded without validation, so a test
     can also feed values the schema would reject), plus the environment directories."""
     specs = [load_spec(specs_dir, name) for name in environment_names(specs_dir)]
-    root = write(render_shared(TEMPLATES, [build_context(spec) for spec in specs], modules(TEMPLATES)), out)
+    root = write_tree(render_shared(TEMPLATES, [build_context(spec) for spec in specs], modules(TEMPLATES)), out)
     for spec in specs:
         (root / "environments" / spec.name).mkdir(parents=True, exist_ok=True)
     return root
