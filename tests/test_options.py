@@ -23,7 +23,7 @@ from test_cost import BOOK, HOURS, D, cents, edit, estimate, lines
 from test_scripts import shellcheck
 
 from codemate_tfgen import pipeline
-from terraform_harness import Account, depends_on, run_terraform, terraform_graph
+from terraform_harness import depends_on, run_terraform, terraform_graph
 
 VARIANT = REPO / "tests" / "golden" / "all-options" / "specs"
 ENVS = ["dev", "prod", "staging"]
@@ -47,9 +47,9 @@ def plan(variant):
 
 @pytest.fixture(scope="module")
 def applied(variant):
-    """Applied into an account of its own: the stand-in refuses, as AWS does, a service whose
-    target groups no listener forwards to, so this apply also checks the blue/green order."""
-    result = run_terraform(variant, apply=True, account=Account("all-options"))
+    """The stand-in refuses, as AWS does, a service whose target groups no listener forwards to,
+    so this apply also checks the blue/green order."""
+    result = run_terraform(variant, apply=True)
     assert [str(d) for d in result.errors] == []
     return result
 
