@@ -74,8 +74,7 @@ class PlanChanges:
 class Result:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     planned_add: int | None = None  # resources planned for creation; None if plan did not run
-    changes: dict = field(default_factory=dict)  # plan change_summary
-    plan: PlanChanges | None = None  # the same plan, with its actions and the drift its refresh saw
+    plan: PlanChanges | None = None  # that plan's change summary, with its actions and the drift its refresh saw
     applied: int | None = None  # resource instances the apply completed; None if apply did not run
     destroyed: int | None = None  # resource instances a destroy run deleted; None if it did not run
     second_plan: PlanChanges | None = None  # the plan after the apply (and the world's changes)
@@ -334,7 +333,7 @@ def parse_json_lines(text: str, stage: str, root: Path, result: Result) -> None:
             changes = msg.get("changes", {})
             plan.add, plan.change, plan.destroy = (changes.get(k, 0) for k in ("add", "change", "remove"))
             if stage == "plan":
-                result.changes, result.planned_add = changes, changes.get("add", 0)
+                result.planned_add = changes.get("add", 0)
         elif plan is not None and kind in ("planned_change", "resource_drift"):
             target = plan.actions if kind == "planned_change" else plan.drift
             target[msg["change"]["resource"]["addr"]] = msg["change"]["action"]
