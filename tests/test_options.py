@@ -8,9 +8,7 @@ addresses the backend is given). Prices are computed from the price book, as in 
 from __future__ import annotations
 
 import json
-import re
 import shutil
-import subprocess
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +18,7 @@ import pytest
 import yaml
 from conftest import REPO, plan_values, planned, project_of, write_tree
 from test_cost import BOOK, HOURS, D, cents, edit, estimate, lines
-from test_scripts import shellcheck
+from test_docs import shellcheck_readme
 
 from codemate_tfgen import pipeline
 from terraform_harness import depends_on, run_terraform, terraform_graph
@@ -317,10 +315,7 @@ def test_the_deployment_guide_of_the_options_passes_shellcheck(variant, tmp_path
     """With every option on, the guide has the test listener and the second region's restore."""
     readme = (variant.parent.parent / "README.md").read_text()
     assert "--connect-to" in readme and "--source-db-instance-automated-backups-arn" in readme
-    script = "#!/usr/bin/env bash\n" + "\n".join(re.findall(r"```bash\n(.*?)```", readme, re.DOTALL))
-    (tmp_path / "readme.sh").write_text(script)
-    result = subprocess.run([shellcheck(), "--norc", str(tmp_path / "readme.sh")], capture_output=True, text=True)
-    assert (result.returncode, result.stdout) == (0, "")
+    assert shellcheck_readme(readme, tmp_path) == (0, "")
 
 
 # --- cost -------------------------------------------------------------------------------------
