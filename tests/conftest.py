@@ -33,6 +33,13 @@ def tree_difference(expected: dict[str, str], actual: dict[str, str], what: str)
     return "\n".join(out)
 
 
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the one occurrence of old in the file at path (a test's edit of a spec or source)."""
+    text = path.read_text("utf-8")
+    assert text.count(old) == 1, f"{old!r} must occur once in {path}"
+    path.write_text(text.replace(old, new), "utf-8")
+
+
 def project_of(specs: Path = SPECS, out: Path = GENERATED) -> Project:
     """This repository's templates with the given specs and output root."""
     return locate(REPO, specs, out)

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import edit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bad"
 CASES = sorted(p.stem for p in FIXTURES.glob("*.yaml"))
@@ -71,14 +72,8 @@ def test_usage_errors_exit_2(cli):
     assert code == 2
 
 
-def _edit(path, old, new):
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
-
-
 def test_typo_in_an_environment_file_is_reported_once_where_it_was_made(cli, specs):
-    _edit(specs / "dev.yaml", "  hostname: codemate-dev", "  hostnme: codemate-dev")
+    edit(specs / "dev.yaml", "  hostname: codemate-dev", "  hostnme: codemate-dev")
     code, _out, err = cli("validate", "dev")
     assert code == 2
     assert err == "specs/dev.yaml:12:3: $.dns.hostnme: unknown key 'hostnme'; did you mean 'hostname'?\n"

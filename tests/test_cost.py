@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SPECS
+from conftest import SPECS, edit
 
 from codemate_tfgen import cost
 from codemate_tfgen.errors import SpecError
@@ -47,12 +47,6 @@ def estimate(specs_dir: Path, env: str, *scenario: str) -> cost.Estimate:
 
 def lines(est: cost.Estimate) -> dict[tuple[str, str], Decimal]:
     return {line.key: line.monthly for line in est.lines}
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert text.count(old) == 1, f"{old!r} must occur once in {path}"
-    path.write_text(text.replace(old, new))
 
 
 # --- the document's tables, line by line --------------------------------------------------------

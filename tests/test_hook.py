@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, edit
 
 GIT = shutil.which("git")
 BIN = Path(sys.executable).parent
@@ -91,12 +91,6 @@ def assert_refused(repo: Path, env: dict[str, str], result: subprocess.Completed
     assert f"run `{command}` and commit the result" in output, output
     assert git(repo, env, "log", "--format=%s").splitlines() == ["upstream"], "the commit went through"
     return output
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text("utf-8")
-    assert old in text, path
-    path.write_text(text.replace(old, new, 1), "utf-8")
 
 
 def test_template_only_change_is_refused_with_the_diff(clone, sandbox):

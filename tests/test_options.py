@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from conftest import REPO, plan_values, planned, project_of, write_tree
-from test_cost import BOOK, HOURS, D, cents, edit, estimate, lines
+from conftest import REPO, edit, plan_values, planned, project_of, write_tree
+from test_cost import BOOK, HOURS, D, cents, estimate, lines
 from test_docs import shellcheck_readme
 
 from codemate_tfgen import pipeline

@@ -8,7 +8,7 @@ import os
 
 import hcl2
 import pytest
-from conftest import tree_files
+from conftest import edit, tree_files
 
 from codemate_tfgen import hcl, tree
 from codemate_tfgen.errors import UsageError
@@ -190,8 +190,7 @@ def test_check_of_one_environment_names_its_foreign_files(cli, specs, rendered):
 def test_render_keeps_foreign_files_and_warns(cli, specs, rendered, dry_run):
     _add(rendered, FOREIGN)
     before = {path: (rendered / "infrastructure" / path).read_text() for path in FOREIGN}
-    dev = specs / "dev.yaml"
-    dev.write_text(dev.read_text().replace("hostname: codemate-dev", "hostname: codemate-devel"))
+    edit(specs / "dev.yaml", "hostname: codemate-dev", "hostname: codemate-devel")
     code, out, err = cli("render", "--specs", specs, "--out", rendered, *(["--dry-run"] if dry_run else []))
     assert code == 0, err
     assert ("would update" if dry_run else "updated") + ": infrastructure/environments/dev/terraform.tfvars" in out
@@ -209,8 +208,7 @@ def test_dry_run_says_when_nothing_would_change(cli, specs, rendered):
 
 
 def test_check_diff_has_no_manifest_noise(cli, specs, rendered):
-    dev = specs / "dev.yaml"
-    dev.write_text(dev.read_text().replace("hostname: codemate-dev", "hostname: codemate-devel"))
+    edit(specs / "dev.yaml", "hostname: codemate-dev", "hostname: codemate-devel")
     code, out, _err = cli("check", "--specs", specs, "--out", rendered)
     assert code == 1
     assert "--- a/infrastructure/environments/dev/terraform.tfvars" in out
