@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from conftest import REPO, edit, plan_values, planned, project_of, write_tree
-from test_cost import BOOK, HOURS, D, cents, estimate, lines
+from conftest import REPO, SPECS, edit, plan_values, planned, project_of, write_tree
+from test_cost import BOOK, HOURS, D, cents, estimate, lines, price
 from test_docs import shellcheck_readme
 
 from codemate_tfgen import pipeline
@@ -325,23 +325,17 @@ def variant_estimate(*scenario: str):
     return estimate(VARIANT, "prod", *scenario)
 
 
-def book(*keys: str) -> Decimal:
-    entry = BOOK
-    for key in keys:
-        entry = entry[key]
-    return D(entry.get("usd", entry.get("value")))
-
-
+# What a Spot task costs, as a share of the on-demand price.
+SPOT = 1 - D(BOOK["fargate"]["spot_discount"]["value"])
 TASK_HOUR = {f"{s['cpu']}/{s['memory']}": D(s["usd"]) for s in BOOK["fargate"]["task_hour"]}
 
 
 def test_spot_tasks_cost_the_discounted_price():
     got = lines(variant_estimate())
-    spot = 1 - book("fargate", "spot_discount")
     # frontend: 2 tasks, 1 on the on-demand base, the second split 1:1.
-    assert got[("ECS Fargate", "Frontend")] == cents(TASK_HOUR["512/1024"] * (Decimal("1.5") + Decimal("0.5") * spot)
+    assert got[("ECS Fargate", "Frontend")] == cents(TASK_HOUR["512/1024"] * (Decimal("1.5") + Decimal("0.5") * SPOT)
                                                      * HOURS)
-    assert got[("ECS Fargate", "Worker")] == cents(TASK_HOUR["256/512"] * spot * HOURS)
+    assert got[("ECS Fargate", "Worker")] == cents(TASK_HOUR["256/512"] * SPOT * HOURS)
     assert got[("ECS Fargate", "Backend")] == cents(TASK_HOUR["1024/2048"] * 3 * HOURS)
 
 
@@ -358,10 +352,10 @@ def test_scale_in_follows_the_schedules():
     # Spot takes half of what is beyond the one base task: in the day hours only.
     spot = Decimal(sum(Decimal("0.5") for count in hours if count == 2)) / len(hours)
     task_hour = TASK_HOUR["512/1024"]
-    price = task_hour * (tasks - spot) + task_hour * (1 - book("fargate", "spot_discount")) * spot
-    assert lines(variant_estimate("scale_in"))[("ECS Fargate", "Frontend")] == cents(price * HOURS)
+    hourly = task_hour * (tasks - spot) + task_hour * SPOT * spot
+    assert lines(variant_estimate("scale_in"))[("ECS Fargate", "Frontend")] == cents(hourly * HOURS)
     # Without schedules a service averages its min_count, as before.
-    assert lines(estimate(REPO / "specs", "prod", "scale_in"))[("ECS Fargate", "Frontend")] == cents(
+    assert lines(estimate(SPECS, "prod", "scale_in"))[("ECS Fargate", "Frontend")] == cents(
         TASK_HOUR["512/1024"] * 2 * HOURS)
 
 
@@ -371,24 +365,23 @@ def test_replicas_backups_tiering_and_bastion_are_priced():
     assert got[("RDS PostgreSQL", "Read replicas")] == cents(D(rds["instance_hour"]["db.t4g.small"]["usd"]) * HOURS)
     assert got[("RDS PostgreSQL", "Replica storage")] == cents(50 * D(rds["gp3_gb_month"]["usd"]))
     assert got[("RDS PostgreSQL", "Cross-region backup")] == cents(50 * D(rds["backup_gb_month"]["usd"]))
-    assert got[("S3", "Storage")] == cents(50 * book("s3", "storage_gb_month", "standard")
-                                           * book("s3", "intelligent_tiering_factor"))
-    assert got[("EC2", "Bastion host")] == book("ec2", "instance_month", "t4g.nano")
+    assert got[("S3", "Storage")] == cents(50 * price("s3", "storage_gb_month", "standard")
+                                           * D(BOOK["s3"]["intelligent_tiering_factor"]["value"]))
+    assert got[("EC2", "Bastion host")] == price("ec2", "instance_month", "t4g.nano")
 
 
 def test_a_free_tier_bastion_is_free_with_the_free_tier(tmp_path):
     specs = tmp_path / "specs"
     shutil.copytree(VARIANT, specs)
     edit(specs / "prod.yaml", "bastion: {}", "bastion: {instance_type: t2.micro}")
-    assert lines(estimate(specs, "prod"))[("EC2", "Bastion host")] == book("ec2", "instance_month", "t2.micro")
+    assert lines(estimate(specs, "prod"))[("EC2", "Bastion host")] == price("ec2", "instance_month", "t2.micro")
     assert lines(estimate(specs, "prod", "free_tier"))[("EC2", "Bastion host")] == 0
 
 
 def test_the_real_specs_cost_what_they_did_without_options():
     """No option is on in specs/, so none of their lines is new (the document's tables hold)."""
     for env in ENVS:
-        services = {line.service for line in estimate(REPO / "specs", env).lines}
-        assert "EC2" not in services
-        assert not {line.item for line in estimate(REPO / "specs", env).lines} & {
-            "Read replicas", "Replica storage", "Cross-region backup"}
+        found = estimate(SPECS, env).lines
+        assert "EC2" not in {line.service for line in found}
+        assert not {line.item for line in found} & {"Read replicas", "Replica storage", "Cross-region backup"}
 
