@@ -127,21 +127,12 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def modules(templates: Path) -> tuple[Module, ...]:
-    """The modules under templates/modules. They are the project's and may change between two
-    renders of one process, so they are read again whenever a module.yaml changed."""
+    """The modules under templates/modules, read afresh: they are the project's and may change
+    between two renders of one process."""
     base = templates / "modules"
-    stamps = tuple((path, stat.st_mtime_ns, stat.st_size)
-                   for path in sorted(base.glob("*/*/module.yaml")) for stat in [path.stat()])
-    return _read_modules(base, stamps)
-
-
-@lru_cache(maxsize=4)
-def _read_modules(base: Path, stamps: tuple[tuple[Path, int, int], ...]) -> tuple[Module, ...]:
-    found = []
-    for meta_file, _mtime, _size in stamps:
-        meta = yaml.load(meta_file.read_text("utf-8"), Loader=_YAML_LOADER)
-        found.append(Module(PurePosixPath(meta_file.parent.relative_to(base).as_posix()), meta))
-    return tuple(found)
+    return tuple(Module(PurePosixPath(meta_file.parent.relative_to(base).as_posix()),
+                        yaml.load(meta_file.read_text("utf-8"), Loader=_YAML_LOADER))
+                 for meta_file in sorted(base.glob("*/*/module.yaml")))
 
 
 def header(path: PurePosixPath, sources: list[str]) -> str:
