@@ -152,11 +152,13 @@ def variable_blocks(binding: Binding) -> str:
         lines = [f'variable "{name}" {{', f"description = {hcl.quote(node.get('description', name))}",
                  f"type = {hcl_type(node)}"]
         optional = name not in required
+        # An empty collection's default is not nullable: a caller's null must not reach a for_each.
+        nullable = optional and node.get("default") not in ([], {})
         if optional:
             lines.append(f"default = {hcl.value(node.get('default'))}")
-            if node.get("default") in ([], {}):
-                lines.append("nullable = false")  # a caller's null must not reach a for_each
-        for condition, message in _validations(name, node, optional and node.get("default") not in ([], {})):
+            if not nullable:
+                lines.append("nullable = false")
+        for condition, message in _validations(name, node, nullable):
             lines += ["", "validation {", f"condition = {condition}", f"error_message = {hcl.quote(message)}", "}"]
         lines.append("}")
         blocks.append("\n".join(lines))
