@@ -138,18 +138,13 @@ class Inputs:
         return _d(entries[name]["usd"])
 
 
-def usage_defaults() -> dict[str, Any]:
-    properties = spec_schema()["properties"]["usage"]["properties"]
-    return {key: value["default"] for key, value in properties.items() if "default" in value}
-
-
 def inputs(spec: Spec) -> Inputs:
     region = spec.data["region"]
     book = _price_book(region)
     if not book:
         message = f"no price book for {region} ({price_book_name(region)})"
         raise SpecError([spec.problem(("region",), message)])
-    usage = {**usage_defaults(), **copy.deepcopy(spec.data.get("usage", {}))}
+    usage = with_defaults(copy.deepcopy(spec.data.get("usage", {})), spec_schema()["properties"]["usage"])
     tasks = usage.setdefault("tasks", {})
     for name, service in spec.data["services"].items():
         tasks.setdefault(name, service["desired_count"])
