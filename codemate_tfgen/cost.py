@@ -206,8 +206,8 @@ def _seconds_at_floor(service: dict[str, Any], year: int) -> dict[int, int]:
     start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
     # Firings of the neighbouring local years too: they straddle the UTC year's edges.
     events = sorted((moment, item["min_count"]) for item in service["schedules"]
-                    for local_year in (year - 1, year, year + 1)
-                    for moment in schedule.firings(schedule.parse(item["cron"]), item["timezone"], local_year))
+                    for cron in [schedule.parse(item["cron"])] for local_year in (year - 1, year, year + 1)
+                    for moment in schedule.firings(cron, item["timezone"], local_year))
     floor = next((count for moment, count in reversed(events) if moment <= start), service["min_count"])
     seconds: dict[int, int] = {}
     previous = start
