@@ -1,0 +1,120 @@
+"""Operations that outlive the first apply: teardown, major upgrades, restores (docs/operations.md).
+
+Each test renders the all-options golden variant (a database with a read replica and backups
+replicated to a second region) with the values it asserts set by the test itself, then plans
+or applies it in the offline harness, as an operator would run the documented steps.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import yaml
+from conftest import GOLDEN, project_of, write_tree
+
+from codemate_tfgen import pipeline
+from terraform_harness import Account, depends_on, run_terraform, terraform_graph
+
+VARIANT = GOLDEN / "all-options" / "specs"
+INSTANCE = "module.rds.aws_db_instance.this"
+REPLICA = "module.rds.aws_db_instance.replica[0]"
+
+
+def rendered(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    """The variant's prod spec changed by `change`, rendered into tmp_path/out (the same
+    directory every time, so an Account's state of it carries over): its prod root module."""
+    specs = tmp_path / "specs"
+    if not specs.exists():
+        shutil.copytree(VARIANT, specs)  # the symlinked bases are copied as files
+    data = yaml.safe_load((specs / "prod.yaml").read_text())
+    change(data)
+    (specs / "prod.yaml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    return write_tree(pipeline.build(project_of(specs), ())[0], tmp_path / "out") / "environments" / "prod"
+
+
+def database(**values: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda data: data.setdefault("database", {}).update(values)
+
+
+def planned_instance(tmp_path: Path, **values: Any) -> dict[str, Any]:
+    result = run_terraform(rendered(tmp_path, database(**values)))
+    assert [str(d) for d in result.errors] == []
+    return result.planned_values[INSTANCE]
+
+
+# --- teardown keeps the data (finding 1) -----------------------------------------------------
+
+
+def test_an_unprotected_database_still_leaves_a_final_snapshot_and_its_backups(tmp_path):
+    """Turning deletion protection off for a destroy must not also drop the final snapshot and
+    the automated backups: the three are separate settings."""
+    instance = planned_instance(tmp_path, deletion_protection=False, final_snapshot=True,
+                                retain_automated_backups=True)
+    assert instance["deletion_protection"] is False
+    assert instance["skip_final_snapshot"] is False
+    assert instance["delete_automated_backups"] is False
+    # Named after the key, which exists only once applied: not a fixed name a second destroy finds taken.
+    assert "final_snapshot_identifier" not in instance
+
+
+def test_a_disposable_database_keeps_nothing(tmp_path):
+    instance = planned_instance(tmp_path, deletion_protection=False, final_snapshot=False,
+                                retain_automated_backups=False)
+    assert (instance["skip_final_snapshot"], instance["delete_automated_backups"]) == (True, True)
+    assert instance["final_snapshot_identifier"] is None
+
+
+def test_protection_alone_does_not_decide_the_snapshot(tmp_path):
+    instance = planned_instance(tmp_path, deletion_protection=True, final_snapshot=False,
+                                retain_automated_backups=False)
+    assert (instance["deletion_protection"], instance["skip_final_snapshot"]) == (True, True)
+
+
+def test_the_final_snapshot_is_named_after_the_instance_and_its_key(tmp_path):
+    prod = rendered(tmp_path, database(final_snapshot=True))
+    result = run_terraform(prod, apply=True)
+    assert [str(d) for d in result.errors] == []
+    instance = result.resource(INSTANCE)
+    key = result.resource("module.rds.aws_kms_key.this")
+    assert instance["final_snapshot_identifier"] == f"{instance['identifier']}-final-{key['key_id']}"
+
+
+# --- major version upgrade (finding 8) -------------------------------------------------------
+
+
+def test_a_major_upgrade_is_an_in_place_change_of_the_spec(tmp_path):
+    """16 -> 17 with a read replica: the instance is updated in place with the flag RDS needs,
+    at once (its old parameter group can be deleted only after it has left it); the parameter
+    groups take the new family, created before the old ones are destroyed; the replica, which
+    RDS upgrades with its primary, changes after it."""
+    account = Account()
+    prod = rendered(tmp_path, database(engine_version="16"))
+    first = run_terraform(prod, apply=True, account=account)
+    assert [str(d) for d in first.errors] == []
+    assert first.resource(INSTANCE)["engine_version"] == "16"
+
+    assert rendered(tmp_path, database(engine_version="17")) == prod
+    upgrade = run_terraform(prod, account=account)
+    assert [str(d) for d in upgrade.errors] == []
+    actions = upgrade.planned_actions
+    assert actions[INSTANCE] == ["update"]
+    deleted = sorted(a for a, act in actions.items() if "delete" in act and "aws_db_parameter_group" not in a)
+    assert deleted == []
+    instance = upgrade.planned_values[INSTANCE]
+    assert (instance["engine_version"], instance["allow_major_version_upgrade"]) == ("17", True)
+    assert instance["apply_immediately"] is True
+    assert upgrade.planned_values[REPLICA]["apply_immediately"] is True
+    groups = [a for a in actions if "aws_db_parameter_group" in a]
+    assert sorted(groups) == [f"module.rds.aws_db_parameter_group.{g}" for g in ("replica[0]", "this")]
+    assert {upgrade.planned_values[g]["family"] for g in groups} == {"postgres17"}
+
+    main = hcl2.loads((prod.parent.parent / "modules" / "database" / "rds" / "main.tf").read_text())
+    for block in main["resource"]:
+        for name, body in block.get('"aws_db_parameter_group"', {}).items():
+            assert body["lifecycle"][0]["create_before_destroy"] is True, name
+            assert "name" not in body and "name_prefix" in body, name  # a second group beside the first
+    assert depends_on(terraform_graph(prod), "module.rds.aws_db_instance.replica", INSTANCE)
