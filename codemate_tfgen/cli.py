@@ -204,6 +204,31 @@ def check(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
     return EXIT_OK if drift.passes_check else EXIT_STALE
 
 
+@main.command()
+@click.argument("envs", metavar="ENV...", nargs=-1, required=True)
+@_guarded
+@_project_options(out=True)
+def retire(envs: tuple[str, ...], project: Project) -> int:
+    """Remove the generated root of environments whose spec was removed.
+
+    The one way an environment leaves the tree: `render` and `check` refuse a root whose spec
+    is gone, since its infrastructure may still be live and the scripts would no longer
+    destroy it. Destroy the environment first, while its spec and root exist, then remove its
+    spec and retire it; the other environments, the modules and the scripts are rendered as
+    by `tfgen render`.
+
+    \b
+    Example:
+      scripts/destroy.sh qa && git rm specs/qa.yaml && tfgen retire qa
+    """
+    from codemate_tfgen import pipeline
+
+    reporter = _reporter(project)
+    reporter.rendered(pipeline.retire(project, envs, reporter.waiting()), dry_run=False)
+    click.echo(f"tfgen: retired {', '.join(envs)}: the scripts no longer know {'it' if len(envs) == 1 else 'them'}")
+    return EXIT_OK
+
+
 def _reporter(project: Project) -> Reporter:
     from codemate_tfgen.layout import ROOT
     from codemate_tfgen.report import Reporter

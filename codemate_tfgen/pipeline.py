@@ -11,9 +11,10 @@ from pathlib import Path
 from codemate_tfgen import crosscheck, tree
 from codemate_tfgen import render as rendering
 from codemate_tfgen.context import build_context
-from codemate_tfgen.errors import SpecError, SpecProblem, SpecWarning
+from codemate_tfgen.errors import SpecError, SpecProblem, SpecWarning, UsageError
 from codemate_tfgen.project import Project
-from codemate_tfgen.spec import Spec, environment_names, load_spec
+from codemate_tfgen.layout import ROOT
+from codemate_tfgen.spec import Spec, display_path, environment_names, load_spec
 from codemate_tfgen.validate import topology_problems, validate
 from codemate_tfgen.verify import verify
 
@@ -55,13 +56,18 @@ def load_valid_specs(specs_dir: Path, names: list[str], selected: list[str] | No
     return specs
 
 
-def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tree.Owners]:
+def build(project: Project, names: tuple[str, ...],
+          retiring: frozenset[str] = frozenset()) -> tuple[dict[str, str], tree.Owners]:
     """Render the project's specs through its templates and verify, in memory. Returns the
     rendered files and the owners they replace.
 
-    With no names every environment is rendered, and files of environments whose spec is gone
-    count as orphans; with names, other environments' files are left as they are.
+    With no names every environment is rendered; with names, other environments' files are
+    left as they are. A root on disk whose spec is gone is refused (its infrastructure may be
+    live, and the scripts would no longer destroy it) unless it is `retiring` (tfgen retire).
     """
+    unretired = sorted(tree.environments(project.out) - set(environment_names(project.specs)) - retiring)
+    if unretired:
+        raise UsageError("\n".join(_missing_spec(project, env) for env in unretired))
     selected = select(project.specs, names)
     # The scripts and the top-level README describe every environment, so every spec is
     # loaded (and must be valid) even when only some environments are rendered.
@@ -74,11 +80,34 @@ def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tre
     return files, ({tree.SHARED, *selected} if names else None)
 
 
+def _missing_spec(project: Project, env: str) -> str:
+    spec = display_path(project.specs / f"{env}.yaml")
+    return (f"{display_path(project.out / ROOT / 'environments' / env)}: {spec} is gone, but the tree still holds "
+            f"the root of '{env}', whose infrastructure may be live; rendering now would delete that root and drop "
+            f"'{env}' from the scripts. Restore {spec} to keep it, or destroy it (scripts/destroy.sh {env}) and "
+            f"run `tfgen retire {env}`")
+
+
 def render_to_disk(project: Project, names: tuple[str, ...],
                    waiting: tree.Waiting = tree.unannounced) -> tree.Drift:
     """Render, verify, then replace the tree in one atomic step. Returns what changed;
     `waiting` is told when another render holds the output directory."""
     files, owners = build(project, names)
+    return tree.update_tree(project.out, files, owners, waiting)
+
+
+def retire(project: Project, envs: tuple[str, ...], waiting: tree.Waiting = tree.unannounced) -> tree.Drift:
+    """Remove the roots of environments whose spec was removed (after their destroy), and render
+    the rest: the one way an environment leaves the tree."""
+    on_disk, specs = tree.environments(project.out), environment_names(project.specs)
+    for env in envs:
+        if env in specs:
+            raise UsageError(f"{display_path(project.specs / f'{env}.yaml')}: '{env}' still has a spec; destroy "
+                             f"it (scripts/destroy.sh {env}), remove the spec, then retire it")
+        if env not in on_disk:
+            raise UsageError(f"{display_path(project.out / ROOT)}: holds no root of '{env}' to retire "
+                             f"(environments: {', '.join(sorted(on_disk)) or 'none'})")
+    files, owners = build(project, (), frozenset(envs))
     return tree.update_tree(project.out, files, owners, waiting)
 
 

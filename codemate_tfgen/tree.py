@@ -66,6 +66,11 @@ def read_manifest(out: Path) -> dict[str, dict[str, str]]:
     return files
 
 
+def environments(out: Path) -> set[str]:
+    """The environments whose root the tree on disk holds, by its manifest."""
+    return {entry["owner"] for entry in read_manifest(out).values()} - {SHARED}
+
+
 def _check_manifest_entry(name: str, entry: dict[str, str]) -> None:
     """Manifest paths are joined to the output root: one naming `..` or an absolute path would
     make a render read or write outside it, so such a manifest counts as damaged."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import hcl2
 import yaml
-from conftest import GOLDEN, project_of, write_tree
+from conftest import GOLDEN, project_of, tree_files, write_tree
 
 from codemate_tfgen import pipeline
 from terraform_harness import Account, depends_on, run_terraform, terraform_graph
@@ -118,3 +118,45 @@ def test_a_major_upgrade_is_an_in_place_change_of_the_spec(tmp_path):
             assert body["lifecycle"][0]["create_before_destroy"] is True, name
             assert "name" not in body and "name_prefix" in body, name  # a second group beside the first
     assert depends_on(terraform_graph(prod), "module.rds.aws_db_instance.replica", INSTANCE)
+
+
+# --- retiring an environment (class: no orphaned infrastructure) ------------------------------
+
+
+def environment_of(specs: Path) -> str:
+    return sorted(p.stem for p in specs.glob("*.yaml") if not p.name.startswith("_"))[-1]
+
+
+def test_a_root_whose_spec_is_gone_is_neither_rendered_away_nor_passed(cli, specs, tmp_path):
+    out = tmp_path / "out"
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    env = environment_of(specs)
+    root = out / "infrastructure" / "environments" / env
+    before = tree_files(out)
+    (specs / f"{env}.yaml").unlink()
+    for command in (("render",), ("render", "--dry-run"), ("render", environment_of(specs)), ("check",)):
+        code, _, err = cli(*command, "--specs", specs, "--out", out)
+        assert code == 2, command
+        assert f"`tfgen retire {env}`" in err and f"scripts/destroy.sh {env}" in err, err
+    assert tree_files(out) == before
+    destroy = (out / "infrastructure" / "scripts" / "destroy.sh").read_text()
+    assert f"'{env}'" in destroy.partition("ENVIRONMENTS=")[2].splitlines()[0]
+    assert root.is_dir()
+
+
+def test_retire_removes_the_root_and_the_scripts_forget_it(cli, specs, tmp_path):
+    out = tmp_path / "out"
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    env = environment_of(specs)
+    code, _, err = cli("retire", env, "--specs", specs, "--out", out)
+    assert code == 2 and "still has a spec" in err  # destroy first, while the spec exists
+    (specs / f"{env}.yaml").unlink()
+    code, stdout, err = cli("retire", env, "--specs", specs, "--out", out)
+    assert code == 0, err
+    assert f"removed: infrastructure/environments/{env}/main.tf" in stdout
+    assert not (out / "infrastructure" / "environments" / env).exists()
+    destroy = (out / "infrastructure" / "scripts" / "destroy.sh").read_text()
+    assert f"'{env}'" not in destroy.partition("ENVIRONMENTS=")[2].splitlines()[0]
+    assert cli("check", "--specs", specs, "--out", out)[0] == 0
+    code, _, err = cli("retire", env, "--specs", specs, "--out", out)
+    assert code == 2 and f"no root of '{env}'" in err
