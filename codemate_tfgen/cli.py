@@ -149,9 +149,12 @@ def _names(envs: tuple[str, ...], all_envs: bool) -> tuple[str, ...]:
 @click.argument("envs", metavar="[ENV]...", nargs=-1)
 @_all_option
 @click.option("--dry-run", is_flag=True, help="Render and verify, print what would change, write nothing.")
+@click.option("--allow-replace", is_flag=True,
+              help="Write a change that destroys and recreates a stateful resource of a protected environment "
+                   "(database deletion protection on), once its data is safe.")
 @_guarded
 @_project_options(out=True)
-def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: bool) -> int:
+def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: bool, allow_replace: bool) -> int:
     """Render, verify, then write the Terraform tree.
 
     Nothing is written unless every selected environment validates and the whole tree
@@ -159,6 +162,11 @@ def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: boo
     never generated are left alone. A Terraform file it did not generate in a folder of
     generated Terraform (e.g. environments/dev/extra.tf) gets a warning: Terraform loads it,
     and `tfgen check` fails until it is moved or removed.
+
+    A spec change that would destroy and recreate a database, cache, bucket, KMS key, ECR
+    repository or the state (compared with the tree on disk) is named with the safe way to
+    make it; in an environment whose database has deletion protection it is refused (exit 2)
+    unless --allow-replace is given. A root whose spec is gone is refused: see `tfgen retire`.
 
     \b
     Examples:
@@ -173,7 +181,7 @@ def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: boo
     if dry_run:
         drift = pipeline.check(project, names)
     else:
-        drift = pipeline.render_to_disk(project, names, reporter.waiting())
+        drift = pipeline.render_to_disk(project, names, reporter.waiting(), allow_replace)
     reporter.rendered(drift, dry_run=dry_run)
     return EXIT_OK
 

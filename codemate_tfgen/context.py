@@ -157,6 +157,7 @@ class RootVariable:
     description: str
     type: str
     value: Any
+    spec: JsonPath = ()  # the spec field or section it carries, if any
 
 
 @dataclass
@@ -238,7 +239,7 @@ def _section_variable(spec: Tracked, *path: str, omit: tuple[str, ...] = ()) -> 
     for key in path:
         section = section[key]
     return RootVariable("_".join(path), node["description"], shapes.hcl_type(node, omit),
-                        section.passed(lambda data: shapes.value(node, data, omit)))
+                        section.passed(lambda data: shapes.value(node, data, omit)), path)
 
 
 def _services(spec: Tracked) -> list[Service]:
@@ -304,8 +305,8 @@ def build_context(spec: Spec) -> Context:
     instance_class = data["database"]["instance_class"]
     variables = [
         RootVariable("environment", "Environment name", "string", spec.name),
-        RootVariable("project", _schema("project")["description"], "string", data["project"]),
-        RootVariable("aws_region", _schema("region")["description"], "string", data["region"]),
+        RootVariable("project", _schema("project")["description"], "string", data["project"], ("project",)),
+        RootVariable("aws_region", _schema("region")["description"], "string", data["region"], ("region",)),
         RootVariable("tags", _schema("tags")["description"], "map(string)",
                      data["tags"].everything() if "tags" in spec.data else {}),
         _section_variable(data, "network"),

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from codemate_tfgen import crosscheck, tree
 from codemate_tfgen import render as rendering
-from codemate_tfgen.context import build_context
+from codemate_tfgen.context import Context, build_context
 from codemate_tfgen.errors import SpecError, SpecProblem, SpecWarning, UsageError
-from codemate_tfgen.project import Project
 from codemate_tfgen.layout import ROOT
+from codemate_tfgen.project import Project
+from codemate_tfgen.replacing import Replacement, replacements
 from codemate_tfgen.spec import Spec, display_path, environment_names, load_spec
 from codemate_tfgen.validate import topology_problems, validate
 from codemate_tfgen.verify import verify
@@ -56,18 +57,20 @@ def load_valid_specs(specs_dir: Path, names: list[str], selected: list[str] | No
     return specs
 
 
-def build(project: Project, names: tuple[str, ...],
-          retiring: frozenset[str] = frozenset()) -> tuple[dict[str, str], tree.Owners]:
+def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tree.Owners]:
     """Render the project's specs through its templates and verify, in memory. Returns the
     rendered files and the owners they replace.
 
-    With no names every environment is rendered; with names, other environments' files are
-    left as they are. A root on disk whose spec is gone is refused (its infrastructure may be
-    live, and the scripts would no longer destroy it) unless it is `retiring` (tfgen retire).
+    With no names every environment is rendered, and files of environments whose spec is gone
+    count as orphans; with names, other environments' files are left as they are.
     """
-    unretired = sorted(tree.environments(project.out) - set(environment_names(project.specs)) - retiring)
-    if unretired:
-        raise UsageError("\n".join(_missing_spec(project, env) for env in unretired))
+    files, owners, _ = _rendered(project, names)
+    return files, owners
+
+
+def _rendered(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tree.Owners,
+                                                               list[tuple[Spec, Context]]]:
+    """build(), and the spec and context of each environment rendered."""
     selected = select(project.specs, names)
     # The scripts and the top-level README describe every environment, so every spec is
     # loaded (and must be valid) even when only some environments are rendered.
@@ -77,7 +80,20 @@ def build(project: Project, names: tuple[str, ...],
     chosen = [context for context in contexts if context.env in selected]
     files = rendering.render(project.templates, chosen, contexts)
     verify(files, [finding for context in chosen for finding in context.unrendered])
-    return files, ({tree.SHARED, *selected} if names else None)
+    pairs = [(spec, context) for spec, context in zip(every, contexts, strict=True) if context.env in selected]
+    return files, ({tree.SHARED, *selected} if names else None), pairs
+
+
+def _against_disk(project: Project, names: tuple[str, ...],
+                  retiring: frozenset[str] = frozenset()) -> tuple[dict[str, str], tree.Owners, list[Replacement]]:
+    """build() for the tree on disk: a root there whose spec is gone is refused (its infrastructure
+    may be live, and the scripts would no longer destroy it) unless it is `retiring`; returns
+    the changes against that tree that would replace stateful resources."""
+    unretired = sorted(tree.environments(project.out) - set(environment_names(project.specs)) - retiring)
+    if unretired:
+        raise UsageError("\n".join(_missing_spec(project, env) for env in unretired))
+    files, owners, pairs = _rendered(project, names)
+    return files, owners, [found for spec, context in pairs for found in replacements(project.out, spec, context)]
 
 
 def _missing_spec(project: Project, env: str) -> str:
@@ -88,12 +104,21 @@ def _missing_spec(project: Project, env: str) -> str:
             f"run `tfgen retire {env}`")
 
 
-def render_to_disk(project: Project, names: tuple[str, ...],
-                   waiting: tree.Waiting = tree.unannounced) -> tree.Drift:
-    """Render, verify, then replace the tree in one atomic step. Returns what changed;
-    `waiting` is told when another render holds the output directory."""
-    files, owners = build(project, names)
-    return tree.update_tree(project.out, files, owners, waiting)
+def render_to_disk(project: Project, names: tuple[str, ...], waiting: tree.Waiting = tree.unannounced,
+                   allow_replace: bool = False) -> tree.Drift:
+    """Render, verify, then replace the tree in one atomic step. Returns what changed, with the
+    changes that replace stateful resources; `waiting` is told when another render holds the
+    output directory. Such a change of a protected environment is refused without
+    `allow_replace`, and nothing is written."""
+    files, owners, replacing = _against_disk(project, names)
+    refused = [str(found) for found in replacing if found.protected and not allow_replace]
+    if refused:
+        raise UsageError("\n".join([*refused, "tfgen: these changes replace stateful resources of a protected "
+                                    "environment (database deletion protection on); make them the safe way, or "
+                                    "render with --allow-replace once the data is safe"]))
+    drift = tree.update_tree(project.out, files, owners, waiting)
+    drift.replacing = replacing
+    return drift
 
 
 def retire(project: Project, envs: tuple[str, ...], waiting: tree.Waiting = tree.unannounced) -> tree.Drift:
@@ -107,12 +132,15 @@ def retire(project: Project, envs: tuple[str, ...], waiting: tree.Waiting = tree
         if env not in on_disk:
             raise UsageError(f"{display_path(project.out / ROOT)}: holds no root of '{env}' to retire "
                              f"(environments: {', '.join(sorted(on_disk)) or 'none'})")
-    files, owners = build(project, (), frozenset(envs))
+    files, owners, _ = _against_disk(project, (), frozenset(envs))
     return tree.update_tree(project.out, files, owners, waiting)
 
 
 def check(project: Project, names: tuple[str, ...]) -> tree.Drift:
-    """Compare the tree on disk with a fresh render (read-only)."""
-    files, owners = build(project, names)
+    """Compare the tree on disk with a fresh render (read-only), naming the changes that would
+    replace stateful resources."""
+    files, owners, replacing = _against_disk(project, names)
     files[tree.MANIFEST] = tree.desired_tree(project.out, files, owners)[tree.MANIFEST]
-    return tree.compare(project.out, files, owners)
+    drift = tree.compare(project.out, files, owners)
+    drift.replacing = replacing
+    return drift

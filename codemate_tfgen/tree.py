@@ -19,7 +19,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from codemate_tfgen.errors import UsageError
@@ -104,6 +104,8 @@ class Drift:
     missing: list[str]
     orphaned: list[str]
     foreign: list[str]  # Terraform files tfgen did not generate, in folders of generated ones
+    # Spec changes that replace stateful resources (replacing.Replacement), found by the pipeline
+    replacing: list = field(default_factory=list)
 
     @property
     def stale(self) -> bool:

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import hcl2
+import pytest
 import yaml
 from conftest import GOLDEN, project_of, tree_files, write_tree
 
 from codemate_tfgen import pipeline
+from codemate_tfgen.replacing import REPLACING
 from terraform_harness import Account, depends_on, run_terraform, terraform_graph
 
 VARIANT = GOLDEN / "all-options" / "specs"
@@ -160,3 +162,109 @@ def test_retire_removes_the_root_and_the_scripts_forget_it(cli, specs, tmp_path)
     assert cli("check", "--specs", specs, "--out", out)[0] == 0
     code, _, err = cli("retire", env, "--specs", specs, "--out", out)
     assert code == 2 and f"no root of '{env}'" in err
+
+
+# --- a change that replaces a stateful resource is named first (class) ------------------------
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = data
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    return change
+
+
+def _all(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    return lambda data: [change(data) for change in changes] and None
+
+
+def _remove_service(name: str) -> Callable[[dict[str, Any]], None]:
+    return lambda data: data["services"].pop(name)
+
+
+# What the variant starts from (set here, so the test depends on no spec's value) and, per field
+# of replacing.REPLACING, a change of it.
+BASELINE = _all(_set("database.deletion_protection", True), _set("cache.engine_version", "7.1"),
+                _set("database.cross_region_backup", {"region": "ap-northeast-1", "retention_days": 7}))
+CHANGES: dict[tuple[str, ...], Callable[[dict[str, Any]], None]] = {
+    ("region",): _all(_set("region", "ap-northeast-3"),
+                      _set("network.availability_zones", ["ap-northeast-3a", "ap-northeast-3c"])),
+    ("project",): _set("project", "codemate-next"),
+    ("database", "database_name"): _set("database.database_name", "app"),
+    ("database", "cross_region_backup", "region"): _set("database.cross_region_backup.region", "ap-southeast-1"),
+    ("database", "cross_region_backup", "retention_days"): _set("database.cross_region_backup.retention_days", 14),
+    ("cache", "engine_version"): _set("cache.engine_version", "7.0"),
+    ("network", "vpc_cidr"): _all(_set("network.vpc_cidr", "10.1.0.0/16"),
+                                  _set("network.public_subnets", ["10.1.1.0/24", "10.1.2.0/24"]),
+                                  _set("network.private_app_subnets", ["10.1.11.0/24", "10.1.12.0/24"]),
+                                  _set("network.private_db_subnets", ["10.1.21.0/24", "10.1.22.0/24"])),
+    ("network", "availability_zones"): _set("network.availability_zones", ["ap-northeast-2a", "ap-northeast-2b"]),
+    ("network", "private_db_subnets"): _set("network.private_db_subnets", ["10.0.23.0/24", "10.0.24.0/24"]),
+    ("services",): _remove_service("worker"),
+    ("backend", "bucket"): _set("backend.bucket", "codemate-terraform-state-next"),
+    ("backend", "region"): _set("backend.region", "ap-northeast-1"),
+}
+
+
+def test_every_field_of_the_table_has_a_change_here():
+    assert set(CHANGES) == {rule.field for rule in REPLACING}
+
+
+def _variant(tmp_path: Path, cli, *changes: Callable[[dict[str, Any]], None]) -> tuple[Path, Path]:
+    specs, out = tmp_path / "variant", tmp_path / "out"  # tmp_path/specs is the cli fixture's project
+    if not specs.exists():
+        shutil.copytree(VARIANT, specs)
+    data = yaml.safe_load((specs / "prod.yaml").read_text())
+    for change in changes:
+        change(data)
+    (specs / "prod.yaml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    return specs, out
+
+
+@pytest.mark.parametrize("field", list(CHANGES), ids=".".join)
+def test_a_replacing_change_is_named_and_refused_in_a_protected_environment(tmp_path, cli, field):
+    specs, out = _variant(tmp_path, cli, BASELINE)
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert code == 0, err
+    before = tree_files(out)
+    _variant(tmp_path, cli, CHANGES[field])
+    rule = next(rule for rule in REPLACING if rule.field == field)
+    named = f"$.{'.'.join(field)}"
+
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if f": {named}" in line and " in prod destroys and recreates " in line]
+    assert lines and all(rule.resources in line and rule.safe_way in line for line in lines), err
+    assert lines[0].startswith("variant/"), lines[0]  # the file and line that set it (or its section)
+    assert "--allow-replace" in err
+    assert tree_files(out) == before
+
+    code, _, err = cli("check", "--specs", specs, "--out", out)
+    assert code == 1 and f": {named}" in err
+
+    code, _, err = cli("render", "--allow-replace", "--specs", specs, "--out", out)
+    assert code == 0 and f": {named}" in err
+    assert cli("check", "--specs", specs, "--out", out)[0] == 0
+
+
+def test_an_unprotected_environment_is_told_but_not_refused(tmp_path, cli):
+    specs, out = _variant(tmp_path, cli, BASELINE, _set("database.deletion_protection", False))
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    _variant(tmp_path, cli, CHANGES[("database", "database_name")])
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert code == 0
+    assert "$.database.database_name: 'codemate' -> 'app' in prod destroys and recreates" in err
+
+
+def test_changes_made_in_place_are_not_named(tmp_path, cli):
+    specs, out = _variant(tmp_path, cli, BASELINE)
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    _variant(tmp_path, cli, _set("database.instance_class", "db.t4g.medium"),
+             _set("database.read_replicas.instance_class", "db.t4g.medium"), _set("cache.node_type", "cache.t4g.medium"),
+             _set("database.multi_az", True),
+             lambda data: data["database"].pop("cross_region_backup"))
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert (code, "destroys and recreates" in err) == (0, False), err
