@@ -7,6 +7,8 @@ or applies it in the offline harness, as an operator would run the documented st
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -268,3 +270,93 @@ def test_changes_made_in_place_are_not_named(tmp_path, cli):
              lambda data: data["database"].pop("cross_region_backup"))
     code, _, err = cli("render", "--specs", specs, "--out", out)
     assert (code, "destroys and recreates" in err) == (0, False), err
+
+
+# --- restores (findings 2 and 3): after the runbook's steps a plan replaces nothing -------------
+
+# Arguments of aws_db_instance the provider marks ForceNew that an imported instance could hold
+# differently from the configuration (hashicorp/aws internal/service/rds/instance.go).
+INSTANCE_FORCE_NEW = ("kms_key_id", "db_name", "username", "storage_encrypted", "engine")
+
+
+def runbook_commands(tree: Path) -> tuple[list[str], list[str]]:
+    """The addresses the generated README's in-region restore removes from the state, and those
+    it imports, in its order."""
+    text = (tree / "README.md").read_text()
+    section = text[text.index("**Restore the database in its region**"):text.index("**Restore in the second region**")]
+    removed = [address.strip("'") for address in re.findall(r'terraform -chdir="\$tf" state rm (\S+)', section)]
+    imported = re.findall(r'terraform -chdir="\$tf" import (\S+) "\$id"', section)
+    return removed, imported
+
+
+def _runbook_state(state_text: str, tree: Path, *, key: str | None = None) -> str:
+    """The state after the runbook: the renames it makes leave the old replicas following the
+    damaged instance (what AWS reports of them from then on); then its `terraform state rm`
+    and `terraform import` of the restored instance under the old name: a new resource, its own
+    key where it was restored with one, and nothing of what only the configuration sets."""
+    removed, imported = runbook_commands(tree)
+    assert imported == ["module.rds.aws_db_instance.this"] and imported[0] in removed
+    state = json.loads(state_text)
+    for resource in state["resources"]:
+        if (resource.get("module"), resource["type"], resource["name"]) == ("module.rds", "aws_db_instance", "replica"):
+            for instance in resource["instances"]:
+                instance["attributes"]["replicate_source_db"] += "-damaged"
+
+    def address(resource: dict) -> str:
+        return ".".join(filter(None, (resource.get("module"), resource["type"], resource["name"])))
+
+    state["resources"] = [r for r in state["resources"] if address(r) not in removed or address(r) in imported]
+    [instance] = [r for r in state["resources"] if address(r) == imported[0]]
+    attributes = instance["instances"][0]["attributes"]
+    attributes.update(id="db-RESTOREDINSTANCE0000000000", resource_id="db-RESTOREDINSTANCE0000000000",
+                      final_snapshot_identifier=None, apply_immediately=None, allow_major_version_upgrade=None,
+                      latest_restorable_time="2026-12-05T03:00:00Z")
+    if key is not None:
+        attributes["kms_key_id"] = key
+    state["serial"] += 1
+    return json.dumps(state)
+
+
+@pytest.fixture(scope="module")
+def restored(tmp_path_factory):
+    """The variant (a read replica, backups replicated to a second region) applied in an account."""
+    tmp_path = tmp_path_factory.mktemp("restore")
+    prod = rendered(tmp_path, database(deletion_protection=True))
+    account = Account()
+    result = run_terraform(prod, apply=True, account=account)
+    assert [str(d) for d in result.errors] == []
+    return prod, account, account.states[str(prod.resolve())], result.resource(INSTANCE)
+
+
+def _plan_after(restored, **edit: Any):
+    prod, account, state, before = restored
+    account.states[str(prod.resolve())] = _runbook_state(state, prod.parent.parent, **edit)
+    try:
+        plan = run_terraform(prod, account=account)
+    finally:
+        account.states[str(prod.resolve())] = state
+    assert [str(d) for d in plan.errors] == []
+    return plan, before
+
+
+def test_an_in_region_restore_recreates_the_replicas_against_the_restored_instance(restored):
+    plan, before = _plan_after(restored)
+    replaced = {a: act for a, act in plan.planned_actions.items() if "delete" in act}
+    created = sorted(a for a, act in plan.planned_actions.items() if act == ["create"])
+    assert (replaced, created) == ({}, [REPLICA])
+    assert plan.planned_actions[INSTANCE] == ["update"]  # what only the configuration sets
+    assert plan.planned_values[REPLICA]["replicate_source_db"] == before["identifier"]
+    for argument in INSTANCE_FORCE_NEW:
+        assert plan.planned_values[INSTANCE][argument] == before[argument], argument
+
+
+def test_a_restore_with_another_key_keeps_it(restored):
+    """In the second region the instance is restored with the replicated backups' key; the
+    module's own key must not replace it."""
+    key = "arn:aws:kms:ap-northeast-1:123456789012:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+    plan, before = _plan_after(restored, key=key)
+    assert {a: act for a, act in plan.planned_actions.items() if "delete" in act} == {}
+    assert plan.planned_values[INSTANCE]["kms_key_id"] == key
+    for argument in INSTANCE_FORCE_NEW:
+        if argument != "kms_key_id":
+            assert plan.planned_values[INSTANCE][argument] == before[argument], argument

@@ -233,6 +233,13 @@ resource "aws_db_instance" "this" {
   tags = merge(var.tags, { Name = var.identifier })
 
   depends_on = [aws_iam_role_policy_attachment.monitoring]
+
+  lifecycle {
+    # The storage key is fixed when the instance is created. An instance restored with another key
+    # (the replicated backups' key, in the second region) and imported keeps it: a new key needs
+    # a snapshot copied with it and a restore, never a replacement by Terraform.
+    ignore_changes = [kms_key_id]
+  }
 }
 
 ################################################################################
@@ -283,6 +290,11 @@ resource "aws_db_instance" "replica" {
   tags = merge(var.tags, { Name = "${var.identifier}-replica-${count.index + 1}" })
 
   depends_on = [aws_iam_role_policy_attachment.monitoring]
+
+  lifecycle {
+    # RDS cannot move a replica to another source: a new primary gets new replicas.
+    replace_triggered_by = [aws_db_instance.this.resource_id]
+  }
 }
 
 ################################################################################
