@@ -1,4 +1,4 @@
-"""codemate_tfgen.tfschema: schema checks of parsed HCL, one test per finding kind."""
+"""codemate_tfgen.verify.tfschema: schema checks of parsed HCL, one test per finding kind."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 import hcl2
 import pytest
 
-from codemate_tfgen import tfschema
+from codemate_tfgen.verify import tfschema
 
 
 def check(text: str) -> list[tfschema.Finding]:
