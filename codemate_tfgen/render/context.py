@@ -19,7 +19,7 @@ from typing import Any
 from codemate_tfgen import aws, hcl
 from codemate_tfgen.render import shapes
 from codemate_tfgen.spec.load import JsonPath, Spec, format_path
-from codemate_tfgen.spec.validate import CATCH_ALL_PRIORITY, resolve, spec_schema, with_defaults
+from codemate_tfgen.spec.schema import catch_all_priority, resolve, spec_schema, with_defaults
 
 VERSIONS = {"terraform": ">= 1.10", "aws": "~> 6.0"}
 
@@ -251,7 +251,7 @@ def _services(spec: Tracked) -> list[Service]:
         default = bool(routing.get("default", False))
         blue_green = service.get("deployment", {}).get("strategy") == "blue_green"
         if default and blue_green:
-            rules.append(Rule(name, CATCH_ALL_PRIORITY, ["/*"], [], catch_all=True))
+            rules.append(Rule(name, catch_all_priority(), ["/*"], [], catch_all=True))
         secrets = dict(service.get("secrets", {}).items())
         access = service.get("access", {})
         found.append(Service(
