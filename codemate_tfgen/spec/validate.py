@@ -467,8 +467,10 @@ def usage_names_services(spec: Spec) -> Iterator[SpecProblem]:
 # Environment-qualified names built from the project and service names, against AWS limits.
 _NAME_LIMITS = [
     ("ALB name", "{project}-alb-{env}", 32),
-    ("S3 bucket name", "{project}-static-{env}", 63),
+    # The buckets end in the 12-digit account ID (modules storage/s3 and cicd/codepipeline).
     ("S3 bucket name", "{project}-files-{env}-123456789012", 63),
+    ("S3 bucket name", "{project}-logs-{env}-123456789012", 63),
+    ("S3 bucket name", "{project}-{env}-pipeline-artifacts-123456789012", 63),
 ]
 _SERVICE_NAME_LIMITS = [
     ("IAM role name", "{project}-{env}-{service}-execution", 64),
