@@ -151,6 +151,16 @@ class Service:
     files_access: str | None  # read | read_write | None
     uses_database: bool  # its environment names the database (it runs the migrations)
 
+    @property
+    def identifier(self) -> str:
+        """The name as an HCL identifier (service names may hold '-'), in output and module names."""
+        return self.name.replace("-", "_")
+
+    @property
+    def module(self) -> str:
+        """The name of the service's module call in the environment root."""
+        return f"{self.identifier}_service"
+
 
 @dataclass(frozen=True)
 class RootVariable:
