@@ -20,7 +20,8 @@ from conftest import REPO, SPECS, edit, plan_values, planned, project_of, write_
 from test_cost import BOOK, HOURS, D, cents, estimate, lines, price
 from test_docs import shellcheck_readme
 
-from codemate_tfgen import cost, pipeline
+from codemate_tfgen import pipeline
+from codemate_tfgen.cost import model as cost
 from terraform_harness import depends_on, run_terraform, terraform_graph
 
 VARIANT = REPO / "tests" / "golden" / "all-options" / "specs"

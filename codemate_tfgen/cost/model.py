@@ -27,12 +27,21 @@ from typing import Any
 
 import yaml
 
-from codemate_tfgen import gitrefs, schedule
+from codemate_tfgen import gitrefs
 from codemate_tfgen.aws import CACHE_NODE_TYPES, EC2_INSTANCE_TYPES, FARGATE_MEMORY, RDS_INSTANCE_MEMORY_GIB
+from codemate_tfgen.cost.scenarios import OPTIMIZATIONS
 from codemate_tfgen.errors import Location, SpecError, SpecProblem, UsageError
-from codemate_tfgen.scenarios import OPTIMIZATIONS
-from codemate_tfgen.spec import JsonPath, Spec, closest, display_path, format_path, load_spec, read_document
-from codemate_tfgen.validate import spec_schema, validate, with_defaults
+from codemate_tfgen.spec import schedule
+from codemate_tfgen.spec.load import (
+    JsonPath,
+    Spec,
+    closest,
+    display_path,
+    format_path,
+    load_spec,
+    read_document,
+)
+from codemate_tfgen.spec.validate import spec_schema, validate, with_defaults
 
 CENT = Decimal("0.01")
 CATEGORIES = {
