@@ -125,8 +125,8 @@ def test_missing_base_without_a_close_name_lists_the_specs(cli, specs):
     (specs / "broken.yaml").write_text("extends: _zzz.yaml\n")
     code, _out, err = cli("validate", "broken")
     assert code == 2
-    assert err == ("specs/broken.yaml:1:1: $.extends: _zzz.yaml does not exist (specs here: _common.yaml, dev.yaml, "
-                   "prod.yaml, staging.yaml)\n")
+    assert err == ("specs/broken.yaml:1:1: $.extends: _zzz.yaml does not exist (specs here: _common.yaml, "
+                   "_prices.yaml, dev.yaml, prod.yaml, staging.yaml)\n")
 
 
 def test_unclosed_mapping_and_quote_name_where_they_opened(cli, specs):

@@ -16,7 +16,13 @@ from functools import cache
 from typing import Any
 
 from codemate_tfgen import cache as user_cache
-from codemate_tfgen.aws import FARGATE_MEMORY, RDS_INSTANCE_MEMORY_GIB, max_connections
+from codemate_tfgen.aws import (
+    CACHE_NODE_TYPES,
+    EC2_INSTANCE_TYPES,
+    FARGATE_MEMORY,
+    RDS_INSTANCE_MEMORY_GIB,
+    max_connections,
+)
 from codemate_tfgen.errors import SpecError, SpecProblem
 from codemate_tfgen.spec import schedule
 from codemate_tfgen.spec.load import JsonPath, Spec, closest, display_path, format_path, suggestion
@@ -462,6 +468,36 @@ def usage_names_services(spec: Spec) -> Iterator[SpecProblem]:
         if name not in services:
             yield spec.problem(("usage", "tasks", name), f"{name!r} is not a service" + suggestion(name, services),
                                key=True)
+
+
+@rule
+def usage_consistent(spec: Spec) -> Iterator[SpecProblem]:
+    usage = with_defaults(spec.data.get("usage", {}), spec_schema()["properties"]["usage"])
+    if usage["aws_service_data_gb"] > usage["nat_data_gb"]:
+        yield spec.problem(("usage", "aws_service_data_gb"), (
+            f"{usage['aws_service_data_gb']} exceeds nat_data_gb ({usage['nat_data_gb']}); it is the part of "
+            "nat_data_gb that goes to AWS services"))
+
+
+# The types codemate_tfgen/aws.py lists are the ones the price book may price (tfgen cost).
+_KNOWN_TYPES = (
+    (("cache", "node_type"), CACHE_NODE_TYPES, "CACHE_NODE_TYPES", "an ElastiCache node type"),
+    (("bastion", "instance_type"), EC2_INSTANCE_TYPES, "EC2_INSTANCE_TYPES", "an EC2 instance type"),
+    (("network", "nat", "instance_type"), EC2_INSTANCE_TYPES, "EC2_INSTANCE_TYPES", "an EC2 instance type"),
+)
+
+
+@rule
+def instance_types_known(spec: Spec) -> Iterator[SpecProblem]:
+    data = with_defaults(spec.data)
+    for path, known, table, what in _KNOWN_TYPES:
+        value: Any = data
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, str) and value not in known:
+            close = closest(value, sorted(known))
+            yield spec.problem(path, f"{value} is not {what} tfgen knows ({table} in codemate_tfgen/aws.py)"
+                                     + (f"; did you mean {close!r}?" if close else ""))
 
 
 # Environment-qualified names built from the project and service names, against AWS limits.
