@@ -479,25 +479,26 @@ def usage_consistent(spec: Spec) -> Iterator[SpecProblem]:
             "nat_data_gb that goes to AWS services"))
 
 
-# The types codemate_tfgen/aws.py lists are the ones the price book may price (tfgen cost).
+# The types tfgen knows (the tables of codemate_tfgen/aws.py) are the ones the price book may price
+# (tfgen cost); an RDS class's memory also sizes max_connections and the connections alarm.
 _KNOWN_TYPES = (
-    (("cache", "node_type"), CACHE_NODE_TYPES, "CACHE_NODE_TYPES", "an ElastiCache node type"),
-    (("bastion", "instance_type"), EC2_INSTANCE_TYPES, "EC2_INSTANCE_TYPES", "an EC2 instance type"),
-    (("network", "nat", "instance_type"), EC2_INSTANCE_TYPES, "EC2_INSTANCE_TYPES", "an EC2 instance type"),
+    (("database", "instance_class"), RDS_INSTANCE_MEMORY_GIB, "an RDS instance class"),
+    (("database", "read_replicas", "instance_class"), RDS_INSTANCE_MEMORY_GIB, "an RDS instance class"),
+    (("cache", "node_type"), CACHE_NODE_TYPES, "an ElastiCache node type"),
+    (("bastion", "instance_type"), EC2_INSTANCE_TYPES, "an EC2 instance type"),
+    (("network", "nat", "instance_type"), EC2_INSTANCE_TYPES, "an EC2 instance type"),
 )
 
 
 @rule
 def instance_types_known(spec: Spec) -> Iterator[SpecProblem]:
     data = with_defaults(spec.data)
-    for path, known, table, what in _KNOWN_TYPES:
+    for path, known, what in _KNOWN_TYPES:
         value: Any = data
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
         if isinstance(value, str) and value not in known:
-            close = closest(value, sorted(known))
-            yield spec.problem(path, f"{value} is not {what} tfgen knows ({table} in codemate_tfgen/aws.py)"
-                                     + (f"; did you mean {close!r}?" if close else ""))
+            yield spec.problem(path, f"{value} is not {what} tfgen knows" + suggestion(value, sorted(known)))
 
 
 # Environment-qualified names built from the project and service names, against AWS limits.
@@ -542,11 +543,6 @@ def multi_az_needs_two_zones(spec: Spec) -> Iterator[SpecProblem]:
 @rule
 def database_settings(spec: Spec) -> Iterator[SpecProblem]:
     database = spec.data["database"]
-    if database["instance_class"] not in RDS_INSTANCE_MEMORY_GIB:
-        yield spec.problem(("database", "instance_class"),
-                           f"{database['instance_class']} is not in RDS_INSTANCE_MEMORY_GIB "
-                           "(codemate_tfgen/aws.py), which sizes the connections alarm; "
-                           "add its memory there")
     ceiling = database.get("max_allocated_storage")
     if ceiling is not None and ceiling <= database["allocated_storage"]:
         yield spec.problem(spec.most_specific(("database", "max_allocated_storage"), ("database", "allocated_storage")),
@@ -597,10 +593,7 @@ def database_options(spec: Spec) -> Iterator[SpecProblem]:
     replicas = database.get("read_replicas")
     if replicas and primary in RDS_INSTANCE_MEMORY_GIB:
         cls, path = replicas["instance_class"], ("database", "read_replicas", "instance_class")
-        if cls not in RDS_INSTANCE_MEMORY_GIB:
-            yield spec.problem(path, f"{cls} is not in RDS_INSTANCE_MEMORY_GIB (codemate_tfgen/aws.py); add its "
-                                     "memory there")
-        elif RDS_INSTANCE_MEMORY_GIB[cls] < RDS_INSTANCE_MEMORY_GIB[primary]:
+        if cls in RDS_INSTANCE_MEMORY_GIB and RDS_INSTANCE_MEMORY_GIB[cls] < RDS_INSTANCE_MEMORY_GIB[primary]:
             yield spec.problem(path, f"{cls} has less memory ({RDS_INSTANCE_MEMORY_GIB[cls]} GiB) than the primary "
                                      f"{primary} ({RDS_INSTANCE_MEMORY_GIB[primary]} GiB); PostgreSQL needs a "
                                      f"standby to allow the primary's max_connections ({max_connections(primary)})")
