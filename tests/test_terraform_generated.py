@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from conftest import GENERATED, SPECS, planned_run
 
-from codemate_tfgen.spec import environment_names
+from codemate_tfgen.spec.load import environment_names
 from terraform_harness import fmt_check
 
 

@@ -19,7 +19,7 @@ from conftest import REPO, TEAM_GENERATED, TEAM_SPECS, plan_values, planned_run
 
 from codemate_tfgen.cli import main
 from codemate_tfgen.pipeline import load_valid_specs
-from codemate_tfgen.spec import environment_names
+from codemate_tfgen.spec.load import environment_names
 from terraform_harness import Account, fmt_check, run_terraform
 from test_secrets import _credential_shapes
 
