@@ -298,7 +298,7 @@ def schema() -> int:
     Example:
       tfgen schema > spec.schema.json
     """
-    from codemate_tfgen.spec.validate import spec_schema
+    from codemate_tfgen.spec.schema import spec_schema
 
     click.echo(json.dumps(spec_schema(), indent=2))
     return EXIT_OK

@@ -31,7 +31,8 @@ from codemate_tfgen.cost.scenarios import OPTIMIZATIONS
 from codemate_tfgen.errors import Location, SpecError, SpecProblem, UsageError
 from codemate_tfgen.spec import schedule
 from codemate_tfgen.spec.load import JsonPath, Spec, display_path, load_spec
-from codemate_tfgen.spec.validate import spec_schema, validate, with_defaults
+from codemate_tfgen.spec.schema import spec_schema, with_defaults
+from codemate_tfgen.spec.validate import validate
 
 CENT = Decimal("0.01")
 CATEGORIES = {

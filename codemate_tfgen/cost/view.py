@@ -14,7 +14,6 @@ from typing import Any
 
 from codemate_tfgen.cost.model import CATEGORIES, SERVICE_ORDER, Estimate, Line
 
-FORMATS = ("table", "markdown", "json")
 
 
 def money(value: Decimal, *, sign: bool = False) -> str:
