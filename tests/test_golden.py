@@ -24,12 +24,18 @@ from conftest import (
 )
 
 from codemate_tfgen import pipeline
+from codemate_tfgen.layout import MANIFEST
+from codemate_tfgen.tree import read_manifest
 
 MODULES = "infrastructure/modules/"
+ENVS = Path(__file__).parent / "fixtures" / "envs"  # a spec set of the tests' own
 
 
 def texts(root: Path) -> dict[str, str]:
-    return {path: data.decode() for path, data in tree_files(root).items()}
+    """The files tfgen manages under an output root: its manifest's, and the manifest. What
+    `terraform init` leaves in a root module (.terraform/, the lock file) is Terraform's own."""
+    managed = set(read_manifest(root)) | {MANIFEST}
+    return {path: data.decode() for path, data in tree_files(root).items() if path in managed}
 
 
 def test_render_reproduces_committed_tree(cli, tmp_path):
@@ -37,6 +43,21 @@ def test_render_reproduces_committed_tree(cli, tmp_path):
     assert code == 0, err
     difference = tree_difference(texts(GENERATED), texts(tmp_path / "out"), "generated/")
     assert difference == "", "run `python scripts/update_goldens.py` and commit generated/\n" + difference
+
+
+def test_terraform_init_leftovers_are_not_part_of_the_tree(cli, tmp_path):
+    """`terraform init` in a generated root leaves .terraform/ and .terraform.lock.hcl, which
+    the README calls Terraform's own: neither the golden comparison nor `tfgen check` minds."""
+    code, _out, err = cli("render", "--all", "--specs", ENVS, "--out", tmp_path / "out")
+    assert code == 0, err
+    before = texts(tmp_path / "out")
+    [root, *_] = sorted((tmp_path / "out" / "infrastructure" / "environments").iterdir())
+    (root / ".terraform" / "providers").mkdir(parents=True)
+    (root / ".terraform" / "providers" / "lock").write_text("x")
+    (root / ".terraform.lock.hcl").write_text('provider "registry.terraform.io/hashicorp/aws" {}\n')
+    assert texts(tmp_path / "out") == before
+    code, out, err = cli("check", "--specs", ENVS, "--out", tmp_path / "out")
+    assert code == 0, out + err
 
 
 def test_render_is_deterministic(tmp_path):
