@@ -534,7 +534,7 @@ def reference_specs(ref: str, specs_dir: Path, names: list[str]) -> dict[str, Sp
     if path.suffix == ".yaml" and path.is_file():
         if len(names) != 1:
             raise UsageError(f"--against {ref}: a spec file compares with one environment; name it")
-        spec = load_spec(path.parent, path.stem)
+        spec = load_spec(path.parent, path.stem, bases=specs_dir)
         validate(spec)
         return dict.fromkeys(names, spec)
     where, texts = gitrefs.yaml_files_at(ref, specs_dir)
