@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from codemate_tfgen import __version__
+from codemate_tfgen.cost.scenarios import SCENARIOS
 from codemate_tfgen.errors import SpecWarning, TfgenError
-from codemate_tfgen.scenarios import SCENARIOS
 
 if TYPE_CHECKING:
     from codemate_tfgen.project import Project
@@ -215,7 +215,7 @@ def check(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
 def _reporter(project: Project) -> Reporter:
     from codemate_tfgen.layout import ROOT
     from codemate_tfgen.report import Reporter
-    from codemate_tfgen.spec import display_path
+    from codemate_tfgen.spec.load import display_path
 
     return Reporter(click.echo, display_path(project.out / ROOT))
 
@@ -273,8 +273,9 @@ def cost(envs: tuple[str, ...], all_envs: bool, project: Project, fmt: str, scen
       tfgen cost prod --against origin/main   # what this branch changes, line by line
       tfgen cost prod --against /tmp/prod.yaml
     """
-    from codemate_tfgen import cost as costing
-    from codemate_tfgen import costview, pipeline
+    from codemate_tfgen import pipeline
+    from codemate_tfgen.cost import model as costing
+    from codemate_tfgen.cost import view as costview
 
     names = pipeline.select(project.specs, _names(envs, all_envs))
     specs = pipeline.load_valid_specs(project.specs, names, out=project.out)
@@ -315,9 +316,9 @@ def new(env: str, source: str, project: Project) -> int:
       tfgen render qa
     """
     from codemate_tfgen.errors import SpecError
-    from codemate_tfgen.scaffold import new_environment
-    from codemate_tfgen.spec import display_path, load_spec
-    from codemate_tfgen.validate import placeholder_problems
+    from codemate_tfgen.spec.scaffold import new_environment
+    from codemate_tfgen.spec.load import display_path, load_spec
+    from codemate_tfgen.spec.validate import placeholder_problems
 
     written = new_environment(project.specs, env, source)
     click.echo(f"tfgen: wrote {display_path(written)} from {source}; set each of these, then `tfgen render {env}`:")
@@ -342,7 +343,7 @@ def schema() -> int:
     Example:
       tfgen schema > spec.schema.json
     """
-    from codemate_tfgen.validate import spec_schema
+    from codemate_tfgen.spec.validate import spec_schema
 
     click.echo(json.dumps(spec_schema(), indent=2))
     return EXIT_OK

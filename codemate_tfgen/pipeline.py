@@ -12,9 +12,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from codemate_tfgen import crosscheck, gitrefs, tree
-from codemate_tfgen import render as rendering
-from codemate_tfgen.context import build_context
+from codemate_tfgen import gitrefs, tree
 from codemate_tfgen.errors import (
     BrokenSibling,
     SpecError,
@@ -26,9 +24,12 @@ from codemate_tfgen.errors import (
 )
 from codemate_tfgen.layout import ROOT
 from codemate_tfgen.project import Project
-from codemate_tfgen.spec import Spec, environment_names, load_spec, suggestion
-from codemate_tfgen.validate import topology_problems, validate
-from codemate_tfgen.verify import verify
+from codemate_tfgen.render import templates as rendering
+from codemate_tfgen.render.context import build_context
+from codemate_tfgen.spec import crosscheck
+from codemate_tfgen.spec.load import Spec, environment_names, load_spec, suggestion
+from codemate_tfgen.spec.validate import topology_problems, validate
+from codemate_tfgen.verify.crossref import verify
 
 
 def select(specs_dir: Path, names: tuple[str, ...]) -> list[str]:

@@ -16,12 +16,12 @@ import pytest
 import yaml
 from conftest import SPECS, edit
 
-from codemate_tfgen import cost
+from codemate_tfgen.cost import model as cost
 from codemate_tfgen.errors import SpecError
 from codemate_tfgen.pipeline import load_valid_specs
 
 BOOK = yaml.safe_load(
-    (Path(cost.__file__).parent / "data" / "prices-ap-northeast-2.yaml").read_text("utf-8"))
+    (Path(cost.__file__).parent.parent / "data" / "prices-ap-northeast-2.yaml").read_text("utf-8"))
 HOURS = Decimal(730)
 
 
@@ -168,7 +168,7 @@ def price_shape(cpu: int, memory: int) -> Decimal:
 
 
 def test_no_total_is_stored():
-    stored = (Path(cost.__file__).parent / "data" / "prices-ap-northeast-2.yaml").read_text()
+    stored = (Path(cost.__file__).parent.parent / "data" / "prices-ap-northeast-2.yaml").read_text()
     stored += "".join(p.read_text() for p in SPECS.glob("*.yaml"))
     for total in ("198.10", "198.1 ", "674.56", "138.55", "408.36"):
         assert total not in stored

@@ -1,7 +1,7 @@
 """Presentation of cost estimates: one environment, several side by side, or a difference.
 
 Three formats each: `table` (aligned text for a terminal), `markdown` (a pull-request comment),
-`json` (for scripts). Every figure shown is computed by codemate_tfgen.cost; this module only
+`json` (for scripts). Every figure shown is computed by codemate_tfgen.cost.model; this module only
 arranges and formats them.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from codemate_tfgen.cost import CATEGORIES, SERVICE_ORDER, Estimate, Line
+from codemate_tfgen.cost.model import CATEGORIES, SERVICE_ORDER, Estimate, Line
 
 FORMATS = ("table", "markdown", "json")
 

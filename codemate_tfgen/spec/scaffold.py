@@ -15,8 +15,8 @@ from pathlib import Path
 import yaml
 
 from codemate_tfgen.errors import UsageError
-from codemate_tfgen.spec import ENV_NAME, JsonPath, display_path, environment_names, load_spec, suggestion
-from codemate_tfgen.validate import PLACEHOLDER
+from codemate_tfgen.spec.load import ENV_NAME, JsonPath, display_path, environment_names, load_spec, suggestion
+from codemate_tfgen.spec.validate import PLACEHOLDER
 
 
 @dataclass(frozen=True)

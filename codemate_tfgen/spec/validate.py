@@ -18,10 +18,10 @@ from importlib import resources
 from typing import Any
 
 from codemate_tfgen import cache as user_cache
-from codemate_tfgen import schedule
 from codemate_tfgen.aws import FARGATE_MEMORY, RDS_INSTANCE_MEMORY_GIB, max_connections
 from codemate_tfgen.errors import SpecError, SpecProblem
-from codemate_tfgen.spec import JsonPath, Spec, closest, display_path, format_path, suggestion
+from codemate_tfgen.spec import schedule
+from codemate_tfgen.spec.load import JsonPath, Spec, closest, display_path, format_path, suggestion
 
 
 @cache
@@ -70,7 +70,7 @@ def resolve(node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-# What `tfgen new` writes where a copied value must change (codemate_tfgen/scaffold.py).
+# What `tfgen new` writes where a copied value must change (codemate_tfgen/spec/scaffold.py).
 PLACEHOLDER = "TODO:"
 
 

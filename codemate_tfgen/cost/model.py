@@ -26,11 +26,12 @@ from typing import Any
 
 import yaml
 
-from codemate_tfgen import gitrefs, schedule
+from codemate_tfgen import gitrefs
+from codemate_tfgen.cost.scenarios import OPTIMIZATIONS
 from codemate_tfgen.errors import Location, SpecError, SpecProblem, UsageError
-from codemate_tfgen.scenarios import OPTIMIZATIONS
-from codemate_tfgen.spec import JsonPath, Spec, display_path, load_spec
-from codemate_tfgen.validate import spec_schema, validate, with_defaults
+from codemate_tfgen.spec import schedule
+from codemate_tfgen.spec.load import JsonPath, Spec, display_path, load_spec
+from codemate_tfgen.spec.validate import spec_schema, validate, with_defaults
 
 CENT = Decimal("0.01")
 CATEGORIES = {
