@@ -164,7 +164,7 @@ def line_of(path: str, text: str) -> int:
     (SECRETS_LINE, SECRETS_LINE.replace("service.secret", "servce.secret"),
      ":39: 'servce' is undefined; did you mean 'service'?"),
     (SECRETS_LINE, SECRETS_LINE.replace("secret_names", "secret_namez"),
-     ":47: 'codemate_tfgen.context.Service object' has no attribute 'secret_namez'; did you mean 'secret_names'?"),
+     ":47: a Service has no attribute 'secret_namez'; did you mean 'secret_names'?"),
     (SECRETS_LINE, SECRETS_LINE.replace("| hcl }}", "| hcll }}"),
      ":62: No filter named 'hcll'; did you mean 'hcl'?"),
     (SECRETS_LINE, SECRETS_LINE.replace("| hcl }}", "| hcl }"), ": unexpected '}'"),

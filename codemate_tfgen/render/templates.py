@@ -43,14 +43,16 @@ class _Undefined(jinja2.StrictUndefined):
 
     @property
     def _undefined_message(self) -> str:
-        message = super()._undefined_message
-        found = self._undefined_obj
-        if self._undefined_hint is None and found is not jinja2.utils.missing and isinstance(self._undefined_name, str):
-            names = list(found) if isinstance(found, dict) else [n for n in dir(found) if not n.startswith("_")]
-            close = closest(self._undefined_name, [n for n in names if isinstance(n, str)])
-            if close:
-                message += f"; did you mean {close!r}?"
-        return message
+        found, name = self._undefined_obj, self._undefined_name
+        if self._undefined_hint is not None or found is jinja2.utils.missing or not isinstance(name, str):
+            return super()._undefined_message
+        if isinstance(found, dict):
+            names, message = list(found), f"a mapping without the key {name!r}"
+        else:
+            names = [n for n in dir(found) if not n.startswith("_")]
+            message = f"a {type(found).__name__} has no attribute {name!r}"
+        close = closest(name, [n for n in names if isinstance(n, str)])
+        return message + (f"; did you mean {close!r}?" if close else "")
 
 
 # How templates compile; part of the bytecode cache's key, since Jinja keys entries by source alone.
