@@ -1,5 +1,5 @@
 """Messages about what a user changed land where the user changed it, on the tests' own spec set
-(tests/fixtures/envs): a copied environment's conflicts at the copy, a broken environment as
+(tests/fixtures/project): a copied environment's conflicts at the copy, a broken environment as
 itself, a template mistake at its template line, and `tfgen new`'s placeholders.
 """
 
@@ -12,20 +12,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import TEMPLATES, edit
+from conftest import edit
 
 from codemate_tfgen.cli import main
 
-ENVS = Path(__file__).parent / "fixtures" / "envs"
-
 
 @pytest.fixture
-def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project of the fixture specs and this repository's templates; the working directory."""
-    shutil.copytree(ENVS, tmp_path / "specs")
-    shutil.copytree(TEMPLATES, tmp_path / "templates", ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def here(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The private project of the fixture specs (conftest), as the working directory."""
+    monkeypatch.chdir(project)
+    return project
 
 
 def tfgen(*args: object) -> tuple[int, str, str]:
