@@ -25,12 +25,33 @@ from conftest import (
 )
 
 from codemate_tfgen import pipeline
+from codemate_tfgen.layout import MANIFEST
+from codemate_tfgen.tree import read_manifest
 
 MODULES = "infrastructure/modules/"
 
 
 def texts(root: Path) -> dict[str, str]:
-    return {path: data.decode() for path, data in tree_files(root).items()}
+    """The files tfgen manages under an output root: its manifest's and the manifest, when it has
+    one (a golden variant keeps none). What `terraform init` leaves in a root module
+    (.terraform/, the lock file) is Terraform's own."""
+    managed = set(read_manifest(root)) | {MANIFEST} if (root / MANIFEST).is_file() else None
+    return {path: data.decode() for path, data in tree_files(root).items() if managed is None or path in managed}
+
+
+def test_terraform_init_leftovers_are_not_part_of_the_tree(cli, tmp_path):
+    """`terraform init` in a generated root leaves .terraform/ and .terraform.lock.hcl, which
+    the README calls Terraform's own: neither the golden comparison nor `tfgen check` minds."""
+    code, _out, err = cli("render", "--all", "--specs", SPECS, "--out", tmp_path / "out")
+    assert code == 0, err
+    before = texts(tmp_path / "out")
+    [root, *_] = sorted((tmp_path / "out" / "infrastructure" / "environments").iterdir())
+    (root / ".terraform" / "providers").mkdir(parents=True)
+    (root / ".terraform" / "providers" / "lock").write_text("x")
+    (root / ".terraform.lock.hcl").write_text('provider "registry.terraform.io/hashicorp/aws" {}\n')
+    assert texts(tmp_path / "out") == before
+    code, out, err = cli("check", "--specs", SPECS, "--out", tmp_path / "out")
+    assert code == 0, out + err
 
 
 def test_render_is_deterministic(tmp_path):

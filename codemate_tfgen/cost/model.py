@@ -703,7 +703,7 @@ def reference_estimates(ref: str, specs_dir: Path, names: list[str],
     if path.suffix == ".yaml" and path.is_file():
         if len(names) != 1:
             raise UsageError(f"--against {ref}: a spec file compares with one environment; name it")
-        spec = load_spec(path.parent, path.stem)
+        spec = load_spec(path.parent, path.stem, bases=specs_dir)
         validate(spec)
         return dict.fromkeys(names, estimate(spec, scenario))
     where, texts = gitrefs.yaml_files_at(ref, specs_dir)
