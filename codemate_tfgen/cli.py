@@ -317,8 +317,8 @@ def new(env: str, source: str, project: Project) -> int:
       tfgen render qa
     """
     from codemate_tfgen.errors import SpecError
-    from codemate_tfgen.spec.scaffold import new_environment
     from codemate_tfgen.spec.load import display_path, load_spec
+    from codemate_tfgen.spec.scaffold import new_environment
     from codemate_tfgen.spec.validate import placeholder_problems
 
     written = new_environment(project.specs, env, source)

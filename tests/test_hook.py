@@ -5,8 +5,9 @@ A commit that leaves generated/ stale (a template, a spec or tfgen's own code ch
 re-rendering) is refused with the diff and the command to run, and so is one that leaves a golden
 variant (tests/golden) stale; a commit that keeps both current goes through. A week of a team's
 changes (a new environment, a new service, two options, a template edit), rendered and committed
-through the hook, leaves CI's checks of the team's infrastructure (tests/infrastructure) green. The remote form (`repo:` + `rev:`, .pre-commit-hooks.yaml) is used the
-same way by a repository holding its own specs and templates.
+through the hook, leaves CI's checks of the team's infrastructure (tests/infrastructure) green.
+The remote form (`repo:` + `rev:`, .pre-commit-hooks.yaml) is used the same way by a repository
+holding its own specs and templates.
 
 Hook environments are built once per module in a private PRE_COMMIT_HOME; pre-commit installs
 their packages with pip from the package index, as it does for a contributor.

@@ -16,12 +16,12 @@ import json
 import pytest
 from click.testing import CliRunner
 from conftest import REPO, TEAM_GENERATED, TEAM_SPECS, plan_values, planned_run
+from test_secrets import _credential_shapes
 
 from codemate_tfgen.cli import main
 from codemate_tfgen.pipeline import load_valid_specs
 from codemate_tfgen.spec.load import environment_names
 from terraform_harness import Account, fmt_check, run_terraform
-from test_secrets import _credential_shapes
 
 pytestmark = pytest.mark.infra
 
