@@ -261,9 +261,11 @@ def test_pre_commit_is_pinned_in_the_test_extra():
     assert re.fullmatch(r"pre-commit==\d+(\.\d+)+", pin), pin
 
 
-def test_readme_names_no_tag_that_does_not_exist():
-    readme = (REPO / "README.md").read_text()
-    assert "rev: <tag>" not in readme
+def test_the_docs_name_no_tag_that_does_not_exist():
+    docs = "".join(path.read_text() for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))])
+    assert "rev: <tag>" not in docs
     tags = subprocess.run([GIT, "tag"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
-    for rev in re.findall(r"^\s*rev:\s*(\S+)", readme, re.MULTILINE):
+    revs = re.findall(r"^\s*rev:\s*(\S+)", docs, re.MULTILINE)
+    assert revs, "the docs show the hook's remote form (docs/project.md)"
+    for rev in revs:
         assert rev in tags or re.fullmatch(r"<[^>]*commit[^>]*>", rev), rev
