@@ -142,6 +142,7 @@ def test_cost_all_totals_the_environments_and_each_share_of_its_budget(specs, cl
     assert f"all environments: ${total:,.2f} a month" in out
 
 
+@pytest.mark.slow  # the installed tfgen: `scripts/test.sh --fast` does not reinstall
 def test_the_installed_tfgen_reads_the_projects_price_file(variant):
     """`pip install .` (not editable), as the README's first command: the price file is the
     project's, not the package's."""

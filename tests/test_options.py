@@ -25,6 +25,8 @@ from codemate_tfgen import pipeline
 from codemate_tfgen.cost import model as cost
 from terraform_harness import depends_on, run_terraform, terraform_graph
 
+pytestmark = pytest.mark.slow  # real Terraform: not in `scripts/test.sh --fast`
+
 VARIANT = REPO / "tests" / "golden" / "all-options" / "specs"
 ENVS = ["dev", "prod", "staging"]
 
