@@ -30,6 +30,8 @@ from conftest import REPO, SPECS, project_of, tree_files
 from codemate_tfgen import pipeline
 from codemate_tfgen.tree import STAGING_PREFIX
 
+pytestmark = pytest.mark.slow  # hundreds of processes: not in `scripts/test.sh --fast`
+
 KILLS = 80
 
 # A fork server: imports everything a render needs once, then for each JSON request forks a
@@ -38,8 +40,8 @@ KILLS = 80
 # start-up and imports, so kill moments spread over the render itself, and the runs stay quick.
 SERVER = r"""
 import json, os, signal, sys, time
-import codemate_tfgen.cli, codemate_tfgen.pipeline, codemate_tfgen.render, codemate_tfgen.tree
-import codemate_tfgen.validate, codemate_tfgen.verify, hcl2, jinja2, jsonschema, yaml
+import codemate_tfgen.cli, codemate_tfgen.pipeline, codemate_tfgen.render.templates, codemate_tfgen.tree
+import codemate_tfgen.spec.validate, codemate_tfgen.verify.crossref, hcl2, jinja2, jsonschema, yaml
 
 def child(argv, log):
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

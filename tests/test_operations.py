@@ -20,7 +20,7 @@ import yaml
 from conftest import GOLDEN, project_of, tree_files, write_tree
 
 from codemate_tfgen import pipeline
-from codemate_tfgen.replacing import REPLACING
+from codemate_tfgen.verify.replacing import REPLACING
 from terraform_harness import Account, depends_on, run_terraform, terraform_graph
 
 VARIANT = GOLDEN / "all-options" / "specs"

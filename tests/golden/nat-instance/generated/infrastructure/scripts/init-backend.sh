@@ -91,8 +91,8 @@ readonly STATE_REGION='ap-northeast-2'
 readonly STATE_LOCKING='dynamodb'
 readonly LOCK_TABLE='codemate-terraform-locks'
 readonly STATE_KEY="$ENVIRONMENT/terraform.tfstate"
-readonly REPLICA_BUCKET='codemate-terraform-state-ap-northeast-1'
-readonly REPLICA_REGION='ap-northeast-1'
+readonly REPLICA_BUCKET=''
+readonly REPLICA_REGION=''
 
 
 require aws "install AWS CLI v2 and sign in to the account of '$ENVIRONMENT'"

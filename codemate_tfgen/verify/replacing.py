@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from codemate_tfgen import hcl
-from codemate_tfgen.context import Context
 from codemate_tfgen.layout import ROOT
-from codemate_tfgen.spec import JsonPath, Spec, format_path
+from codemate_tfgen.render.context import Context
+from codemate_tfgen.spec.load import JsonPath, Spec, format_path
 
 NEW_ENVIRONMENT = ("stand up a new environment with the new value (a spec of its own), move the data into it "
                    "by snapshot restore (docs/operations.md), switch DNS, then destroy and retire this one")
