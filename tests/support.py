@@ -13,7 +13,7 @@ import pytest
 from conftest import SPECS
 
 from codemate_tfgen.cost import model as cost
-from codemate_tfgen.pipeline import load_valid_specs
+from codemate_tfgen.spec.valid import load_valid_specs
 from codemate_tfgen.spec.validate import _SECRET_SHAPES, _mixed
 
 # --- shell --------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from support import BOOK, HOURS, D, cents, estimate, lines, price
 
 from codemate_tfgen.cost import model as cost
 from codemate_tfgen.errors import SpecError
-from codemate_tfgen.pipeline import load_valid_specs
+from codemate_tfgen.spec.valid import load_valid_specs
 
 # --- the document's tables, line by line --------------------------------------------------------
 
