@@ -53,6 +53,7 @@ def planned_instance(tmp_path: Path, **values: Any) -> dict[str, Any]:
 # --- teardown keeps the data (finding 1) -----------------------------------------------------
 
 
+@pytest.mark.slow  # real Terraform
 def test_an_unprotected_database_still_leaves_a_final_snapshot_and_its_backups(tmp_path):
     """Turning deletion protection off for a destroy must not also drop the final snapshot and
     the automated backups: the three are separate settings."""
@@ -65,6 +66,7 @@ def test_an_unprotected_database_still_leaves_a_final_snapshot_and_its_backups(t
     assert "final_snapshot_identifier" not in instance
 
 
+@pytest.mark.slow  # real Terraform
 def test_a_disposable_database_keeps_nothing(tmp_path):
     instance = planned_instance(tmp_path, deletion_protection=False, final_snapshot=False,
                                 retain_automated_backups=False)
@@ -72,12 +74,14 @@ def test_a_disposable_database_keeps_nothing(tmp_path):
     assert instance["final_snapshot_identifier"] is None
 
 
+@pytest.mark.slow  # real Terraform
 def test_protection_alone_does_not_decide_the_snapshot(tmp_path):
     instance = planned_instance(tmp_path, deletion_protection=True, final_snapshot=False,
                                 retain_automated_backups=False)
     assert (instance["deletion_protection"], instance["skip_final_snapshot"]) == (True, True)
 
 
+@pytest.mark.slow  # real Terraform
 def test_the_final_snapshot_is_named_after_the_instance_and_its_key(tmp_path):
     prod = rendered(tmp_path, database(final_snapshot=True))
     result = run_terraform(prod, apply=True)
@@ -90,6 +94,7 @@ def test_the_final_snapshot_is_named_after_the_instance_and_its_key(tmp_path):
 # --- major version upgrade (finding 8) -------------------------------------------------------
 
 
+@pytest.mark.slow  # real Terraform
 def test_a_major_upgrade_is_an_in_place_change_of_the_spec(tmp_path):
     """16 -> 17 with a read replica: the instance is updated in place with the flag RDS needs,
     at once (its old parameter group can be deleted only after it has left it); the parameter
@@ -180,7 +185,10 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 
 def _all(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
-    return lambda data: [change(data) for change in changes] and None
+    def change(data: dict[str, Any]) -> None:
+        for each in changes:
+            each(data)
+    return change
 
 
 def _remove_service(name: str) -> Callable[[dict[str, Any]], None]:
@@ -189,7 +197,8 @@ def _remove_service(name: str) -> Callable[[dict[str, Any]], None]:
 
 # What the variant starts from (set here, so the test depends on no spec's value) and, per field
 # of replacing.REPLACING, a change of it.
-BASELINE = _all(_set("database.deletion_protection", True), _set("cache.engine_version", "7.1"),
+BASELINE = _all(_set("database.deletion_protection", True), _set("database.database_name", "codemate"),
+                _set("cache.engine_version", "7.1"),
                 _set("database.cross_region_backup", {"region": "ap-northeast-1", "retention_days": 7}))
 CHANGES: dict[tuple[str, ...], Callable[[dict[str, Any]], None]] = {
     ("region",): _all(_set("region", "ap-northeast-3"),
@@ -215,7 +224,7 @@ def test_every_field_of_the_table_has_a_change_here():
     assert set(CHANGES) == {rule.field for rule in REPLACING}
 
 
-def _variant(tmp_path: Path, cli, *changes: Callable[[dict[str, Any]], None]) -> tuple[Path, Path]:
+def _variant(tmp_path: Path, *changes: Callable[[dict[str, Any]], None]) -> tuple[Path, Path]:
     specs, out = tmp_path / "variant", tmp_path / "out"  # tmp_path/specs is the cli fixture's project
     if not specs.exists():
         shutil.copytree(VARIANT, specs)
@@ -228,11 +237,11 @@ def _variant(tmp_path: Path, cli, *changes: Callable[[dict[str, Any]], None]) ->
 
 @pytest.mark.parametrize("field", list(CHANGES), ids=".".join)
 def test_a_replacing_change_is_named_and_refused_in_a_protected_environment(tmp_path, cli, field):
-    specs, out = _variant(tmp_path, cli, BASELINE)
+    specs, out = _variant(tmp_path, BASELINE)
     code, _, err = cli("render", "--specs", specs, "--out", out)
     assert code == 0, err
     before = tree_files(out)
-    _variant(tmp_path, cli, CHANGES[field])
+    _variant(tmp_path, CHANGES[field])
     rule = next(rule for rule in REPLACING if rule.field == field)
     named = f"$.{'.'.join(field)}"
 
@@ -253,20 +262,20 @@ def test_a_replacing_change_is_named_and_refused_in_a_protected_environment(tmp_
 
 
 def test_an_unprotected_environment_is_told_but_not_refused(tmp_path, cli):
-    specs, out = _variant(tmp_path, cli, BASELINE, _set("database.deletion_protection", False))
+    specs, out = _variant(tmp_path, BASELINE, _set("database.deletion_protection", False))
     assert cli("render", "--specs", specs, "--out", out)[0] == 0
-    _variant(tmp_path, cli, CHANGES[("database", "database_name")])
+    _variant(tmp_path, CHANGES[("database", "database_name")])
     code, _, err = cli("render", "--specs", specs, "--out", out)
     assert code == 0
     assert "$.database.database_name: 'codemate' -> 'app' in prod destroys and recreates" in err
 
 
 def test_changes_made_in_place_are_not_named(tmp_path, cli):
-    specs, out = _variant(tmp_path, cli, BASELINE)
+    specs, out = _variant(tmp_path, BASELINE)
     assert cli("render", "--specs", specs, "--out", out)[0] == 0
-    _variant(tmp_path, cli, _set("database.instance_class", "db.t4g.medium"),
-             _set("database.read_replicas.instance_class", "db.t4g.medium"), _set("cache.node_type", "cache.t4g.medium"),
-             _set("database.multi_az", True),
+    _variant(tmp_path, _set("database.instance_class", "db.t4g.medium"),
+             _set("database.read_replicas.instance_class", "db.t4g.medium"),
+             _set("cache.node_type", "cache.t4g.medium"), _set("database.multi_az", True),
              lambda data: data["database"].pop("cross_region_backup"))
     code, _, err = cli("render", "--specs", specs, "--out", out)
     assert (code, "destroys and recreates" in err) == (0, False), err
@@ -339,6 +348,7 @@ def _plan_after(restored, **edit: Any):
     return plan, before
 
 
+@pytest.mark.slow  # real Terraform
 def test_an_in_region_restore_recreates_the_replicas_against_the_restored_instance(restored):
     plan, before = _plan_after(restored)
     replaced = {a: act for a, act in plan.planned_actions.items() if "delete" in act}
@@ -350,6 +360,7 @@ def test_an_in_region_restore_recreates_the_replicas_against_the_restored_instan
         assert plan.planned_values[INSTANCE][argument] == before[argument], argument
 
 
+@pytest.mark.slow  # real Terraform
 def test_a_restore_with_another_key_keeps_it(restored):
     """In the second region the instance is restored with the replicated backups' key; the
     module's own key must not replace it."""
