@@ -224,7 +224,7 @@ def test_rds_instance(env):
                               "max_allocated_storage", "storage_type", "storage_encrypted", "multi_az",
                               "backup_retention_period", "backup_window", "maintenance_window",
                               "publicly_accessible", "manage_master_user_password", "deletion_protection",
-                              "skip_final_snapshot", "delete_automated_backups", "db_name")})
+                              "skip_final_snapshot", "db_name")})
     assert db == {
         "engine": "postgres", "engine_version": "17", "instance_class": want["rds_class"],
         "allocated_storage": want["storage"], "max_allocated_storage": want["max_storage"],
@@ -232,8 +232,8 @@ def test_rds_instance(env):
         "backup_retention_period": want["backup_days"], "backup_window": "18:00-19:00",
         "maintenance_window": "sun:19:30-sun:20:30", "publicly_accessible": False,
         "manage_master_user_password": True, "deletion_protection": want["deletion_protection"],
-        # Its name is the key's (known once applied): tests/test_operations.py.
-        "skip_final_snapshot": not want["final_snapshot"], "delete_automated_backups": not want["final_snapshot"],
+        # Its name (the key's, known once applied) and the retained backups: tests/test_operations.py.
+        "skip_final_snapshot": not want["final_snapshot"],
         "db_name": "codemate",
     }
     # "매일 오전 3시 (KST)": the backup window opens at 03:00 KST.
