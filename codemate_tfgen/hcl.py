@@ -65,6 +65,8 @@ def unquote(literal: str) -> str:
     if len(literal) < 2 or literal[0] != '"' or literal[-1] != '"':
         raise ValueError(f"not a quoted string: {literal!r}")
     body, out, i = literal[1:-1], [], 0
+    if "\\" not in body and "{" not in body:
+        return body  # nothing to read but the characters (most descriptions): no loop over them
     while i < len(body):
         char = body[i]
         if char == "\\":
