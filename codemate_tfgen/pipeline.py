@@ -5,18 +5,31 @@ Each step is a plain function; the CLI only chooses which to run and maps errors
 
 from __future__ import annotations
 
+import functools
+import math
 import os
+import re
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from codemate_tfgen import cache, tree
-from codemate_tfgen.errors import SpecError, SpecProblem, SpecWarning
+from codemate_tfgen import cache, gitrefs, tree
+from codemate_tfgen.errors import (
+    BrokenSibling,
+    SpecError,
+    SpecProblem,
+    SpecWarning,
+    TemplateMistake,
+    TfgenError,
+    VerificationError,
+)
+from codemate_tfgen.layout import ROOT
 from codemate_tfgen.project import Project
 
 if TYPE_CHECKING:
-    from codemate_tfgen.spec import Spec
+    from codemate_tfgen.spec.load import Spec
 
 # The steps are imported where they run: a tree answered from the cache (see build) needs none
 # of them, nor Jinja, jsonschema or python-hcl2, whose imports would be most of its time.
@@ -24,34 +37,39 @@ if TYPE_CHECKING:
 
 def select(specs_dir: Path, names: tuple[str, ...]) -> list[str]:
     """The environments a command works on: the ones named, else every spec in the directory."""
-    from codemate_tfgen.spec import environment_names
+    from codemate_tfgen.spec.load import environment_names
 
     return list(dict.fromkeys(names)) if names else environment_names(specs_dir)
 
 
-def load_valid_specs(specs_dir: Path, names: list[str], selected: list[str] | None = None) -> list[Spec]:
+def load_valid_specs(specs_dir: Path, names: list[str], out: Path | None = None, *,
+                     every: bool = False) -> list[Spec]:
     """Load and validate every named environment, reporting the problems of all of them together.
 
-    The rules across environments (validate.topology_problems: accounts, state buckets, zones)
-    see every environment of the directory, named or not; one that does not load or validate
-    itself is left out of them (its own problems are reported when it is named). A conflict is
-    reported at a `selected` environment (default: the named ones), the one a command is about.
-    What the valid specs share that they should not is a SpecWarning (see crosscheck).
+    The rules across environments (validate.topology_problems: accounts, hosts, state buckets,
+    zones) see every environment of the directory, named or not, so one that does not load or
+    validate stops them: its own problems are reported (BrokenSibling), never a conclusion drawn
+    without it. A conflict, and what the valid specs share that they should not (a SpecWarning,
+    see crosscheck), is reported at the newer environment (`newness`; `out` is the output root
+    whose generated tree knows the older ones). Returns the named specs, or with `every` all of
+    them (the named first).
     """
-    specs, shared = _valid_specs(specs_dir, names, selected)
-    _warn(shared)
+    specs, shared = _valid_specs(specs_dir, names, out, every)
+    for text in shared:
+        warnings.warn(SpecWarning(text), stacklevel=2)
     return specs
 
 
-def _valid_specs(specs_dir: Path, names: list[str], selected: list[str] | None) -> tuple[list[Spec], list[str]]:
+def _valid_specs(specs_dir: Path, names: list[str], out: Path | None, every: bool) -> tuple[list[Spec], list[str]]:
     """load_valid_specs, with its warnings returned instead of issued."""
-    from codemate_tfgen import crosscheck
-    from codemate_tfgen.spec import environment_names, load_spec
-    from codemate_tfgen.validate import topology_problems, validate
+    from codemate_tfgen.spec import crosscheck
+    from codemate_tfgen.spec.load import environment_names, load_spec
+    from codemate_tfgen.spec.validate import topology_problems, validate
 
     specs: list[Spec] = []
     others: list[Spec] = []
     problems: list[SpecProblem] = []
+    broken: dict[str, list[SpecProblem]] = {}
     for name in dict.fromkeys(names + environment_names(specs_dir)):  # the named ones first
         if problems and name not in names:
             break  # the others only matter to the rules across environments, which wait for these
@@ -61,18 +79,34 @@ def _valid_specs(specs_dir: Path, names: list[str], selected: list[str] | None) 
         except SpecError as exc:
             if name in names:
                 problems.extend(p for p in exc.problems if p not in problems)
+            else:
+                broken[name] = exc.problems
             continue
         (specs if name in names else others).append(spec)
-    if not problems:
-        problems.extend(topology_problems(specs + others, set(names if selected is None else selected)))
     if problems:
         raise SpecError(problems)
-    return specs, [str(problem) for problem in crosscheck.shared_values(specs)]
+    if broken:
+        raise BrokenSibling([p for found in broken.values() for p in found], list(broken), names)
+    newer = newness(specs_dir, out, names)
+    problems.extend(topology_problems(specs + others, newer))
+    if problems:
+        raise SpecError(problems)
+    shared = [str(problem) for problem in crosscheck.shared_values(specs + others if every else specs, newer)]
+    return specs + others if every else specs, shared
 
 
-def _warn(shared: list[str]) -> None:
-    for text in shared:
-        warnings.warn(SpecWarning(text), stacklevel=3)
+def newness(specs_dir: Path, out: Path | None, selected: list[str]) -> Callable[[Spec], tuple]:
+    """A sort key putting the environment a user added last at the end: a spec git has not
+    committed yet, else the one committed later; else one the generated tree does not have yet;
+    else one the command names; else the later name. git is asked only when two specs conflict."""
+    ages = functools.cache(lambda: gitrefs.added_order(specs_dir) or {})
+
+    def key(spec: Spec) -> tuple:
+        file = Path(spec.files[-1]).name
+        known = out is not None and (out / ROOT / "environments" / spec.name).is_dir()
+        return ages().get(file, math.inf) if ages() else 0, not known, spec.name in selected, spec.name
+
+    return key
 
 
 def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tree.Owners]:
@@ -82,28 +116,26 @@ def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tre
     With no names every environment is rendered, and files of environments whose spec is gone
     count as orphans; with names, other environments' files are left as they are.
 
-    A build is a pure function of the specs, the templates, the names, the working directory
-    (paths in messages) and the installed code, so a clean one is remembered (cache kind
-    "built") by the SHA-256 of all of them: the digest of every file it rendered, and its
-    warnings. When the tree on disk holds exactly those files, they are the build's result,
-    and nothing is loaded, validated, rendered or verified again: the common case of the commit
-    hook. Anything else (a changed input, a file on disk that differs) builds afresh, so a
-    stale tree is always reported from a fresh render, and findings are never remembered.
+    The files of a build are a pure function of the specs, the templates, the names, the working
+    directory (paths in messages) and the installed code, so a clean build without warnings is
+    remembered (cache kind "built") by the SHA-256 of all of them: the digest of every file it
+    rendered. (Which environment a warning names also depends on git's history and on the tree
+    on disk, see newness: a build with warnings is never remembered.) When the tree on disk
+    holds exactly those files, they are the build's result, and nothing is loaded, validated,
+    rendered or verified again: the common case of the commit hook. Anything else (a changed
+    input, a file on disk that differs) builds afresh, so a stale tree is always reported from
+    a fresh render, and findings are never remembered.
     """
     selected = select(project.specs, names)
     owners = {tree.SHARED, *selected} if names else None
     folder = cache.directory("built", *(cache.fingerprint(package) for package in BUILD_CODE), sys.version)
     key = _inputs(project, names) if folder else None
-    remembered = cache.get_json(folder, key) if key else None
-    if isinstance(remembered, dict):
-        files = tree.files_with_digests(project.out, remembered.get("files"))
-        if files is not None and isinstance(remembered.get("warnings"), list):
-            _warn(remembered["warnings"])
-            return files, owners
+    files = tree.files_with_digests(project.out, cache.get_json(folder, key)) if key else None
+    if files is not None:
+        return files, owners
     files, shared = _build(project, selected)
-    if key:
-        cache.put_json(folder, key, {"files": {path: cache.key(text) for path, text in files.items()},
-                                     "warnings": shared})
+    if key and not shared:
+        cache.put_json(folder, key, {path: cache.key(text) for path, text in files.items()})
     return files, owners
 
 
@@ -113,20 +145,23 @@ BUILD_CODE = ("codemate_tfgen", "yaml", "jsonschema", "jinja2", "markupsafe", "h
 
 
 def _build(project: Project, selected: list[str]) -> tuple[dict[str, str], list[str]]:
-    from codemate_tfgen import render as rendering
-    from codemate_tfgen.context import build_context
-    from codemate_tfgen.spec import environment_names
-    from codemate_tfgen.verify import verify
+    """The build, and the warnings it gave (issued as it went)."""
+    from codemate_tfgen.render import templates as rendering
+    from codemate_tfgen.render.context import build_context
+    from codemate_tfgen.verify.crossref import verify
 
     # The scripts and the top-level README describe every environment, so every spec is
     # loaded (and must be valid) even when only some environments are rendered.
-    every, shared = _valid_specs(project.specs, list(dict.fromkeys(selected + environment_names(project.specs))),
-                                 selected)
-    _warn(shared)
+    every, shared = _valid_specs(project.specs, selected, project.out, True)
+    for text in shared:
+        warnings.warn(SpecWarning(text), stacklevel=3)
     contexts = [build_context(spec) for spec in every]
     chosen = [context for context in contexts if context.env in selected]
     files = rendering.render(project.templates, chosen, contexts)
-    verify(files, [finding for context in chosen for finding in context.unrendered])
+    try:
+        verify(files, [finding for context in chosen for finding in context.unrendered])
+    except VerificationError as exc:
+        raise _in_templates(project, files, exc) from None
     return files, shared
 
 
@@ -139,6 +174,36 @@ def _inputs(project: Project, names: tuple[str, ...]) -> str | None:
         return None
     return cache.key("\0".join((os.getcwd(), str(project.specs), str(project.templates), *names, "",
                                 specs, templates)))
+
+
+_UNDECLARED = re.compile(r"^(?P<file>[^:]+): .*: var\.(?P<name>\w+) is not declared$")
+
+
+def _in_templates(project: Project, files: dict[str, str], exc: VerificationError) -> TfgenError:
+    """A reference to a variable the module never declares is written in a template: the
+    template's mistake, reported at the template line (exit 2) with the variables there are. The
+    other findings stay the tree's."""
+    from codemate_tfgen.render import templates as rendering
+    from codemate_tfgen.spec.load import suggestion
+
+    mistakes: dict[str, None] = {}
+    rest = []
+    for finding in exc.findings:
+        match = _UNDECLARED.match(finding)
+        folder = match and rendering.template_folder(project.templates, match["file"])
+        places = rendering.written_at(folder, re.compile(rf"\bvar\.{match['name']}(?![\w-])")) if folder else []
+        if not places:
+            rest.append(finding)
+            continue
+        declared = re.findall(r'^variable "([\w-]+)"', files.get(match["file"].rpartition("/")[0] + "/variables.tf",
+                                                                    ""), re.M)
+        hint = suggestion(match["name"], declared, known="declared")
+        for template, line, column in places:
+            mistakes[f"{template}:{line}:{column}: var.{match['name']} is not declared in the module's "
+                     f"variables.tf{hint}"] = None
+    if not mistakes:
+        return exc
+    return TemplateMistake(list(mistakes) + [f"verification: {finding}" for finding in rest])
 
 
 def render_to_disk(project: Project, names: tuple[str, ...],

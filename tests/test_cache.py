@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SPECS, project_of, tree_files
 
-from codemate_tfgen import cache, pipeline, render, tfschema
+from codemate_tfgen import cache, pipeline
 from codemate_tfgen.errors import VerificationError
-from codemate_tfgen.verify import verify
+from codemate_tfgen.render import templates as render
+from codemate_tfgen.verify import tfschema
+from codemate_tfgen.verify.crossref import verify
 
 
 @pytest.fixture
@@ -163,8 +165,9 @@ def test_a_remembered_build_is_used_only_for_the_tree_it_rendered(cli, project, 
     assert code == 1 and "a template edit" in out
 
 
-def test_a_remembered_build_repeats_its_warnings(cli, project, user_cache):
-    """Warnings are about the specs, which a remembered build still has: said every time."""
+def test_a_build_with_warnings_is_never_remembered(cli, project, user_cache):
+    """Which environment a warning names depends on git's history and the tree on disk too (see
+    pipeline.newness): such a build runs every time, and says its warnings every time."""
     (project / "specs" / "qa.yaml").write_text(  # dev's values in an account of its own: warnings
         "extends: dev.yaml\n"
         "account: {name: qa, baseline: {cloudtrail: true, guardduty: true}}\n"
@@ -173,3 +176,4 @@ def test_a_remembered_build_repeats_its_warnings(cli, project, user_cache):
     code, _, fresh = cli("render", "--out", "out")
     assert code == 0 and "warning: qa " in fresh
     assert cli("check", "--out", "out") == (0, "tfgen: out/infrastructure is up to date\n", fresh)
+    assert not list(user_cache.glob("built-*/*.json"))

@@ -13,7 +13,8 @@ import hcl2.parser
 import pytest
 from conftest import GENERATED, REPO
 
-from codemate_tfgen import hcl, verify
+from codemate_tfgen import hcl
+from codemate_tfgen.verify import crossref
 
 BROKEN = 'resource "aws_s3_bucket" "this" {\n  bucket = "a"\n  tags = {\n'
 
@@ -131,7 +132,7 @@ def test_verification_finds_the_same_in_one_process_or_two(monkeypatch, some):
     findings = {}
     for cpus in (1, 2):
         monkeypatch.setattr(hcl, "_usable_cpus", lambda cpus=cpus: cpus)
-        parsed, findings[cpus] = verify.parse(files)
+        parsed, findings[cpus] = crossref.parse(files)
         assert set(parsed) == set(files) - {"infrastructure/modules/broken/main.tf"}
     assert len(started) == 1
     assert findings[1] == findings[2]
