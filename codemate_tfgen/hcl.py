@@ -136,21 +136,6 @@ def key_name(key: str) -> str:
 # --- parsing --------------------------------------------------------------------------------
 
 
-def loads(text: str, folder: Path | None) -> dict[str, Any]:
-    """python-hcl2's reading of one file (raises its errors on invalid HCL).
-
-    The data is cached by the SHA-256 of the text (codemate_tfgen.cache; only successes are
-    cached, so errors are always reported fresh). `folder` is parse_cache(), looked up once by
-    a caller that parses many files; parse_all reads many files at once.
-    """
-    digest = cache.key(text)
-    data = cache.get_json(folder, digest)
-    if not isinstance(data, dict):
-        data = parse_text(text)
-        cache.put_json(folder, digest, data)
-    return data
-
-
 def parse_cache() -> Path | None:
     return cache.directory("hcl2", cache.fingerprint("hcl2"), cache.fingerprint("lark"))
 
@@ -191,8 +176,9 @@ PARALLEL_MIN_CHARS = 20_000
 def parse_all(texts: list[str], folder: Path | None, jobs: int | None = None) -> dict[str, dict[str, Any] | ParseFailure]:
     """python-hcl2's reading of each distinct text: {text: data, or the ParseFailure of its error}.
 
-    A text is parsed once however many files hold it; cached texts are not parsed at all. The
-    rest are shared out over `jobs` processes (default: the CPUs this process may use), each
+    The data is cached by the SHA-256 of the text in `folder` (parse_cache(); only successes are
+    cached, so errors are always reported fresh). A text is parsed once however many files hold
+    it; cached texts are not parsed at all, and python-hcl2 is imported only then. The rest are shared out over `jobs` processes (default: the CPUs this process may use), each
     forked with the parser already built, when there is enough to parse; a worker that fails in
     any way only leaves its share to this process, so the result never depends on the workers.
     """
