@@ -5,108 +5,22 @@ Each step is a plain function; the CLI only chooses which to run and maps errors
 
 from __future__ import annotations
 
-import functools
-import math
 import os
 import re
 import sys
 import warnings
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from codemate_tfgen import cache, gitrefs, tree
+from codemate_tfgen import cache, tree
 from codemate_tfgen.errors import (
-    BrokenSibling,
-    SpecError,
-    SpecProblem,
     SpecWarning,
     TemplateMistake,
     TfgenError,
     VerificationError,
 )
-from codemate_tfgen.layout import ROOT
 from codemate_tfgen.project import Project
-
-if TYPE_CHECKING:
-    from codemate_tfgen.spec.load import Spec
 
 # The steps are imported where they run: a tree answered from the cache (see build) needs none
 # of them, nor Jinja, jsonschema or python-hcl2, whose imports would be most of its time.
-
-
-def select(specs_dir: Path, names: tuple[str, ...]) -> list[str]:
-    """The environments a command works on: the ones named, else every spec in the directory."""
-    from codemate_tfgen.spec.load import environment_names
-
-    return list(dict.fromkeys(names)) if names else environment_names(specs_dir)
-
-
-def load_valid_specs(specs_dir: Path, names: list[str], out: Path | None = None, *,
-                     every: bool = False) -> list[Spec]:
-    """Load and validate every named environment, reporting the problems of all of them together.
-
-    The rules across environments (validate.topology_problems: accounts, hosts, state buckets,
-    zones) see every environment of the directory, named or not, so one that does not load or
-    validate stops them: its own problems are reported (BrokenSibling), never a conclusion drawn
-    without it. A conflict, and what the valid specs share that they should not (a SpecWarning,
-    see crosscheck), is reported at the newer environment (`newness`; `out` is the output root
-    whose generated tree knows the older ones). Returns the named specs, or with `every` all of
-    them (the named first).
-    """
-    specs, shared = _valid_specs(specs_dir, names, out, every)
-    for text in shared:
-        warnings.warn(SpecWarning(text), stacklevel=2)
-    return specs
-
-
-def _valid_specs(specs_dir: Path, names: list[str], out: Path | None, every: bool) -> tuple[list[Spec], list[str]]:
-    """load_valid_specs, with its warnings returned instead of issued."""
-    from codemate_tfgen.spec import crosscheck
-    from codemate_tfgen.spec.load import environment_names, load_spec
-    from codemate_tfgen.spec.validate import topology_problems, validate
-
-    specs: list[Spec] = []
-    others: list[Spec] = []
-    problems: list[SpecProblem] = []
-    broken: dict[str, list[SpecProblem]] = {}
-    for name in dict.fromkeys(names + environment_names(specs_dir)):  # the named ones first
-        if problems and name not in names:
-            break  # the others only matter to the rules across environments, which wait for these
-        try:
-            spec = load_spec(specs_dir, name)
-            validate(spec)
-        except SpecError as exc:
-            if name in names:
-                problems.extend(p for p in exc.problems if p not in problems)
-            else:
-                broken[name] = exc.problems
-            continue
-        (specs if name in names else others).append(spec)
-    if problems:
-        raise SpecError(problems)
-    if broken:
-        raise BrokenSibling([p for found in broken.values() for p in found], list(broken), names)
-    newer = newness(specs_dir, out, names)
-    problems.extend(topology_problems(specs + others, newer))
-    if problems:
-        raise SpecError(problems)
-    shared = [str(problem) for problem in crosscheck.shared_values(specs + others if every else specs, newer)]
-    return specs + others if every else specs, shared
-
-
-def newness(specs_dir: Path, out: Path | None, selected: list[str]) -> Callable[[Spec], tuple]:
-    """A sort key putting the environment a user added last at the end: a spec git has not
-    committed yet, else the one committed later; else one the generated tree does not have yet;
-    else one the command names; else the later name. git is asked only when two specs conflict."""
-    ages = functools.cache(lambda: gitrefs.added_order(specs_dir) or {})
-
-    def key(spec: Spec) -> tuple:
-        file = Path(spec.files[-1]).name
-        known = out is not None and (out / ROOT / "environments" / spec.name).is_dir()
-        return ages().get(file, math.inf) if ages() else 0, not known, spec.name in selected, spec.name
-
-    return key
 
 
 def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tree.Owners]:
@@ -120,12 +34,14 @@ def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tre
     directory (paths in messages) and the installed code, so a clean build without warnings is
     remembered (cache kind "built") by the SHA-256 of all of them: the digest of every file it
     rendered. (Which environment a warning names also depends on git's history and on the tree
-    on disk, see newness: a build with warnings is never remembered.) When the tree on disk
-    holds exactly those files, they are the build's result, and nothing is loaded, validated,
-    rendered or verified again: the common case of the commit hook. Anything else (a changed
-    input, a file on disk that differs) builds afresh, so a stale tree is always reported from
-    a fresh render, and findings are never remembered.
+    on disk, see spec.valid.newness: a build with warnings is never remembered.) When the tree
+    on disk holds exactly those files, they are the build's result, and nothing is loaded,
+    validated, rendered or verified again: the common case of the commit hook. Anything else (a
+    changed input, a file on disk that differs) builds afresh, so a stale tree is always
+    reported from a fresh render, and findings are never remembered.
     """
+    from codemate_tfgen.spec.valid import select
+
     selected = select(project.specs, names)
     owners = {tree.SHARED, *selected} if names else None
     folder = cache.directory("built", *(cache.fingerprint(package) for package in BUILD_CODE), sys.version)
@@ -148,11 +64,12 @@ def _build(project: Project, selected: list[str]) -> tuple[dict[str, str], list[
     """The build, and the warnings it gave (issued as it went)."""
     from codemate_tfgen.render import templates as rendering
     from codemate_tfgen.render.context import build_context
+    from codemate_tfgen.spec.valid import valid_specs
     from codemate_tfgen.verify.crossref import verify
 
     # The scripts and the top-level README describe every environment, so every spec is
     # loaded (and must be valid) even when only some environments are rendered.
-    every, shared = _valid_specs(project.specs, selected, project.out, True)
+    every, shared = valid_specs(project.specs, selected, project.out, every=True)
     for text in shared:
         warnings.warn(SpecWarning(text), stacklevel=3)
     contexts = [build_context(spec) for spec in every]

@@ -34,6 +34,7 @@ def _entries(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()]
 
 
+@pytest.mark.slow  # renders with every cache off
 def test_cached_render_equals_uncached_render(cli, tmp_path, user_cache, monkeypatch):
     cli("render", "--specs", SPECS, "--out", tmp_path / "cold")  # fills the cache
     kinds = {p.name.rsplit("-", 1)[0] for p in user_cache.iterdir()}
@@ -60,6 +61,7 @@ def test_the_kinds_are_the_ones_stored(cli, tmp_path, user_cache):
         cache.directory("hcl", "x")
 
 
+@pytest.mark.slow  # renders with every cache off
 def test_damaged_entries_are_misses(cli, tmp_path, user_cache):
     assert cli("render", "--specs", SPECS, "--out", tmp_path / "first")[0] == 0
     entries = _entries(user_cache)
@@ -132,6 +134,7 @@ IMPORTED = ("import runpy, sys\n"
             "    print(exc.code, sorted({m.split('.')[0] for m in sys.modules} & set(%r)))\n" % (HEAVY,))
 
 
+@pytest.mark.slow  # renders and checks in subprocesses
 def test_a_check_answered_from_the_cache_imports_no_renderer_or_parser(project, user_cache):
     env = dict(os.environ, XDG_CACHE_HOME=str(user_cache.parent), PYTHONPATH=str(REPO))
     env.pop("TFGEN_NO_CACHE", None)
@@ -167,7 +170,7 @@ def test_a_remembered_build_is_used_only_for_the_tree_it_rendered(cli, project, 
 
 def test_a_build_with_warnings_is_never_remembered(cli, project, user_cache):
     """Which environment a warning names depends on git's history and the tree on disk too (see
-    pipeline.newness): such a build runs every time, and says its warnings every time."""
+    spec.valid.newness): such a build runs every time, and says its warnings every time."""
     (project / "specs" / "qa.yaml").write_text(  # dev's values in an account of its own: warnings
         "extends: dev.yaml\n"
         "account: {name: qa, baseline: {cloudtrail: true, guardduty: true}}\n"

@@ -47,6 +47,7 @@ def test_the_parser_is_python_hcl2s_but_for_positions():
     assert theirs.propagate_positions and not ours.propagate_positions
 
 
+@pytest.mark.slow  # parses golden trees, in forked processes
 def test_tfgen_reads_every_file_as_hcl2_loads_does(reference):
     assert len(reference) > 50
     assert hcl.parse_all(list(reference), None, jobs=1) == reference
@@ -83,6 +84,7 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return started
 
 
+@pytest.mark.slow  # parses golden trees, in forked processes
 def test_a_parallel_parse_returns_what_a_serial_one_does(monkeypatch, reference, some):
     texts = [*some, BROKEN]
     started = forks(monkeypatch)
@@ -94,6 +96,7 @@ def test_a_parallel_parse_returns_what_a_serial_one_does(monkeypatch, reference,
     assert message(parallel[BROKEN]) == message(hcl.parse_all([BROKEN], None, jobs=1)[BROKEN])
 
 
+@pytest.mark.slow  # parses golden trees, in forked processes
 def test_a_worker_that_fails_leaves_its_share_to_the_parent(monkeypatch, reference, some):
     parent = os.getpid()
     real = pickle.dumps
@@ -124,6 +127,7 @@ def test_each_distinct_text_is_parsed_once(monkeypatch):
     assert results == {"a = 1\n": {"a": 1}, "b = 2\n": {"b": 2}}
 
 
+@pytest.mark.slow  # parses golden trees, in forked processes
 def test_verification_finds_the_same_in_one_process_or_two(monkeypatch, some):
     files = {f"infrastructure/environments/dev/{i}.tf": text for i, text in enumerate(some)}
     files["infrastructure/modules/broken/main.tf"] = BROKEN
