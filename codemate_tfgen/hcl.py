@@ -146,15 +146,26 @@ def _parser() -> Any:
     position tracking: python-hcl2 records line and column in every tree node for its
     `with_meta` output and its query API, neither of which hcl2.loads returns, and that
     bookkeeping was 40% of the LALR parse (0.89 s of CPU against 0.52 s on this repository's 97
-    files). Lark keeps the tables of this configuration in its own cache file (cache=True: in the
-    temporary directory, by the digest of grammar, options and versions), as python-hcl2 keeps
-    those of its own beside its code. tests/test_parse.py holds the options and the output to
-    python-hcl2's."""
+    files). tests/test_parse.py holds the options and the output to python-hcl2's.
+
+    Building the LALR tables takes ~1.4 s, so Lark keeps them in a file, as python-hcl2 keeps
+    its own beside its code: here in the user cache's folder (never Lark's default, a
+    predictable name in the shared temporary directory that Lark unpickles). They are code,
+    not results, so TFGEN_NO_CACHE leaves them, as it leaves python-hcl2's.
+    """
     import hcl2.parser
     from hcl2.postlexer import PostLexer
     from lark import Lark
 
-    return Lark.open("hcl2.lark", rel_to=hcl2.parser.__file__, parser="lalr", postlex=PostLexer(), cache=True)
+    tables: str | bool = False
+    base = cache.root()
+    if base is not None:
+        try:
+            base.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tables = str(base / f"lark-tables-{cache.fingerprint('hcl2')}-{cache.fingerprint('lark')}.bin")
+        except OSError:
+            pass
+    return Lark.open("hcl2.lark", rel_to=hcl2.parser.__file__, parser="lalr", postlex=PostLexer(), cache=tables)
 
 
 def parse_text(text: str) -> dict[str, Any]:

@@ -141,3 +141,18 @@ def test_verification_finds_the_same_in_one_process_or_two(monkeypatch, some):
     assert len(started) == 1
     assert findings[1] == findings[2]
     assert findings[1][0].startswith("infrastructure/modules/broken/main.tf: does not parse as HCL: ")
+
+
+@pytest.mark.slow  # builds the LALR tables (~1.4 s)
+def test_the_parser_tables_are_kept_in_the_user_cache(tmp_path, monkeypatch):
+    """Lark unpickles its table file: never one at a predictable name in the shared temporary
+    directory (Lark's default), always one in the user's own cache folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("TFGEN_NO_CACHE", "1")  # the tables are code, not results: kept all the same
+    hcl._parser.cache_clear()
+    try:
+        assert hcl.parse_text("a = 1\n") == {"a": 1}
+        assert [p.name.startswith("lark-tables-") for p in (tmp_path / "codemate-tfgen").iterdir()] == [True]
+        assert hcl._parser().options.cache == str(next((tmp_path / "codemate-tfgen").iterdir()))
+    finally:
+        hcl._parser.cache_clear()
