@@ -50,19 +50,21 @@ def test_the_specs_have_both_kinds_of_environment():
 
 
 def release_settings(result) -> dict[str, str]:
-    """The release project's LIVE_TAG and RELEASE_TAG_PREFIX, as Terraform applied them."""
+    """The release project's LIVE_TAG and RELEASE_TAG_PREFIX (if it tags releases), as Terraform
+    applied them."""
     [project] = [p for p in of_type(result, "aws_codebuild_project") if p["name"].endswith("-release")]
     return {v["name"]: v["value"] for v in project["environment"][0]["environment_variable"]}
 
 
 def release_twelve_times(account: Account, result) -> None:
     """Ten merges between releases, each built and pushed; each release tags its commit as the
-    release buildspec does (the release tag, then live); ECR's lifecycle runs daily. Then a
+    release buildspec does (the release tag, then live); ECR's lifecycle runs daily; ten more
+    merges wait for the thirteenth release. Then a
     scale-out (or a Spot replacement, or any apply that starts tasks): ECS pulls what the
     services' task definitions name, Terraform's revision (live) and the pipeline's (the
     commit), and a rollback pulls the release before."""
     settings = release_settings(result)
-    live, prefix = settings["LIVE_TAG"], settings["RELEASE_TAG_PREFIX"]
+    live, prefix = settings["LIVE_TAG"], settings.get("RELEASE_TAG_PREFIX")
     repositories = [r["name"] for r in of_type(result, "aws_ecr_repository")]
     released: list[str] = []
     for release in range(1, 13):
@@ -71,16 +73,21 @@ def release_twelve_times(account: Account, result) -> None:
             for repository in repositories:
                 account.push_image(repository, [commit])
         for repository in repositories:
-            account.tag_image(repository, commit, prefix + commit)
-            account.tag_image(repository, commit, live)
+            for tag in ([prefix + commit] if prefix else []) + [live]:
+                account.tag_image(repository, commit, tag)
         released.append(commit)
         account.expire_images(days=1)
+    # The next ten merges are built and wait for the next release.
+    for merge in range(1, 11):
+        for repository in repositories:
+            account.push_image(repository, [f"013{merge:04d}"])
+    account.expire_images(days=1)
     images = [container["image"] for definition in of_type(result, "aws_ecs_task_definition")
               for container in json.loads(definition["container_definitions"]) if ".dkr.ecr." in container["image"]]
     assert images and all(image.endswith(f":{live}") for image in images)
     pulls = [image.replace(f":{live}", f":{tag}") for image in images for tag in (live, *released[-2:])]
     assert {image: account.pull(image) for image in pulls} == dict.fromkeys(pulls)
-    # The policy still expires: of 120 pushes a repository keeps the newest, live and the releases.
+    # The policy still expires: of 130 pushes a repository keeps the newest, live and the releases.
     for repository in repositories:
         assert len(account.images(repository)) <= 10 + 1 + 5
 
