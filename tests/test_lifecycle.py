@@ -20,8 +20,8 @@ import yaml
 from conftest import GENERATED, SPECS, planned, project_of, write_tree
 
 from codemate_tfgen import pipeline
-from codemate_tfgen.context import build_context
-from codemate_tfgen.spec import environment_names, load_spec
+from codemate_tfgen.render.context import build_context
+from codemate_tfgen.spec.load import environment_names, load_spec
 from terraform_harness import Account, run_terraform
 from terraform_harness.runner import state_resources
 
