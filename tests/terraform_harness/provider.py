@@ -582,9 +582,11 @@ class AwsAccount:
             if new is not None:
                 self.buckets[new.get("bucket")] = objects
         elif type_name == "aws_ecr_repository":
-            images = self.repositories.pop(prior.get("name"), None)
-            if new is not None:
-                self.repositories[new.get("name")] = repository_of(new, images.images if images else [])
+            old_repo = self.repositories.pop(prior.get("name"), None)
+            if new is not None:  # an update keeps the images and the policy
+                repo = repository_of(new, old_repo.images if old_repo else [])
+                repo.policy = old_repo.policy if old_repo else None
+                self.repositories[new.get("name")] = repo
         elif type_name == "aws_ecr_lifecycle_policy":
             for state, policy in ((prior, None), (new or {}, (new or {}).get("policy"))):
                 if state.get("repository") in self.repositories:
