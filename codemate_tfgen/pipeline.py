@@ -5,55 +5,20 @@ Each step is a plain function; the CLI only chooses which to run and maps errors
 
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
+import re
 
 from codemate_tfgen import tree
-from codemate_tfgen.errors import SpecError, SpecProblem, SpecWarning
+from codemate_tfgen.errors import (
+    TemplateMistake,
+    TfgenError,
+    VerificationError,
+)
 from codemate_tfgen.project import Project
 from codemate_tfgen.render import templates as rendering
 from codemate_tfgen.render.context import build_context
-from codemate_tfgen.spec import crosscheck
-from codemate_tfgen.spec.load import Spec, environment_names, load_spec
-from codemate_tfgen.spec.validate import topology_problems, validate
+from codemate_tfgen.spec.load import suggestion
+from codemate_tfgen.spec.valid import load_valid_specs, select
 from codemate_tfgen.verify.crossref import verify
-
-
-def select(specs_dir: Path, names: tuple[str, ...]) -> list[str]:
-    """The environments a command works on: the ones named, else every spec in the directory."""
-    return list(dict.fromkeys(names)) if names else environment_names(specs_dir)
-
-
-def load_valid_specs(specs_dir: Path, names: list[str], selected: list[str] | None = None) -> list[Spec]:
-    """Load and validate every named environment, reporting the problems of all of them together.
-
-    The rules across environments (validate.topology_problems: accounts, state buckets, zones)
-    see every environment of the directory, named or not; one that does not load or validate
-    itself is left out of them (its own problems are reported when it is named). A conflict is
-    reported at a `selected` environment (default: the named ones), the one a command is about.
-    What the valid specs share that they should not is a SpecWarning (see crosscheck).
-    """
-    specs: list[Spec] = []
-    others: list[Spec] = []
-    problems: list[SpecProblem] = []
-    for name in dict.fromkeys(names + environment_names(specs_dir)):  # the named ones first
-        if problems and name not in names:
-            break  # the others only matter to the rules across environments, which wait for these
-        try:
-            spec = load_spec(specs_dir, name)
-            validate(spec)
-        except SpecError as exc:
-            if name in names:
-                problems.extend(p for p in exc.problems if p not in problems)
-            continue
-        (specs if name in names else others).append(spec)
-    if not problems:
-        problems.extend(topology_problems(specs + others, set(names if selected is None else selected)))
-    if problems:
-        raise SpecError(problems)
-    for problem in crosscheck.shared_values(specs):
-        warnings.warn(SpecWarning(str(problem)), stacklevel=2)
-    return specs
 
 
 def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tree.Owners]:
@@ -66,13 +31,42 @@ def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tre
     selected = select(project.specs, names)
     # The scripts and the top-level README describe every environment, so every spec is
     # loaded (and must be valid) even when only some environments are rendered.
-    every = load_valid_specs(project.specs, list(dict.fromkeys(selected + environment_names(project.specs))),
-                             selected)
+    every = load_valid_specs(project.specs, selected, project.out, every=True)
     contexts = [build_context(spec) for spec in every]
     chosen = [context for context in contexts if context.env in selected]
     files = rendering.render(project.templates, chosen, contexts)
-    verify(files, [finding for context in chosen for finding in context.unrendered])
+    try:
+        verify(files, [finding for context in chosen for finding in context.unrendered])
+    except VerificationError as exc:
+        raise _in_templates(project, files, exc) from None
     return files, ({tree.SHARED, *selected} if names else None)
+
+
+_UNDECLARED = re.compile(r"^(?P<file>[^:]+): .*: var\.(?P<name>\w+) is not declared$")
+
+
+def _in_templates(project: Project, files: dict[str, str], exc: VerificationError) -> TfgenError:
+    """A reference to a variable the module never declares is written in a template: the
+    template's mistake, reported at the template line (exit 2) with the variables there are. The
+    other findings stay the tree's."""
+    mistakes: dict[str, None] = {}
+    rest = []
+    for finding in exc.findings:
+        match = _UNDECLARED.match(finding)
+        folder = match and rendering.template_folder(project.templates, match["file"])
+        places = rendering.written_at(folder, re.compile(rf"\bvar\.{match['name']}(?![\w-])")) if folder else []
+        if not places:
+            rest.append(finding)
+            continue
+        declared = re.findall(r'^variable "([\w-]+)"', files.get(match["file"].rpartition("/")[0] + "/variables.tf",
+                                                                    ""), re.M)
+        hint = suggestion(match["name"], declared, known="declared")
+        for template, line, column in places:
+            mistakes[f"{template}:{line}:{column}: var.{match['name']} is not declared in the module's "
+                     f"variables.tf{hint}"] = None
+    if not mistakes:
+        return exc
+    return TemplateMistake(list(mistakes) + [f"verification: {finding}" for finding in rest])
 
 
 def render_to_disk(project: Project, names: tuple[str, ...],

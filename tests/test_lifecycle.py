@@ -25,6 +25,8 @@ from codemate_tfgen.spec.load import environment_names, load_spec
 from terraform_harness import Account, run_terraform
 from terraform_harness.runner import state_resources
 
+pytestmark = pytest.mark.slow  # real Terraform: not in `scripts/test.sh --fast`
+
 ENVS = GENERATED / "infrastructure" / "environments"
 TEARDOWN = {name: build_context(load_spec(SPECS, name)).flags.protected for name in environment_names(SPECS)}
 DISPOSABLE = sorted(env for env, protected in TEARDOWN.items() if not protected)
