@@ -133,8 +133,8 @@ def test_terraforms_revisions_start_from_the_released_image(env):
         assert (f'image          = "${{module.ecr.repository_urls["{service}"]}}:${{module.codepipeline.live_tag}}"'
                 in main), service
     release = planned(env)["module.codepipeline.aws_codebuild_project.release"]
-    assert [(v["name"], v["value"]) for v in release["environment"][0]["environment_variable"]] == [
-        ("LIVE_TAG", "live"), ("RELEASE_TAG_PREFIX", "release-")]
+    variables = {(v["name"], v["value"]) for v in release["environment"][0]["environment_variable"]}
+    assert {("LIVE_TAG", "live"), ("RELEASE_TAG_PREFIX", "release-")} <= variables
 
 
 # --- builds and releases, run for real with fake aws and docker -------------------------------

@@ -5,7 +5,7 @@ Nothing here names an environment the team must have or counts what it must crea
 environments are the spec files found, expectations come from their values, and the design
 document's own figures are required only of the environments it describes (`DOCUMENT`). Adding,
 changing or retiring an environment, a service or an option and rendering keeps these green
-(tests/infrastructure/test_team_workflow.py does exactly that in a clone). Tests of tfgen itself
+(tests/test_hook.py does exactly that in a clone). Tests of tfgen itself
 run on tests/fixtures/project instead. Run this part alone with `pytest -m infra`.
 """
 
