@@ -125,11 +125,16 @@ def _committed(out: Path, env: str) -> dict[JsonPath, Any] | None:
     folder = out / ROOT / "environments" / env
     if not (folder / "terraform.tfvars").is_file():
         return None
-    cache = hcl.parse_cache()
-    values = _plain(hcl.loads((folder / "terraform.tfvars").read_text("utf-8"), cache))
-    sections: dict[JsonPath, Any] = {("$variable", name): value for name, value in values.items()}
-    if (folder / "backend.tf").is_file():
-        terraform = _plain(hcl.loads((folder / "backend.tf").read_text("utf-8"), cache))["terraform"]
+    texts = {name: (folder / name).read_text("utf-8") for name in ("terraform.tfvars", "backend.tf")
+             if (folder / name).is_file()}
+    parsed = hcl.parse_all(list(texts.values()), hcl.parse_cache(), jobs=1)
+    data = {name: parsed[text] for name, text in texts.items() if not isinstance(parsed[text], hcl.ParseFailure)}
+    if "terraform.tfvars" not in data:
+        return None  # not Terraform tfgen wrote: `check` reports the file itself
+    sections: dict[JsonPath, Any] = {("$variable", name): value
+                                     for name, value in _plain(data["terraform.tfvars"]).items()}
+    if "backend.tf" in data:
+        terraform = _plain(data["backend.tf"])["terraform"]
         sections[("backend",)] = next(iter(terraform[0]["backend"][0].values()))
     return sections
 
