@@ -51,8 +51,10 @@ if [[ "${0##*/}" == aws ]]; then
       exit 254
       ;;
     "iam get-role")
-      if [[ "$4" == AWSServiceRoleForECS ]]; then exists ecs-role; else exists role; fi && { echo '{"Role": {}}'; exit 0; }
-      echo "An error occurred (NoSuchEntity) when calling the GetRole operation: The role with name $4 cannot be found." >&2
+      role=role
+      [[ "$4" == AWSServiceRoleForECS ]] && role=ecs-role
+      exists "$role" && { echo '{"Role": {}}'; exit 0; }
+      echo "An error occurred (NoSuchEntity) when calling the GetRole operation: no role named $4." >&2
       exit 254
       ;;
     "sts get-caller-identity")
