@@ -287,6 +287,39 @@ def cost(envs: tuple[str, ...], all_envs: bool, project: Project, fmt: str, scen
 
 
 @main.command()
+@click.option("--since", "ref", metavar="REF",
+              help="The git revision to compare with [default: the merge base of HEAD with the default branch].")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for a terminal, json (a list of {environment, reasons}) for a CI matrix.")
+@_guarded
+@_project_options(out=False)
+def affected(project: Project, ref: str | None, fmt: str) -> int:
+    """List the environments whose Terraform a change touches, with the reasons.
+
+    Renders the working tree and REF (its own specs, templates and, in tfgen's repository, its
+    code, from an export: nothing is checked out) and compares the Terraform each environment's
+    root loads: its own files and those of every module it calls. A change to a shared module
+    lists every environment that calls it; a change to documentation lists none. Exit 0.
+
+    \b
+    Examples:
+      tfgen affected                          # since the merge base with the default branch
+      tfgen affected --since HEAD~1
+      tfgen affected --format json            # [{"environment": "dev", "reasons": [...]}]
+    """
+    from codemate_tfgen import affected as changes
+
+    since, found = changes.affected(project, ref)
+    if fmt == "json":
+        click.echo(json.dumps([entry.as_json() for entry in found], indent=2))
+        return EXIT_OK
+    for entry in found:
+        click.echo(f"{entry.environment}: {', '.join(entry.reasons)}")
+    click.echo(f"tfgen: {len(found) or 'no'} environment{'' if len(found) == 1 else 's'} affected since {since}")
+    return EXIT_OK
+
+
+@main.command()
 @_guarded
 def schema() -> int:
     """Print the JSON Schema of a spec file.
