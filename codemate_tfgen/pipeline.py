@@ -52,7 +52,7 @@ def load_valid_specs(specs_dir: Path, names: list[str], selected: list[str] | No
     if problems:
         raise SpecError(problems)
     for problem in crosscheck.shared_values(specs):
-        warnings.warn(SpecWarning(str(problem)), stacklevel=2)
+        warnings.warn(SpecWarning(problem), stacklevel=2)
     return specs
 
 

@@ -1,18 +1,16 @@
 """`tfgen affected`: a repository with one commit per kind of change (a module both environments
-call, a module one calls, a spec, documentation only), built in tmp from the golden variants'
-specs (dev: the worker variant's base; prod: every option, so it alone calls the bastion module)
-and this repository's templates. Each case renders both sides for real."""
+call, a module one calls, a spec, documentation only), built in tmp from conftest's
+two_environments project. Each case renders both sides for real."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import GOLDEN, TEMPLATES, edit
+from conftest import edit, two_environments
 
 from codemate_tfgen.cli import main
 
@@ -35,13 +33,7 @@ def commit(repo: Path, message: str) -> str:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """main holds the base; the branch `change` one commit per kind of change, checked out."""
-    root = tmp_path_factory.mktemp("affected")
-    shutil.copytree(TEMPLATES, root / "templates", ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "specs").mkdir()
-    for source in ("all-options/specs/_common.yaml", "all-options/specs/_prod.yaml", "all-options/specs/prod.yaml",
-                   "worker/specs/_dev.yaml"):
-        shutil.copy(GOLDEN / source, root / "specs")
-    (root / "specs" / "dev.yaml").write_text("extends: _dev.yaml\n", "utf-8")
+    root = two_environments(tmp_path_factory.mktemp("affected"))
     (root / "README.md").write_text("# Infrastructure\n", "utf-8")
     git(root, "init", "-q", "-b", "main")
     commits = {"base": commit(root, "base")}
