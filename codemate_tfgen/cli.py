@@ -374,6 +374,41 @@ def affected(project: Project, ref: str | None, fmt: str) -> int:
 
 
 @main.command()
+@click.argument("target", metavar="PATH[:LINE]")
+@_guarded
+@_project_options(out=True)
+def explain(target: str, project: Project) -> int:
+    """Show where a generated line comes from: template line and spec values.
+
+    Renders the tree afresh and names, for LINE of PATH (every line without LINE), the
+    template file and line that wrote it and, in an environment's root, the spec values it
+    reads (file:line:column). A module's values come from its callers: only its template is
+    named.
+
+    \b
+    Examples:
+      tfgen explain generated/infrastructure/environments/dev/main.tf:42
+      tfgen explain generated/infrastructure/environments/prod/terraform.tfvars
+    """
+    from codemate_tfgen import explain as provenance
+
+    path, line = provenance.parse_target(target)
+    key, lines, stale = provenance.explain(project, path, line)
+    if stale:
+        click.echo(f"tfgen: warning: {path} differs from a fresh render; explaining the fresh render "
+                   "(run `tfgen render` to update it)", err=True)
+    for found in lines:
+        where = str(found.origin) if found.origin else "header" if found.text.strip() else "-"
+        click.echo(f"{key}:{found.number}: {found.text.strip()}" if line is not None
+                   else f"{found.number:>5}  {where}" + "".join(f"  {v}" for v in found.values))
+        if line is not None:
+            click.echo(f"  template: {where}")
+            for value in found.values:
+                click.echo(f"  spec: {value}")
+    return EXIT_OK
+
+
+@main.command()
 @_guarded
 def schema() -> int:
     """Print the JSON Schema of a spec file.
