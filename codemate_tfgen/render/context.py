@@ -19,7 +19,7 @@ from typing import Any
 from codemate_tfgen import aws, hcl
 from codemate_tfgen.render import shapes
 from codemate_tfgen.spec.load import JsonPath, Spec, format_path
-from codemate_tfgen.spec.validate import CATCH_ALL_PRIORITY, resolve, spec_schema, with_defaults
+from codemate_tfgen.spec.schema import catch_all_priority, resolve, spec_schema, with_defaults
 
 VERSIONS = {"terraform": ">= 1.10", "aws": "~> 6.0"}
 
@@ -151,6 +151,16 @@ class Service:
     files_access: str | None  # read | read_write | None
     uses_database: bool  # its environment names the database (it runs the migrations)
 
+    @property
+    def identifier(self) -> str:
+        """The name as an HCL identifier (service names may hold '-'), in output and module names."""
+        return self.name.replace("-", "_")
+
+    @property
+    def module(self) -> str:
+        """The name of the service's module call in the environment root."""
+        return f"{self.identifier}_service"
+
 
 @dataclass(frozen=True)
 class RootVariable:
@@ -253,7 +263,7 @@ def _services(spec: Tracked) -> list[Service]:
         default = bool(routing.get("default", False))
         blue_green = service.get("deployment", {}).get("strategy") == "blue_green"
         if default and blue_green:
-            rules.append(Rule(name, CATCH_ALL_PRIORITY, ["/*"], [], catch_all=True))
+            rules.append(Rule(name, catch_all_priority(), ["/*"], [], catch_all=True))
         secrets = dict(service.get("secrets", {}).items())
         access = service.get("access", {})
         found.append(Service(
