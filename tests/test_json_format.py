@@ -45,7 +45,8 @@ def test_errors_and_warnings_are_problems_with_their_place(project, monkeypatch)
     assert [(p["file"], p["line"], p["column"], p["path"], p["severity"]) for p in warned] == [
         ("specs/prod.yaml", line, 26, "$.storage.cors_allowed_origins[0]", "warning")]
     assert warned[0]["message"].startswith("prod allows the CORS origin https://codemate-dev.code1398.io, as dev")
-    edit(project / "specs/dev.yaml", "extends: _dev.yaml\n", "extends: _dev.yaml\nnetwork:\n  nat:\n    per_azz: true\n")
+    edit(project / "specs/dev.yaml", "extends: _dev.yaml\n",
+         "extends: _dev.yaml\nnetwork:\n  nat:\n    per_azz: true\n")
     [problem] = document(project, "validate", "dev", code=2)["problems"]
     assert problem == {"file": "specs/dev.yaml", "line": 4, "column": 5, "path": "$.network.nat.per_azz",
                        "message": "unknown key 'per_azz'; did you mean 'per_az'?", "severity": "error"}

@@ -248,12 +248,12 @@ def _render(templates: Path, template: str, path: PurePosixPath, sources: list[s
     compiled = environment(templates).get_template(template)
     trace = _TRACE.get()
     if trace is None:
-        text, origins = compiled.render(**context), []
+        text, visible = compiled.render(**context), []
     else:
+        # Leading blank lines go; a line's origin follows it through the header and formatting,
+        # which keep the order of the visible lines (hcl.fmt drops and adds only blank ones).
         text, origins = _traced(compiled, context)
-    # Leading blank lines go; a line's origin follows it through the header and formatting,
-    # which keep the order of the visible lines (hcl.fmt drops and adds only blank ones).
-    visible = [origin for line, origin in zip(text.split("\n"), origins) if line.strip()]
+        visible = [origin for line, origin in zip(text.split("\n"), origins, strict=True) if line.strip()]
     text = text.lstrip("\n")
     shebang = ""
     if text.startswith("#!"):
