@@ -47,7 +47,7 @@ def explain(project: Project, path: str, line: int | None) -> tuple[str, list[Li
     """(the file as the tree names it, its explained lines (the one asked for, else all), whether
     the file on disk differs from the fresh render)."""
     key = _tree_key(project, path)
-    specs = pipeline.load_valid_specs(project.specs, environment_names(project.specs))
+    specs = pipeline.load_valid_specs(project.specs, environment_names(project.specs), project.out)
     contexts = {spec.name: build_context(spec) for spec in specs}
     with rendering.tracing() as origins:
         files = rendering.render(project.templates, list(contexts.values()))

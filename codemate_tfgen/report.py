@@ -96,8 +96,9 @@ def unplaced(message: str) -> dict[str, Any]:
 
 
 def error_problems(exc: TfgenError) -> list[dict[str, Any]]:
-    if isinstance(exc, SpecError):
-        return [problem(found, ERROR) for found in exc.problems]
+    if isinstance(exc, SpecError):  # and what some kinds say after the problems (BrokenSibling: why)
+        return [problem(found, ERROR) for found in exc.problems] + [
+            unplaced(line) for line in exc.lines()[len(exc.problems):]]
     if isinstance(exc, VerificationError):
         return [unplaced(f"verification: {finding}") for finding in exc.findings]
     return [unplaced(line) for line in exc.lines()]

@@ -5,13 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# -qq: pip's errors only. Building tfgen prints setuptools' notes on every template folder
+# (hundreds of lines: the templates ship as package data, not as packages); a failure still shows.
 python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet '.[test]'
+.venv/bin/python -m pip install -qq --upgrade pip
+.venv/bin/python -m pip install -qq '.[test]'
 
 if [ ! -x .venv-checkov/bin/checkov ]; then
   python3 -m venv .venv-checkov
-  .venv-checkov/bin/python -m pip install --quiet 'checkov==3.3.30'
+  .venv-checkov/bin/python -m pip install -qq 'checkov==3.3.30'
 fi
 export CHECKOV_BIN="$PWD/.venv-checkov/bin/checkov"
 

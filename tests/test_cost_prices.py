@@ -110,7 +110,7 @@ def write_prices(specs: Path, text: str) -> Path:
 
 @pytest.mark.parametrize(("text", "line", "column", "field", "message"), [
     ("rds:\n  instance_hour:\n    db.t4g.mirco: {usd: 0.02}\n", 3, 5, "$.rds.instance_hour[\"db.t4g.mirco\"]",
-     "db.t4g.mirco is not an RDS instance class tfgen knows (codemate_tfgen/aws.py); did you mean 'db.t4g.micro'?"),
+     "db.t4g.mirco is not an RDS instance class tfgen knows; did you mean 'db.t4g.micro'?"),
     ("rds:\n  instance_hour:\n    db.t4g.micro: {usd: -1}\n", 3, 25, "$.rds.instance_hour[\"db.t4g.micro\"].usd",
      "must be a number, 0 or more"),
     ("rdss:\n  instance_hour: {}\n", 1, 1, "$.rdss", "not in the price book; did you mean 'rds'?"),
