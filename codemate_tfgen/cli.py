@@ -280,10 +280,10 @@ def validate(envs: tuple[str, ...], all_envs: bool, project: Project, fmt: str) 
       tfgen validate              # every environment
       tfgen validate dev prod
     """
-    from codemate_tfgen import pipeline
+    from codemate_tfgen.spec.valid import load_valid_specs, select
 
-    names = pipeline.select(project.specs, _names(envs, all_envs))
-    pipeline.load_valid_specs(project.specs, names, out=project.out)
+    names = select(project.specs, _names(envs, all_envs))
+    load_valid_specs(project.specs, names, out=project.out)
     if fmt == "json":
         _echo_json()
     else:
@@ -325,12 +325,12 @@ def cost(envs: tuple[str, ...], all_envs: bool, project: Project, fmt: str, scen
       tfgen cost prod --against origin/main   # what this branch changes, line by line
       tfgen cost prod --against /tmp/prod.yaml
     """
-    from codemate_tfgen import pipeline
     from codemate_tfgen.cost import model as costing
     from codemate_tfgen.cost import view as costview
+    from codemate_tfgen.spec.valid import load_valid_specs, select
 
-    names = pipeline.select(project.specs, _names(envs, all_envs))
-    specs = pipeline.load_valid_specs(project.specs, names, out=project.out)
+    names = select(project.specs, _names(envs, all_envs))
+    specs = load_valid_specs(project.specs, names, out=project.out)
     estimates = [costing.estimate(spec, scenario) for spec in specs]
     if ref is not None:
         before = costing.reference_estimates(ref, project.specs, names, scenario)
@@ -439,8 +439,8 @@ def new(env: str, source: str, project: Project) -> int:
       tfgen render qa
     """
     from codemate_tfgen.errors import SpecError
-    from codemate_tfgen.spec.scaffold import new_environment
     from codemate_tfgen.spec.load import display_path, load_spec
+    from codemate_tfgen.spec.scaffold import new_environment
     from codemate_tfgen.spec.validate import placeholder_problems
 
     written = new_environment(project.specs, env, source)

@@ -14,13 +14,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from codemate_tfgen import pipeline
 from codemate_tfgen.errors import UsageError
 from codemate_tfgen.layout import ROOT
 from codemate_tfgen.project import Project
 from codemate_tfgen.render import templates as rendering
 from codemate_tfgen.render.context import build_context
 from codemate_tfgen.spec.load import Spec, display_path, environment_names, format_path
+from codemate_tfgen.spec.valid import load_valid_specs
 
 _REFERENCE = re.compile(r'\bvar\.(\w+)((?:\.\w+|\["[^"]+"\]|\[\d+\])*)')
 _STEP = re.compile(r'\.(\w+)|\["([^"]+)"\]|\[(\d+)\]')
@@ -47,7 +47,7 @@ def explain(project: Project, path: str, line: int | None) -> tuple[str, list[Li
     """(the file as the tree names it, its explained lines (the one asked for, else all), whether
     the file on disk differs from the fresh render)."""
     key = _tree_key(project, path)
-    specs = pipeline.load_valid_specs(project.specs, environment_names(project.specs), project.out)
+    specs = load_valid_specs(project.specs, environment_names(project.specs), project.out)
     contexts = {spec.name: build_context(spec) for spec in specs}
     with rendering.tracing() as origins:
         files = rendering.render(project.templates, list(contexts.values()))

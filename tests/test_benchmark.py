@@ -11,6 +11,8 @@ from conftest import REPO, SPECS
 
 from codemate_tfgen.cache import KINDS
 
+pytestmark = pytest.mark.slow  # the benchmark: not in `scripts/test.sh --fast`
+
 PER_FILE = ("hcl2", "aws-schema")  # scripts/benchmark.py weighs these after an edit
 
 ROWS = [

@@ -9,44 +9,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from conftest import SPECS, edit
+from support import BOOK, HOURS, D, cents, estimate, lines, price
 
 from codemate_tfgen.cost import model as cost
 from codemate_tfgen.errors import SpecError
-from codemate_tfgen.pipeline import load_valid_specs
-
-# The team's prices: tfgen's book with specs/_prices.yaml (the document's figures) over it.
-BOOK = cost.price_book("ap-northeast-2", SPECS)
-HOURS = Decimal(730)
-
-
-def D(value) -> Decimal:
-    return Decimal(str(value))
-
-
-def cents(value: Decimal) -> Decimal:
-    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-
-def price(*keys: str) -> Decimal:
-    entry = BOOK
-    for key in keys:
-        entry = entry[key]
-    return D(entry["usd"])
-
-
-def estimate(specs_dir: Path, env: str, *scenario: str) -> cost.Estimate:
-    [spec] = load_valid_specs(specs_dir, [env])
-    return cost.estimate(spec, scenario or ("baseline",))
-
-
-def lines(est: cost.Estimate) -> dict[tuple[str, str], Decimal]:
-    return {line.key: line.monthly for line in est.lines}
-
+from codemate_tfgen.spec.valid import load_valid_specs
 
 # --- the document's tables, line by line --------------------------------------------------------
 
@@ -129,7 +101,7 @@ def test_category_shares_where_the_document_adds_up():
         Decimal("75.33"), Decimal("29.04"), Decimal("20.00"), Decimal("3.50"))
     assert (prod["ai"], prod["compute"], prod["database"]) == (
         Decimal("180.00"), Decimal("200.89"), Decimal("118.44"))
-    # The document says $63.50 and $137.61; its own lines add up to these (see the README).
+    # The document says $63.50 and $137.61; its own lines add up to these (see docs/cost.md).
     assert dev["networking"] == Decimal("18.40") + Decimal("1.84") + Decimal("43.07") + Decimal("0.59")
     assert prod["networking"] == Decimal("137.61") + Decimal("0.75")  # CloudFront requests
 
@@ -151,7 +123,7 @@ def test_optimized_prod_lines_the_document_allows():
     opt = lines(estimate(SPECS, "prod", "optimized"))
     assert opt[("RDS PostgreSQL", "Instance")] == Decimal("21.50")
     assert opt[("ElastiCache Redis", "Nodes")] == Decimal("22.34")
-    # Not the document's $150.00 / $12.00 / $80.00: what its unit prices give (README, "Cost").
+    # Not the document's $150.00 / $12.00 / $80.00: what its unit prices give (docs/cost.md).
     fargate = 2 * price_shape(512, 1024) + 2 * price_shape(1024, 2048)
     assert opt[("ECS Fargate", "Frontend")] + opt[("ECS Fargate", "Backend")] == cents(
         2 * price_shape(512, 1024) * HOURS) + cents(2 * price_shape(1024, 2048) * HOURS)
@@ -416,11 +388,11 @@ def test_help_has_examples(cli):
     assert "Examples:" in out and "tfgen cost prod --against origin/main" in out
 
 
-def test_readme_cost_table_is_what_tfgen_computes():
-    """The README's table of the real specs is a second notation of the estimates and budgets:
+def test_docs_cost_table_is_what_tfgen_computes():
+    """docs/cost.md's table of the design document's environments is a second notation of the estimates and budgets:
     checked against them, so a spec change cannot leave it stale (it once showed staging's
     budget as 300 while the spec said 450)."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "cost.md").read_text()
     rows = {}
     for line in readme.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]

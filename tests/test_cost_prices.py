@@ -19,7 +19,7 @@ import yaml
 from conftest import REPO, edit
 
 from codemate_tfgen.cost import model as cost
-from codemate_tfgen.pipeline import load_valid_specs
+from codemate_tfgen.spec.valid import load_valid_specs
 
 VARIANT = REPO / "tests" / "golden" / "all-options" / "specs"
 SHIPPED = yaml.safe_load((Path(cost.__file__).parent.parent / "data" / "prices-ap-northeast-2.yaml").read_text("utf-8"))
@@ -142,6 +142,7 @@ def test_cost_all_totals_the_environments_and_each_share_of_its_budget(specs, cl
     assert f"all environments: ${total:,.2f} a month" in out
 
 
+@pytest.mark.slow  # the installed tfgen: `scripts/test.sh --fast` does not reinstall
 def test_the_installed_tfgen_reads_the_projects_price_file(variant):
     """`pip install .` (not editable), as the README's first command: the price file is the
     project's, not the package's."""

@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 from conftest import two_environments
 
-from codemate_tfgen import pipeline
 from codemate_tfgen.cli import main
 from codemate_tfgen.project import locate
 from codemate_tfgen.render import templates as rendering
 from codemate_tfgen.render.context import build_context
 from codemate_tfgen.spec.load import environment_names
+from codemate_tfgen.spec.valid import load_valid_specs
 
 JINJA = ("{{", "{%", "{#")
 
@@ -47,7 +47,7 @@ def test_every_line_names_a_template_line_that_wrote_it(project):
     """A template line without Jinja syntax is copied as it is (up to terraform fmt's spacing):
     the line named must be that line; every visible line but the header has a template line."""
     located = locate(project)
-    specs = pipeline.load_valid_specs(located.specs, environment_names(located.specs))
+    specs = load_valid_specs(located.specs, environment_names(located.specs))
     with rendering.tracing() as origins:
         files = rendering.render(located.templates, [build_context(spec) for spec in specs])
     compared = 0

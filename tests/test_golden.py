@@ -94,6 +94,7 @@ def test_variant_shares_the_committed_modules(variant, variant_trees):
     assert modules == committed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_variant_validates_and_plans(variant, variant_dirs):
     result = planned_run(variant_dirs[variant])
@@ -101,6 +102,7 @@ def test_variant_validates_and_plans(variant, variant_dirs):
     assert result.planned_add > 100
 
 
+@pytest.mark.slow
 def test_nat_instance_variant_routes_through_an_instance(variant_dirs):
     plan = plan_values(variant_dirs["nat-instance"])
     assert [a for a in plan if "aws_nat_gateway" in a] == []
@@ -119,6 +121,7 @@ def test_s3_lockfile_variant_has_no_lock_table(variant_trees):
     assert "lock table" not in readme and "dynamodb" not in readme
 
 
+@pytest.mark.slow
 def test_cdn_variant_has_a_distribution_and_no_approval(variant_dirs):
     plan = plan_values(variant_dirs["cdn-no-approval"])
     assert "module.cloudfront.aws_cloudfront_distribution.this" in plan
@@ -126,6 +129,7 @@ def test_cdn_variant_has_a_distribution_and_no_approval(variant_dirs):
     assert stages == ["Source", "Build", "Deploy"]
 
 
+@pytest.mark.slow
 def test_worker_variant_runs_a_service_without_a_load_balancer(variant_dirs):
     plan = plan_values(variant_dirs["worker"])
     worker = plan["module.worker_service.aws_ecs_service.this"]

@@ -5,8 +5,9 @@ A commit that leaves generated/ stale (a template, a spec or tfgen's own code ch
 re-rendering) is refused with the diff and the command to run, and so is one that leaves a golden
 variant (tests/golden) stale; a commit that keeps both current goes through. A week of a team's
 changes (a new environment, a new service, two options, a template edit), rendered and committed
-through the hook, leaves CI's checks of the team's infrastructure (tests/infrastructure) green. The remote form (`repo:` + `rev:`, .pre-commit-hooks.yaml) is used the
-same way by a repository holding its own specs and templates.
+through the hook, leaves CI's checks of the team's infrastructure (tests/infrastructure) green.
+The remote form (`repo:` + `rev:`, .pre-commit-hooks.yaml) is used the same way by a repository
+holding its own specs and templates.
 
 Hook environments are built once per module in a private PRE_COMMIT_HOME; pre-commit installs
 their packages with pip from the package index, as it does for a contributor.
@@ -25,6 +26,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import GENERATED, REPO, SPECS, edit
+
+pytestmark = pytest.mark.slow  # real git commits through pre-commit: not in `scripts/test.sh --fast`
 
 GIT = shutil.which("git")
 BIN = Path(sys.executable).parent
@@ -260,9 +263,11 @@ def test_pre_commit_is_pinned_in_the_test_extra():
     assert re.fullmatch(r"pre-commit==\d+(\.\d+)+", pin), pin
 
 
-def test_readme_names_no_tag_that_does_not_exist():
-    readme = (REPO / "README.md").read_text()
-    assert "rev: <tag>" not in readme
+def test_the_docs_name_no_tag_that_does_not_exist():
+    docs = "".join(path.read_text() for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))])
+    assert "rev: <tag>" not in docs
     tags = subprocess.run([GIT, "tag"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
-    for rev in re.findall(r"^\s*rev:\s*(\S+)", readme, re.MULTILINE):
+    revs = re.findall(r"^\s*rev:\s*(\S+)", docs, re.MULTILINE)
+    assert revs, "the docs show the hook's remote form (docs/project.md)"
+    for rev in revs:
         assert rev in tags or re.fullmatch(r"<[^>]*commit[^>]*>", rev), rev

@@ -35,6 +35,8 @@ from codemate_tfgen.errors import BrokenSibling, SpecError
 from codemate_tfgen.spec.load import display_path, load_spec
 from codemate_tfgen.spec.validate import validate
 
+pytestmark = pytest.mark.slow  # hundreds of generated cases: not in `scripts/test.sh --fast`
+
 LOAD_CASES = 800
 RENDER_CASES = 120
 RENDERED_AT_LEAST = 80  # of the render cases, valid ones rendered and verified

@@ -14,6 +14,8 @@ from conftest import GENERATED, SPECS, planned_run
 from codemate_tfgen.spec.load import environment_names
 from terraform_harness import fmt_check
 
+pytestmark = pytest.mark.slow  # real Terraform: not in `scripts/test.sh --fast`
+
 
 def test_terraform_fmt_changes_nothing():
     assert fmt_check(GENERATED / "infrastructure") == []

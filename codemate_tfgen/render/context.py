@@ -124,6 +124,7 @@ class Flags:
     bastion: bool  # a bastion host for operators
     read_replicas: bool  # the database has read replicas
     cross_region_backup: bool  # the database's automated backups are replicated to another region
+    protected: bool  # teardown: protected: the root refuses a destroy (a guard with prevent_destroy)
 
 
 @dataclass(frozen=True)
@@ -301,6 +302,7 @@ def build_context(spec: Spec) -> Context:
     data.ignore(*shapes.read_elsewhere(spec.data))
     cdn = data["cdn"]
     services = _services(data)
+    teardown = data.get("teardown", _schema("teardown")["default"])
     flags = Flags(
         cdn=cdn["enabled"],
         nat_instance=data["network"]["nat"]["mode"] == "instance",
@@ -311,6 +313,7 @@ def build_context(spec: Spec) -> Context:
         bastion="bastion" in data,
         read_replicas="read_replicas" in data["database"],
         cross_region_backup="cross_region_backup" in data["database"],
+        protected=teardown == "protected",
     )
     if not flags.cdn:
         cdn.ignore()  # the settings of a distribution that does not exist
@@ -319,6 +322,7 @@ def build_context(spec: Spec) -> Context:
         RootVariable("environment", "Environment name", "string", spec.name),
         RootVariable("project", _schema("project")["description"], "string", data["project"], ("project",)),
         RootVariable("aws_region", _schema("region")["description"], "string", data["region"], ("region",)),
+        RootVariable("teardown", _schema("teardown")["description"], "string", teardown, ("teardown",)),
         RootVariable("tags", _schema("tags")["description"], "map(string)",
                      data["tags"].everything() if "tags" in spec.data else {}, ("tags",)),
         _section_variable(data, "network"),
