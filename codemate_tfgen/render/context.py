@@ -169,6 +169,8 @@ class RootVariable:
     description: str
     type: str
     value: Any
+    # The spec value it carries (or is derived from), for `tfgen explain`; None: the file name.
+    spec_path: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -250,7 +252,7 @@ def _section_variable(spec: Tracked, *path: str, omit: tuple[str, ...] = ()) -> 
     for key in path:
         section = section[key]
     return RootVariable("_".join(path), node["description"], shapes.hcl_type(node, omit),
-                        section.passed(lambda data: shapes.value(node, data, omit)))
+                        section.passed(lambda data: shapes.value(node, data, omit)), path)
 
 
 def _services(spec: Tracked) -> list[Service]:
@@ -318,11 +320,11 @@ def build_context(spec: Spec) -> Context:
     instance_class = data["database"]["instance_class"]
     variables = [
         RootVariable("environment", "Environment name", "string", spec.name),
-        RootVariable("project", _schema("project")["description"], "string", data["project"]),
-        RootVariable("aws_region", _schema("region")["description"], "string", data["region"]),
-        RootVariable("teardown", _schema("teardown")["description"], "string", teardown),
+        RootVariable("project", _schema("project")["description"], "string", data["project"], ("project",)),
+        RootVariable("aws_region", _schema("region")["description"], "string", data["region"], ("region",)),
+        RootVariable("teardown", _schema("teardown")["description"], "string", teardown, ("teardown",)),
         RootVariable("tags", _schema("tags")["description"], "map(string)",
-                     data["tags"].everything() if "tags" in spec.data else {}),
+                     data["tags"].everything() if "tags" in spec.data else {}, ("tags",)),
         _section_variable(data, "network"),
         _section_variable(data, "dns"),
         _section_variable(data, "services", omit=SERVICE_STRUCTURE),
@@ -340,11 +342,11 @@ def build_context(spec: Spec) -> Context:
         _section_variable(data, "budget"),
         RootVariable("elb_log_account_id", "Elastic Load Balancing account writing ALB access logs in the region "
                      "(null where the service principal is used)", "string",
-                     aws.ELB_LOG_ACCOUNTS.get(data["region"])),
+                     aws.ELB_LOG_ACCOUNTS.get(data["region"]), ("region",)),
         RootVariable("rds_max_connections",
                      f"PostgreSQL max_connections of {instance_class}: LEAST(memory / 9531392, 5000) on its "
                      f"nominal memory ({aws.RDS_INSTANCE_MEMORY_GIB[instance_class]} GiB)", "number",
-                     aws.max_connections(instance_class)),
+                     aws.max_connections(instance_class), ("database", "instance_class")),
     ]
     catalog = data["secrets"]
     context = Context(
