@@ -335,6 +335,8 @@ def check_module(parsed_files: Mapping[str, dict],
                         check_static_parameters(body, address, file, line, findings)
                     if type_name == "aws_db_instance":
                         check_replica_key(body, address, file, line, findings)
+                    if type_name == "aws_ecs_service":
+                        check_failure_detection(body, address, file, line, findings)
         check_references(file, parsed, lines, findings)
     return findings
 
@@ -363,6 +365,29 @@ def check_replica_key(body: dict, address: str, file: str, line: int, findings: 
     if "replicate_source_db" in body and "kms_key_id" in body and "region" not in body:
         findings.append(Finding(file, line, f"{address}: a read replica in its source's region takes the source's "
                                             "KMS key; RDS refuses kms_key_id for one"))
+
+
+def _blocks_of(body: dict, name: str) -> list[dict]:
+    found = body.get(name)
+    return [block for block in found if isinstance(block, dict)] if isinstance(found, list) else []
+
+
+def check_failure_detection(body: dict, address: str, file: str, line: int, findings: list[Finding]) -> None:
+    """A service whose new tasks never become healthy keeps retrying them unless its deployment
+    circuit breaker stops and rolls it back. ECS runs the circuit breaker for its own deployment
+    controller, rolling and blue/green strategies alike ("Amazon ECS deployment failure
+    detection"), and refuses it for the CODE_DEPLOY and EXTERNAL controllers."""
+    controllers = [unquote_label(str(block.get("type", '"ECS"'))) for block in _blocks_of(body, "deployment_controller")]
+    if any(controller != "ECS" for controller in controllers):
+        if _blocks_of(body, "deployment_circuit_breaker"):
+            findings.append(Finding(file, line, f"{address}: ECS refuses a deployment circuit breaker with the "
+                                                f"{controllers[0]} deployment controller"))
+        return
+    breaker = _blocks_of(body, "deployment_circuit_breaker")
+    if not breaker or breaker[0].get("enable") is not True or breaker[0].get("rollback") is not True:
+        findings.append(Finding(file, line, f"{address}: no deployment circuit breaker with rollback: a deployment "
+                                            "whose tasks never become healthy would go on replacing them; set "
+                                            "deployment_circuit_breaker { enable = true, rollback = true }"))
 
 
 def check_replacement_names(schema: dict, body: dict, address: str, file: str, line: int,

@@ -244,9 +244,9 @@ def test_blue_green_service_has_two_groups_and_rules_ecs_moves(plan):
     ecs = plan["module.backend_service.aws_ecs_service.this"]
     assert ecs["deployment_configuration"][0]["strategy"] == "BLUE_GREEN"
     assert ecs["deployment_configuration"][0]["bake_time_in_minutes"] == "10"
-    # The circuit breaker is the rolling strategy's; a blue/green deployment rolls back on its own
-    # errors, in either of its groups.
-    assert ecs["deployment_circuit_breaker"] == [{"enable": False, "rollback": False}]
+    # Tasks that never become healthy stop and roll back a blue/green deployment as they do a
+    # rolling one (the circuit breaker); its own errors, in either of its groups, do too (alarms).
+    assert ecs["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}]
     rollback = {key: plan[f'module.backend_service.aws_cloudwatch_metric_alarm.rollback["{key}"]']
                 for key in ("primary", "alternate")}
     assert ecs["alarms"] == [{"alarm_names": [rollback[key]["alarm_name"] for key in ("alternate", "primary")],

@@ -293,6 +293,50 @@ def test_a_read_replica_in_its_sources_region_names_no_key():
                                   "source's KMS key; RDS refuses kms_key_id for one"]
 
 
+def test_a_service_without_a_circuit_breaker_and_one_whose_controller_refuses_it():
+    findings = check("""\
+        resource "aws_ecs_service" "rolling" {
+          name = "a"
+
+          deployment_circuit_breaker {
+            enable   = true
+            rollback = true
+          }
+        }
+
+        resource "aws_ecs_service" "blue_green" {
+          name = "b"
+
+          deployment_configuration {
+            strategy = "BLUE_GREEN"
+          }
+
+          deployment_circuit_breaker {
+            enable   = !local.blue_green
+            rollback = !local.blue_green
+          }
+        }
+
+        resource "aws_ecs_service" "code_deploy" {
+          name = "c"
+
+          deployment_controller {
+            type = "CODE_DEPLOY"
+          }
+
+          deployment_circuit_breaker {
+            enable   = true
+            rollback = true
+          }
+        }
+        """)
+    assert messages(findings) == [
+        "aws_ecs_service.blue_green: no deployment circuit breaker with rollback: a deployment whose tasks never "
+        "become healthy would go on replacing them; set deployment_circuit_breaker { enable = true, rollback = true }",
+        "aws_ecs_service.code_deploy: ECS refuses a deployment circuit breaker with the CODE_DEPLOY deployment "
+        "controller"]
+
+
 def test_nested_attribute_paths_only_check_first_attribute():
     # .ingress[0].from_port: only "ingress" is checked against aws_security_group.
     assert check("""\
