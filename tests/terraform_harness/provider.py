@@ -195,18 +195,34 @@ def acm_validation_options(planned: dict) -> object:
             for n in dict.fromkeys(names)]
 
 
+# Arguments AWS cannot change in place: the provider marks them ForceNew, and a change to one
+# plans a replacement (the old object destroyed, a new one created, with new ids).
+REPLACED_BY = {
+    "aws_lb_target_group": ("name", "name_prefix", "port", "protocol", "protocol_version", "target_type",
+                            "vpc_id", "ip_address_type"),
+}
+
+
 def plan(type_name: str, prior_dv, proposed_dv, config_dv):
-    """(planned msgpack bytes, diagnostics) for a PlanResourceChange request."""
+    """(planned msgpack bytes, diagnostics, attributes whose change requires replacement) for a
+    PlanResourceChange request."""
     block = block_for("resource", type_name)
     proposed = decode(proposed_dv)
     if block is None:
-        return b"", [diagnostic("Unknown resource type", type_name)]
+        return b"", [diagnostic("Unknown resource type", type_name)], []
     if proposed is None:  # destroy
-        return encode(None), []
+        return encode(None), [], []
+    prior = decode(prior_dv)
     planned = plan_object(block, proposed)
-    if type_name == "aws_acm_certificate" and decode(prior_dv) is None:
+    if type_name == "aws_acm_certificate" and prior is None:
         planned["domain_validation_options"] = acm_validation_options(planned)
-    return encode(planned), []
+    replace = [name for name in REPLACED_BY.get(type_name, ()) if prior is not None
+               and not is_unknown(planned.get(name)) and planned.get(name) != prior.get(name)]
+    if replace:  # a new object: what AWS decides for it (ids, ARNs) is unknown until it exists
+        config, attributes = decode(config_dv) or {}, block.get("attributes", {})
+        planned = plan_object(block, {key: None if (attributes.get(key) or {}).get("computed")
+                                      and config.get(key) is None else value for key, value in proposed.items()})
+    return encode(planned), [], replace
 
 
 # --- ReadDataSource ----------------------------------------------------------------------
@@ -395,6 +411,14 @@ class AwsAccount:
 
     def refusals(self, type_name: str, prior, new) -> list:
         """Why AWS would refuse to turn `prior` into `new` (None: absent), given what exists now."""
+        if type_name in ("aws_lb_target_group", "aws_alb_target_group") and new is None:
+            arn = (prior or {}).get("arn")
+            if any(arn in arns for arns in self.forwards.values()):
+                return [diagnostic(
+                    f"deleting ELBv2 Target Group ({arn}): ResourceInUse: Target group '{arn}' is currently in "
+                    "use by a listener or a rule",
+                    "ELB deletes a target group only once no listener or listener rule forwards to it. "
+                    "(Emulated by the stand-in provider.)")]
         wanted = unique_name(type_name, new)
         if wanted is not None and wanted in self.names and wanted != unique_name(type_name, prior):
             overwrite = UNIQUE_NAMES[type_name].overwrite
@@ -497,9 +521,9 @@ def apply(session: Session, type_name: str, prior_dv, planned_dv):
     if block is None:
         return b"", [diagnostic("Unknown resource type", type_name)]
     prior, planned = decode(prior_dv), decode(planned_dv)
-    if planned is None:  # destroy: AWS forgets it
-        session.change(type_name, prior, None)
-        return encode(None), []
+    if planned is None:  # destroy: AWS forgets it, unless it refuses
+        diags = session.change(type_name, prior, None)
+        return encode(prior if diags else None), diags
     seed = session.claim(digest(type_name, planned_dv.msgpack.hex()))
     state = Inventor("resource", type_name, planned, seed, session).complete_block(block, planned)
     diags = session.change(type_name, prior, state)

@@ -63,9 +63,11 @@ class Handlers:
 
     def PlanResourceChange(self, req: bytes) -> bytes:
         msg = pb.PlanResourceChangeRequest.FromString(req)
-        planned, diags = provider.plan(msg.type_name, msg.prior_state, msg.proposed_new_state,
-                                       msg.config)
+        planned, diags, replace = provider.plan(msg.type_name, msg.prior_state, msg.proposed_new_state,
+                                                msg.config)
         resp = pb.PlanResourceChangeResponse(diagnostics=diags)
+        for name in replace:
+            resp.requires_replace.add().steps.add(attribute_name=name)
         resp.planned_state.msgpack = planned
         resp.planned_private = msg.prior_private
         return resp.SerializeToString()
