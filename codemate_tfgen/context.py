@@ -123,6 +123,7 @@ class Flags:
     bastion: bool  # a bastion host for operators
     read_replicas: bool  # the database has read replicas
     cross_region_backup: bool  # the database's automated backups are replicated to another region
+    restore_archived: bool  # the app restores archived user files: their readers may call RestoreObject
 
 
 @dataclass(frozen=True)
@@ -298,6 +299,7 @@ def build_context(spec: Spec) -> Context:
         bastion="bastion" in data,
         read_replicas="read_replicas" in data["database"],
         cross_region_backup="cross_region_backup" in data["database"],
+        restore_archived=bool(data["storage"].get("intelligent_tiering", {}).get("restore_archived", False)),
     )
     if not flags.cdn:
         cdn.ignore()  # the settings of a distribution that does not exist

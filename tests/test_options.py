@@ -22,6 +22,7 @@ from test_docs import shellcheck_readme
 
 from codemate_tfgen import pipeline
 from terraform_harness import Account, depends_on, run_terraform, terraform_graph
+from terraform_harness.runner import state_resources
 
 VARIANT = REPO / "tests" / "golden" / "all-options" / "specs"
 ENVS = ["dev", "prod", "staging"]
@@ -215,6 +216,17 @@ def test_files_enter_intelligent_tiering_instead_of_the_fixed_classes(plan):
     # The logs bucket keeps its own lifecycle.
     [logs] = plan["module.s3.aws_s3_bucket_lifecycle_configuration.logs"]["rule"]
     assert [(t["days"], t["storage_class"]) for t in logs["transition"]] == [(90, "GLACIER")]
+
+
+def test_the_services_reading_files_may_restore_archived_ones(applied):
+    """With archive tiers the app restores a file before reading it (restore_archived): the
+    services with files access may, and no other."""
+    policy = json.loads(applied.resource("module.backend_service.aws_iam_role_policy.task[0]")["policy"])
+    [objects] = [s for s in policy["Statement"] if s["Sid"] == "FilesObjects"]
+    assert "s3:RestoreObject" in objects["Action"]
+    restoring = [address for address, values in state_resources(applied.state)
+                 if address.endswith("aws_iam_role_policy.task[0]") and "s3:RestoreObject" in values["policy"]]
+    assert restoring == ["module.backend_service.aws_iam_role_policy.task[0]"]
 
 
 def test_intelligent_tiering_without_archive_tiers_has_no_tiering_configuration(tmp_path):

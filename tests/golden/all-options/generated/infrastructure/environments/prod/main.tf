@@ -396,7 +396,7 @@ module "backend_service" {
   task_role_statements = [
     {
       sid       = "FilesObjects"
-      actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+      actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:RestoreObject"]
       resources = ["${module.s3.files_bucket_arn}/*"]
     },
     {
