@@ -337,7 +337,12 @@ def check_module(parsed_files: Mapping[str, dict],
                         check_replica_key(body, address, file, line, findings)
                     if type_name == "aws_ecs_service":
                         check_failure_detection(body, address, file, line, findings)
+                    if type_name == "aws_elasticache_user":
+                        check_iam_user(body, address, file, line, findings)
+                    if type_name == "aws_elasticache_replication_group":
+                        check_user_group_encryption(body, address, file, line, findings)
         check_references(file, parsed, lines, findings)
+    check_user_groups(parsed_files, texts or {}, findings)
     return findings
 
 
@@ -388,6 +393,45 @@ def check_failure_detection(body: dict, address: str, file: str, line: int, find
         findings.append(Finding(file, line, f"{address}: no deployment circuit breaker with rollback: a deployment "
                                             "whose tasks never become healthy would go on replacing them; set "
                                             "deployment_circuit_breaker { enable = true, rollback = true }"))
+
+
+def check_iam_user(body: dict, address: str, file: str, line: int, findings: list[Finding]) -> None:
+    """ElastiCache signs an IAM user in by its user id, so it refuses an IAM user whose user_name
+    differs from its user_id."""
+    iam = any(unquote_label(str(mode.get("type", ""))) == "iam" for mode in _blocks_of(body, "authentication_mode"))
+    if iam and body.get("user_name") != body.get("user_id"):
+        findings.append(Finding(file, line, f"{address}: an IAM-authenticated ElastiCache user needs user_name equal "
+                                            "to user_id"))
+
+
+def check_user_group_encryption(body: dict, address: str, file: str, line: int, findings: list[Finding]) -> None:
+    """Users sign in over TLS only: ElastiCache refuses a user group on a replication group
+    without encryption in transit."""
+    if body.get("user_group_ids") and body.get("transit_encryption_enabled") is not True:
+        findings.append(Finding(file, line, f"{address}: a user group (user_group_ids) needs "
+                                            "transit_encryption_enabled = true"))
+
+
+_USER_ID = re.compile(r"^\$\{aws_elasticache_user\.([A-Za-z_][\w-]*)\.user_id\}$")
+
+
+def check_user_groups(parsed_files: Mapping[str, dict], texts: Mapping[str, str], findings: list[Finding]) -> None:
+    """ElastiCache refuses a user group without a user named default (what a connection is
+    before it signs in). The users are looked up in the same module, by reference."""
+    users = {name: body for parsed in parsed_files.values()
+             for type_name, name, body in labelled_blocks(parsed, "resource") if type_name == "aws_elasticache_user"}
+    for file in sorted(parsed_files):
+        lines = LineFinder(texts.get(file))
+        for type_name, name, body in labelled_blocks(parsed_files[file], "resource"):
+            if type_name != "aws_elasticache_user_group" or not isinstance(body.get("user_ids"), list):
+                continue
+            named = [_USER_ID.match(str(ref)) for ref in body["user_ids"]]
+            if not all(named):
+                continue  # ids from elsewhere: nothing to look up here
+            if not any(unquote_label(str(users.get(m.group(1), {}).get("user_name", ""))) == "default" for m in named):
+                line = body.get("__start_line__") or lines.header("resource", type_name, name)
+                findings.append(Finding(file, line, f"{type_name}.{name}: ElastiCache refuses a user group without "
+                                                    'a user whose user_name is "default"'))
 
 
 def check_replacement_names(schema: dict, body: dict, address: str, file: str, line: int,
