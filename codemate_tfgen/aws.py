@@ -18,7 +18,7 @@ FARGATE_MEMORY = {
 }
 
 # Memory of the RDS instance classes, GiB, which sizes the max_connections the parameter group
-# sets; the spec rules refuse a class missing here.
+# sets; the spec rules refuse a class missing here, and the price book may price only these.
 RDS_INSTANCE_MEMORY_GIB = {
     "db.t3.micro": 1, "db.t3.small": 2, "db.t3.medium": 4, "db.t3.large": 8,
     "db.t3.xlarge": 16, "db.t3.2xlarge": 32,
@@ -28,7 +28,33 @@ RDS_INSTANCE_MEMORY_GIB = {
     "db.m7g.large": 8, "db.m7g.xlarge": 16, "db.m7g.2xlarge": 32,
     "db.r6g.large": 16, "db.r6g.xlarge": 32, "db.r6g.2xlarge": 64,
     "db.r7g.large": 16, "db.r7g.xlarge": 32, "db.r7g.2xlarge": 64,
+    "db.m5.large": 8, "db.m5.xlarge": 16, "db.m5.2xlarge": 32,
+    "db.m6i.large": 8, "db.m6i.xlarge": 16, "db.m6i.2xlarge": 32,
+    "db.r5.large": 16, "db.r5.xlarge": 32, "db.r5.2xlarge": 64,
+    "db.r6i.large": 16, "db.r6i.xlarge": 32, "db.r6i.2xlarge": 64,
 }
+
+
+def _sizes(families: str, sizes: str) -> list[str]:
+    return [f"{family}.{size}" for family in families.split() for size in sizes.split()]
+
+
+# ElastiCache node types of the current generation ("Supported node types", ElastiCache user
+# guide); the spec rules refuse any other, and the price book may price only these.
+CACHE_NODE_TYPES = frozenset(
+    _sizes("cache.t3 cache.t4g", "micro small medium")
+    + _sizes("cache.m5", "large xlarge 2xlarge 4xlarge 12xlarge 24xlarge")
+    + _sizes("cache.m6g cache.m7g cache.r6g cache.r7g", "large xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge")
+    + _sizes("cache.r5", "large xlarge 2xlarge 4xlarge 12xlarge 24xlarge"))
+
+# EC2 instance types for the bastion host and a NAT instance: the burstable families (t2 for its
+# free tier) and the general purpose and compute families up to 4xlarge, more than either needs.
+# The spec rules refuse any other, and the price book may price only these.
+EC2_INSTANCE_TYPES = frozenset(
+    _sizes("t2", "nano micro small medium large")
+    + _sizes("t3 t3a t4g", "nano micro small medium large xlarge 2xlarge")
+    + _sizes("m5 m6i m7i c5 c6i c7i", "large xlarge 2xlarge 4xlarge")
+    + _sizes("m6g m7g c6g c7g", "medium large xlarge 2xlarge 4xlarge"))
 
 # Elastic Load Balancing accounts that write ALB access logs, by region. Regions opened after
 # August 2022 have none and use the logdelivery.elasticloadbalancing.amazonaws.com principal.

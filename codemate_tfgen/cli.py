@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from codemate_tfgen import __version__
+from codemate_tfgen.cost.scenarios import SCENARIOS
 from codemate_tfgen.errors import SpecWarning, TfgenError
-from codemate_tfgen.scenarios import SCENARIOS
 
 if TYPE_CHECKING:
     from codemate_tfgen.project import Project
@@ -207,7 +207,7 @@ def check(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
 def _reporter(project: Project) -> Reporter:
     from codemate_tfgen.layout import ROOT
     from codemate_tfgen.report import Reporter
-    from codemate_tfgen.spec import display_path
+    from codemate_tfgen.spec.load import display_path
 
     return Reporter(click.echo, display_path(project.out / ROOT))
 
@@ -253,9 +253,11 @@ def cost(envs: tuple[str, ...], all_envs: bool, project: Project, fmt: str, scen
     """Estimate the monthly AWS cost of environments from their specs.
 
     Resources come from the spec, quantities from its `usage` section, unit prices from the
-    price book codemate_tfgen/data/prices-<region>.yaml (the design document's). One ENV prints
-    its line items, the total and each category's share; several (or --all, the default) are
-    put side by side. With --against the last line is the monthly delta; the exit code is 0.
+    price book codemate_tfgen/data/prices-<region>.yaml (AWS's list prices for instances and
+    Fargate, the design document's for the rest) with the project's specs/_prices.yaml over it
+    (docs/cost.md). One ENV prints its line items, the total, each category's share and what is
+    not priced; several (or --all, the default) are put side by side with their total and each
+    one's share of its budget. With --against the last line is the monthly delta; the exit code is 0.
 
     \b
     Examples:
@@ -265,16 +267,16 @@ def cost(envs: tuple[str, ...], all_envs: bool, project: Project, fmt: str, scen
       tfgen cost prod --against origin/main   # what this branch changes, line by line
       tfgen cost prod --against /tmp/prod.yaml
     """
-    from codemate_tfgen import cost as costing
-    from codemate_tfgen import costview, pipeline
+    from codemate_tfgen import pipeline
+    from codemate_tfgen.cost import model as costing
+    from codemate_tfgen.cost import view as costview
 
     names = pipeline.select(project.specs, _names(envs, all_envs))
     specs = pipeline.load_valid_specs(project.specs, names)
     estimates = [costing.estimate(spec, scenario) for spec in specs]
     if ref is not None:
-        before = costing.reference_specs(ref, project.specs, names)
-        pairs = [(None if before[s.name] is None else costing.estimate(before[s.name], scenario), e)
-                 for s, e in zip(specs, estimates, strict=True)]
+        before = costing.reference_estimates(ref, project.specs, names, scenario)
+        pairs = [(before[s.name], e) for s, e in zip(specs, estimates, strict=True)]
         click.echo(costview.difference(pairs, ref, fmt))
     elif len(estimates) == 1:
         optimized = estimates[0].applied
@@ -297,7 +299,7 @@ def schema() -> int:
     Example:
       tfgen schema > spec.schema.json
     """
-    from codemate_tfgen.validate import spec_schema
+    from codemate_tfgen.spec.schema import spec_schema
 
     click.echo(json.dumps(spec_schema(), indent=2))
     return EXIT_OK

@@ -8,14 +8,15 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from codemate_tfgen import crosscheck, tree
-from codemate_tfgen import render as rendering
-from codemate_tfgen.context import build_context
+from codemate_tfgen import tree
 from codemate_tfgen.errors import SpecError, SpecProblem, SpecWarning
 from codemate_tfgen.project import Project
-from codemate_tfgen.spec import Spec, environment_names, load_spec
-from codemate_tfgen.validate import topology_problems, validate
-from codemate_tfgen.verify import verify
+from codemate_tfgen.render import templates as rendering
+from codemate_tfgen.render.context import build_context
+from codemate_tfgen.spec import crosscheck
+from codemate_tfgen.spec.load import Spec, environment_names, load_spec
+from codemate_tfgen.spec.validate import topology_problems, validate
+from codemate_tfgen.verify.crossref import verify
 
 
 def select(specs_dir: Path, names: tuple[str, ...]) -> list[str]:

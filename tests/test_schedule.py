@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from codemate_tfgen import schedule
+from codemate_tfgen.spec import schedule
 
 
 def days(expression: str, year: int = 2025, month: int | None = None) -> list[date]:

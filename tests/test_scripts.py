@@ -18,11 +18,11 @@ import pytest
 from conftest import SPECS, TEMPLATES, project_of, write_tree
 
 from codemate_tfgen import pipeline
-from codemate_tfgen.context import build_context
 from codemate_tfgen.hcl import unquote
-from codemate_tfgen.render import modules, render_shared
-from codemate_tfgen.shell import quote
-from codemate_tfgen.spec import environment_names, load_spec
+from codemate_tfgen.render.context import build_context
+from codemate_tfgen.render.shell import quote
+from codemate_tfgen.render.templates import modules, render_shared
+from codemate_tfgen.spec.load import environment_names, load_spec
 
 # The scripts "Terraform 구조" and "배포 프로세스" name.
 SCRIPTS = ["apply.sh", "destroy.sh", "init-backend.sh", "init.sh", "migrate-state.sh", "plan.sh"]

@@ -10,7 +10,7 @@ import yaml
 from conftest import SPECS, project_of
 
 from codemate_tfgen import pipeline
-from codemate_tfgen.validate import _SECRET_SHAPES, _mixed
+from codemate_tfgen.spec.validate import _SECRET_SHAPES, _mixed
 
 # Shapes as real credentials have them (made-up values; the AWS ones follow AWS's documented form).
 SECRETS = {

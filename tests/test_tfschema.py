@@ -1,14 +1,12 @@
-"""codemate_tfgen.tfschema: schema checks of parsed HCL, one test per finding kind."""
+"""codemate_tfgen.verify.tfschema: schema checks of parsed HCL, one test per finding kind."""
 
 from __future__ import annotations
 
 import textwrap
-import time
 
 import hcl2
-import pytest
 
-from codemate_tfgen import tfschema
+from codemate_tfgen.verify import tfschema
 
 
 def check(text: str) -> list[tfschema.Finding]:
@@ -398,22 +396,16 @@ def test_nested_attribute_paths_only_check_first_attribute():
         """) == []
 
 
-def test_schema_loads_quickly_and_is_cached():
+def test_schema_loads_once():
+    """Its speed is scripts/benchmark.py's business; here, that a second load is the first one."""
     tfschema.load_schema.cache_clear()
-    started = time.perf_counter()
     schema = tfschema.load_schema()
-    elapsed = time.perf_counter() - started
     assert len(schema["resource_schemas"]) > 1500 and len(schema["data_source_schemas"]) > 600
     assert tfschema.load_schema() is schema
-    assert elapsed < 1.0  # measured ~40 ms; generous for a loaded CI machine
 
 
-@pytest.mark.parametrize("files", [40])
-def test_checking_forty_files_is_fast(files):
+def test_forty_clean_files_have_no_findings():
     text = textwrap.dedent(CLEAN)
-    parsed = {f"f{i}.tf": hcl2.loads(text) for i in range(files)}
+    parsed = {f"f{i}.tf": hcl2.loads(text) for i in range(40)}
     texts = {name: text for name in parsed}
-    tfschema.load_schema()
-    started = time.perf_counter()
     assert tfschema.check_module(parsed, texts) == []
-    assert time.perf_counter() - started < 0.5  # measured well under 100 ms

@@ -10,10 +10,10 @@ import pytest
 from conftest import SPECS, project_of
 
 from codemate_tfgen import pipeline
-from codemate_tfgen.context import build_context
 from codemate_tfgen.errors import VerificationError
-from codemate_tfgen.spec import load_spec
-from codemate_tfgen.verify import verify
+from codemate_tfgen.render.context import build_context
+from codemate_tfgen.spec.load import load_spec
+from codemate_tfgen.verify.crossref import verify
 
 RDS = "infrastructure/modules/database/rds"
 PROD = "infrastructure/environments/prod"

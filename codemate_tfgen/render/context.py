@@ -2,7 +2,7 @@
 
 Every decision about an environment is made here, once: which parts exist (the flags), what
 each service is given and where the load balancer sends it, and the root variables, whose
-types, descriptions and values come from the spec and its JSON Schema (codemate_tfgen.shapes).
+types, descriptions and values come from the spec and its JSON Schema (codemate_tfgen.render.shapes).
 Templates receive this context, never the raw spec.
 
 Every spec value must reach the output: the context records what it reads, and a value it
@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from codemate_tfgen import aws, hcl, shapes
-from codemate_tfgen.spec import JsonPath, Spec, format_path
-from codemate_tfgen.validate import CATCH_ALL_PRIORITY, resolve, spec_schema, with_defaults
+from codemate_tfgen import aws, hcl
+from codemate_tfgen.render import shapes
+from codemate_tfgen.spec.load import JsonPath, Spec, format_path
+from codemate_tfgen.spec.schema import catch_all_priority, resolve, spec_schema, with_defaults
 
 VERSIONS = {"terraform": ">= 1.10", "aws": "~> 6.0"}
 
@@ -154,6 +155,16 @@ class Service:
     uses_database: bool  # its environment names the database (it runs the migrations)
     uses_cache: bool  # its environment names Redis: it may connect to it, with its IAM role
 
+    @property
+    def identifier(self) -> str:
+        """The name as an HCL identifier (service names may hold '-'), in output and module names."""
+        return self.name.replace("-", "_")
+
+    @property
+    def module(self) -> str:
+        """The name of the service's module call in the environment root."""
+        return f"{self.identifier}_service"
+
 
 @dataclass(frozen=True)
 class RootVariable:
@@ -254,7 +265,7 @@ def _services(spec: Tracked) -> list[Service]:
         default = bool(routing.get("default", False))
         blue_green = service.get("deployment", {}).get("strategy") == "blue_green"
         if default and blue_green:
-            rules.append(Rule(name, CATCH_ALL_PRIORITY, ["/*"], [], catch_all=True))
+            rules.append(Rule(name, catch_all_priority(), ["/*"], [], catch_all=True))
         secrets = dict(service.get("secrets", {}).items())
         access = service.get("access", {})
         found.append(Service(
@@ -360,5 +371,6 @@ def build_context(spec: Spec) -> Context:
         settings=with_defaults(spec.data),
     )
     context.unrendered = [f"{format_path(path)}: set in {spec.location(path)} but nothing renders it; a template "
-                          "or codemate_tfgen/context.py must use it" for path in sorted(data.unread(), key=format_path)]
+                          "or codemate_tfgen/render/context.py must use it"
+                          for path in sorted(data.unread(), key=format_path)]
     return context

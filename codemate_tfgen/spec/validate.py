@@ -6,7 +6,6 @@ collected and raised together as one SpecError.
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import json
 import math
@@ -14,19 +13,20 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from codemate_tfgen import cache as user_cache
-from codemate_tfgen import schedule
-from codemate_tfgen.aws import FARGATE_MEMORY, RDS_INSTANCE_MEMORY_GIB, max_connections
+from codemate_tfgen.aws import (
+    CACHE_NODE_TYPES,
+    EC2_INSTANCE_TYPES,
+    FARGATE_MEMORY,
+    RDS_INSTANCE_MEMORY_GIB,
+    max_connections,
+)
 from codemate_tfgen.errors import SpecError, SpecProblem
-from codemate_tfgen.spec import JsonPath, Spec, closest, display_path, format_path, suggestion
-
-
-@cache
-def spec_schema() -> dict[str, Any]:
-    return json.loads(resources.files("codemate_tfgen").joinpath("spec.schema.json").read_text("utf-8"))
+from codemate_tfgen.spec import schedule
+from codemate_tfgen.spec.load import JsonPath, Spec, closest, display_path, format_path, suggestion
+from codemate_tfgen.spec.schema import catch_all_priority, spec_schema, with_defaults
 
 
 @cache
@@ -34,40 +34,6 @@ def _validator() -> Any:
     import jsonschema  # ~30 ms with the validator: only paid when the verdict below is not cached
 
     return jsonschema.Draft202012Validator(spec_schema())
-
-
-def with_defaults(data: Any, node: dict[str, Any] | None = None) -> Any:
-    """`data` with the schema's defaults filled in where a value is absent, as the templates
-    see it through Terraform's optional() defaults (the spec files themselves are not changed)."""
-    node = resolve(spec_schema() if node is None else node)
-    if isinstance(data, list) and "items" in node:
-        return [with_defaults(item, node["items"]) for item in data]
-    if not isinstance(data, dict):
-        return data
-    if isinstance(node.get("additionalProperties"), dict) and "properties" not in node:
-        return {key: with_defaults(item, node["additionalProperties"]) for key, item in data.items()}
-    out = dict(data)
-    for key, sub in node.get("properties", {}).items():
-        sub = resolve(sub)
-        if key in out:
-            out[key] = with_defaults(out[key], sub)
-        elif "default" in sub:
-            out[key] = with_defaults(copy.deepcopy(sub["default"]), sub)
-    return out
-
-
-def resolve(node: dict[str, Any]) -> dict[str, Any]:
-    """The node a `$ref` names, with the referring node's own keywords (its description) on top,
-    as draft 2020-12 applies keywords beside a `$ref`."""
-    while "$ref" in node:
-        ref = node["$ref"]
-        if not ref.startswith("#/"):
-            raise ValueError(f"only local references are supported: {ref}")
-        target = spec_schema()
-        for part in ref[2:].split("/"):
-            target = target[part]
-        node = {**target, **{key: item for key, item in node.items() if key != "$ref"}}
-    return node
 
 
 def validate(spec: Spec) -> None:
@@ -346,7 +312,6 @@ def service_routing(spec: Spec) -> Iterator[SpecProblem]:
 
 # The rule a blue/green default service gets for everything no other rule matches (ECS moves the
 # weights of a listener rule, never of the listener's default action): the last priority.
-CATCH_ALL_PRIORITY = spec_schema()["$defs"]["listener_rule"]["properties"]["priority"]["maximum"]
 # ALB security group: 60 inbound rules by default, of which CloudFront's origin-facing prefix
 # list takes 55 ("Amazon VPC quotas"; the list's max entries count against the group).
 SECURITY_GROUP_INBOUND_RULES = 60
@@ -387,9 +352,9 @@ def service_deployment(spec: Spec) -> Iterator[SpecProblem]:
     if default in blue_green:
         for name, service in services.items():
             for index, rule_ in enumerate(service.get("routing", {}).get("rules", [])):
-                if rule_["priority"] == CATCH_ALL_PRIORITY:
+                if rule_["priority"] == catch_all_priority():
                     yield spec.problem(("services", name, "routing", "rules", index, "priority"),
-                                       f"{CATCH_ALL_PRIORITY} is the catch-all rule of the blue/green default "
+                                       f"{catch_all_priority()} is the catch-all rule of the blue/green default "
                                        f"service {default}; use a lower number")
     cidrs = spec.data["load_balancer"].get("test_listener_cidrs", [])
     path = ("load_balancer", "test_listener_cidrs")
@@ -505,11 +470,43 @@ def usage_names_services(spec: Spec) -> Iterator[SpecProblem]:
                                key=True)
 
 
+@rule
+def usage_consistent(spec: Spec) -> Iterator[SpecProblem]:
+    usage = with_defaults(spec.data.get("usage", {}), spec_schema()["properties"]["usage"])
+    if usage["aws_service_data_gb"] > usage["nat_data_gb"]:
+        yield spec.problem(("usage", "aws_service_data_gb"), (
+            f"{usage['aws_service_data_gb']} exceeds nat_data_gb ({usage['nat_data_gb']}); it is the part of "
+            "nat_data_gb that goes to AWS services"))
+
+
+# The types codemate_tfgen/aws.py lists are the ones the price book may price (tfgen cost).
+_KNOWN_TYPES = (
+    (("cache", "node_type"), CACHE_NODE_TYPES, "CACHE_NODE_TYPES", "an ElastiCache node type"),
+    (("bastion", "instance_type"), EC2_INSTANCE_TYPES, "EC2_INSTANCE_TYPES", "an EC2 instance type"),
+    (("network", "nat", "instance_type"), EC2_INSTANCE_TYPES, "EC2_INSTANCE_TYPES", "an EC2 instance type"),
+)
+
+
+@rule
+def instance_types_known(spec: Spec) -> Iterator[SpecProblem]:
+    data = with_defaults(spec.data)
+    for path, known, table, what in _KNOWN_TYPES:
+        value: Any = data
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, str) and value not in known:
+            close = closest(value, sorted(known))
+            yield spec.problem(path, f"{value} is not {what} tfgen knows ({table} in codemate_tfgen/aws.py)"
+                                     + (f"; did you mean {close!r}?" if close else ""))
+
+
 # Environment-qualified names built from the project and service names, against AWS limits.
 _NAME_LIMITS = [
     ("ALB name", "{project}-alb-{env}", 32),
-    ("S3 bucket name", "{project}-static-{env}", 63),
+    # The buckets end in the 12-digit account ID (modules storage/s3 and cicd/codepipeline).
     ("S3 bucket name", "{project}-files-{env}-123456789012", 63),
+    ("S3 bucket name", "{project}-logs-{env}-123456789012", 63),
+    ("S3 bucket name", "{project}-{env}-pipeline-artifacts-123456789012", 63),
 ]
 _SERVICE_NAME_LIMITS = [
     ("IAM role name", "{project}-{env}-{service}-execution", 64),

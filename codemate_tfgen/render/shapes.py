@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from codemate_tfgen import hcl
-from codemate_tfgen.validate import resolve, spec_schema
+from codemate_tfgen.spec.schema import resolve, spec_schema
 
 Schema = dict[str, Any]
 

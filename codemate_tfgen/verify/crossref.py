@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from codemate_tfgen import cache, hcl, hcltypes
+from codemate_tfgen import cache, hcl
 from codemate_tfgen.errors import VerificationError
+from codemate_tfgen.verify import hcltypes
 
 META_ARGUMENTS = {"source", "version", "count", "for_each", "providers", "depends_on"}
 _REFERENCE = re.compile(
@@ -265,7 +266,7 @@ def _called(modules: dict[str, TerraformModule], caller: TerraformModule, name: 
 
 def provider_schema_findings(modules: dict[str, TerraformModule], files: dict[str, str]) -> Iterator[str]:
     """Every resource and data block against the hashicorp/aws schema, with the template it came from."""
-    from codemate_tfgen import tfschema
+    from codemate_tfgen.verify import tfschema
 
     for module in modules.values():
         texts = {path: files[path] for path in module.parsed}

@@ -2,7 +2,8 @@
 
 Resources come from the spec (instance classes, task shapes, node and NAT counts, toggles),
 quantities nobody can read off the infrastructure (traffic, storage, API spend) from the spec's
-`usage` section (defaults in the JSON Schema), unit prices from data/prices-<region>.yaml.
+`usage` section (defaults in the JSON Schema), unit prices from data/prices-<region>.yaml with the
+project's specs/_prices.yaml over it. What has no price is listed with the estimate, never guessed.
 Each line is rounded to the cent the way the design document rounds its table; totals are sums of
 lines. Nothing here stores a result: every figure is recomputed from those three inputs.
 
@@ -26,11 +27,14 @@ from typing import Any
 
 import yaml
 
-from codemate_tfgen import gitrefs, schedule
+from codemate_tfgen import gitrefs
+from codemate_tfgen.aws import CACHE_NODE_TYPES, EC2_INSTANCE_TYPES, FARGATE_MEMORY, RDS_INSTANCE_MEMORY_GIB
+from codemate_tfgen.cost.scenarios import OPTIMIZATIONS
 from codemate_tfgen.errors import Location, SpecError, SpecProblem, UsageError
-from codemate_tfgen.scenarios import OPTIMIZATIONS
-from codemate_tfgen.spec import JsonPath, Spec, display_path, load_spec
-from codemate_tfgen.validate import spec_schema, validate, with_defaults
+from codemate_tfgen.spec import schedule
+from codemate_tfgen.spec.load import JsonPath, Spec, closest, display_path, format_path, load_spec, read_document
+from codemate_tfgen.spec.schema import spec_schema, with_defaults
+from codemate_tfgen.spec.validate import validate
 
 CENT = Decimal("0.01")
 CATEGORIES = {
@@ -67,10 +71,17 @@ class Estimate:
     hours: Decimal
     lines: tuple[Line, ...]
     budget: Decimal | None
+    # What the estimate leaves out: charges it has no price or no usage figure for.
+    unpriced: tuple[str, ...] = ()
 
     @property
     def total(self) -> Decimal:
         return sum((line.monthly for line in self.lines), Decimal(0))
+
+    @property
+    def budget_share(self) -> Decimal | None:
+        """The estimate as a share of the environment's budget (1 is all of it)."""
+        return None if self.budget is None else self.total / self.budget
 
     def by_category(self) -> dict[str, Decimal]:
         out = {name: Decimal(0) for name in CATEGORIES}
@@ -82,8 +93,24 @@ class Estimate:
 # --- price book -----------------------------------------------------------------------------
 
 
+# A project's prices over the shipped book: next to the specs, so a copy of the specs directory
+# (and `--against REF`) carries them.
+PRICES_FILE = "_prices.yaml"
+# The tables that name instance classes, and the classes each may name (codemate_tfgen/aws.py,
+# which the spec rules check the spec against): the book prices nothing the spec refuses.
+CLASS_TABLES: dict[tuple[str, ...], tuple[frozenset[str], str]] = {
+    ("rds", "instance_hour"): (frozenset(RDS_INSTANCE_MEMORY_GIB), "RDS instance class"),
+    ("elasticache", "node_hour"): (CACHE_NODE_TYPES, "ElastiCache node type"),
+    ("ec2", "instance_hour"): (EC2_INSTANCE_TYPES, "EC2 instance type"),
+    ("elasticache", "reserved_month"): (CACHE_NODE_TYPES, "ElastiCache node type"),
+    ("rds", "reserved_month"): (frozenset(f"{cls}-{az}" for cls in RDS_INSTANCE_MEMORY_GIB
+                                          for az in ("single-az", "multi-az")), "RDS class-deployment"),
+}
+_ENTRY_KEYS = {"usd", "value", "per", "source"}
+
+
 @cache
-def _price_book(region: str) -> dict[str, Any]:
+def _shipped_book(region: str) -> dict[str, Any]:
     resource = resources.files("codemate_tfgen").joinpath("data", f"prices-{region}.yaml")
     if not resource.is_file():
         return {}
@@ -92,6 +119,110 @@ def _price_book(region: str) -> dict[str, Any]:
 
 def price_book_name(region: str) -> str:
     return f"codemate_tfgen/data/prices-{region}.yaml"
+
+
+def price_book(region: str, specs_dir: Path) -> dict[str, Any]:
+    """The price book of a region with the project's specs/_prices.yaml over it; {} when tfgen
+    has no book for the region. Problems in the project's file are SpecErrors naming its lines."""
+    shipped = _shipped_book(region)
+    path = specs_dir / PRICES_FILE
+    if not shipped or not path.is_file():
+        return shipped
+    document = read_document(path)
+    problems = list(_override_problems(document.data, shipped, (), document.value_locations,
+                                       document.key_locations, display_path(path)))
+    if problems:
+        raise SpecError(problems)
+    return _overlay(shipped, {key: value for key, value in document.data.items() if key != "source"})
+
+
+def _overlay(base: Any, top: Any) -> Any:
+    """Mappings merge key by key; an entry, a list or a value in `top` replaces the base's."""
+    if isinstance(base, dict) and isinstance(top, dict) and not _is_entry(base):
+        return {**base, **{key: _overlay(base[key], value) if key in base else value for key, value in top.items()}}
+    return top
+
+
+def _is_entry(node: Any) -> bool:
+    return isinstance(node, dict) and ("usd" in node or "value" in node)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+def _override_problems(top: Any, base: Any, path: JsonPath, values: dict[JsonPath, Location],
+                       keys: dict[JsonPath, Location], file: str) -> Iterator[SpecProblem]:
+    """What is wrong in a project's price file, each at its line: a name the book does not have,
+    a class the spec rules refuse, an entry without a non-negative price."""
+    def problem(at: JsonPath, message: str, *, key: bool = False) -> SpecProblem:
+        table = keys if key else values
+        return SpecProblem(table.get(at) or values.get(at) or Location(file, 1, 1), format_path(at), message)
+
+    if path == ():
+        if "source" in top and not isinstance(top["source"], str):
+            yield problem(("source",), "must be a string: where this file's prices come from")
+        top = {key: value for key, value in top.items() if key != "source"}
+    if _is_entry(base):
+        if not isinstance(top, dict) or not (("usd" in top) ^ ("value" in top)):
+            yield problem(path, "must be an entry {usd: PRICE, source: TEXT} (or {value: ...} for a factor)")
+            return
+        kind = "usd" if "usd" in base else "value"
+        for extra in sorted(set(top) - _ENTRY_KEYS):
+            yield problem(path + (extra,), f"unknown key; an entry has {', '.join(sorted(_ENTRY_KEYS))}", key=True)
+        if kind not in top:
+            yield problem(path, f"the book's entry is a {'price (usd)' if kind == 'usd' else 'factor (value)'}; "
+                                f"give {kind}")
+        elif not _number(top[kind]):
+            yield problem(path + (kind,), "must be a number, 0 or more")
+        return
+    if path in CLASS_TABLES:
+        known, what = CLASS_TABLES[path]
+        if not isinstance(top, dict):
+            yield problem(path, f"must be a mapping of {what} to its entry")
+            return
+        for name, entry in top.items():
+            if name not in known:
+                close = closest(str(name), sorted(known))
+                hint = f"; did you mean {close!r}?" if close else ""
+                yield problem(path + (name,), f"{name} is not an {what} tfgen knows (codemate_tfgen/aws.py){hint}",
+                              key=True)
+            else:
+                yield from _override_problems(entry, {"usd": 0}, path + (name,), values, keys, file)
+        return
+    if path == ("fargate", "task_hour"):
+        yield from _shape_problems(top, path, problem)
+        return
+    if isinstance(base, dict):
+        if not isinstance(top, dict):
+            yield problem(path, "must be a mapping, as in the price book")
+            return
+        for name, value in top.items():
+            if name not in base:
+                close = closest(str(name), sorted(base))
+                hint = f"; did you mean {close!r}?" if close else f" (the book has: {', '.join(base)})"
+                yield problem(path + (name,), f"not in the price book{hint}", key=True)
+            elif path == () and not isinstance(base[name], dict):
+                yield problem(path + (name,), "a price file overrides prices, not the book's settings", key=True)
+            else:
+                yield from _override_problems(value, base[name], path + (name,), values, keys, file)
+        return
+    if type(top) is not type(base) or (isinstance(top, list) and not all(isinstance(v, str) for v in top)):
+        yield problem(path, f"must be {'a list of names' if isinstance(base, list) else type(base).__name__}, "
+                            "as in the price book")
+
+
+def _shape_problems(top: Any, path: JsonPath, problem: Callable[..., SpecProblem]) -> Iterator[SpecProblem]:
+    if not isinstance(top, list):
+        yield problem(path, "must be a list of {cpu, memory, usd, source}")
+        return
+    for index, shape in enumerate(top):
+        at = path + (index,)
+        if not isinstance(shape, dict) or set(shape) - {"cpu", "memory", "usd", "source"} or not _number(
+                shape.get("usd")):
+            yield problem(at, "must be {cpu, memory, usd, source} with usd a number, 0 or more")
+        elif shape.get("memory") not in FARGATE_MEMORY.get(shape.get("cpu"), []):
+            yield problem(at, f"{shape.get('cpu')} CPU / {shape.get('memory')} MiB is not a Fargate task size")
 
 
 def _d(value: Any) -> Decimal:
@@ -108,6 +239,8 @@ class Inputs:
     usage: dict[str, Any]
     book: dict[str, Any]
     applied: set[str] = field(default_factory=set)
+    # What the spec uses that the book has no price for ("not priced" in the estimate).
+    unpriced: list[str] = field(default_factory=list)
     # Per service, the running tasks over the month as (tasks, weight) pairs: one pair (the usage
     # figure), or one per schedule interval under scale_in. Spot's share is taken pair by pair:
     # the on-demand base covers the first tasks of each interval, not of the average.
@@ -126,21 +259,21 @@ class Inputs:
             entry = entry[key]
         return _d(entry["usd"] if "usd" in entry else entry["value"])
 
-    def priced(self, table: tuple[str, ...], name: str, path: JsonPath, what: str) -> Decimal:
-        """The price of `name` in a table of the book, else a SpecError naming the spec field."""
+    def priced(self, table: tuple[str, ...], name: str, path: JsonPath) -> Decimal | None:
+        """The price of `name` in a class table of the book; None, and a "not priced" note naming
+        the spec field, when the book has none."""
         entries: dict[str, Any] = self.book
         for key in table:
             entries = entries[key]
-        if name not in entries:
-            raise SpecError([self.spec.problem(path, (
-                f"no {what} price for {name} in the price book {price_book_name(self.data['region'])} "
-                f"(priced: {', '.join(entries)})"))])
-        return _d(entries[name]["usd"])
+        if name in entries:
+            return _d(entries[name]["usd"])
+        self.unpriced.append(f"{CLASS_TABLES[table][1]} {name} ({format_path(path)}): no price in the price book")
+        return None
 
 
 def inputs(spec: Spec) -> Inputs:
     region = spec.data["region"]
-    book = _price_book(region)
+    book = price_book(region, Path(spec.files[-1]).parent)
     if not book:
         message = f"no price book for {region} ({price_book_name(region)})"
         raise SpecError([spec.problem(("region",), message)])
@@ -148,10 +281,6 @@ def inputs(spec: Spec) -> Inputs:
     tasks = usage.setdefault("tasks", {})
     for name, service in spec.data["services"].items():
         tasks.setdefault(name, service["desired_count"])
-    if _d(usage["aws_service_data_gb"]) > _d(usage["nat_data_gb"]):
-        raise SpecError([spec.problem(("usage", "aws_service_data_gb"), (
-            f"{usage['aws_service_data_gb']} exceeds nat_data_gb ({usage['nat_data_gb']}); it is the part of "
-            "nat_data_gb that goes to AWS services"))])
     profiles = {name: [(_d(count), 1)] for name, count in tasks.items() if name in spec.data["services"]}
     return Inputs(spec, with_defaults(copy.deepcopy(spec.data)), usage, book, profiles=profiles)
 
@@ -187,7 +316,7 @@ def _ai_caching(inp: Inputs) -> None:
 def _scale_in(inp: Inputs) -> None:
     """Auto Scaling tuned ("Auto Scaling 세밀 조정"): each service averages its minimum task count,
     which its schedules ("예약 스케줄링") lower and restore over the price book's year."""
-    year = int(str(inp.book["as_of"])[:4])
+    year = int(inp.book["year"])
     for name, service in inp.data["services"].items():
         tasks = _d(inp.usage["tasks"][name])
         inp.profiles[name] = [(min(tasks, _d(floor)), length)
@@ -269,22 +398,25 @@ def _plural(value: Any, word: str) -> str:
 
 def compute_lines(inp: Inputs) -> Iterator[Line]:
     for name, service in inp.data["services"].items():
-        shape = f"{service['cpu']}/{service['memory']}"
-        shapes = {f"{s['cpu']}/{s['memory']}": s for s in inp.book["fargate"]["task_hour"]}
-        if shape not in shapes:
-            raise SpecError([inp.spec.problem(("services", name, "cpu"), (
-                f"no Fargate price for {service['cpu']} CPU / {service['memory']} MiB in the price book "
-                f"{price_book_name(inp.data['region'])} (priced: {', '.join(shapes)})"))])
         tasks = _average(inp.profiles[name], lambda count: count)
         vcpu, gb = _n(Decimal(service["cpu"]) / 1024), _n(Decimal(service["memory"]) / 1024)
         spot = _average(inp.profiles[name], functools.partial(_spot_tasks, service.get("capacity")))
         on_spot = f" ({_n(spot)} on Fargate Spot)" if spot else ""
         spec = f"{vcpu} vCPU, {gb}GB RAM x {_plural(tasks, 'task')}{on_spot}"
-        task_hour = _d(shapes[shape]["usd"])
+        task_hour = _task_hour(inp, service["cpu"], service["memory"])
         hourly = task_hour * (tasks - spot) + task_hour * (1 - inp.price("fargate", "spot_discount")) * spot
         yield _hourly("compute", "ECS Fargate", name.capitalize(), spec, hourly, inp.hours)
     if "bastion" in inp.data:
-        yield _ec2_line(inp, "compute", "EC2", "Bastion host", 1, ("bastion", "instance_type"))
+        yield from _ec2_line(inp, "compute", "EC2", "Bastion host", 1, ("bastion", "instance_type"))
+
+
+def _task_hour(inp: Inputs, cpu: int, memory: int) -> Decimal:
+    """A task's price an hour: its shape's in the book if listed, else per vCPU and GB (x86)."""
+    for shape in inp.book["fargate"]["task_hour"]:
+        if (shape["cpu"], shape["memory"]) == (cpu, memory):
+            return _d(shape["usd"])
+    return (Decimal(cpu) / 1024 * inp.price("fargate", "x86", "vcpu_hour")
+            + Decimal(memory) / 1024 * inp.price("fargate", "x86", "gb_hour"))
 
 
 def _spot_tasks(capacity: dict[str, Any] | None, tasks: Decimal) -> Decimal:
@@ -297,25 +429,26 @@ def _spot_tasks(capacity: dict[str, Any] | None, tasks: Decimal) -> Decimal:
 
 
 def _ec2_line(inp: Inputs, category: str, service: str, item: str, count: int, path: JsonPath,
-              suffix: str = "") -> Line:
-    """Instances priced by the month (the price book's ec2 table), the free tier's hours off;
-    `suffix` ends the line's spec text."""
+              suffix: str = "") -> Iterator[Line]:
+    """Instances priced by the hour (the price book's ec2 table), the free tier's hours off;
+    `suffix` ends the line's spec text. No line for a type the book has no price for."""
     kind: Any = inp.data
     for key in path:
         kind = kind[key]
-    monthly = inp.priced(("ec2", "instance_month"), kind, path, "EC2 instance") * count
+    hourly = inp.priced(("ec2", "instance_hour"), kind, path)
+    if hourly is None:
+        return
     hours = inp.hours * count
     note = ""
     if "free_tier" in inp.applied and kind in inp.book["optimizations"]["free_tier"]["ec2_types"]:
         free = min(hours, inp.price("optimizations", "free_tier", "ec2_hours"))
         note, hours = f", free tier {_n(free)}h", hours - free
-    scale = hours / count / _d(inp.book["hours_per_month"]) if count else Decimal(0)
-    return _flat(category, service, item, f"{count} x {kind}{note}{suffix}", monthly * scale)
+    yield _flat(category, service, item, f"{count} x {kind}{note}{suffix}", hourly * hours)
 
 
 def database_lines(inp: Inputs) -> Iterator[Line]:
     db = inp.data["database"]
-    yield _rds_instance(inp, db)
+    yield from _rds_instance(inp, db)
     storage = Decimal(db["allocated_storage"])
     free = Decimal(0)
     if "free_tier" in inp.applied and _rds_free(inp, db):
@@ -335,20 +468,19 @@ def database_lines(inp: Inputs) -> Iterator[Line]:
                         inp.u("rds_backup_gb") * inp.price("rds", "backup_gb_month"))
     if "read_replicas" in db:
         yield from _rds_replicas(inp, db)
-    yield _cache_nodes(inp)
+    yield from _cache_nodes(inp)
 
 
 def _rds_replicas(inp: Inputs, db: dict[str, Any]) -> Iterator[Line]:
     """Single-AZ instances of their own class, each with storage the size of the primary's."""
     replicas = db["read_replicas"]
     cls, count = replicas["instance_class"], replicas["count"]
-    hourly = inp.priced(("rds", "instance_hour"), cls, ("database", "read_replicas", "instance_class"),
-                        "RDS instance")
+    hourly = inp.priced(("rds", "instance_hour"), cls, ("database", "read_replicas", "instance_class"))
     spec = f"{cls}, Single-AZ x {count}"
-    if "reserved_instances" in inp.applied:
+    if hourly is not None and "reserved_instances" in inp.applied:
         yield _flat("database", "RDS PostgreSQL", "Read replicas", f"{spec}, reserved 1 year",
                     _reserved(inp, "rds", f"{cls}-single-az", hourly) * count)
-    else:
+    elif hourly is not None:
         yield _hourly("database", "RDS PostgreSQL", "Read replicas", spec, hourly * count, inp.hours)
     storage = Decimal(db["allocated_storage"]) * count
     yield _flat("database", "RDS PostgreSQL", "Replica storage", f"{_n(storage)}GB gp3",
@@ -360,20 +492,23 @@ def _rds_free(inp: Inputs, db: dict[str, Any]) -> bool:
     return not db["multi_az"] and db["instance_class"] in eligible
 
 
-def _rds_instance(inp: Inputs, db: dict[str, Any]) -> Line:
+def _rds_instance(inp: Inputs, db: dict[str, Any]) -> Iterator[Line]:
     cls = db["instance_class"]
-    hourly = inp.priced(("rds", "instance_hour"), cls, ("database", "instance_class"), "RDS instance")
+    hourly = inp.priced(("rds", "instance_hour"), cls, ("database", "instance_class"))
+    if hourly is None:
+        return
     az = "Multi-AZ" if db["multi_az"] else "Single-AZ"
     if db["multi_az"]:
         hourly *= inp.price("rds", "multi_az_factor")
     if "reserved_instances" in inp.applied:
         monthly = _reserved(inp, "rds", f"{cls}-{az.lower()}", hourly)
-        return _flat("database", "RDS PostgreSQL", "Instance", f"{cls}, {az}, reserved 1 year", monthly)
-    if "free_tier" in inp.applied and _rds_free(inp, db):
+        yield _flat("database", "RDS PostgreSQL", "Instance", f"{cls}, {az}, reserved 1 year", monthly)
+    elif "free_tier" in inp.applied and _rds_free(inp, db):
         free = min(inp.hours, inp.price("optimizations", "free_tier", "rds_hours"))
-        return _flat("database", "RDS PostgreSQL", "Instance", f"{cls}, {az}, free tier {_n(free)}h",
-                     hourly * (inp.hours - free))
-    return _hourly("database", "RDS PostgreSQL", "Instance", f"{cls}, {az}", hourly, inp.hours)
+        yield _flat("database", "RDS PostgreSQL", "Instance", f"{cls}, {az}, free tier {_n(free)}h",
+                    hourly * (inp.hours - free))
+    else:
+        yield _hourly("database", "RDS PostgreSQL", "Instance", f"{cls}, {az}", hourly, inp.hours)
 
 
 def _reserved(inp: Inputs, service: str, name: str, on_demand_hourly: Decimal) -> Decimal:
@@ -385,19 +520,21 @@ def _reserved(inp: Inputs, service: str, name: str, on_demand_hourly: Decimal) -
     return on_demand_hourly * inp.hours * (1 - inp.price(service, "reserved_discount"))
 
 
-def _cache_nodes(inp: Inputs) -> Line:
+def _cache_nodes(inp: Inputs) -> Iterator[Line]:
     cache_spec = inp.data["cache"]
     node = cache_spec["node_type"]
-    hourly = inp.priced(("elasticache", "node_hour"), node, ("cache", "node_type"), "ElastiCache node")
+    hourly = inp.priced(("elasticache", "node_hour"), node, ("cache", "node_type"))
+    if hourly is None:
+        return
     nodes = cache_spec["num_shards"] * (1 + cache_spec["replicas_per_shard"])
     layout = " (cluster)" if cache_spec["cluster_mode"] else ""
     item = "Nodes"
     if "reserved_instances" in inp.applied:
         monthly = _reserved(inp, "elasticache", node, hourly) * nodes
-        return _flat("database", "ElastiCache Redis", item, f"{node} x {nodes}{layout}, reserved 1 year",
-                     monthly)
-    return _hourly("database", "ElastiCache Redis", item, f"{node} x {nodes}{layout}", hourly * nodes,
-                   inp.hours)
+        yield _flat("database", "ElastiCache Redis", item, f"{node} x {nodes}{layout}, reserved 1 year", monthly)
+    else:
+        yield _hourly("database", "ElastiCache Redis", item, f"{node} x {nodes}{layout}", hourly * nodes,
+                      inp.hours)
 
 
 def networking_lines(inp: Inputs) -> Iterator[Line]:
@@ -425,8 +562,8 @@ def _nat_lines(inp: Inputs) -> Iterator[Line]:
     nat = network["nat"]
     count = len(network["availability_zones"]) if nat["per_az"] else 1
     if nat["mode"] == "instance":
-        yield _ec2_line(inp, "networking", "NAT Instance", "Instances", count, ("network", "nat", "instance_type"),
-                        " (no per-GB charge)")
+        yield from _ec2_line(inp, "networking", "NAT Instance", "Instances", count,
+                             ("network", "nat", "instance_type"), " (no per-GB charge)")
         return
     layout = " (Multi-AZ)" if count > 1 else ""
     yield _hourly("networking", "NAT Gateway", "Gateways",
@@ -518,14 +655,39 @@ def estimate(spec: Spec, scenario: tuple[str, ...] = ("baseline",)) -> Estimate:
                          key=lambda line: SERVICE_ORDER.index(line.service)))
     budget = spec.data.get("budget", {}).get("monthly_limit_usd")
     return Estimate(spec.name, "+".join(scenario), applied, inp.hours, lines,
-                    None if budget is None else _d(budget))
+                    None if budget is None else _d(budget), (*inp.unpriced, *not_priced(inp)))
+
+
+def not_priced(inp: Inputs) -> Iterator[str]:
+    """Charges the infrastructure incurs that no line prices: no usage figure or no price for them."""
+    data = inp.data
+    yield "data transfer out to the internet (beyond CloudFront's) and between availability zones"
+    yield "public IPv4 addresses (NAT gateways' and public instances' Elastic IPs)"
+    yield "KMS keys and requests; Secrets Manager, S3 and CloudWatch API calls beyond the usage figures"
+    yield "AI usage beyond the usage.ai_* spend figures (model APIs and any Bedrock use: tfgen cannot know it)"
+    if data["account"].get("baseline"):
+        yield "CloudTrail and GuardDuty (account.baseline)"
+    if data["security"].get("flow_logs"):
+        yield "VPC flow logs (delivery and storage)"
+    if data["security"]["vpc_endpoints"]:
+        yield "data processed by the VPC interface endpoints (per GB)"
+    if "bastion" in data or data["network"]["nat"]["mode"] == "instance":
+        yield "EC2 root volumes (EBS) of the bastion host and NAT instances"
+    if "intelligent_tiering" in data["storage"]:
+        yield "S3 Intelligent-Tiering monitoring (per object)"
+    if "cross_region_backup" in data["database"]:
+        yield "cross-region transfer of the replicated backups"
+    if "budget" in data:
+        yield "AWS Budgets alerts"
 
 
 # --- the reference of --against -------------------------------------------------------------
 
 
-def reference_specs(ref: str, specs_dir: Path, names: list[str]) -> dict[str, Spec | None]:
-    """The specs to compare with: another spec file, or the specs directory at a git revision.
+def reference_estimates(ref: str, specs_dir: Path, names: list[str],
+                        scenario: tuple[str, ...]) -> dict[str, Estimate | None]:
+    """The estimates to compare with: of another spec file (with the price file beside it), or of
+    the specs directory at a git revision (with that revision's price file).
 
     An environment that has no spec at the revision maps to None (everything in it is new).
     Problems in a revision's files are reported as `REF:specs/<file>`.
@@ -536,12 +698,12 @@ def reference_specs(ref: str, specs_dir: Path, names: list[str]) -> dict[str, Sp
             raise UsageError(f"--against {ref}: a spec file compares with one environment; name it")
         spec = load_spec(path.parent, path.stem)
         validate(spec)
-        return dict.fromkeys(names, spec)
+        return dict.fromkeys(names, estimate(spec, scenario))
     where, texts = gitrefs.yaml_files_at(ref, specs_dir)
     with tempfile.TemporaryDirectory(prefix="tfgen-cost-") as temp:
         for name, text in texts.items():
             (Path(temp) / name).write_text(text, "utf-8")
-        out: dict[str, Spec | None] = {}
+        out: dict[str, Estimate | None] = {}
         for name in names:
             if f"{name}.yaml" not in texts:
                 out[name] = None
@@ -549,9 +711,10 @@ def reference_specs(ref: str, specs_dir: Path, names: list[str]) -> dict[str, Sp
             try:
                 spec = load_spec(Path(temp), name)
                 validate(spec)
+                # Inside the temporary directory: the revision's price file is read beside its specs.
+                out[name] = estimate(spec, scenario)
             except SpecError as exc:
                 raise SpecError([_at_ref(p, temp, where) for p in exc.problems]) from None
-            out[name] = spec
         return out
 
 

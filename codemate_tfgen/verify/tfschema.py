@@ -445,10 +445,3 @@ def check_replacement_names(schema: dict, body: dict, address: str, file: str, l
     if replaces_first and "name" in body and "name_prefix" in schema.get("attributes", {}):
         findings.append(Finding(file, line, f"{address}: a fixed name with create_before_destroy: a replacement "
                                             "would collide with the old name; use name_prefix"))
-
-
-def check_texts(texts: Mapping[str, str]) -> list[Finding]:
-    """Parse {file name: HCL text} with python-hcl2 and check it (convenience for callers)."""
-    import hcl2
-
-    return check_module({name: hcl2.loads(text) for name, text in texts.items()}, texts)

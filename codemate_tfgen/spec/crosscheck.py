@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from codemate_tfgen.errors import SpecProblem
-from codemate_tfgen.spec import JsonPath, Spec
+from codemate_tfgen.spec.load import JsonPath, Spec
 
 
 def _identities(spec: Spec) -> Iterator[tuple[JsonPath, str, str, str]]:

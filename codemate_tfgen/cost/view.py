@@ -1,7 +1,7 @@
 """Presentation of cost estimates: one environment, several side by side, or a difference.
 
 Three formats each: `table` (aligned text for a terminal), `markdown` (a pull-request comment),
-`json` (for scripts). Every figure shown is computed by codemate_tfgen.cost; this module only
+`json` (for scripts). Every figure shown is computed by codemate_tfgen.cost.model; this module only
 arranges and formats them.
 """
 
@@ -12,9 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from codemate_tfgen.cost import CATEGORIES, SERVICE_ORDER, Estimate, Line
-
-FORMATS = ("table", "markdown", "json")
+from codemate_tfgen.cost.model import CATEGORIES, SERVICE_ORDER, Estimate, Line
 
 
 def money(value: Decimal, *, sign: bool = False) -> str:
@@ -86,7 +84,21 @@ def _estimate_json(estimate: Estimate) -> dict[str, Any]:
             for name, value in estimate.by_category().items()},
         "total_usd": float(total),
         "budget_usd": None if estimate.budget is None else float(estimate.budget),
+        "budget_share": None if estimate.budget_share is None else float(round(estimate.budget_share, 4)),
+        "unpriced": list(estimate.unpriced),
     }
+
+
+def _unpriced(fmt: str, estimates: Sequence[Estimate]) -> list[str]:
+    """What the estimates leave out, as a list; a note only one environment has names it."""
+    notes: dict[str, list[str]] = {}
+    for estimate in estimates:
+        for note in estimate.unpriced:
+            notes.setdefault(note, []).append(estimate.env)
+    rows = [note if len(envs) == len(estimates) else f"{note} ({', '.join(envs)})" for note, envs in notes.items()]
+    if not rows:
+        return []
+    return ["not priced (not in the totals):", *(f"- {row}" if fmt == "markdown" else f"  - {row}" for row in rows)]
 
 
 # --- one environment ------------------------------------------------------------------------
@@ -115,6 +127,7 @@ def single(estimate: Estimate, fmt: str, baseline: Estimate | None = None) -> st
         saving = baseline.total - total
         out.append(f"vs baseline: {money(baseline.total)} -> {money(total)}, saving {money(saving)} "
                    f"({percent(saving, baseline.total)})")
+    out += ["", *_unpriced(fmt, [estimate])]
     return "\n".join(out).rstrip("\n")
 
 
@@ -133,14 +146,22 @@ def _union(estimates: Sequence[Estimate]) -> list[tuple[str, str]]:
 
 
 def side_by_side(estimates: Sequence[Estimate], fmt: str) -> str:
+    total = sum((e.total for e in estimates), Decimal(0))
+    # Budgets add up only when every environment has one.
+    budget = None if any(e.budget is None for e in estimates) else sum((e.budget or Decimal(0) for e in estimates),
+                                                                        Decimal(0))
     if fmt == "json":
-        data = {"environments": [_estimate_json(e) for e in estimates]}
+        data = {"environments": [_estimate_json(e) for e in estimates], "total_usd": float(total),
+                "budget_usd": None if budget is None else float(budget),
+                "budget_share": None if not budget else float(round(total / budget, 4))}
         return json.dumps(data, indent=2, ensure_ascii=False)
     lookup = [{line.key: line.monthly for line in e.lines} for e in estimates]
     rows = [[service, item, *(money(m[(service, item)]) if (service, item) in m else "-" for m in lookup)]
             for service, item in _union(estimates)]
     rows.append(["Total", "", *(money(e.total) for e in estimates)])
     rows.append(["Budget", "", *("-" if e.budget is None else money(e.budget) for e in estimates)])
+    rows.append(["Share of budget", "", *("-" if e.budget is None else percent(e.total, e.budget)
+                                          for e in estimates)])
     shares = [[label, *(f"{money(e.by_category()[name])} ({percent(e.by_category()[name], e.total)})"
                         for e in estimates)] for name, label in CATEGORIES.items()]
     scenario = ", ".join(sorted({o for e in estimates for o in e.applied})) or "baseline"
@@ -149,7 +170,10 @@ def side_by_side(estimates: Sequence[Estimate], fmt: str) -> str:
     columns = set(range(2, 2 + len(estimates)))
     return "\n".join([_heading(fmt, title), "",
                       *_table(fmt, ["service", "line item", *envs], rows, columns), "",
-                      *_table(fmt, ["category", *envs], shares, {c - 1 for c in columns})])
+                      *_table(fmt, ["category", *envs], shares, {c - 1 for c in columns}), "",
+                      f"all environments: {money(total)} a month"
+                      + ("" if not budget else f", {percent(total, budget)} of their budgets ({money(budget)})"),
+                      "", *_unpriced(fmt, estimates)]).rstrip("\n")
 
 
 # --- difference -----------------------------------------------------------------------------

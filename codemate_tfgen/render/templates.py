@@ -17,9 +17,10 @@ import jinja2
 import yaml
 
 from codemate_tfgen import cache as user_cache
-from codemate_tfgen import hcl, readme, shapes, shell
-from codemate_tfgen.context import VERSIONS, Context
+from codemate_tfgen import hcl
 from codemate_tfgen.layout import ROOT
+from codemate_tfgen.render import readme, shapes, shell
+from codemate_tfgen.render.context import VERSIONS, Context
 
 ENV_FILES = ("main.tf", "variables.tf", "outputs.tf", "providers.tf", "backend.tf", "terraform.tfvars")
 
