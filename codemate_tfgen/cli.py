@@ -88,11 +88,16 @@ def _unexpected(exc: Exception, debug: bool) -> int:
     return EXIT_BUG
 
 
+_PROJECT_HELP = ("The project: a folder holding specs/ and templates/ [default: the nearest such folder from the "
+                 "working directory upward].")
+# Only the commands that render (and write or compare generated files) say which templates they use.
 _project_option = click.option(
     "--project", "project_dir", type=click.Path(path_type=Path), metavar="DIR",
-    help="The project: a folder holding specs/ and templates/ [default: the nearest such folder from the "
-         "working directory upward]. tfgen renders PROJECT/templates, whichever way it was installed; the "
-         "templates shipped with tfgen only when PROJECT has no templates/ folder.")
+    help=_PROJECT_HELP + " tfgen renders PROJECT/templates, whichever way it was installed; the templates shipped "
+                         "with tfgen only when PROJECT has no templates/ folder.")
+_project_option_reading = click.option(
+    "--project", "project_dir", type=click.Path(path_type=Path), metavar="DIR",
+    help=_PROJECT_HELP + " This command reads PROJECT/specs only; it renders nothing.")
 _specs_option = click.option("--specs", "specs_dir", type=click.Path(path_type=Path), metavar="DIR",
                              help="Directory of environment specs [default: PROJECT/specs].")
 _out_option = click.option("--out", "out_dir", type=click.Path(path_type=Path), metavar="DIR",
@@ -110,7 +115,8 @@ def _project_options(*, out: bool) -> Callable[[Callable[..., int]], Callable[..
 
             return command(*args, project=locate(project_dir, specs_dir, out_dir), **kwargs)
 
-        for option in reversed([_project_option, _specs_option, *([_out_option] if out else [])]):
+        project_option = _project_option if out else _project_option_reading
+        for option in reversed([project_option, _specs_option, *([_out_option] if out else [])]):
             wrapper = option(wrapper)
         return wrapper
 
@@ -154,11 +160,13 @@ def _names(envs: tuple[str, ...], all_envs: bool) -> tuple[str, ...]:
 def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: bool) -> int:
     """Render, verify, then write the Terraform tree.
 
-    Nothing is written unless every selected environment validates and the whole tree
-    verifies; files tfgen generated before and no longer generates are removed, files it
-    never generated are left alone. A Terraform file it did not generate in a folder of
-    generated Terraform (e.g. environments/dev/extra.tf) gets a warning: Terraform loads it,
-    and `tfgen check` fails until it is moved or removed.
+    Nothing is written unless every environment in the specs folder validates (also those not
+    selected: the rules across environments and the generated README and scripts read every
+    spec; a broken one is reported as itself) and the whole tree verifies; files tfgen generated
+    before and no longer generates are removed, files it never generated are left alone. A
+    Terraform file it did not generate in a folder of generated Terraform (e.g.
+    environments/dev/extra.tf) gets a warning: Terraform loads it, and `tfgen check` fails until
+    it is moved or removed.
 
     \b
     Examples:
@@ -228,7 +236,7 @@ def validate(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
     from codemate_tfgen import pipeline
 
     names = pipeline.select(project.specs, _names(envs, all_envs))
-    pipeline.load_valid_specs(project.specs, names)
+    pipeline.load_valid_specs(project.specs, names, out=project.out)
     click.echo(f"tfgen: {', '.join(names) or 'no environments'}: valid")
     return EXIT_OK
 
@@ -245,7 +253,7 @@ def validate(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
                    "repeat to combine.")
 @click.option("--against", "ref", metavar="REF",
               help="Print the monthly difference from REF: a git revision (its specs directory) "
-                   "or a spec file.")
+                   "or a spec file (the bases it extends are read beside it, else from the specs directory).")
 @_guarded
 @_project_options(out=False)
 def cost(envs: tuple[str, ...], all_envs: bool, project: Project, fmt: str, scenario: tuple[str, ...],
@@ -272,7 +280,7 @@ def cost(envs: tuple[str, ...], all_envs: bool, project: Project, fmt: str, scen
     from codemate_tfgen.cost import view as costview
 
     names = pipeline.select(project.specs, _names(envs, all_envs))
-    specs = pipeline.load_valid_specs(project.specs, names)
+    specs = pipeline.load_valid_specs(project.specs, names, out=project.out)
     estimates = [costing.estimate(spec, scenario) for spec in specs]
     if ref is not None:
         before = costing.reference_estimates(ref, project.specs, names, scenario)
@@ -284,6 +292,43 @@ def cost(envs: tuple[str, ...], all_envs: bool, project: Project, fmt: str, scen
         click.echo(costview.single(estimates[0], fmt, baseline))
     else:
         click.echo(costview.side_by_side(estimates, fmt))
+    return EXIT_OK
+
+
+@main.command(name="new")
+@click.argument("env", metavar="ENV")
+@click.option("--from", "source", required=True, metavar="SOURCE",
+              help="The environment whose spec the new one starts from.")
+@_guarded
+@_project_options(out=False)
+def new(env: str, source: str, project: Project) -> int:
+    """Write specs/ENV.yaml, a copy of SOURCE's spec with what must differ marked.
+
+    The copy keeps SOURCE's comments, base (extends) and values, except the ones two
+    environments must not share: the host name, the deploy branch, the CORS origins and the
+    budget. Each of those holds a TODO placeholder saying what to set; validation refuses the
+    spec, naming each one, until all are set. Nothing else is written: render once the spec
+    validates. An ENV that exists already, or a SOURCE that does not, exits 2.
+
+    \b
+    Examples:
+      tfgen new qa --from staging     # then edit specs/qa.yaml
+      tfgen validate qa               # lists the TODOs still to set
+      tfgen render qa
+    """
+    from codemate_tfgen.errors import SpecError
+    from codemate_tfgen.spec.load import display_path, load_spec
+    from codemate_tfgen.spec.scaffold import new_environment
+    from codemate_tfgen.spec.validate import placeholder_problems
+
+    written = new_environment(project.specs, env, source)
+    click.echo(f"tfgen: wrote {display_path(written)} from {source}; set each of these, then `tfgen render {env}`:")
+    try:
+        todo = placeholder_problems(load_spec(project.specs, env))
+    except SpecError as exc:  # the copy reads as its source did: a problem there is one here
+        todo = exc.problems
+    for problem in sorted(todo, key=lambda problem: problem.order()):
+        click.echo(f"  {problem}")
     return EXIT_OK
 
 

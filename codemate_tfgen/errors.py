@@ -55,8 +55,36 @@ class SpecError(TfgenError):
         return [str(p) for p in self.problems]
 
 
+class BrokenSibling(SpecError):
+    """Environments a command did not name do not load or validate: their problems, and why they
+    stop the command (the rules across environments read every spec)."""
+
+    def __init__(self, problems: list[SpecProblem], broken: list[str], named: list[str]):
+        self.broken, self.named = broken, named
+        super().__init__(problems)
+
+    def lines(self) -> list[str]:
+        named = ", ".join(self.named) or "no environment"
+        return super().lines() + [
+            f"tfgen: {named} cannot be checked until {', '.join(self.broken)} loads and validates: the rules across "
+            "environments (one account baseline, hosts, state buckets, lock tables, hosted zones) read every spec "
+            "in the folder, as do the README and scripts `tfgen render` writes; fix it, or move it out of the folder"]
+
+
 class UsageError(TfgenError):
     """A command line or file system situation the user has to fix."""
+
+
+class TemplateMistake(TfgenError):
+    """A template the project's user wrote does not render: an undefined name, a block left open,
+    Jinja syntax, a Terraform variable it never declares. Each line names template:line."""
+
+    def __init__(self, lines: list[str]):
+        self.messages = lines
+        super().__init__("\n".join(lines))
+
+    def lines(self) -> list[str]:
+        return list(self.messages)
 
 
 class VerificationError(TfgenError):

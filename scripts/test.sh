@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
-# Set up everything the tests need on a fresh machine, then run them.
+# Set up everything the tests need on a fresh machine, then run them (every test: what CI runs).
+#   bash scripts/test.sh --fast [PYTEST ARGS]   the quick loop: tfgen's own tests without the
+#       slow ones (real Terraform, git, PostgreSQL, process-level hardening) and without the
+#       team's infrastructure checks, in the .venv an earlier full run set up.
 # checkov lives in its own virtualenv: it depends on bc-python-hcl2, a fork that installs
 # the same `hcl2` module as python-hcl2 8, which tfgen itself needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [ "${1:-}" = --fast ]; then
+  shift
+  [ -x .venv/bin/python ] || { echo "scripts/test.sh --fast: no .venv yet; run bash scripts/test.sh once" >&2; exit 2; }
+  exec .venv/bin/python -m pytest -q -m "not slow and not infra" "$@"
+fi
+
+# -qq: pip's errors only. Building tfgen prints setuptools' notes on every template folder
+# (hundreds of lines: the templates ship as package data, not as packages); a failure still shows.
 python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet '.[test]'
+.venv/bin/python -m pip install -qq --upgrade pip
+.venv/bin/python -m pip install -qq '.[test]'
 
 if [ ! -x .venv-checkov/bin/checkov ]; then
   python3 -m venv .venv-checkov
-  .venv-checkov/bin/python -m pip install --quiet 'checkov==3.3.30'
+  .venv-checkov/bin/python -m pip install -qq 'checkov==3.3.30'
 fi
 export CHECKOV_BIN="$PWD/.venv-checkov/bin/checkov"
 

@@ -6,10 +6,12 @@
   without modules/, which every variant shares with generated/ (tests/test_golden.py checks).
 
     .venv/bin/python scripts/update_goldens.py
+    python scripts/update_goldens.py --check   # the commit hook: exit 1 and the command when a variant is stale
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -28,7 +30,35 @@ def variant_files(variant: Path) -> dict[str, str]:
     return {path: text for path, text in files.items() if not path.startswith("infrastructure/modules/")}
 
 
+def committed_files(variant: Path) -> dict[str, str]:
+    target = variant / "generated"
+    return {path.relative_to(target).as_posix(): path.read_text("utf-8")
+            for path in sorted(target.rglob("*")) if path.is_file()}
+
+
+def check() -> int:
+    """Exit 1 naming each stale variant and its changed files: a template or tfgen change that
+    alters a variant must commit the variant's new tree with it, as tests/test_golden.py requires."""
+    stale = 0
+    for variant in sorted(p for p in GOLDEN.iterdir() if (p / "specs").is_dir()):
+        fresh, committed = variant_files(variant), committed_files(variant)
+        changed = sorted(path for path in set(fresh) | set(committed) if fresh.get(path) != committed.get(path))
+        if changed:
+            stale += 1
+            where = variant.relative_to(REPO) / "generated"
+            print(f"{where}: stale: {', '.join(changed)}", file=sys.stderr)
+    if stale:
+        print("golden variants are stale; run `python scripts/update_goldens.py` and commit the result",
+              file=sys.stderr)
+    return 1 if stale else 0
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 with the command to run when a golden variant is stale")
+    if parser.parse_args().check:
+        return check()
     drift = pipeline.render_to_disk(locate(REPO), ())
     print(f"generated/: {len(drift.changed) + len(drift.missing) + len(drift.orphaned)} files changed")
     for variant in sorted(p for p in GOLDEN.iterdir() if (p / "specs").is_dir()):

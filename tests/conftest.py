@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,27 @@ from codemate_tfgen.cli import main
 from codemate_tfgen.project import Project, locate
 
 REPO = Path(__file__).resolve().parent.parent
-SPECS = REPO / "specs"
 TEMPLATES = REPO / "templates"
-GENERATED = REPO / "generated"
+# Tests of tfgen run on a project of their own: the design document's environments as the
+# specs first wrote them (dev, staging, prod), kept here so that what the team does to specs/
+# never changes what these tests expect. GENERATED is that project rendered by this checkout's
+# templates, once per test session. What is checked about the team's own specs/ and generated/
+# is in tests/infrastructure/ (marker `infra`), derived from whichever specs exist.
+FIXTURE = REPO / "tests" / "fixtures" / "project"
+SPECS = FIXTURE / "specs"
+GENERATED = Path(tempfile.mkdtemp(prefix="tfgen-fixture-project-"))
+TEAM_SPECS = REPO / "specs"
+TEAM_GENERATED = REPO / "generated"
 GOLDEN = REPO / "tests" / "golden"
 VARIANTS = sorted(p.name for p in GOLDEN.iterdir() if (p / "specs").is_dir())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    pipeline.render_to_disk(project_of(SPECS, GENERATED), ())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(GENERATED, ignore_errors=True)
 
 
 def tree_difference(expected: dict[str, str], actual: dict[str, str], what: str) -> str:
@@ -80,7 +97,8 @@ def variant_dirs(variant_trees, tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """tmp_path as a private project: copies of the real specs/ and templates/ a test may change."""
+    """tmp_path as a private project: copies of the fixture's specs/ and this repository's
+    templates/, which a test may change."""
     shutil.copytree(SPECS, tmp_path / "specs")
     shutil.copytree(TEMPLATES, tmp_path / "templates", ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
@@ -105,7 +123,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, project: Path):
 
 
 def planned(env: str) -> dict[str, dict]:
-    """What `terraform plan` of a committed environment will create: {address: planned values}
+    """What `terraform plan` of a fixture environment will create: {address: planned values}
     (attributes known only after apply are absent). Real Terraform evaluates every expression,
     so tests assert what Terraform computes rather than re-evaluating HCL themselves."""
     return plan_values(GENERATED / "infrastructure" / "environments" / env)
@@ -128,7 +146,7 @@ def plan_values(env_dir: Path) -> dict[str, dict]:
 
 @functools.cache
 def applied(env: str):
-    """A simulated apply of a committed environment (terraform_harness), shared by the tests
+    """A simulated apply of a fixture environment (terraform_harness), shared by the tests
     that read what Terraform computed only at apply time."""
     from terraform_harness import run_terraform
 

@@ -16,6 +16,8 @@ from conftest import GENERATED, SPECS, project_of
 
 from codemate_tfgen import hcl, pipeline
 
+pytestmark = pytest.mark.slow  # real Terraform: not in `scripts/test.sh --fast`
+
 ENV_DIR = GENERATED / "infrastructure" / "environments"
 MODULES = GENERATED / "infrastructure" / "modules"
 

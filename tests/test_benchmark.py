@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import REPO, SPECS
 
 from codemate_tfgen.cache import KINDS
+
+pytestmark = pytest.mark.slow  # the benchmark: not in `scripts/test.sh --fast`
 
 PER_FILE = ("hcl2", "aws-schema")  # scripts/benchmark.py weighs these after an edit
 
@@ -33,7 +35,7 @@ def test_quick_benchmark_reports_every_row(tmp_path):
     result_file = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "benchmark.py"), "--quick", "--runs", "1", "--warmup", "0",
-         "--scale", "1,3", "--json", str(result_file)],
+         "--scale", "1,3", "--specs", str(SPECS), "--json", str(result_file)],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr

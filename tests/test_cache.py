@@ -32,6 +32,7 @@ def _entries(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()]
 
 
+@pytest.mark.slow  # renders with every cache off
 def test_cached_render_equals_uncached_render(cli, tmp_path, user_cache, monkeypatch):
     cli("render", "--specs", SPECS, "--out", tmp_path / "cold")  # fills the cache
     kinds = {p.name.rsplit("-", 1)[0] for p in user_cache.iterdir()}
@@ -58,6 +59,7 @@ def test_the_kinds_are_the_ones_stored(cli, tmp_path, user_cache):
         cache.directory("hcl", "x")
 
 
+@pytest.mark.slow  # renders with every cache off
 def test_damaged_entries_are_misses(cli, tmp_path, user_cache):
     assert cli("render", "--specs", SPECS, "--out", tmp_path / "first")[0] == 0
     entries = _entries(user_cache)

@@ -129,7 +129,7 @@ def test_category_shares_where_the_document_adds_up():
         Decimal("75.33"), Decimal("29.04"), Decimal("20.00"), Decimal("3.50"))
     assert (prod["ai"], prod["compute"], prod["database"]) == (
         Decimal("180.00"), Decimal("200.89"), Decimal("118.44"))
-    # The document says $63.50 and $137.61; its own lines add up to these (see the README).
+    # The document says $63.50 and $137.61; its own lines add up to these (see docs/cost.md).
     assert dev["networking"] == Decimal("18.40") + Decimal("1.84") + Decimal("43.07") + Decimal("0.59")
     assert prod["networking"] == Decimal("137.61") + Decimal("0.75")  # CloudFront requests
 
@@ -151,7 +151,7 @@ def test_optimized_prod_lines_the_document_allows():
     opt = lines(estimate(SPECS, "prod", "optimized"))
     assert opt[("RDS PostgreSQL", "Instance")] == Decimal("21.50")
     assert opt[("ElastiCache Redis", "Nodes")] == Decimal("22.34")
-    # Not the document's $150.00 / $12.00 / $80.00: what its unit prices give (README, "Cost").
+    # Not the document's $150.00 / $12.00 / $80.00: what its unit prices give (docs/cost.md).
     fargate = 2 * price_shape(512, 1024) + 2 * price_shape(1024, 2048)
     assert opt[("ECS Fargate", "Frontend")] + opt[("ECS Fargate", "Backend")] == cents(
         2 * price_shape(512, 1024) * HOURS) + cents(2 * price_shape(1024, 2048) * HOURS)
@@ -416,11 +416,11 @@ def test_help_has_examples(cli):
     assert "Examples:" in out and "tfgen cost prod --against origin/main" in out
 
 
-def test_readme_cost_table_is_what_tfgen_computes():
-    """The README's table of the real specs is a second notation of the estimates and budgets:
+def test_docs_cost_table_is_what_tfgen_computes():
+    """docs/cost.md's table of the design document's environments is a second notation of the estimates and budgets:
     checked against them, so a spec change cannot leave it stale (it once showed staging's
     budget as 300 while the spec said 450)."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "cost.md").read_text()
     rows = {}
     for line in readme.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]

@@ -110,7 +110,7 @@ def write_prices(specs: Path, text: str) -> Path:
 
 @pytest.mark.parametrize(("text", "line", "column", "field", "message"), [
     ("rds:\n  instance_hour:\n    db.t4g.mirco: {usd: 0.02}\n", 3, 5, "$.rds.instance_hour[\"db.t4g.mirco\"]",
-     "db.t4g.mirco is not an RDS instance class tfgen knows (codemate_tfgen/aws.py); did you mean 'db.t4g.micro'?"),
+     "db.t4g.mirco is not an RDS instance class tfgen knows; did you mean 'db.t4g.micro'?"),
     ("rds:\n  instance_hour:\n    db.t4g.micro: {usd: -1}\n", 3, 25, "$.rds.instance_hour[\"db.t4g.micro\"].usd",
      "must be a number, 0 or more"),
     ("rdss:\n  instance_hour: {}\n", 1, 1, "$.rdss", "not in the price book; did you mean 'rds'?"),
@@ -142,6 +142,7 @@ def test_cost_all_totals_the_environments_and_each_share_of_its_budget(specs, cl
     assert f"all environments: ${total:,.2f} a month" in out
 
 
+@pytest.mark.slow  # the installed tfgen: `scripts/test.sh --fast` does not reinstall
 def test_the_installed_tfgen_reads_the_projects_price_file(variant):
     """`pip install .` (not editable), as the README's first command: the price file is the
     project's, not the package's."""

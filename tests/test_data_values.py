@@ -20,6 +20,8 @@ from conftest import SPECS, planned, project_of
 
 from codemate_tfgen import hcl, pipeline
 
+pytestmark = pytest.mark.slow  # real Terraform: not in `scripts/test.sh --fast`
+
 # --- the document's values, per environment --------------------------------------------------
 
 GIB = 1024**3

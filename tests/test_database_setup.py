@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from conftest import applied
 
+pytestmark = pytest.mark.slow  # a real PostgreSQL: not in `scripts/test.sh --fast`
+
 MASTER, MASTER_PASSWORD = "codemate_admin", "master-pw-4f1d"
 DATABASE = "codemate"
 

@@ -22,6 +22,8 @@ from conftest import SPECS, planned, project_of
 
 from codemate_tfgen import hcl, pipeline
 
+pytestmark = pytest.mark.slow  # real Terraform: not in `scripts/test.sh --fast`
+
 EXPECTED = {
     "dev": {"branch": "develop", "approval": False, "cdn": None, "endpoints": False, "budget": 300},
     "staging": {"branch": "staging", "approval": True, "cdn": None, "endpoints": False, "budget": 450},

@@ -24,6 +24,8 @@ from conftest import GENERATED, planned
 from codemate_tfgen import hcl
 from terraform_harness import World, depends_on, run_terraform, terraform_graph
 
+pytestmark = pytest.mark.slow  # real Terraform: not in `scripts/test.sh --fast`
+
 ENVS = ["dev", "prod", "staging"]
 ENV_DIR = GENERATED / "infrastructure" / "environments"
 SERVICES = ("frontend", "backend")

@@ -19,6 +19,8 @@ from conftest import SPECS, project_of, tree_files
 
 from codemate_tfgen import pipeline, tree
 
+pytestmark = pytest.mark.slow  # a process per fault: not in `scripts/test.sh --fast`
+
 STAGING = tree.STAGING_PREFIX
 
 

@@ -2,9 +2,12 @@
 virtualenv activated, real `git commit`s through the real (pinned) pre-commit.
 
 A commit that leaves generated/ stale (a template, a spec or tfgen's own code changed without
-re-rendering) is refused with the diff and the command to run; a commit that keeps generated/
-current goes through. The remote form (`repo:` + `rev:`, .pre-commit-hooks.yaml) is used the
-same way by a repository holding its own specs and templates.
+re-rendering) is refused with the diff and the command to run, and so is one that leaves a golden
+variant (tests/golden) stale; a commit that keeps both current goes through. A week of a team's
+changes (a new environment, a new service, two options, a template edit), rendered and committed
+through the hook, leaves CI's checks of the team's infrastructure (tests/infrastructure) green.
+The remote form (`repo:` + `rev:`, .pre-commit-hooks.yaml) is used the same way by a repository
+holding its own specs and templates.
 
 Hook environments are built once per module in a private PRE_COMMIT_HOME; pre-commit installs
 their packages with pip from the package index, as it does for a contributor.
@@ -22,11 +25,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, edit
+from conftest import GENERATED, REPO, SPECS, edit
+
+pytestmark = pytest.mark.slow  # real git commits through pre-commit: not in `scripts/test.sh --fast`
 
 GIT = shutil.which("git")
 BIN = Path(sys.executable).parent
 ECR = "templates/modules/compute/ecr/main.tf.j2"
+MONITORING = "templates/environments/main/monitoring.tf.j2"
+ALARMS = "templates/modules/monitoring/cloudwatch/main.tf.j2"
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -41,7 +48,8 @@ def git(repo: Path, env: dict[str, str], *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A git repository holding this working tree's files (the upstream of the clones), and the
+    """A git repository holding this working tree's files, with the fixture project as its specs/
+    and generated/ (the upstream of the clones), and the
     environment a contributor's shell has: no virtualenv on PATH, no tfgen, no pre-commit."""
     assert GIT, "git is needed to test the commit hook"
     root = tmp_path_factory.mktemp("hook")
@@ -58,6 +66,11 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> dict:
         if (REPO / name).is_file():
             (upstream / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, upstream / name)
+    # The fixture project's specs and their render stand for the team's: what these tests
+    # change is known to be there, whatever specs/ holds today.
+    for folder, source in (("specs", SPECS), ("generated", GENERATED)):
+        shutil.rmtree(upstream / folder)
+        shutil.copytree(source, upstream / folder)
     git(upstream, env, "init", "-q", "-b", "main")
     git(upstream, env, "add", "-A")
     git(upstream, env, "commit", "-q", "-m", "upstream")
@@ -131,6 +144,92 @@ def test_commit_that_keeps_generated_current_passes(clone, sandbox):
     assert git(clone, env, "log", "--format=%s").splitlines() == ["template and spec, re-rendered", "upstream"]
 
 
+def test_template_edit_that_stales_a_golden_variant_is_refused(clone, sandbox):
+    """generated/ re-rendered, the golden variants forgotten: CI's test_golden would fail, so the
+    commit is refused with the command that refreshes them, and goes through after it."""
+    env = sandbox["env"]
+    (clone / MONITORING).write_text((clone / MONITORING).read_text() + "\n# a template change\n")
+    rendered = run([sys.executable, "-m", "codemate_tfgen", "render"], clone, env)
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+    result = commit(clone, env, "template, goldens forgotten")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert re.search(r"^golden variants\.+Failed$", output, re.MULTILINE), output
+    assert "tests/golden/worker/generated: stale: infrastructure/environments/dev/main.tf" in output
+    assert "run `python scripts/update_goldens.py` and commit the result" in output
+    assert git(clone, env, "log", "--format=%s").splitlines() == ["upstream"], "the commit went through"
+    updated = run([sys.executable, "scripts/update_goldens.py"], clone, env)
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+    result = commit(clone, env, "template and goldens")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^golden variants\.+Passed$", result.stdout + result.stderr, re.MULTILINE)
+
+
+# A service the load balancer does not reach, as the golden variant `worker` has.
+WORKER = """
+services:
+  worker:
+    cpu: 256
+    memory: 512
+    desired_count: 1
+    min_count: 1
+    max_count: 2
+    cpu_target: 70
+    environment:
+      REDIS_HOST: {ref: cache.address}
+    secrets:
+      DATABASE_PASSWORD: database:password
+"""
+
+
+def test_a_teams_week_keeps_the_infrastructure_checks_green(clone, sandbox):
+    """What a team does to its own specs and templates, each step committed through the hook;
+    then CI's checks of the team's infrastructure, run in the clone, derive everything from the
+    specs they find. The apply into the shared account is left out here: it takes most of the
+    time, and the options and the worker are applied by tests/test_options.py and planned here."""
+    env = sandbox["env"]
+
+    def render_and_commit(message: str) -> None:
+        rendered = run([sys.executable, "-m", "codemate_tfgen", "render", "--all"], clone, env)
+        assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+        result = commit(clone, env, message)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    specs = clone / "specs"
+    # A new environment: staging's values, with those validation requires to be its own.
+    qa = (specs / "staging.yaml").read_text()
+    for old, new in (("hostname: codemate-staging", "hostname: codemate-qa"), ("branch: staging", "branch: qa"),
+                     ("https://codemate-staging.code1398.io", "https://codemate-qa.code1398.io")):
+        assert qa.count(old) == 1, old
+        qa = qa.replace(old, new)
+    (specs / "qa.yaml").write_text(qa)
+    # A third service in dev.
+    (specs / "dev.yaml").write_text((specs / "dev.yaml").read_text() + WORKER)
+    # Two options in staging: read replicas and scheduled scaling.
+    edit(specs / "staging.yaml", "  backup_retention_days: 3\n",
+         "  backup_retention_days: 3\n  read_replicas: {count: 1, instance_class: db.t4g.micro}\n")
+    edit(specs / "staging.yaml", "  frontend: {desired_count: 2, min_count: 2, max_count: 3}\n", """\
+  frontend:
+    desired_count: 2
+    min_count: 2
+    max_count: 3
+    schedules:
+      - {name: night, cron: "0 22 ? * MON-FRI *", timezone: Asia/Seoul, min_count: 1, max_count: 2}
+      - {name: morning, cron: "0 7 ? * MON-FRI *", timezone: Asia/Seoul, min_count: 2, max_count: 3}
+""")
+    render_and_commit("qa; a worker in dev; read replicas and night scale-in in staging")
+    # An alarm threshold edited in the monitoring template.
+    edit(clone / ALARMS, "  threshold           = 10\n", "  threshold           = 20\n")
+    render_and_commit("5XX alarm at 20")
+
+    result = run([sys.executable, "-m", "pytest", "-v", "-m", "infra", "-p", "no:cacheprovider",
+                  "-k", "not applies_into", "tests/infrastructure"], clone, env)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    # The checks saw the new environment and the new service, not this repository's specs.
+    assert re.search(r"test_validate_and_plan\[qa\] PASSED", result.stdout), result.stdout[-4000:]
+    assert re.search(r"test_plan_has_what_the_spec_asks_for\[dev\] PASSED", result.stdout)
+
+
 def test_remote_hook_in_a_repository_with_its_own_specs_and_templates(sandbox, tmp_path):
     """`repo:` this repository at a commit, `rev:` that commit: pre-commit installs tfgen from
     it (not editable) and runs `tfgen check` on the other repository's own files."""
@@ -151,11 +250,11 @@ def test_remote_hook_in_a_repository_with_its_own_specs_and_templates(sandbox, t
 
 
 def test_hook_dependencies_are_pyprojects():
-    """The local hook installs tfgen's runtime dependencies itself: the same list as pyproject."""
+    """The local hooks install tfgen's runtime dependencies themselves: the same list as pyproject."""
     config = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())
-    [hook] = [h for repo in config["repos"] for h in repo["hooks"] if h["id"] == "tfgen-check"]
+    hooks = {h["id"]: h["additional_dependencies"] for repo in config["repos"] for h in repo["hooks"]}
     dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert hook["additional_dependencies"] == dependencies
+    assert hooks == {"tfgen-check": dependencies, "golden-variants": dependencies}
 
 
 def test_pre_commit_is_pinned_in_the_test_extra():
@@ -164,9 +263,11 @@ def test_pre_commit_is_pinned_in_the_test_extra():
     assert re.fullmatch(r"pre-commit==\d+(\.\d+)+", pin), pin
 
 
-def test_readme_names_no_tag_that_does_not_exist():
-    readme = (REPO / "README.md").read_text()
-    assert "rev: <tag>" not in readme
+def test_the_docs_name_no_tag_that_does_not_exist():
+    docs = "".join(path.read_text() for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))])
+    assert "rev: <tag>" not in docs
     tags = subprocess.run([GIT, "tag"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
-    for rev in re.findall(r"^\s*rev:\s*(\S+)", readme, re.MULTILINE):
+    revs = re.findall(r"^\s*rev:\s*(\S+)", docs, re.MULTILINE)
+    assert revs, "the docs show the hook's remote form (docs/project.md)"
+    for rev in revs:
         assert rev in tags or re.fullmatch(r"<[^>]*commit[^>]*>", rev), rev

@@ -30,6 +30,8 @@ from conftest import REPO, SPECS, project_of, tree_files
 from codemate_tfgen import pipeline
 from codemate_tfgen.tree import STAGING_PREFIX
 
+pytestmark = pytest.mark.slow  # hundreds of processes: not in `scripts/test.sh --fast`
+
 KILLS = 80
 
 # A fork server: imports everything a render needs once, then for each JSON request forks a

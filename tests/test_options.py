@@ -1,6 +1,7 @@
 """The design document's optional parts, as spec options: what each one makes Terraform create.
 
-tests/golden/all-options turns every option on over prod; the real specs turn none on. Values
+tests/golden/all-options turns every option on over prod; the fixture project (the document's
+specs) turns none on. Values
 come from the plan, and from a simulated apply where they are known only then (ARNs, the
 addresses the backend is given). Prices are computed from the price book, as in test_cost.
 """
@@ -25,6 +26,8 @@ from codemate_tfgen import pipeline
 from codemate_tfgen.cost import model as cost
 from terraform_harness import Account, depends_on, run_terraform, terraform_graph
 from terraform_harness.runner import state_resources
+
+pytestmark = pytest.mark.slow  # real Terraform: not in `scripts/test.sh --fast`
 
 VARIANT = REPO / "tests" / "golden" / "all-options" / "specs"
 ENVS = ["dev", "prod", "staging"]
@@ -65,7 +68,7 @@ def variant_of(tmp_path: Path, change) -> Path:
     return write_tree(pipeline.build(project_of(specs), ())[0], tmp_path / "out") / "environments" / "prod"
 
 
-def test_the_real_specs_take_no_option():
+def test_the_documents_specs_take_no_option():
     options = ("bastion", "aws_db_instance.replica", "automated_backups_replication", "intelligent_tiering",
                "scheduled_action", "aws_lb_listener.test", "listener_rule.blue_green", "load_balancers")
     for env in ENVS:

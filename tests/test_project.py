@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import GENERATED, SPECS, TEMPLATES, tree_files
 
+pytestmark = pytest.mark.slow  # the installed tfgen, which `scripts/test.sh --fast` does not reinstall
+
 TFGEN = Path(sys.executable).parent / "tfgen"
 ECR = "templates/modules/compute/ecr/main.tf.j2"
 

@@ -31,9 +31,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codemate_tfgen import hcl, pipeline
-from codemate_tfgen.errors import SpecError
+from codemate_tfgen.errors import BrokenSibling, SpecError
 from codemate_tfgen.spec.load import display_path, load_spec
 from codemate_tfgen.spec.validate import validate
+
+pytestmark = pytest.mark.slow  # hundreds of generated cases: not in `scripts/test.sh --fast`
 
 LOAD_CASES = 800
 RENDER_CASES = 120
@@ -194,7 +196,10 @@ def assert_spec_error_lines(error: SpecError, specs_dir: Path) -> None:
     """Each line: a spec file of this run, line and column inside it, a JSON path, a message."""
     names = {display_path(specs_dir / f"{name}.yaml"): name for name in FILES}
     assert error.lines(), "a SpecError must say something"
-    for line in error.lines():
+    located = [str(problem) for problem in error.problems]
+    # A broken environment the command did not name is followed by one line saying why it stops it.
+    assert error.lines()[len(located):] == ([error.lines()[-1]] if isinstance(error, BrokenSibling) else [])
+    for line in located:
         assert "\n" not in line and "\r" not in line, f"error spans lines: {line!r}"
         match = re.fullmatch(rf"(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): {JSON_PATH}: .+", line)
         assert match, f"malformed error line: {line!r}"

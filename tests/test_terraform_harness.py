@@ -37,6 +37,8 @@ from terraform_harness.provider import SCHEMA_PATH
 from terraform_harness.runner import state_resources
 from terraform_harness.server import Handlers
 
+pytestmark = pytest.mark.slow  # real Terraform: not in `scripts/test.sh --fast`
+
 FIXTURES = Path(__file__).parent / "fixtures" / "terraform"
 FIXTURE = FIXTURES / "ok"
 APPLIED = FIXTURES / "applied"  # values only AWS decides

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
+pytestmark = pytest.mark.slow  # a process per case: not in `scripts/test.sh --fast`
+
 MEMORY_LIMIT = 1 << 30
 TIME_LIMIT = 20
 ERROR_LINE = re.compile(r'(?P<file>specs/[^:]+):\d+:\d+: \$(?:\.[A-Za-z_][\w-]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\])*: .+')

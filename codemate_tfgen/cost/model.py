@@ -32,7 +32,16 @@ from codemate_tfgen.aws import CACHE_NODE_TYPES, EC2_INSTANCE_TYPES, FARGATE_MEM
 from codemate_tfgen.cost.scenarios import OPTIMIZATIONS
 from codemate_tfgen.errors import Location, SpecError, SpecProblem, UsageError
 from codemate_tfgen.spec import schedule
-from codemate_tfgen.spec.load import JsonPath, Spec, closest, display_path, format_path, load_spec, read_document
+from codemate_tfgen.spec.load import (
+    JsonPath,
+    Spec,
+    closest,
+    display_path,
+    format_path,
+    load_spec,
+    read_document,
+    suggestion,
+)
 from codemate_tfgen.spec.schema import spec_schema, with_defaults
 from codemate_tfgen.spec.validate import validate
 
@@ -183,10 +192,8 @@ def _override_problems(top: Any, base: Any, path: JsonPath, values: dict[JsonPat
             return
         for name, entry in top.items():
             if name not in known:
-                close = closest(str(name), sorted(known))
-                hint = f"; did you mean {close!r}?" if close else ""
-                yield problem(path + (name,), f"{name} is not an {what} tfgen knows (codemate_tfgen/aws.py){hint}",
-                              key=True)
+                yield problem(path + (name,), f"{name} is not an {what} tfgen knows"
+                              + suggestion(str(name), sorted(known)), key=True)
             else:
                 yield from _override_problems(entry, {"usd": 0}, path + (name,), values, keys, file)
         return
@@ -696,7 +703,7 @@ def reference_estimates(ref: str, specs_dir: Path, names: list[str],
     if path.suffix == ".yaml" and path.is_file():
         if len(names) != 1:
             raise UsageError(f"--against {ref}: a spec file compares with one environment; name it")
-        spec = load_spec(path.parent, path.stem)
+        spec = load_spec(path.parent, path.stem, bases=specs_dir)
         validate(spec)
         return dict.fromkeys(names, estimate(spec, scenario))
     where, texts = gitrefs.yaml_files_at(ref, specs_dir)

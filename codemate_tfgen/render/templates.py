@@ -8,6 +8,7 @@ context. Nothing here touches the output directory.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path, PurePosixPath
@@ -18,9 +19,11 @@ import yaml
 
 from codemate_tfgen import cache as user_cache
 from codemate_tfgen import hcl
+from codemate_tfgen.errors import TemplateMistake
 from codemate_tfgen.layout import ROOT
 from codemate_tfgen.render import readme, shapes, shell
 from codemate_tfgen.render.context import VERSIONS, Context
+from codemate_tfgen.spec.load import closest, display_path
 
 ENV_FILES = ("main.tf", "variables.tf", "outputs.tf", "providers.tf", "backend.tf", "terraform.tfvars")
 
@@ -33,9 +36,28 @@ def _md_code(text: Any) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
+class _Undefined(jinja2.StrictUndefined):
+    """StrictUndefined whose error for a missing attribute or key names the closest one there is."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        found, name = self._undefined_obj, self._undefined_name
+        if self._undefined_hint is not None or found is jinja2.utils.missing or not isinstance(name, str):
+            return super()._undefined_message
+        if isinstance(found, dict):
+            names, message = list(found), f"a mapping without the key {name!r}"
+        else:
+            names = [n for n in dir(found) if not n.startswith("_")]
+            message = f"a {type(found).__name__} has no attribute {name!r}"
+        close = closest(name, [n for n in names if isinstance(n, str)])
+        return message + (f"; did you mean {close!r}?" if close else "")
+
+
 # How templates compile; part of the bytecode cache's key, since Jinja keys entries by source alone.
 _JINJA_OPTIONS: dict[str, Any] = {
-    "undefined": jinja2.StrictUndefined,
+    "undefined": _Undefined,
     "keep_trailing_newline": True,
     "trim_blocks": True,
     "lstrip_blocks": True,
@@ -80,12 +102,22 @@ def environment(templates: Path) -> jinja2.Environment:
         bytecode_cache=_bytecode_cache(),
         **_JINJA_OPTIONS,
     )
-    env.filters["hcl"] = hcl.value
-    env.filters["hcl_key"] = hcl.key_name
-    env.filters["sh"] = shell.quote
-    env.filters["md"] = _md
-    env.filters["md_code"] = _md_code
+    for name, function in {"hcl": hcl.value, "hcl_key": hcl.key_name, "sh": shell.quote, "md": _md,
+                           "md_code": _md_code}.items():
+        env.filters[name] = _defined(function)
     return env
+
+
+def _defined(function: Any) -> Any:
+    """A filter that reports an undefined value as Jinja does (the name a template got wrong),
+    rather than failing on a value it has no form for."""
+
+    def apply(value: Any, *args: Any) -> Any:
+        if isinstance(value, jinja2.Undefined):
+            value._fail_with_undefined_error()
+        return function(value, *args)
+
+    return apply
 
 
 @dataclass(frozen=True)
@@ -153,12 +185,126 @@ def _finish(path: PurePosixPath, text: str) -> str:
 def _render(templates: Path, template: str, path: PurePosixPath, sources: list[str], /, **context: Any) -> str:
     """Render one file; every file opens with the header naming where it comes from (after the
     shebang of a script, which must stay the first line)."""
-    text = environment(templates).get_template(template).render(**context).lstrip("\n")
+    try:
+        text = environment(templates).get_template(template).render(**context).lstrip("\n")
+    except jinja2.TemplateError as exc:
+        raise TemplateMistake([_template_mistake(templates, template, exc)]) from None
     shebang = ""
     if text.startswith("#!"):
         shebang, _, text = text.partition("\n")
         shebang += "\n"
     return _finish(path, shebang + header(path, sources) + "\n\n" + text.lstrip("\n"))
+
+
+# Jinja's block tags and the tag that closes each.
+_BLOCKS = ("if", "for", "macro", "call", "filter", "block", "with", "raw", "set", "autoescape", "trans")
+_TAG = re.compile(r"{%-?\+?\s*(\w+)([^%]*)")
+
+
+def _opened_at(source: str, block: str, before: int) -> int | None:
+    """The line of the innermost `{% block %}` still open at line `before` of a template."""
+    stack: list[tuple[str, int]] = []
+    for match in _TAG.finditer(source):
+        line = source.count("\n", 0, match.start()) + 1
+        if line > before:
+            break
+        tag, rest = match.groups()
+        if tag in _BLOCKS and not (tag == "set" and "=" in rest):  # `{% set x = 1 %}` opens nothing
+            stack.append((tag, line))
+        elif tag.startswith("end") and stack and stack[-1][0] == tag[3:]:
+            stack.pop()
+    return next((line for tag, line in reversed(stack) if tag == block), None)
+
+
+def _template_frame(exc: BaseException) -> tuple[str, int, dict[str, Any]] | None:
+    """(file, line, locals) of the innermost template line running when `exc` was raised (Jinja
+    rewrites tracebacks to point at template lines)."""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(".j2"):
+            found = (tb.tb_frame.f_code.co_filename, tb.tb_lineno, tb.tb_frame.f_locals)
+        tb = tb.tb_next
+    return found
+
+
+def _names_in_scope(found_locals: dict[str, Any], env: jinja2.Environment) -> list[str]:
+    """What a template line could have named: the render's values, its loop and set variables
+    (the locals of the frame Jinja rewrote to the template line), Jinja's globals."""
+    return [name for name in found_locals if not name.startswith("_")] + list(env.globals)
+
+
+def _template_mistake(templates: Path, template: str, exc: jinja2.TemplateError) -> str:
+    """One line: template:line[:column]: what is wrong, with "did you mean" where a name is close."""
+    env = environment(templates)
+    message = " ".join(str(exc.message or type(exc).__name__).split()).rstrip(".")
+    frame = _template_frame(exc)
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        file, line = exc.filename or str(templates / (exc.name or template)), exc.lineno
+        source = exc.source if exc.source is not None else Path(file).read_text("utf-8")
+        unclosed = re.search(r"innermost block that needs to be closed is '(\w+)'", message)
+        opened = _opened_at(source, unclosed.group(1), line) if unclosed else None
+        if unclosed and opened is not None:
+            found = "the end of the template" if message.startswith("Unexpected end") else f"line {line}"
+            message = (f"{{% {unclosed.group(1)} %}} is never closed: Jinja reached {found} looking for "
+                       f"{{% end{unclosed.group(1)} %}}")
+            line = opened
+        filters = re.match(r"No (filter|test) named '(\w+)'", message)
+        if filters:
+            kind = filters.group(1)
+            message += _did_you_mean(filters.group(2), list(env.filters if kind == "filter" else env.tests))
+    elif frame is not None:
+        file, line, found_locals = frame
+        if isinstance(exc, jinja2.TemplateNotFound):
+            message = f"{exc.name} is not a template" + _did_you_mean(str(exc.name), env.list_templates())
+        undefined = re.fullmatch(r"'(\w+)' is undefined", message)
+        if undefined:
+            message += _did_you_mean(undefined.group(1), _names_in_scope(found_locals, env))
+    else:
+        file, line = str(templates / template), None
+        if isinstance(exc, jinja2.TemplateNotFound):
+            message = f"{exc.name} is not a template" + _did_you_mean(str(exc.name), env.list_templates())
+    shown = display_path(Path(file))
+    if line is None:
+        return f"{shown}: {message}"
+    column = _column(Path(file), line, message)
+    return f"{shown}:{line}{'' if column is None else f':{column}'}: {message}"
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = closest(word, sorted(set(choices)))
+    return f"; did you mean {close!r}?" if close else ""
+
+
+def _column(file: Path, line: int, message: str) -> int | None:
+    """Where on the line the name a message quotes (the last one before any suggestion) first appears."""
+    quoted = ([None] + re.findall(r"'(\w+)'", message.split("; did you mean")[0]))[-1]
+    try:
+        text = file.read_text("utf-8").splitlines()[line - 1]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+    index = text.find(quoted) if quoted else -1
+    return index + 1 if index >= 0 else None
+
+
+def template_folder(templates: Path, output: str) -> Path | None:
+    """The templates a generated file's Terraform comes from: an environment's root module from
+    templates/environments, a module's from its folder under templates/modules."""
+    parts = PurePosixPath(output).relative_to(ROOT).parts
+    if parts[:1] == ("environments",):
+        return templates / "environments"
+    if parts[:1] == ("modules",) and len(parts) > 3:
+        return templates.joinpath(*parts[:3])
+    return None
+
+
+def written_at(folder: Path, pattern: re.Pattern[str]) -> list[tuple[str, int, int]]:
+    """Where the templates under `folder` contain `pattern`: (template, line, column)."""
+    found = []
+    for path in sorted(folder.rglob("*.j2")):
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+            found += [(display_path(path), number, match.start() + 1) for match in pattern.finditer(line)]
+    return found
 
 
 def render_modules(templates: Path, found: tuple[Module, ...]) -> dict[str, str]:

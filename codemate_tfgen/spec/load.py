@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from codemate_tfgen import gitrefs
 from codemate_tfgen.errors import Location, SpecError, SpecProblem, UsageError
 
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
@@ -78,9 +79,15 @@ class Spec:
 
     def most_specific(self, *paths: JsonPath) -> JsonPath:
         """Of values a rule relates, the one set in the most specific file (an environment over
-        its bases; the first one on a tie): where the user changed something."""
+        its bases): where the user changed something. Between values of one file, a line changed
+        since git's HEAD (a rule just added) over one that was there; else the first one."""
         rank = {display_path(path): index for index, path in enumerate(self.files)}
-        return max(paths, key=lambda path: rank.get(self.location(path).file, -1))
+        best = max(rank.get(self.location(path).file, -1) for path in paths)
+        tied = [path for path in paths if rank.get(self.location(path).file, -1) == best]
+        if len(tied) > 1 and best >= 0:
+            changed = gitrefs.changed_lines(self.files[best]) or set()
+            return next((path for path in tied if self.location(path).line in changed), tied[0])
+        return tied[0]
 
     @property
     def sources(self) -> list[str]:
@@ -231,11 +238,48 @@ def _invalid_yaml(display: str, text: str, exc: yaml.MarkedYAMLError) -> SpecPro
         return SpecProblem(Location(display, 1, 1), "$", f"invalid YAML: {message}")
     opened = _left_open(text, exc)
     if opened is None:
+        indent = _misindented(text, exc)
+        if indent is not None:
+            return SpecProblem(Location(display, indent[0], indent[1]), "$", f"invalid YAML: {indent[2]}")
         return SpecProblem(Location(display, mark.line + 1, mark.column + 1), "$", f"invalid YAML: {message}")
     what = "quote" if text[opened.index] in "'\"" else repr(text[opened.index])
     return SpecProblem(Location(display, opened.line + 1, opened.column + 1), "$",
                        f"invalid YAML: this {what} is never closed (at line {mark.line + 1}, column "
                        f"{mark.column + 1}: {message})")
+
+
+def _misindented(text: str, exc: yaml.MarkedYAMLError) -> tuple[int, int, str] | None:
+    """A line indented where no mapping or list of the document continues, in words rather than
+    the parser's tokens (`expected <block end>`, `mapping values are not allowed here`): (line,
+    column, message), or None when indentation is not what stopped the parser."""
+    problem, mark = str(exc.problem or ""), exc.problem_mark
+    if mark is None or not (problem.startswith("expected <block end>")
+                            or problem == "mapping values are not allowed here"):
+        return None
+    lines = text.splitlines()
+    here = lines[mark.line] if mark.line < len(lines) else ""
+    column = len(here) - len(here.lstrip(" ")) + 1
+    # The columns a line may start at here: the line above's, and each one further out above it.
+    above: list[tuple[int, int, bool]] = []  # (column, line, is a list item)
+    for number in range(mark.line - 1, -1, -1):
+        stripped = lines[number].lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        start = len(lines[number]) - len(stripped) + 1
+        if not above or start < above[-1][0]:
+            above.append((start, number + 1, stripped.startswith("- ") or stripped == "-"))
+    same = next((entry for entry in above if entry[0] == column), None)
+    if same is not None and same[2] != here.lstrip(" ").startswith("-"):
+        kinds = ("a key", "list items") if same[2] else ("a list item", "keys")
+        return (mark.line + 1, column, f"{kinds[0]} in the column of the {kinds[1]} from line {same[1]}: a "
+                f"mapping holds keys and a list holds items, never both; indent the line, or make it the same kind")
+    opens = bool(above) and column > above[0][0] and lines[above[0][1] - 1].split(" #")[0].rstrip().endswith(":")
+    if same is not None or opens:  # indented like its neighbours, or under a key: not what stopped the parser
+        return (mark.line + 1, mark.column + 1, "': ' inside a value starts a key; quote the value") if (
+            problem.startswith("mapping values")) else None
+    where = " or ".join(f"{start} (line {number})" for start, number, _ in above) or "1"
+    return (mark.line + 1, column, f"this line starts at column {column}, where nothing above it continues: the "
+            f"lines above start at column {where}; indent it like the entries it belongs with")
 
 
 _FLOW_OPEN = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken)
@@ -353,8 +397,10 @@ def _missing_base(parent: str, extending: Path) -> str:
     return f"{parent} does not exist" + suggestion(parent, others, known="specs here")
 
 
-def load_spec(specs_dir: Path, name: str) -> Spec:
-    """Read `<specs_dir>/<name>.yaml` and the chain of files it extends, merged."""
+def load_spec(specs_dir: Path, name: str, bases: Path | None = None) -> Spec:
+    """Read `<specs_dir>/<name>.yaml` and the chain of files it extends, merged. A base missing
+    beside the file that names it is looked for in `bases` (a spec file kept outside the specs
+    directory still extends the project's bases)."""
     if not ENV_NAME.match(name):
         raise UsageError(
             f"{name!r}: not an environment name (lowercase letters, digits and '-', at most 16 characters)")
@@ -377,6 +423,8 @@ def load_spec(specs_dir: Path, name: str) -> Spec:
                 raise SpecError([SpecProblem(where, "$.extends",
                                              "must name a .yaml file in the same directory")])
             current = chain[-1].parent / parent
+            if not current.exists() and bases is not None and (bases / parent).exists():
+                current = bases / parent
             if not current.exists():
                 raise SpecError([SpecProblem(where, "$.extends", _missing_base(parent, chain[-1]))])
             if current in chain:

@@ -36,9 +36,27 @@ def _validator() -> Any:
     return jsonschema.Draft202012Validator(spec_schema())
 
 
+# What `tfgen new` writes where a copied value must change (codemate_tfgen/spec/scaffold.py).
+PLACEHOLDER = "TODO:"
+
+
+def placeholder_problems(spec: Spec) -> list[SpecProblem]:
+    """Each value still holding a `tfgen new` placeholder, with what to set there."""
+    return [spec.problem(path, f"still to set: {item.removeprefix(PLACEHOLDER).strip()}")
+            for path, _key, item in _strings(spec.data)
+            if isinstance(item, str) and item.startswith(PLACEHOLDER)] + [
+        spec.problem(path + (index,), f"still to set: {entry.removeprefix(PLACEHOLDER).strip()}")
+        for path, _key, item in _strings(spec.data) if isinstance(item, list)
+        for index, entry in enumerate(item) if isinstance(entry, str) and entry.startswith(PLACEHOLDER)]
+
+
 def validate(spec: Spec) -> None:
     """Raise SpecError listing every problem of the spec; return quietly when it is valid."""
-    problems = list(_schema_problems(spec))
+    todo = placeholder_problems(spec)
+    marked = tuple(problem.path for problem in todo)
+    # A placeholder is the one problem of its value (a text where a number belongs is the same
+    # mistake); the rules between values wait for real ones.
+    problems = todo + [p for p in _schema_problems(spec) if not p.path.startswith(marked)]
     if not problems:
         # Semantic rules assume the shapes the schema guarantees.
         for rule in RULES:
@@ -80,7 +98,7 @@ def _jsonschema_problems(spec: Spec) -> Iterator[SpecProblem]:
 
     for error in _validator().iter_errors(spec.data):
         if error.validator in ("anyOf", "oneOf") and error.context:
-            error = best_match(error.context)
+            error = best_match(_alternative_of_its_type(error))
         path: JsonPath = tuple(error.absolute_path)
         if error.validator == "additionalProperties":
             allowed = sorted(error.schema.get("properties", {}))
@@ -92,13 +110,23 @@ def _jsonschema_problems(spec: Spec) -> Iterator[SpecProblem]:
                 yield spec.problem(path, f"missing required key {missing!r}", key=True)
         elif error.validator == "enum":
             choices = ", ".join(json.dumps(v) for v in error.validator_value)
-            yield spec.problem(path, f"{_as_typed(spec, path, error.instance)} is not one of: {choices}")
+            close = closest(error.instance, [v for v in error.validator_value if isinstance(v, str)]) if isinstance(
+                error.instance, str) else None
+            hint = f"; did you mean {json.dumps(close)}?" if close else ""
+            yield spec.problem(path, f"{_as_typed(spec, path, error.instance)} is not one of: {choices}{hint}")
         elif error.validator == "pattern":
             yield spec.problem(path, f"{json.dumps(error.instance)} does not match {error.validator_value}")
         elif error.validator == "type" and not isinstance(error.instance, dict | list):
             yield spec.problem(path, _type_message(spec, path, error.instance, error.validator_value))
         else:
             yield spec.problem(path, _short(error.message))
+
+
+def _alternative_of_its_type(error: Any) -> list[Any]:
+    """Of the errors of each alternative (a string, or {ref: NAME}), those of the alternatives
+    whose type the value has: a mapping with a misspelled ref is a wrong ref, not a wrong type."""
+    typed = [e for e in error.context if not (e.validator == "type" and not e.relative_path)]
+    return typed or list(error.context)
 
 
 def _unknown_key_message(key: str, allowed: list[str]) -> str:
@@ -178,7 +206,7 @@ def network_addresses(spec: Spec) -> Iterator[SpecProblem]:
     for zone in zones:
         if not zone.startswith(spec.data["region"]):
             path = ("network", "availability_zones", zones.index(zone))
-            yield spec.problem(path, f"{zone} is not in region {spec.data['region']}")
+            yield spec.problem(spec.most_specific(path, ("region",)), f"{zone} is not in region {spec.data['region']}")
     seen: list[tuple[ipaddress.IPv4Network, JsonPath]] = []
     for tier in SUBNET_TIERS:
         cidrs = network[tier]
@@ -193,7 +221,9 @@ def network_addresses(spec: Spec) -> Iterator[SpecProblem]:
                 yield subnet
                 continue
             if not subnet.subnet_of(vpc):
-                yield spec.problem(path, f"{subnet} is not inside the VPC CIDR {vpc}")
+                here = spec.most_specific(path, ("network", "vpc_cidr"))
+                which = "" if here == path else f"{format_path(path)} = "
+                yield spec.problem(here, f"{which}{subnet} is not inside the VPC CIDR {vpc}")
             if subnet.prefixlen > 28:
                 yield spec.problem(path, "AWS subnets must be /28 or larger")
             for other, other_path in seen:
@@ -227,9 +257,9 @@ def service_sizes_and_counts(spec: Spec) -> Iterator[SpecProblem]:
         allowed = FARGATE_MEMORY[service["cpu"]]
         cpu, memory = service["cpu"], service["memory"]
         if memory not in allowed:
-            yield spec.problem(base + ("memory",),
+            yield spec.problem(spec.most_specific(base + ("memory",), base + ("cpu",)),
                                f"Fargate does not accept {memory} MiB with {cpu} CPU units "
-                               f"(allowed: {allowed[0]}-{allowed[-1]} in steps of {_step(allowed)})")
+                               f"(allowed: {_choices(allowed)})")
         low, desired, high = service["min_count"], service["desired_count"], service["max_count"]
         if not low <= desired <= high:
             counts = (base + (key,) for key in ("desired_count", "min_count", "max_count"))
@@ -241,8 +271,12 @@ def service_sizes_and_counts(spec: Spec) -> Iterator[SpecProblem]:
             yield spec.problem(("services", name, "port"), f"port {port} is used by another service")
 
 
-def _step(allowed: list[int]) -> int:
-    return allowed[1] - allowed[0] if len(allowed) > 1 else allowed[0]
+def _choices(allowed: list[int]) -> str:
+    """Memory sizes as AWS's table has them: a range when evenly spaced, else each one."""
+    steps = {b - a for a, b in zip(allowed, allowed[1:], strict=False)}
+    if len(allowed) > 3 and len(steps) == 1:
+        return f"{allowed[0]}-{allowed[-1]} in steps of {steps.pop()}"
+    return ", ".join(map(str, allowed))
 
 
 # AWS: "up to five match evaluations per rule" (path and host values together) on an ALB listener.
@@ -479,25 +513,26 @@ def usage_consistent(spec: Spec) -> Iterator[SpecProblem]:
             "nat_data_gb that goes to AWS services"))
 
 
-# The types codemate_tfgen/aws.py lists are the ones the price book may price (tfgen cost).
+# The types tfgen knows (the tables of codemate_tfgen/aws.py) are the ones the price book may price
+# (tfgen cost); an RDS class's memory also sizes max_connections and the connections alarm.
 _KNOWN_TYPES = (
-    (("cache", "node_type"), CACHE_NODE_TYPES, "CACHE_NODE_TYPES", "an ElastiCache node type"),
-    (("bastion", "instance_type"), EC2_INSTANCE_TYPES, "EC2_INSTANCE_TYPES", "an EC2 instance type"),
-    (("network", "nat", "instance_type"), EC2_INSTANCE_TYPES, "EC2_INSTANCE_TYPES", "an EC2 instance type"),
+    (("database", "instance_class"), RDS_INSTANCE_MEMORY_GIB, "an RDS instance class"),
+    (("database", "read_replicas", "instance_class"), RDS_INSTANCE_MEMORY_GIB, "an RDS instance class"),
+    (("cache", "node_type"), CACHE_NODE_TYPES, "an ElastiCache node type"),
+    (("bastion", "instance_type"), EC2_INSTANCE_TYPES, "an EC2 instance type"),
+    (("network", "nat", "instance_type"), EC2_INSTANCE_TYPES, "an EC2 instance type"),
 )
 
 
 @rule
 def instance_types_known(spec: Spec) -> Iterator[SpecProblem]:
     data = with_defaults(spec.data)
-    for path, known, table, what in _KNOWN_TYPES:
+    for path, known, what in _KNOWN_TYPES:
         value: Any = data
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
         if isinstance(value, str) and value not in known:
-            close = closest(value, sorted(known))
-            yield spec.problem(path, f"{value} is not {what} tfgen knows ({table} in codemate_tfgen/aws.py)"
-                                     + (f"; did you mean {close!r}?" if close else ""))
+            yield spec.problem(path, f"{value} is not {what} tfgen knows" + suggestion(value, sorted(known)))
 
 
 # Environment-qualified names built from the project and service names, against AWS limits.
@@ -532,21 +567,18 @@ def generated_names(spec: Spec) -> Iterator[SpecProblem]:
 def multi_az_needs_two_zones(spec: Spec) -> Iterator[SpecProblem]:
     if len(spec.data["network"]["availability_zones"]) >= 2:
         return
+    zones = ("network", "availability_zones")
     if spec.data["database"]["multi_az"]:
-        yield spec.problem(("database", "multi_az"), "Multi-AZ needs at least two availability zones")
+        yield spec.problem(spec.most_specific(("database", "multi_az"), zones),
+                           "Multi-AZ needs at least two availability zones")
     if spec.data["cache"]["replicas_per_shard"] > 0:
-        yield spec.problem(("cache", "replicas_per_shard"),
+        yield spec.problem(spec.most_specific(("cache", "replicas_per_shard"), zones),
                            "replicas in another zone need at least two availability zones")
 
 
 @rule
 def database_settings(spec: Spec) -> Iterator[SpecProblem]:
     database = spec.data["database"]
-    if database["instance_class"] not in RDS_INSTANCE_MEMORY_GIB:
-        yield spec.problem(("database", "instance_class"),
-                           f"{database['instance_class']} is not in RDS_INSTANCE_MEMORY_GIB "
-                           "(codemate_tfgen/aws.py), which sizes the connections alarm; "
-                           "add its memory there")
     ceiling = database.get("max_allocated_storage")
     if ceiling is not None and ceiling <= database["allocated_storage"]:
         yield spec.problem(spec.most_specific(("database", "max_allocated_storage"), ("database", "allocated_storage")),
@@ -597,10 +629,7 @@ def database_options(spec: Spec) -> Iterator[SpecProblem]:
     replicas = database.get("read_replicas")
     if replicas and primary in RDS_INSTANCE_MEMORY_GIB:
         cls, path = replicas["instance_class"], ("database", "read_replicas", "instance_class")
-        if cls not in RDS_INSTANCE_MEMORY_GIB:
-            yield spec.problem(path, f"{cls} is not in RDS_INSTANCE_MEMORY_GIB (codemate_tfgen/aws.py); add its "
-                                     "memory there")
-        elif RDS_INSTANCE_MEMORY_GIB[cls] < RDS_INSTANCE_MEMORY_GIB[primary]:
+        if cls in RDS_INSTANCE_MEMORY_GIB and RDS_INSTANCE_MEMORY_GIB[cls] < RDS_INSTANCE_MEMORY_GIB[primary]:
             yield spec.problem(path, f"{cls} has less memory ({RDS_INSTANCE_MEMORY_GIB[cls]} GiB) than the primary "
                                      f"{primary} ({RDS_INSTANCE_MEMORY_GIB[primary]} GiB); PostgreSQL needs a "
                                      f"standby to allow the primary's max_connections ({max_connections(primary)})")
@@ -695,7 +724,12 @@ _SECRET_SHAPES = [
      "an AWS secret access key"),
     (re.compile(r"\bsk-ant-[A-Za-z0-9_-]{16,}"), "an Anthropic API key"),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{32,}"), "an API secret key"),
+    # Stripe's secret and restricted keys (sk_live_..., rk_test_...).
+    (re.compile(r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"), "a Stripe secret key"),
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}"), "a GitHub token"),
+    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}"), "a GitHub token"),
+    # scheme://user:password@host: a connection string with its password in it.
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@[^\s]"), "a URL with a password"),
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
     (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), "a Slack token"),
 ]
@@ -745,7 +779,7 @@ def _secret_problems(spec: Spec) -> Iterator[SpecProblem]:
 # --- topology: rules across the environments of one tree -------------------------------------
 
 
-def topology_problems(specs: list[Spec], selected: set[str] | None = None) -> list[SpecProblem]:
+def topology_problems(specs: list[Spec], newer: Callable[[Spec], Any] | None = None) -> list[SpecProblem]:
     """What AWS refuses, or what breaks, when environments share an account or cross accounts.
 
     Environments naming the same account.name share an AWS account: exactly one of them owns
@@ -753,31 +787,32 @@ def topology_problems(specs: list[Spec], selected: set[str] | None = None) -> li
     trail already records everything), and no two claim the same host (its DNS record and its
     certificate's validation record). A state bucket, a lock table and a hosted zone belong to
     one account: environments of different accounts cannot share them. A conflict is reported
-    at the environment that joined it: a `selected` one (the command named it) rather than one
-    already there, else the later by name.
+    at the environment that joined it, the newest by `newer` (a sort key; default: the later
+    name), never at one already there.
     """
-    chosen = selected if selected is not None else {spec.name for spec in specs}
-    ordered = sorted(specs, key=lambda spec: (spec.name in chosen, spec.name))
+    key = newer or (lambda spec: spec.name)
     problems: list[SpecProblem] = []
     accounts: dict[str, list[Spec]] = {}
-    for spec in ordered:
+    for spec in sorted(specs, key=lambda spec: spec.name):
         accounts.setdefault(spec.data["account"]["name"], []).append(spec)
     for account, members in accounts.items():
         owners = [spec for spec in members if "baseline" in spec.data["account"]]
         if not owners:
-            names = ", ".join(sorted(spec.name for spec in members))
-            problems.append(_at(members[-1], ("account", "name"), (
+            names = ", ".join(spec.name for spec in members)
+            problems.append(_at(max(members, key=key), ("account", "name"), (
                 f"no environment of account {account!r} ({names}) sets account.baseline; one of them must own "
                 "the account's CloudTrail trail and GuardDuty detector")))
+        owners = sorted(owners, key=key) if len(owners) > 1 else owners
         for spec in owners[1:]:
             problems.append(_at(spec, ("account", "baseline"), (
                 f"{owners[0].name} owns the baseline of account {account!r} already: AWS allows one GuardDuty "
                 "detector per account and region, and a second multi-region trail records every event twice")))
-        hosts: dict[tuple[str, str], Spec] = {}
+        hosts: dict[tuple[str, str], list[Spec]] = {}
         for spec in members:
-            host = (spec.data["dns"]["hostname"], spec.data["dns"]["zone_name"])
-            first = hosts.setdefault(host, spec)
-            if first is not spec:
+            hosts.setdefault((spec.data["dns"]["hostname"], spec.data["dns"]["zone_name"]), []).append(spec)
+        for host, claims in hosts.items():
+            first, *later = sorted(claims, key=key) if len(claims) > 1 else claims
+            for spec in later:
                 problems.append(_at(spec, ("dns", "hostname"), (
                     f"{'.'.join(host)} is {first.name}'s host, in the same account: both would manage its DNS "
                     "record and its certificate's validation record; give the environment a host of its own")))
@@ -786,17 +821,20 @@ def topology_problems(specs: list[Spec], selected: set[str] | None = None) -> li
               ("backend", "dynamodb_table", "lock table", "a table of its own account"),
               ("dns", "zone_name", "hosted zone", "a zone in its own account: delegate a subdomain of the zone "
                "to it and name that")]
-    for section, key, what, fix in shared:
+    for section, key_name, what, fix in shared:
         users: dict[str, list[Spec]] = {}
-        for spec in ordered:
-            if key in spec.data[section]:
-                users.setdefault(spec.data[section][key], []).append(spec)
+        for spec in specs:
+            if key_name in spec.data[section]:
+                users.setdefault(spec.data[section][key_name], []).append(spec)
         for value, members in users.items():
+            if len({spec.data["account"]["name"] for spec in members}) < 2:
+                continue
             # The account most of its environments are in holds it (ties: the one already there).
+            members = sorted(members, key=key)
             [(holder, _)] = Counter(spec.data["account"]["name"] for spec in members).most_common(1)
             for spec in members:
                 if spec.data["account"]["name"] != holder:
-                    problems.append(_at(spec, (section, key), (
+                    problems.append(_at(spec, (section, key_name), (
                         f"the {what} {value!r} belongs to account {holder!r}; this environment is in account "
                         f"{spec.data['account']['name']!r} and needs {fix}")))
     return problems
