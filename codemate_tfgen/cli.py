@@ -233,10 +233,10 @@ def validate(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
       tfgen validate              # every environment
       tfgen validate dev prod
     """
-    from codemate_tfgen import pipeline
+    from codemate_tfgen.spec.valid import load_valid_specs, select
 
-    names = pipeline.select(project.specs, _names(envs, all_envs))
-    pipeline.load_valid_specs(project.specs, names, out=project.out)
+    names = select(project.specs, _names(envs, all_envs))
+    load_valid_specs(project.specs, names, out=project.out)
     click.echo(f"tfgen: {', '.join(names) or 'no environments'}: valid")
     return EXIT_OK
 
@@ -275,12 +275,12 @@ def cost(envs: tuple[str, ...], all_envs: bool, project: Project, fmt: str, scen
       tfgen cost prod --against origin/main   # what this branch changes, line by line
       tfgen cost prod --against /tmp/prod.yaml
     """
-    from codemate_tfgen import pipeline
     from codemate_tfgen.cost import model as costing
     from codemate_tfgen.cost import view as costview
+    from codemate_tfgen.spec.valid import load_valid_specs, select
 
-    names = pipeline.select(project.specs, _names(envs, all_envs))
-    specs = pipeline.load_valid_specs(project.specs, names, out=project.out)
+    names = select(project.specs, _names(envs, all_envs))
+    specs = load_valid_specs(project.specs, names, out=project.out)
     estimates = [costing.estimate(spec, scenario) for spec in specs]
     if ref is not None:
         before = costing.reference_estimates(ref, project.specs, names, scenario)

@@ -9,44 +9,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from conftest import SPECS, edit
+from support import BOOK, HOURS, D, cents, estimate, lines, price
 
 from codemate_tfgen.cost import model as cost
 from codemate_tfgen.errors import SpecError
-from codemate_tfgen.pipeline import load_valid_specs
-
-# The team's prices: tfgen's book with specs/_prices.yaml (the document's figures) over it.
-BOOK = cost.price_book("ap-northeast-2", SPECS)
-HOURS = Decimal(730)
-
-
-def D(value) -> Decimal:
-    return Decimal(str(value))
-
-
-def cents(value: Decimal) -> Decimal:
-    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-
-def price(*keys: str) -> Decimal:
-    entry = BOOK
-    for key in keys:
-        entry = entry[key]
-    return D(entry["usd"])
-
-
-def estimate(specs_dir: Path, env: str, *scenario: str) -> cost.Estimate:
-    [spec] = load_valid_specs(specs_dir, [env])
-    return cost.estimate(spec, scenario or ("baseline",))
-
-
-def lines(est: cost.Estimate) -> dict[tuple[str, str], Decimal]:
-    return {line.key: line.monthly for line in est.lines}
-
+from codemate_tfgen.spec.valid import load_valid_specs
 
 # --- the document's tables, line by line --------------------------------------------------------
 

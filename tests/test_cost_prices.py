@@ -19,7 +19,7 @@ import yaml
 from conftest import REPO, edit
 
 from codemate_tfgen.cost import model as cost
-from codemate_tfgen.pipeline import load_valid_specs
+from codemate_tfgen.spec.valid import load_valid_specs
 
 VARIANT = REPO / "tests" / "golden" / "all-options" / "specs"
 SHIPPED = yaml.safe_load((Path(cost.__file__).parent.parent / "data" / "prices-ap-northeast-2.yaml").read_text("utf-8"))

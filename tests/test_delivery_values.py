@@ -292,7 +292,8 @@ def test_release_tags_the_deployed_image_live():
         "backend-release": ("CodeBuild", 2, ["backend_image"])}
     commands = yaml.safe_load(plan["module.codepipeline.aws_codebuild_project.release"]["source"][0]["buildspec"])[
         "phases"]["build"]["commands"]
-    assert "aws ecr put-image --repository-name $ECR_REPOSITORY_NAME --image-tag $LIVE_TAG" in commands[-1]
+    assert "for TAG in $RELEASE_TAG_PREFIX$IMAGE_TAG $LIVE_TAG; do" in commands[-1]
+    assert "aws ecr put-image --repository-name $ECR_REPOSITORY_NAME --image-tag $TAG" in commands[-1]
     assert "ImageAlreadyExistsException" in commands[-1], "a retry finds the tag in place"
     repository = plan['module.ecr.aws_ecr_repository.this["frontend"]']
     assert repository["image_tag_mutability"] == "IMMUTABLE_WITH_EXCLUSION"

@@ -134,7 +134,7 @@ def test_terraforms_revisions_start_from_the_released_image(env):
                 in main), service
     release = planned(env)["module.codepipeline.aws_codebuild_project.release"]
     assert [(v["name"], v["value"]) for v in release["environment"][0]["environment_variable"]] == [
-        ("LIVE_TAG", "live")]
+        ("LIVE_TAG", "live"), ("RELEASE_TAG_PREFIX", "release-")]
 
 
 # --- builds and releases, run for real with fake aws and docker -------------------------------
@@ -176,7 +176,7 @@ def run_phases(commands: list[str], tmp_path: Path, **fake: str) -> tuple[int, l
            "CODEBUILD_RESOLVED_SOURCE_VERSION": "abc1234def", "AWS_REGION": "ap-northeast-2",
            "ECR_REPO": "1234.dkr.ecr/codemate-frontend-dev", "ECR_REGISTRY": "1234.dkr.ecr",
            "ECR_REPOSITORY_NAME": "codemate-frontend-dev", "CONTAINER_NAME": "codemate-frontend",
-           "LIVE_TAG": "live", **fake}
+           "LIVE_TAG": "live", "RELEASE_TAG_PREFIX": "release-", **fake}
     script = "set -e\n" + "\n".join(commands) + "\n"
     done = subprocess.run(["bash", "-c", script], cwd=source, env=env, capture_output=True, text=True)
     return done.returncode, log.read_text().splitlines()
@@ -203,13 +203,16 @@ def test_a_retried_build_of_the_same_commit_succeeds(tmp_path):
     ("An error occurred (ImageAlreadyExistsException) when calling the PutImage operation", 0),
     ("An error occurred (AccessDeniedException) when calling the PutImage operation", 1),
 ])
-def test_the_release_moves_live_once_and_a_retry_is_done(tmp_path, error, status):
+def test_the_release_tags_the_image_as_a_release_then_moves_live_and_a_retry_is_done(tmp_path, error, status):
+    # The release tag first: the image is kept among the last releases before live leaves the
+    # one before it.
     commands = buildspec_commands("module.codepipeline.aws_codebuild_project.release")
     code, calls = run_phases(commands, tmp_path, FAKE_PUT_ERROR=error)
     assert (code != 0) == bool(status)
     put = [c for c in calls if c.startswith("aws ecr put-image")]
-    assert put == ["aws ecr put-image --repository-name codemate-frontend-dev --image-tag live --image-manifest "
-                   "manifest --image-manifest-media-type manifest"]
+    assert put == [f"aws ecr put-image --repository-name codemate-frontend-dev --image-tag {tag} --image-manifest "
+                   "manifest --image-manifest-media-type manifest"
+                   for tag in ("release-abc1234", "live")][:1 if status else 2]
 
 
 # --- least privilege --------------------------------------------------------------------------

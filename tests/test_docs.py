@@ -5,14 +5,13 @@ every environment, module and script."""
 from __future__ import annotations
 
 import re
-import subprocess
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import hcl2
 import pytest
 from conftest import SPECS, TEMPLATES, project_of
-from test_scripts import shellcheck
+from support import shellcheck_readme
 
 from codemate_tfgen import pipeline
 from codemate_tfgen.hcl import unquote
@@ -226,16 +225,6 @@ def test_readme_names_every_script_step(files):
     for name in ("migrate-state.sh", "destroy.sh"):
         assert f"scripts/{name}" in readme
     assert "tfgen render" in section(readme, "Regenerating")
-
-
-def shellcheck_readme(readme: str, tmp_path: Path) -> tuple[int, str]:
-    """shellcheck's exit code and findings for a README's bash blocks, which people run in order
-    as one shell session."""
-    script = "#!/usr/bin/env bash\n" + "\n".join(re.findall(r"```bash\n(.*?)```", readme, re.DOTALL))
-    path = tmp_path / "readme.sh"
-    path.write_text(script)
-    result = subprocess.run([shellcheck(), "--norc", str(path)], capture_output=True, text=True)
-    return result.returncode, result.stdout
 
 
 def test_readme_commands_pass_shellcheck(files, tmp_path):

@@ -100,3 +100,14 @@ def test_the_cli_offers_the_scenarios_the_cost_model_knows():
     assert tuple(option.type.choices) == scenarios.SCENARIOS
     assert cost.OPTIMIZATIONS is scenarios.OPTIMIZATIONS
     assert set(cost.APPLY) == set(scenarios.OPTIMIZATIONS)
+
+
+def test_test_modules_import_no_other_test_module():
+    """What tests share lives in conftest (fixtures, the project's paths) and support (helpers):
+    a test module that imports another runs that one's module-level work and ties the two."""
+    tests = Path(__file__).resolve().parent
+    for path in sorted(tests.rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not [n for n in names if n.split(".")[-1].startswith("test_")], path.relative_to(tests)

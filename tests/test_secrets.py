@@ -8,9 +8,9 @@ import re
 import pytest
 import yaml
 from conftest import SPECS, project_of
+from support import credential_shapes
 
 from codemate_tfgen import pipeline
-from codemate_tfgen.spec.validate import _SECRET_SHAPES, _mixed
 
 # Shapes as real credentials have them (made-up values; the AWS ones follow AWS's documented form).
 SECRETS = {
@@ -60,30 +60,17 @@ def test_credential_in_a_spec_is_refused(cli, specs, tmp_path, secret, field):
     assert not (tmp_path / "out").exists()
 
 
-def _credential_shapes(text: str, paths: frozenset[str] = frozenset()) -> list[str]:
-    """Credential-shaped values in text. A run of 40 path characters such as
-    `infrastructure/modules/storage/s3/README` (in the manifest) has the shape of an AWS secret
-    key too; parts of the tree's own file paths are not secrets and are passed over."""
-    found = []
-    for pattern, what in _SECRET_SHAPES:
-        for match in pattern.finditer(text):
-            value = match.group(match.lastindex or 0)
-            if _mixed(value) and not any(value in path for path in paths):
-                found.append(f"{what}: {value!r}")
-    return found
-
-
 def test_shapes_find_every_sample():
     """The scan below is only as good as the shapes: each sample credential is found."""
     for name, value in SECRETS.items():
-        assert _credential_shapes(f"x {value} y"), name
+        assert credential_shapes(f"x {value} y"), name
 
 
 def test_no_generated_file_holds_a_credential():
     files, _owners = pipeline.build(project_of(SPECS), ())
     assert files
     paths = frozenset(files)
-    leaks = {path: found for path, text in files.items() if (found := _credential_shapes(text, paths))}
+    leaks = {path: found for path, text in files.items() if (found := credential_shapes(text, paths))}
     assert leaks == {}
 
 
@@ -92,5 +79,5 @@ def test_secret_key_shapes_do_not_flag_ordinary_values():
     ordinary = ["codemate-terraform-state", "/api/health", "feature/add-login-page", "a" * 40,
                 "0123456789abcdef0123456789abcdef01234567", "ELBSecurityPolicy-TLS13-1-2-2021-06"]
     for value in ordinary:
-        assert not _credential_shapes(value), value
+        assert not credential_shapes(value), value
     assert not re.search(r"\s", "".join(ordinary))

@@ -21,11 +21,13 @@ from conftest import edit
 
 from terraform_harness import (
     Account,
+    AwsRefusal,
     HarnessError,
     PlanChanges,
     ProviderServer,
     World,
     depends_on,
+    ecr,
     fmt_check,
     protocol,
     provider,
@@ -511,3 +513,257 @@ def test_graph_answers_transitive_dependencies():
     assert not depends_on(graph, "aws_db_instance.this", "aws_vpc.this")
     with pytest.raises(KeyError):
         depends_on(graph, "aws_lb.nope", "aws_vpc.this")
+
+
+# --- lifecycle: what AWS refuses when things are deleted, replaced or upgraded -------------
+
+
+def test_non_empty_bucket_refuses_deletion_unless_force_destroy(tmp_path):
+    root = write_config(tmp_path, """\
+        resource "aws_s3_bucket" "kept" {
+          bucket = "lifecycle-kept"
+        }
+
+        resource "aws_s3_bucket" "emptied" {
+          bucket        = "lifecycle-emptied"
+          force_destroy = true
+        }
+        """)
+    account = Account()
+    assert run_terraform(root, apply=True, account=account).errors == []
+    for bucket in ("lifecycle-kept", "lifecycle-emptied"):
+        account.put_object(bucket, "uploads/a.png")
+    with pytest.raises(AwsRefusal, match="NoSuchBucket"):
+        account.put_object("lifecycle-missing", "a")
+    destroyed = run_terraform(root, destroy=True, account=account)
+    assert errors_of(destroyed) == [("destroy", "deleting S3 Bucket (lifecycle-kept): BucketNotEmpty: The bucket "
+                                     "you tried to delete is not empty", None, None)]
+    assert destroyed.destroyed == 1
+
+
+def test_secret_name_in_its_recovery_window_cannot_be_reused(tmp_path):
+    root = write_config(tmp_path, """\
+        resource "aws_secretsmanager_secret" "recoverable" {
+          name                    = "app/recoverable"
+          recovery_window_in_days = 7
+        }
+
+        resource "aws_secretsmanager_secret" "gone" {
+          name                    = "app/gone"
+          recovery_window_in_days = 0
+        }
+        """)
+    account = Account()
+    assert run_terraform(root, apply=True, account=account).errors == []
+    assert run_terraform(root, destroy=True, account=account).destroyed == 2
+    again = run_terraform(root, apply=True, account=account)
+    assert [(d.stage, d.summary) for d in again.errors] == [(
+        "apply", "creating Secrets Manager Secret (app/recoverable): InvalidRequestException: You can't create "
+                 "this secret because a secret with this name is already scheduled for deletion.")]
+    assert again.applied == 1
+
+
+ECR_CONFIG = """\
+    resource "aws_ecr_repository" "app" {
+      name                 = "app"
+      image_tag_mutability = "IMMUTABLE_WITH_EXCLUSION"
+      force_delete         = FORCE
+
+      image_tag_mutability_exclusion_filter {
+        filter      = "live"
+        filter_type = "WILDCARD"
+      }
+    }
+
+    resource "aws_ecr_lifecycle_policy" "app" {
+      repository = aws_ecr_repository.app.name
+      policy = jsonencode({ rules = RULES })
+    }
+    """
+
+
+def ecr_config(tmp_path: Path, rules: list[dict], force_delete: bool = False) -> Path:
+    return write_config(tmp_path, ECR_CONFIG.replace("RULES", json.dumps(rules))
+                        .replace("FORCE", json.dumps(force_delete)))
+
+
+def count_rule(priority: int, count: int, **selection) -> dict:
+    return {"rulePriority": priority, "action": {"type": "expire"},
+            "selection": {"countType": "imageCountMoreThan", "countNumber": count, **selection}}
+
+
+def test_ecr_expires_by_push_time_and_rule_priority(tmp_path):
+    keep_live = count_rule(1, 1, tagStatus="tagged", tagPatternList=["live"])
+    root = ecr_config(tmp_path, [keep_live, count_rule(2, 2, tagStatus="any")])
+    account = Account()
+    assert run_terraform(root, apply=True, account=account).errors == []
+    for commit in ("c1", "c2", "c3", "c4", "c5"):
+        account.push_image("app", [commit])
+    account.tag_image("app", "c1", "live")
+    with pytest.raises(AwsRefusal, match="ImageTagAlreadyExistsException"):
+        account.push_image("app", ["c2"])  # commit tags are immutable
+    # The two newest and the oldest, which the higher-priority rule selects; c2 and c3 expire.
+    assert account.expire_images() == {"app": [["c2"], ["c3"]]}
+    assert account.images("app") == [["c1", "live"], ["c4"], ["c5"]]
+    url = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app"
+    assert account.pull(f"{url}:live") is None
+    assert "CannotPullContainerError" in account.pull(f"{url}:c2")
+    # Moving live releases the old image to the any rule.
+    account.tag_image("app", "c5", "live")
+    assert account.expire_images() == {"app": [["c1"]]}
+    # A repository with images is deleted only with force_delete.
+    destroyed = run_terraform(root, destroy=True, account=account)
+    assert [d.summary.split(":")[1].strip() for d in destroyed.errors] == ["RepositoryNotEmptyException"]
+
+
+def test_ecr_refuses_a_policy_whose_any_rule_is_not_last(tmp_path):
+    root = ecr_config(tmp_path, [count_rule(1, 5, tagStatus="any"),
+                                 count_rule(2, 1, tagStatus="tagged", tagPatternList=["live"])])
+    [error] = run_terraform(root, apply=True).errors
+    assert error.summary.startswith("putting ECR Lifecycle Policy (app): InvalidParameterException")
+    assert "a rule with tagStatus any must have the highest rulePriority" in error.summary
+
+
+def test_ecr_lifecycle_semantics_match_awss_documented_example():
+    # "Examples of lifecycle policies in Amazon ECR", Example A: rule 2 would mark B, but B is
+    # selected by the higher-priority rule 1, so only A expires.
+    images = [ecr.Image("A", {"beta-1", "prod-1"}, 0), ecr.Image("B", {"beta-2", "prod-2"}, 1),
+              ecr.Image("C", {"beta-3"}, 2)]
+    policy = json.dumps({"rules": [count_rule(1, 1, tagStatus="tagged", tagPrefixList=["prod"]),
+                                   count_rule(2, 1, tagStatus="tagged", tagPrefixList=["beta"])]})
+    assert [i.digest for i in ecr.expired(policy, images, now=10)] == ["A"]
+    # Every entry of a list must match (AND); sinceImagePushed counts days.
+    both = {"tagStatus": "tagged", "tagPatternList": ["beta*", "prod*"]}
+    assert [ecr.selects(both, i) for i in images] == [True, True, False]
+    aged = json.dumps({"rules": [{"rulePriority": 1, "action": {"type": "expire"}, "selection": {
+        "tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 3}}]})
+    untagged = [ecr.Image("old", set(), 0), ecr.Image("new", set(), 8)]
+    assert [i.digest for i in ecr.expired(aged, untagged, now=10)] == ["old"]
+
+
+def test_replaced_target_group_is_refused_while_a_rule_ignoring_its_action_forwards_to_it(tmp_path):
+    root = tmp_path / "listener"
+    shutil.copytree(LISTENER, root)
+    main = root / "main.tf"
+    text = main.read_text().replace('  name        = "listener-app"\n', '  name_prefix = "app-"\n').replace(
+        '  vpc_id      = aws_vpc.this.id\n}', '  vpc_id      = aws_vpc.this.id\n\n  lifecycle {\n'
+        '    create_before_destroy = true\n  }\n}')
+    text += textwrap.dedent("""
+        resource "aws_lb_listener_rule" "app" {
+          listener_arn = aws_lb_listener.http.arn
+          priority     = 10
+
+          action {
+            type             = "forward"
+            target_group_arn = aws_lb_target_group.app.arn
+          }
+
+          condition {
+            path_pattern {
+              values = ["/app/*"]
+            }
+          }
+
+          lifecycle {
+            ignore_changes = [action]
+          }
+        }
+        """)
+    main.write_text(text)
+    account = Account()
+    assert run_terraform(root, apply=True, account=account).errors == []
+    main.write_text(text.replace("port        = 8080", "port        = 8081"))
+    result = run_terraform(root, apply=True, account=account)
+    assert result.plan.actions["aws_lb_target_group.app"] == "replace"
+    assert [d.summary.split(": ")[1] for d in result.errors] == ["ResourceInUse"]
+
+
+DB_CONFIG = """\
+    resource "aws_db_parameter_group" "this" {
+      name   = "db-pg"
+      family = "postgresFAMILY"
+    }
+
+    resource "aws_db_instance" "this" {
+      identifier                  = "db"
+      engine                      = "postgres"
+      engine_version              = "VERSION"
+      instance_class              = "db.t4g.micro"
+      allocated_storage           = 20
+      username                    = "USER"
+      manage_master_user_password = true
+      parameter_group_name        = aws_db_parameter_group.this.name
+      allow_major_version_upgrade = ALLOW
+      skip_final_snapshot         = true
+    }
+    """
+
+
+def test_major_engine_upgrade_is_refused_without_the_flag_and_a_replace_forcing_change_replaces(tmp_path):
+    def config(version, family, allow=False, user="app"):
+        return write_config(tmp_path, DB_CONFIG.replace("VERSION", version).replace("FAMILY", family)
+                            .replace("ALLOW", json.dumps(allow)).replace("USER", user))
+
+    account = Account()
+    assert run_terraform(config("16.4", "16"), apply=True, account=account).errors == []
+    refused = run_terraform(config("17.2", "16"), apply=True, account=account)
+    assert [d.summary for d in refused.errors] == [
+        "updating RDS DB Instance (db): InvalidParameterCombination: The AllowMajorVersionUpgrade flag must be "
+        "present when upgrading to a new major version."]
+    mismatch = run_terraform(config("17.2", "16", allow=True), apply=True, account=account)
+    assert [d.summary.split(": ")[1] for d in mismatch.errors] == ["InvalidParameterCombination"]
+    assert "DBParameterGroupFamily postgres17" in mismatch.errors[0].summary
+    # The family forces a new group, which AWS will not delete while the instance uses it.
+    stuck = run_terraform(config("16.4", "17"), apply=True, account=account)
+    assert stuck.plan.actions["aws_db_parameter_group.this"] == "replace"
+    assert [d.summary.split(": ")[1] for d in stuck.errors] == ["InvalidDBParameterGroupState"]
+    renamed = run_terraform(config("16.4", "16", user="admin"), plan=True, account=account)
+    assert renamed.plan.actions["aws_db_instance.this"] == "replace"
+
+
+def test_prevent_destroy_and_deletion_protection_refuse_a_destroy(tmp_path):
+    root = write_config(tmp_path, """\
+        resource "aws_lb" "this" {
+          name                       = "protected"
+          enable_deletion_protection = true
+        }
+
+        resource "terraform_data" "guard" {
+          lifecycle {
+            prevent_destroy = true
+          }
+        }
+        """)
+    account = Account()
+    assert run_terraform(root, apply=True, account=account).errors == []
+    guarded = run_terraform(root, destroy=True, account=account)
+    assert [d.summary for d in guarded.errors] == ["Instance cannot be destroyed"] and guarded.destroyed == 0
+    (root / "main.tf").write_text((root / "main.tf").read_text().split('resource "terraform_data"')[0])
+    assert run_terraform(root, apply=True, account=account).errors == []
+    protected = run_terraform(root, destroy=True, account=account)
+    assert [d.summary.split(": ")[1] for d in protected.errors] == ["OperationNotPermitted"]
+
+
+SERVICE_CONFIG = """\
+    resource "aws_ecs_cluster" "this" {
+      name = "slr"
+    }
+
+    resource "aws_ecs_service" "app" {
+      name            = "app"
+      cluster         = aws_ecs_cluster.this.arn
+      task_definition = "app:1"
+      desired_count   = 1
+    }
+    """
+
+
+def test_brand_new_account_refuses_a_service_until_the_ecs_service_linked_role_exists(tmp_path):
+    root = write_config(tmp_path, SERVICE_CONFIG)
+    account = Account(service_linked_roles=())
+    first = run_terraform(root, apply=True, account=account)
+    assert [d.summary for d in first.errors] == [
+        "creating ECS Service (app): InvalidParameterException: Unable to assume the service linked role. "
+        "Please verify that the ECS service linked role exists."]
+    account.create_service_linked_role("ecs.amazonaws.com")
+    assert run_terraform(root, apply=True, account=account).errors == []

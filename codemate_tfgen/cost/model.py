@@ -716,9 +716,11 @@ def reference_estimates(ref: str, specs_dir: Path, names: list[str],
                 out[name] = None
                 continue
             try:
+                # Each spec alone, as `validate` checks one: a revision's other environments (or
+                # rules added since) do not stop the comparison. Inside the temporary directory,
+                # the revision's price file is read beside its specs.
                 spec = load_spec(Path(temp), name)
                 validate(spec)
-                # Inside the temporary directory: the revision's price file is read beside its specs.
                 out[name] = estimate(spec, scenario)
             except SpecError as exc:
                 raise SpecError([_at_ref(p, temp, where) for p in exc.problems]) from None

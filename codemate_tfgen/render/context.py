@@ -127,6 +127,7 @@ class Flags:
     read_replicas: bool  # the database has read replicas
     cross_region_backup: bool  # the database's automated backups are replicated to another region
     restore_archived: bool  # the app restores archived user files: their readers may call RestoreObject
+    protected: bool  # teardown: protected: the root refuses a destroy (a guard with prevent_destroy)
 
 
 @dataclass(frozen=True)
@@ -310,6 +311,7 @@ def build_context(spec: Spec) -> Context:
     data.ignore(*shapes.read_elsewhere(spec.data))
     cdn = data["cdn"]
     services = _services(data)
+    teardown = data.get("teardown", _schema("teardown")["default"])
     flags = Flags(
         cdn=cdn["enabled"],
         nat_instance=data["network"]["nat"]["mode"] == "instance",
@@ -321,6 +323,7 @@ def build_context(spec: Spec) -> Context:
         read_replicas="read_replicas" in data["database"],
         cross_region_backup="cross_region_backup" in data["database"],
         restore_archived=bool(data["storage"].get("intelligent_tiering", {}).get("restore_archived", False)),
+        protected=teardown == "protected",
     )
     if not flags.cdn:
         cdn.ignore()  # the settings of a distribution that does not exist
@@ -329,6 +332,7 @@ def build_context(spec: Spec) -> Context:
         RootVariable("environment", "Environment name", "string", spec.name),
         RootVariable("project", _schema("project")["description"], "string", data["project"]),
         RootVariable("aws_region", _schema("region")["description"], "string", data["region"]),
+        RootVariable("teardown", _schema("teardown")["description"], "string", teardown),
         RootVariable("tags", _schema("tags")["description"], "map(string)",
                      data["tags"].everything() if "tags" in spec.data else {}),
         _section_variable(data, "network"),

@@ -3,7 +3,7 @@
 A new environment usually starts as a copy of another one's spec. What it keeps of the other's
 deploy branch or CORS origins makes the two deploy on the same push, or lets one's site into the
 other's bucket. Each spec is valid on its own, so these are warnings, not errors: one per shared
-value, at the newer environment (pipeline.newness). (A shared host name is an error: two
+value, at the newer environment (valid.newness). (A shared host name is an error: two
 environments would manage one DNS record; validate.topology_problems refuses it.)
 """
 

@@ -429,6 +429,21 @@ def service_capacity(spec: Spec) -> Iterator[SpecProblem]:
 
 
 @rule
+def disposable_without_protection(spec: Spec) -> Iterator[SpecProblem]:
+    """A disposable environment's destroy deletes everything: deletion protection would stop it
+    halfway, after everything not behind the protected resources was deleted. Reported at
+    `teardown`, the environment's decision, whichever file set the protections."""
+    settings = with_defaults(spec.data)
+    protected = [f"{section}.deletion_protection" for section in ("database", "load_balancer")
+                 if settings[section]["deletion_protection"]]
+    if settings["teardown"] == "disposable" and protected:
+        yield spec.problem(("teardown",), f"disposable, but {' and '.join(protected)} "
+                                          f"{'is' if len(protected) == 1 else 'are'} true: its destroy would stop "
+                                          "there after deleting the rest; set it to false in this environment, or "
+                                          "teardown: protected")
+
+
+@rule
 def service_schedules(spec: Spec) -> Iterator[SpecProblem]:
     """Scheduled scaling: expressions Application Auto Scaling accepts, in a known time zone,
     and a day that returns to the range the spec sets (the one the scaling target keeps)."""

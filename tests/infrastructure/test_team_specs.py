@@ -16,7 +16,7 @@ import json
 import pytest
 from click.testing import CliRunner
 from conftest import REPO, TEAM_GENERATED, TEAM_SPECS, plan_values, planned_run
-from test_secrets import _credential_shapes
+from support import credential_shapes
 
 from codemate_tfgen.cli import main
 from codemate_tfgen.pipeline import load_valid_specs
@@ -108,7 +108,7 @@ def test_no_committed_generated_file_holds_a_credential():
     leaks = {}
     for path in files:
         text = path.read_bytes().decode("utf-8", errors="replace")
-        if found := _credential_shapes(text, paths):
+        if found := credential_shapes(text, paths):
             leaks[str(path.relative_to(root))] = found
     assert leaks == {}
 

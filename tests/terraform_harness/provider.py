@@ -23,6 +23,7 @@ from pathlib import Path
 
 import msgpack
 
+from . import ecr
 from . import protocol as pb
 from .values import ACCOUNT_ID, REGION, UNKNOWN, Inventor, digest, is_unknown
 from .world import World
@@ -195,34 +196,49 @@ def acm_validation_options(planned: dict) -> object:
             for n in dict.fromkeys(names)]
 
 
-# Arguments AWS cannot change in place: the provider marks them ForceNew, and a change to one
-# plans a replacement (the old object destroyed, a new one created, with new ids).
-REPLACED_BY = {
-    "aws_lb_target_group": ("name", "name_prefix", "port", "protocol", "protocol_version", "target_type",
-                            "vpc_id", "ip_address_type"),
+# Arguments the real provider marks ForceNew (its resource schemas, hashicorp/aws 6.x): a change
+# of one replaces the object.  The types whose replacement loses data or breaks what refers to
+# them, and what the lifecycle tests change; a change of any other argument is an update.
+REPLACE_FORCING = {
+    "aws_db_instance": ("availability_zone", "character_set_name", "db_name", "engine", "kms_key_id",
+                        "storage_encrypted", "username"),
+    "aws_db_parameter_group": ("description", "family", "name", "name_prefix"),
+    "aws_elasticache_replication_group": ("at_rest_encryption_enabled", "kms_key_id",
+                                          "replication_group_id", "subnet_group_name"),
+    "aws_s3_bucket": ("bucket", "bucket_prefix"),
+    "aws_ecr_repository": ("encryption_configuration", "name"),
+    "aws_kms_key": ("customer_master_key_spec", "key_usage", "multi_region"),
+    "aws_dynamodb_table": ("hash_key", "name", "range_key"),
+    "aws_lb": ("internal", "load_balancer_type", "name", "name_prefix"),
+    "aws_lb_target_group": ("name", "name_prefix", "port", "protocol", "target_type", "vpc_id"),
+    "aws_secretsmanager_secret": ("name", "name_prefix"),
+    "aws_security_group": ("description", "name", "name_prefix", "vpc_id"),
+    "aws_cloudwatch_log_group": ("name", "name_prefix"),
 }
 
 
+def replace_paths(type_name: str, prior, planned) -> list[str]:
+    """The replace-forcing arguments whose value the plan changes (an unknown new value counts)."""
+    if not isinstance(prior, dict) or not isinstance(planned, dict):
+        return []
+    return [name for name in REPLACE_FORCING.get(type_name, ())
+            if is_unknown(planned.get(name)) or planned.get(name) != prior.get(name)]
+
+
 def plan(type_name: str, prior_dv, proposed_dv, config_dv):
-    """(planned msgpack bytes, diagnostics, attributes whose change requires replacement) for a
+    """(planned msgpack bytes, attributes that force replacement, diagnostics) for a
     PlanResourceChange request."""
     block = block_for("resource", type_name)
     proposed = decode(proposed_dv)
     if block is None:
-        return b"", [diagnostic("Unknown resource type", type_name)], []
+        return b"", [], [diagnostic("Unknown resource type", type_name)]
     if proposed is None:  # destroy
         return encode(None), [], []
     prior = decode(prior_dv)
     planned = plan_object(block, proposed)
     if type_name == "aws_acm_certificate" and prior is None:
         planned["domain_validation_options"] = acm_validation_options(planned)
-    replace = [name for name in REPLACED_BY.get(type_name, ()) if prior is not None
-               and not is_unknown(planned.get(name)) and planned.get(name) != prior.get(name)]
-    if replace:  # a new object: what AWS decides for it (ids, ARNs) is unknown until it exists
-        config, attributes = decode(config_dv) or {}, block.get("attributes", {})
-        planned = plan_object(block, {key: None if (attributes.get(key) or {}).get("computed")
-                                      and config.get(key) is None else value for key, value in proposed.items()})
-    return encode(planned), [], replace
+    return encode(planned), replace_paths(type_name, prior, planned), []
 
 
 # --- ReadDataSource ----------------------------------------------------------------------
@@ -394,37 +410,101 @@ def service_target_groups(state) -> frozenset[str]:
                      if isinstance(lb.get("target_group_arn"), str) and lb["target_group_arn"])
 
 
+def refused(summary: str, why: str) -> list:
+    return [diagnostic(summary, f"{why} (Emulated by the stand-in provider.)")]
+
+
+def major(version) -> str:
+    return str(version or "").split(".")[0]
+
+
+def wildcard(pattern: str, text: str) -> bool:
+    return ecr.selects({"tagStatus": "tagged", "tagPatternList": [pattern]}, ecr.Image("", {text}))
+
+
+@dataclass
+class Repository:
+    """An ECR repository's images and what decides their fate."""
+    url: str
+    force_delete: bool
+    mutable: tuple[str, ...] | None  # tag patterns that may move; None: every tag may
+    images: list[ecr.Image]
+    policy: str | None = None
+
+    def tag_may_move(self, tag: str) -> bool:
+        return self.mutable is None or any(wildcard(p, tag) for p in self.mutable)
+
+    def holding(self, tag: str) -> ecr.Image | None:
+        return next((i for i in self.images if tag in i.tags), None)
+
+
+def repository_of(state: dict, images: list[ecr.Image]) -> Repository:
+    mutability = state.get("image_tag_mutability") or "MUTABLE"
+    mutable = None if mutability == "MUTABLE" else tuple(
+        f.get("filter") for f in state.get("image_tag_mutability_exclusion_filter") or []
+        if mutability == "IMMUTABLE_WITH_EXCLUSION")
+    return Repository(state.get("repository_url") or "", bool(state.get("force_delete")), mutable, images)
+
+
 class AwsAccount:
     """What AWS remembers of one account: everything the runs applied into it created.
 
     A run without an account gets one of its own; runs given the same account (see
     runner.Account) share it, one after another, as environments deployed into one account.
     Ids never repeat within an account and task definition revisions count on across runs.
+    Beyond what Terraform creates, tests act as the account's users do (runner.Account): put
+    objects into buckets, push and tag images, let time pass for ECR's lifecycle policies,
+    pull images as ECS would.
     """
 
-    def __init__(self):
+    def __init__(self, service_linked_roles: tuple[str, ...] = ("ecs.amazonaws.com",)):
         self.lock = threading.Lock()
         self.seeds: set[str] = set()
         self.revisions: dict[str, int] = {}
         self.names: set[tuple] = set()  # identities of UNIQUE_NAMES objects that exist
         self.forwards: dict[str, frozenset[str]] = {}  # listener or rule id -> target group ARNs
+        self.buckets: dict[str, set[str]] = {}  # bucket -> object keys
+        self.repositories: dict[str, Repository] = {}  # by name
+        self.deleted_secrets: set[str] = set()  # names in their recovery window
+        self.parameter_groups: dict[str, str] = {}  # DB parameter group name -> family
+        self.db_members: dict[str, str] = {}  # DB instance identifier -> its parameter group
+        self.service_linked_roles = set(service_linked_roles)
+        self.clock = 0.0  # days; every push is later than the one before
+        self.pushes = 0
+
+    # --- what AWS refuses ------------------------------------------------------------------
 
     def refusals(self, type_name: str, prior, new) -> list:
         """Why AWS would refuse to turn `prior` into `new` (None: absent), given what exists now."""
-        if type_name in ("aws_lb_target_group", "aws_alb_target_group") and new is None:
-            arn = (prior or {}).get("arn")
-            if any(arn in arns for arns in self.forwards.values()):
-                return [diagnostic(
-                    f"deleting ELBv2 Target Group ({arn}): ResourceInUse: Target group '{arn}' is currently in "
-                    "use by a listener or a rule",
-                    "ELB deletes a target group only once no listener or listener rule forwards to it. "
-                    "(Emulated by the stand-in provider.)")]
         wanted = unique_name(type_name, new)
         if wanted is not None and wanted in self.names and wanted != unique_name(type_name, prior):
             overwrite = UNIQUE_NAMES[type_name].overwrite
             if not (overwrite and new.get(overwrite) is True):
                 return name_taken(type_name, new)
-        if type_name == "aws_ecs_service" and new is not None:
+        if new is None:
+            return self.deletion_refusals(type_name, prior or {})
+        if type_name == "aws_secretsmanager_secret" and prior is None and new.get("name") in self.deleted_secrets:
+            return refused(
+                f"creating Secrets Manager Secret ({new.get('name')}): InvalidRequestException: You can't "
+                "create this secret because a secret with this name is already scheduled for deletion.",
+                "A deleted secret keeps its name for its recovery window (recovery_window_in_days, 7 to 30 "
+                "days; 0 deletes it at once).")
+        if type_name == "aws_ecr_lifecycle_policy":
+            try:
+                ecr.parse(new.get("policy") or "")
+            except ecr.PolicyError as exc:
+                return refused(f"putting ECR Lifecycle Policy ({new.get('repository')}): InvalidParameterException: "
+                               f"Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: {exc}",
+                               "ECR checks a lifecycle policy's rules when it is put.")
+        if type_name == "aws_db_instance":
+            return self.db_refusals(prior, new)
+        if type_name == "aws_ecs_service" and prior is None and "ecs.amazonaws.com" not in self.service_linked_roles:
+            return refused(
+                f"creating ECS Service ({new.get('name')}): InvalidParameterException: Unable to assume the "
+                "service linked role. Please verify that the ECS service linked role exists.",
+                "The account has no AWSServiceRoleForECS yet: a brand-new account gets it only when ECS "
+                "creates it, which races the first service.")
+        if type_name == "aws_ecs_service":
             associated = set().union(*self.forwards.values())
             # The provider retries this for minutes; here the listener exists at the call or it does not.
             unassociated = sorted(service_target_groups(new) - service_target_groups(prior) - associated)
@@ -438,6 +518,54 @@ class AwsAccount:
                     "the listener. (Emulated by the stand-in provider.)")]
         return []
 
+    def deletion_refusals(self, type_name: str, prior: dict) -> list:
+        if type_name == "aws_s3_bucket" and self.buckets.get(prior.get("bucket")) and not prior.get("force_destroy"):
+            return refused(f"deleting S3 Bucket ({prior.get('bucket')}): BucketNotEmpty: The bucket you tried to "
+                           "delete is not empty", "S3 deletes only empty buckets; force_destroy empties it first.")
+        repo = self.repositories.get(prior.get("name")) if type_name == "aws_ecr_repository" else None
+        if repo is not None and repo.images and not prior.get("force_delete"):
+            return refused(f"deleting ECR Repository ({prior.get('name')}): RepositoryNotEmptyException: The "
+                           f"repository with name '{prior.get('name')}' in registry with id '{ACCOUNT_ID}' cannot "
+                           "be deleted because it still contains images",
+                           "ECR deletes only empty repositories; force_delete deletes the images first.")
+        if type_name == "aws_db_instance" and prior.get("deletion_protection"):
+            return refused(f"deleting RDS DB Instance ({prior.get('identifier')}): InvalidParameterCombination: "
+                           "Cannot delete protected DB Instance, please disable deletion protection and try again.",
+                           "deletion_protection is on.")
+        if type_name == "aws_lb" and prior.get("enable_deletion_protection"):
+            return refused(f"deleting ELBv2 Load Balancer ({prior.get('arn')}): OperationNotPermitted: Load "
+                           f"balancer '{prior.get('arn')}' cannot be deleted because deletion protection is enabled",
+                           "enable_deletion_protection is on.")
+        if type_name == "aws_lb_target_group" and any(prior.get("arn") in arns for arns in self.forwards.values()):
+            return refused(f"deleting ELBv2 Target Group ({prior.get('arn')}): ResourceInUse: Target group "
+                           f"'{prior.get('arn')}' is currently in use by a listener or a rule",
+                           "A listener or listener rule still forwards to it (the provider retries, then gives up).")
+        if type_name == "aws_db_parameter_group" and prior.get("name") in self.db_members.values():
+            return refused(f"deleting RDS DB Parameter Group ({prior.get('name')}): InvalidDBParameterGroupState: "
+                           "One or more database instances are still members of this parameter group "
+                           f"{prior.get('name')}, so the group cannot be deleted",
+                           "An instance still uses it: switch the instance to its new group first.")
+        return []
+
+    def db_refusals(self, prior, new: dict) -> list:
+        which = new.get("identifier")
+        if prior is not None and major(prior.get("engine_version")) != major(new.get("engine_version")) \
+                and not new.get("allow_major_version_upgrade"):
+            return refused(f"updating RDS DB Instance ({which}): InvalidParameterCombination: The "
+                           "AllowMajorVersionUpgrade flag must be present when upgrading to a new major version.",
+                           f"{prior.get('engine_version')} -> {new.get('engine_version')} is a major version upgrade.")
+        family = self.parameter_groups.get(new.get("parameter_group_name"))
+        engine = f"{new.get('engine')}{major(new.get('engine_version'))}"
+        if family is not None and new.get("engine") == "postgres" and family != engine:
+            return refused(f"{'creating' if prior is None else 'updating'} RDS DB Instance ({which}): "
+                           f"InvalidParameterCombination: The parameter group {new.get('parameter_group_name')} with "
+                           f"DBParameterGroupFamily {family} can't be used for this instance. Use a parameter group "
+                           f"with DBParameterGroupFamily {engine}.",
+                           "An instance's parameter group is of its engine's major version.")
+        return []
+
+    # --- what AWS remembers ----------------------------------------------------------------
+
     def remember(self, type_name: str, prior, new) -> None:
         old, wanted = unique_name(type_name, prior), unique_name(type_name, new)
         if old != wanted:
@@ -448,12 +576,114 @@ class AwsAccount:
             self.forwards.pop((prior or {}).get("id"), None)
             if new is not None:
                 self.forwards[new.get("id")] = forwarded_target_groups(type_name, new)
+        prior = prior or {}
+        if type_name == "aws_s3_bucket":
+            objects = self.buckets.pop(prior.get("bucket"), set())
+            if new is not None:
+                self.buckets[new.get("bucket")] = objects
+        elif type_name == "aws_ecr_repository":
+            old_repo = self.repositories.pop(prior.get("name"), None)
+            if new is not None:  # an update keeps the images and the policy
+                repo = repository_of(new, old_repo.images if old_repo else [])
+                repo.policy = old_repo.policy if old_repo else None
+                self.repositories[new.get("name")] = repo
+        elif type_name == "aws_ecr_lifecycle_policy":
+            for state, policy in ((prior, None), (new or {}, (new or {}).get("policy"))):
+                if state.get("repository") in self.repositories:
+                    self.repositories[state.get("repository")].policy = policy
+        elif type_name == "aws_secretsmanager_secret":
+            window = prior.get("recovery_window_in_days")
+            if new is None and prior.get("name") and (window is None or window > 0):
+                self.deleted_secrets.add(prior.get("name"))
+        elif type_name == "aws_db_parameter_group":
+            self.parameter_groups.pop(prior.get("name"), None)
+            if new is not None:
+                self.parameter_groups[new.get("name")] = new.get("family")
+        elif type_name == "aws_db_instance":
+            self.db_members.pop(prior.get("identifier"), None)
+            if new is not None and new.get("parameter_group_name"):
+                self.db_members[new.get("identifier")] = new.get("parameter_group_name")
+        elif type_name == "aws_iam_service_linked_role" and new is not None:
+            self.service_linked_roles.add(new.get("aws_service_name"))
 
     def forgot(self, type_name: str, state) -> bool:
         """Whether the object of this state no longer exists (a run destroyed it since)."""
         name = unique_name(type_name, state)
         with self.lock:
             return name is not None and name not in self.names
+
+    # --- what the account's users do (runner.Account calls these through the server) --------
+
+    def repository(self, name: str) -> Repository:
+        repo = self.repositories.get(name)
+        if repo is None:
+            raise LookupError(f"RepositoryNotFoundException: The repository with name '{name}' does not exist "
+                              f"in the registry with id '{ACCOUNT_ID}'")
+        return repo
+
+    def api_put_object(self, bucket: str, key: str) -> None:
+        if bucket not in self.buckets:
+            raise LookupError(f"NoSuchBucket: The specified bucket does not exist: {bucket}")
+        self.buckets[bucket].add(key)
+
+    def api_push_image(self, repository: str, tags: list[str]) -> str:
+        """A new image (docker push) carrying `tags`; returns its digest."""
+        repo = self.repository(repository)
+        self.pushes += 1
+        image = ecr.Image(f"sha256:{digest(repository, str(self.pushes))}", set(), self.clock)
+        for tag in tags:
+            self.put_tag(repo, image, tag)
+        self.clock += 1 / (24 * 60)  # a minute later
+        repo.images.append(image)
+        return image.digest
+
+    def api_tag_image(self, repository: str, tag: str, new_tag: str) -> None:
+        """put-image of the manifest `tag` names under `new_tag` too (its push time stays)."""
+        repo = self.repository(repository)
+        image = repo.holding(tag)
+        if image is None:
+            raise LookupError(f"ImageNotFoundException: no image tagged {tag} in {repository}")
+        if new_tag in image.tags:
+            raise LookupError(f"ImageAlreadyExistsException: Image with digest '{image.digest}' and tag "
+                              f"'{new_tag}' already exists in the repository")
+        self.put_tag(repo, image, new_tag)
+
+    @staticmethod
+    def put_tag(repo: Repository, image: ecr.Image, tag: str) -> None:
+        holder = repo.holding(tag)
+        if holder is not None and holder is not image:
+            if not repo.tag_may_move(tag):
+                raise LookupError(f"ImageTagAlreadyExistsException: The image tag '{tag}' already exists and "
+                                  "cannot be overwritten because the tag is immutable.")
+            holder.tags.discard(tag)  # the image it leaves may be left untagged
+        image.tags.add(tag)
+
+    def api_expire_images(self, days: float) -> dict[str, list[list[str]]]:
+        """`days` pass and every repository's lifecycle policy runs: the tags of what it expired."""
+        self.clock += days
+        gone = {}
+        for name, repo in sorted(self.repositories.items()):
+            if repo.policy:
+                doomed = ecr.expired(repo.policy, repo.images, self.clock)
+                repo.images = [i for i in repo.images if i not in doomed]
+                gone[name] = [sorted(i.tags) for i in doomed]
+        return gone
+
+    def api_images(self, repository: str) -> list[list[str]]:
+        return [sorted(i.tags) for i in sorted(self.repository(repository).images, key=lambda i: i.pushed_at)]
+
+    def api_pull(self, image: str) -> str | None:
+        """Why ECS could not pull `image` (repository URL:tag), or None."""
+        url, _, tag = image.rpartition(":")
+        repo = next((r for r in self.repositories.values() if r.url == url), None)
+        if repo is None or repo.holding(tag) is None:
+            return (f"CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to "
+                    f"resolve ref {image}: {image}: not found")
+        return None
+
+    def api_create_service_linked_role(self, service: str) -> None:
+        """aws iam create-service-linked-role --aws-service-name SERVICE (what init-backend.sh runs)."""
+        self.service_linked_roles.add(service)
 
 
 class Session:

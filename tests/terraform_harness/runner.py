@@ -42,6 +42,10 @@ class HarnessError(RuntimeError):
     """The harness itself failed (not Terraform finding problems in a config)."""
 
 
+class AwsRefusal(Exception):
+    """What the stand-in AWS answers a user's action with (`Code: message`)."""
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     severity: str  # "error" | "warning"
@@ -172,8 +176,7 @@ class ProviderServer:
         (see server.Control)."""
         if account is None:
             return self.control("Open")["socket"]
-        account.bind(self)
-        return self.control("Open", account=account.key)["socket"]
+        return self.control("Open", **account.bind(self))["socket"]
 
     def set_world(self, socket: str, world: World) -> None:
         self.control("SetWorld", socket=socket, world=world.to_json())
@@ -237,21 +240,64 @@ class Account:
     into this account plans against that state, and `destroy=True` destroys what it holds.
 
     Every Account() is a new, empty account whatever its name: runs share one only when they
-    are given the same object, so nothing carries over from one test to another.
+    are given the same object, so nothing carries over from one test to another.  It has the
+    ECS service-linked role, as every account has once init-backend.sh ran in it; a brand-new
+    account is `Account(service_linked_roles=())`.
+
+    What the account's users do outside Terraform goes through the account too (AWS's error,
+    `Code: message`, raises AwsRefusal):
+
+        account.put_object(bucket, "uploads/a.png")       # a bucket with objects
+        account.push_image(repository, ["3f2a..."])       # docker push; the clock moves a minute
+        account.tag_image(repository, "3f2a...", "live")  # put-image of a pushed image's manifest
+        account.expire_images(days=1)   # time passes; each lifecycle policy runs: {repo: [tags, ...]}
+        account.images(repository)      # tags of each image, oldest push first
+        account.pull(image)             # None, or ECS's CannotPullContainerError
     """
 
-    def __init__(self, name: str = "codemate"):
+    def __init__(self, name: str = "codemate", service_linked_roles: tuple[str, ...] = ("ecs.amazonaws.com",)):
         self.name = name
         self.key = f"{name}-{uuid.uuid4().hex}"
+        self.service_linked_roles = tuple(service_linked_roles)
         self.states: dict[str, str] = {}  # resolved root module directory -> terraform.tfstate
         self._server: ProviderServer | None = None
 
-    def bind(self, server: ProviderServer) -> None:
+    def bind(self, server: ProviderServer) -> dict:
+        """The account's arguments to the server's control calls."""
         # A restarted provider server has forgotten the account; carrying on would start afresh silently.
         if self._server is not None and self._server is not server:
             raise HarnessError(f"the stand-in provider restarted since account {self.name} was used: "
                                "what AWS remembered of it is gone")
         self._server = server
+        return {"account": self.key, "service_linked_roles": list(self.service_linked_roles)}
+
+    def _act(self, action: str, **args):
+        server = shared_server()
+        answer = server.control("Act", action=action, args=args, **self.bind(server))
+        if "error" in answer:
+            raise AwsRefusal(answer["error"])
+        return answer["result"]
+
+    def put_object(self, bucket: str, key: str) -> None:
+        self._act("put_object", bucket=bucket, key=key)
+
+    def push_image(self, repository: str, tags: list[str]) -> str:
+        return self._act("push_image", repository=repository, tags=list(tags))
+
+    def tag_image(self, repository: str, tag: str, new_tag: str) -> None:
+        self._act("tag_image", repository=repository, tag=tag, new_tag=new_tag)
+
+    def expire_images(self, days: float = 1) -> dict[str, list[list[str]]]:
+        return self._act("expire_images", days=days)
+
+    def images(self, repository: str) -> list[list[str]]:
+        return self._act("images", repository=repository)
+
+    def pull(self, image: str) -> str | None:
+        return self._act("pull", image=image)
+
+    def create_service_linked_role(self, service: str) -> None:
+        self._act("create_service_linked_role", service=service)
 
     def applied(self, workdir) -> bool:
         return str(Path(workdir).resolve()) in self.states

@@ -63,12 +63,12 @@ class Handlers:
 
     def PlanResourceChange(self, req: bytes) -> bytes:
         msg = pb.PlanResourceChangeRequest.FromString(req)
-        planned, diags, replace = provider.plan(msg.type_name, msg.prior_state, msg.proposed_new_state,
+        planned, replace, diags = provider.plan(msg.type_name, msg.prior_state, msg.proposed_new_state,
                                                 msg.config)
         resp = pb.PlanResourceChangeResponse(diagnostics=diags)
+        resp.planned_state.msgpack = planned
         for name in replace:
             resp.requires_replace.add().steps.add(attribute_name=name)
-        resp.planned_state.msgpack = planned
         resp.planned_private = msg.prior_private
         return resp.SerializeToString()
 
@@ -125,18 +125,34 @@ class Control:
         self.accounts: dict[str, provider.AwsAccount] = {}
         self.lock = threading.Lock()
 
+    def account(self, args: dict) -> provider.AwsAccount:
+        """The account keyed `account`, created on first use with the service-linked roles named."""
+        with self.lock:
+            if args["account"] not in self.accounts:
+                self.accounts[args["account"]] = provider.AwsAccount(tuple(args["service_linked_roles"]))
+            return self.accounts[args["account"]]
+
     def Open(self, req: bytes) -> bytes:
         """A session; in the account keyed `account` (created on first use), else in one of its own."""
-        key = json.loads(req or b"{}").get("account")
+        args = json.loads(req or b"{}")
         socket_path = os.path.join(self.directory, f"s{next(self.counter)}.sock")
-        with self.lock:
-            account = self.accounts.setdefault(key, provider.AwsAccount()) if key else None
-        session = provider.Session(account)
+        session = provider.Session(self.account(args) if args.get("account") else None)
         # Terraform never shuts a reattached provider down; the harness closes sessions.
         server = grpc_server(Router(Handlers(session, threading.Event())), socket_path)
         with self.lock:
             self.sessions[socket_path] = (server, session)
         return json.dumps({"socket": socket_path}).encode()
+
+    def Act(self, req: bytes) -> bytes:
+        """What a user of the account does outside Terraform (AwsAccount.api_<action>): {"result": ...}
+        or, where AWS would refuse, {"error": "Code: message"}."""
+        args = json.loads(req)
+        account = self.account(args)
+        with account.lock:
+            try:
+                return json.dumps({"result": getattr(account, f"api_{args['action']}")(**args["args"])}).encode()
+            except LookupError as exc:
+                return json.dumps({"error": exc.args[0]}).encode()
 
     def SetWorld(self, req: bytes) -> bytes:
         args = json.loads(req)

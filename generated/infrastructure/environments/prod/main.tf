@@ -2,6 +2,18 @@
 
 locals {
   name = "${var.project}-${var.environment}"
+
+  # A disposable environment's destroy deletes buckets and repositories with their contents,
+  # and secrets at once (their names free for the next create); a protected one keeps them.
+  disposable = var.teardown == "disposable"
+}
+
+# teardown: protected. A destroy plan that would delete this fails before anything is deleted;
+# lifting it is a spec change (teardown: disposable), rendered and applied first.
+resource "terraform_data" "teardown_guard" {
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 ################################################################################
@@ -63,6 +75,7 @@ module "s3" {
   cors_allowed_origins = var.storage.cors_allowed_origins
   intelligent_tiering  = var.storage.intelligent_tiering
   elb_account_id       = var.elb_log_account_id
+  force_destroy        = local.disposable
 
   tags = var.tags
 }
@@ -215,7 +228,12 @@ module "ecr" {
   repositories = { for name in keys(var.services) : name => "${var.project}-${name}-${var.environment}" }
   # Commit tags never move; `live` follows each deployment (delivery section).
   mutable_tags = [module.codepipeline.live_tag]
-  keep_images  = 10
+  # What the services run and can roll back to is never expired (see the module's policy).
+  keep_tags          = [module.codepipeline.live_tag]
+  release_tag_prefix = module.codepipeline.release_tag_prefix
+  keep_releases      = 5
+  keep_images        = 10
+  force_delete       = local.disposable
 
   tags = var.tags
 }
@@ -232,6 +250,8 @@ module "secrets" {
   source = "../../modules/security/secrets"
 
   name_prefix = "${var.project}/${var.environment}"
+  # null: the module's recovery window.
+  recovery_window_in_days = local.disposable ? 0 : null
   secrets = {
     database       = "Application database user: JSON with username and password"
     nextauth       = "NEXTAUTH_SECRET"
@@ -448,6 +468,7 @@ module "codepipeline" {
   manual_approval   = var.cicd.manual_approval
   cluster_name      = module.ecs_cluster.cluster_name
   release_log_group = module.cloudwatch.log_group_names["release"]
+  force_destroy     = local.disposable
 
   # Approvers hear about a waiting release through the alarm topic's subscriptions.
   approval_notification = {

@@ -3,6 +3,7 @@
 environment = "prod"
 project     = "codemate"
 aws_region  = "ap-northeast-2"
+teardown    = "protected"
 
 tags = { Service = "codemate" }
 

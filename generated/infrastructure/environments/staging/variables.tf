@@ -15,6 +15,11 @@ variable "aws_region" {
   type        = string
 }
 
+variable "teardown" {
+  description = "What terraform destroy does to the environment. protected: the destroy is refused before anything is deleted (the root holds a resource with prevent_destroy; scripts/destroy.sh refuses first). disposable: everything is deleted, with the contents of buckets and image repositories, and secrets without a recovery window, so the environment can be created again at once; its database and load balancer must have deletion_protection off."
+  type        = string
+}
+
 variable "tags" {
   description = "Extra tags on every resource, on top of the provider default_tags Environment, Project and ManagedBy."
   type        = map(string)

@@ -58,10 +58,11 @@ locals {
     })
   }
 
-  # After a deployment succeeded: the image it runs gets the live tag (by manifest, so the
-  # registry holds one image under both tags). Moving it after, not before, keeps a rollback to
-  # a task definition that names the live tag on the image that ran before. A retry finds the tag
-  # in place already, which ECR reports as ImageAlreadyExistsException.
+  # After a deployment succeeded: the image it runs gets a release tag (<prefix><commit>, which
+  # keeps it out of the repository's expiry among the last releases) and the live tag (by
+  # manifest, so the registry holds one image under all its tags). Moving live after, not
+  # before, keeps a rollback to a task definition that names the live tag on the image that ran
+  # before. A retry finds a tag in place already, which ECR reports as ImageAlreadyExistsException.
   release_buildspec = yamlencode({
     version = "0.2"
     phases = {
@@ -70,7 +71,7 @@ locals {
           "IMAGE_TAG=$(python3 -c 'import json; print(json.load(open(\"imagedefinitions.json\"))[0][\"imageUri\"].rsplit(\":\", 1)[1])')",
           "MANIFEST=$(aws ecr batch-get-image --repository-name $ECR_REPOSITORY_NAME --image-ids imageTag=$IMAGE_TAG --query 'images[0].imageManifest' --output text)",
           "MEDIA_TYPE=$(aws ecr batch-get-image --repository-name $ECR_REPOSITORY_NAME --image-ids imageTag=$IMAGE_TAG --query 'images[0].imageManifestMediaType' --output text)",
-          "if aws ecr put-image --repository-name $ECR_REPOSITORY_NAME --image-tag $LIVE_TAG --image-manifest \"$MANIFEST\" --image-manifest-media-type $MEDIA_TYPE 2>put-image.err; then echo $LIVE_TAG is now $IMAGE_TAG; elif grep -q ImageAlreadyExistsException put-image.err; then echo $LIVE_TAG is $IMAGE_TAG already; else cat put-image.err; exit 1; fi",
+          "for TAG in $RELEASE_TAG_PREFIX$IMAGE_TAG $LIVE_TAG; do if aws ecr put-image --repository-name $ECR_REPOSITORY_NAME --image-tag $TAG --image-manifest \"$MANIFEST\" --image-manifest-media-type $MEDIA_TYPE 2>put-image.err; then echo $TAG is now $IMAGE_TAG; elif grep -q ImageAlreadyExistsException put-image.err; then echo $TAG is $IMAGE_TAG already; else cat put-image.err; exit 1; fi; done",
         ]
       }
     }
@@ -125,7 +126,8 @@ resource "aws_s3_bucket" "artifacts" {
   #checkov:skip=CKV_AWS_18:Artifacts are transient build outputs; reads and writes are by the pipeline roles only and recorded by CloudTrail
   #checkov:skip=CKV_AWS_144:The document keeps everything in one region ("Multi-Region 대신 Multi-AZ"); artifacts are rebuilt from Git
   #checkov:skip=CKV2_AWS_62:Nothing reacts to artifact uploads; CodePipeline passes artifacts between its own stages
-  bucket = "${var.name}-pipeline-artifacts-${local.account_id}"
+  bucket        = "${var.name}-pipeline-artifacts-${local.account_id}"
+  force_destroy = var.force_destroy
 
   tags = merge(var.tags, { Name = "${var.name}-pipeline-artifacts" })
 }
@@ -381,7 +383,7 @@ resource "aws_codebuild_project" "this" {
 
 resource "aws_iam_role" "release" {
   name               = "${var.name}-release"
-  description        = "CodeBuild: moves the ${var.live_tag} tag to each deployed image"
+  description        = "CodeBuild: tags each deployed image as a release and moves the ${var.live_tag} tag to it"
   assume_role_policy = data.aws_iam_policy_document.codebuild_assume.json
 
   tags = merge(var.tags, { Name = "${var.name}-release" })
@@ -424,7 +426,7 @@ resource "aws_iam_role_policy" "release" {
 
 resource "aws_codebuild_project" "release" {
   name           = "${var.name}-release"
-  description    = "Tags each deployed image ${var.live_tag}, the tag the services' task definitions start from"
+  description    = "Tags each deployed image ${var.release_tag_prefix}<commit> and ${var.live_tag}, the tag the services' task definitions start from"
   service_role   = aws_iam_role.release.arn
   build_timeout  = 5
   encryption_key = aws_kms_key.this.arn
@@ -447,6 +449,11 @@ resource "aws_codebuild_project" "release" {
     environment_variable {
       name  = "LIVE_TAG"
       value = var.live_tag
+    }
+
+    environment_variable {
+      name  = "RELEASE_TAG_PREFIX"
+      value = var.release_tag_prefix
     }
   }
 

@@ -34,3 +34,8 @@ output "live_tag" {
   description = "The tag each deployed image gets; the services' task definitions start from it"
   value       = var.live_tag
 }
+
+output "release_tag_prefix" {
+  description = "Prefix of the tag each deployed image keeps, followed by its commit"
+  value       = var.release_tag_prefix
+}

@@ -74,6 +74,18 @@ variable "live_tag" {
   default     = "live"
 }
 
+variable "release_tag_prefix" {
+  description = "Prefix of the tag the release project gives each deployed image, followed by its commit: the repositories keep the last releases out of expiry by it"
+  type        = string
+  default     = "release-"
+}
+
+variable "force_destroy" {
+  description = "Delete the artifacts bucket with its objects on destroy (a disposable environment); false refuses to delete a bucket that holds objects"
+  type        = bool
+  default     = false
+}
+
 variable "build_image" {
   description = "CodeBuild image of the build projects (needs Docker)"
   type        = string

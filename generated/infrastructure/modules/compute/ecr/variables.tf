@@ -12,8 +12,38 @@ variable "mutable_tags" {
   nullable    = false
 }
 
+variable "keep_tags" {
+  description = "Tags whose image never expires (e.g. live, the tag the task definitions run): one lifecycle rule each, ahead of the others"
+  type        = list(string)
+  default     = []
+  nullable    = false
+}
+
+variable "release_tag_prefix" {
+  description = "Prefix of the tags of released images (e.g. release-, followed by the commit); null keeps no releases apart from the other images"
+  type        = string
+  default     = null
+}
+
+variable "keep_releases" {
+  description = "Number of most recent released images (tagged release_tag_prefix...) kept out of expiry"
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.keep_releases >= 1
+    error_message = "keep_releases must be at least 1."
+  }
+}
+
+variable "force_delete" {
+  description = "Delete the repositories with their images on destroy (a disposable environment); false refuses to delete a repository that holds images"
+  type        = bool
+  default     = false
+}
+
 variable "keep_images" {
-  description = "Number of most recent images kept in each repository"
+  description = "Number of most recent images kept in each repository, the kept tags and releases among them"
   type        = number
   default     = 10
 

@@ -11,9 +11,15 @@ variable "secrets" {
 }
 
 variable "recovery_window_in_days" {
-  description = "Days a deleted secret can still be restored"
+  description = "Days a deleted secret can still be restored, during which its name cannot be used again; 0 deletes it at once (a disposable environment, created again under the same names)"
   type        = number
   default     = 7
+  nullable    = false
+
+  validation {
+    condition     = var.recovery_window_in_days == 0 || (var.recovery_window_in_days >= 7 && var.recovery_window_in_days <= 30)
+    error_message = "recovery_window_in_days is 0 or 7 to 30."
+  }
 }
 
 variable "tags" {

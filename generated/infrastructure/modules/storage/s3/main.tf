@@ -37,7 +37,8 @@ resource "aws_s3_bucket" "files" {
   #checkov:skip=CKV_AWS_145: SSE-S3 is the document's encryption ("Encryption: AES-256 (SSE-S3)"); the logs bucket also needs it because ALB access logs are only delivered to SSE-S3 buckets.
   #checkov:skip=CKV_AWS_144: Cross-region replication is only for disaster recovery when needed ("Cross-Region Backup: 재해 복구 필요 시").
   #checkov:skip=CKV2_AWS_62: The design has no consumer of bucket event notifications.
-  bucket = "${var.project}-files-${var.environment}-${local.account_id}"
+  bucket        = "${var.project}-files-${var.environment}-${local.account_id}"
+  force_destroy = var.force_destroy
 
   tags = merge(var.tags, { Name = "${var.project}-files-${var.environment}-${local.account_id}" })
 }
@@ -169,7 +170,8 @@ resource "aws_s3_bucket" "logs" {
   #checkov:skip=CKV2_AWS_62: The design has no consumer of bucket event notifications.
   #checkov:skip=CKV_AWS_21: Log objects are written once and never overwritten; the document's lifecycle expires them after a year.
   #checkov:skip=CKV_AWS_18: This is the access log target of the other buckets; logging it into itself would loop.
-  bucket = "${var.project}-logs-${var.environment}-${local.account_id}"
+  bucket        = "${var.project}-logs-${var.environment}-${local.account_id}"
+  force_destroy = var.force_destroy
 
   tags = merge(var.tags, { Name = "${var.project}-logs-${var.environment}-${local.account_id}" })
 }

