@@ -23,7 +23,7 @@ from support import BOOK, HOURS, D, cents, estimate, lines, shellcheck_readme
 
 from codemate_tfgen import pipeline
 from codemate_tfgen.cost import model as cost
-from terraform_harness import Account, depends_on, run_terraform, terraform_graph
+from terraform_harness import depends_on, run_terraform, terraform_graph
 from terraform_harness.runner import state_resources
 
 pytestmark = pytest.mark.slow  # real Terraform: not in `scripts/test.sh --fast`
@@ -276,40 +276,6 @@ def test_blue_green_service_has_two_groups_and_rules_ecs_moves(plan):
     # Both groups are watched: the tasks are in either, depending on the last deployment.
     assert {'module.cloudwatch.aws_cloudwatch_metric_alarm.unhealthy_hosts["backend"]',
             'module.cloudwatch.aws_cloudwatch_metric_alarm.unhealthy_hosts["backend-green"]'} <= set(plan)
-
-
-def test_a_blue_green_port_change_replaces_the_rules_with_their_groups(tmp_path):
-    """A new port replaces both target groups. The weighted rules, whose action Terraform leaves
-    to ECS, are replaced with them: kept, they would forward to the old groups, which ELB refuses
-    to delete (the stand-in refuses it too), and the apply would stop half done."""
-    specs = tmp_path / "specs"
-    shutil.copytree(VARIANT, specs)
-    account = Account()
-
-    def render_and_apply(port: int):
-        data = yaml.safe_load((specs / "prod.yaml").read_text())
-        data["services"]["backend"]["port"] = port
-        (specs / "prod.yaml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
-        files = pipeline.build(project_of(specs), ())[0]
-        env = write_tree(files, tmp_path / "out") / "environments" / "prod"
-        result = run_terraform(env, apply=True, account=account)
-        assert [str(d) for d in result.errors] == []
-        return result
-
-    render_and_apply(4001)
-    changed = render_and_apply(4002)
-    replaced = {address for address, action in changed.plan.actions.items() if action == "replace"}
-    assert {'module.alb.aws_lb_target_group.this["backend"]', 'module.alb.aws_lb_target_group.this["backend-green"]',
-            'module.alb.aws_lb_listener_rule.blue_green["backend"]',
-            'module.alb.aws_lb_listener_rule.test["backend"]'} <= replaced
-    assert changed.second_plan.empty, changed.second_plan.actions
-    groups = {key: changed.resource(f'module.alb.aws_lb_target_group.this["{key}"]')
-              for key in ("backend", "backend-green")}
-    assert {group["port"] for group in groups.values()} == {4002}
-    for kind in ("blue_green", "test"):
-        [action] = changed.resource(f'module.alb.aws_lb_listener_rule.{kind}["backend"]')["action"]
-        assert {t["arn"]: t["weight"] for t in action["forward"][0]["target_group"]} == {
-            groups["backend"]["arn"]: 100, groups["backend-green"]["arn"]: 0}
 
 
 def test_blue_green_service_names_the_rules_the_groups_and_its_role(applied):

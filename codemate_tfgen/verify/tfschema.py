@@ -382,7 +382,8 @@ def check_failure_detection(body: dict, address: str, file: str, line: int, find
     circuit breaker stops and rolls it back. ECS runs the circuit breaker for its own deployment
     controller, rolling and blue/green strategies alike ("Amazon ECS deployment failure
     detection"), and refuses it for the CODE_DEPLOY and EXTERNAL controllers."""
-    controllers = [unquote_label(str(block.get("type", '"ECS"'))) for block in _blocks_of(body, "deployment_controller")]
+    controllers = [unquote_label(str(block.get("type", '"ECS"')))
+                   for block in _blocks_of(body, "deployment_controller")]
     if any(controller != "ECS" for controller in controllers):
         if _blocks_of(body, "deployment_circuit_breaker"):
             findings.append(Finding(file, line, f"{address}: ECS refuses a deployment circuit breaker with the "
