@@ -16,6 +16,7 @@ import importlib.util
 import json
 import math
 import os
+import stat
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,9 @@ from typing import Any
 FORMAT = "1"  # bump when the layout or the meaning of an entry changes
 # The kinds of entry, and who stores them: parsed .tf files (hcl), the provider schema's entries
 # of the resource types in use (tfschema), clean verdicts of a whole tree (verify) and of a spec
-# against the JSON Schema (validate), compiled templates (render).
-KINDS = ("hcl2", "aws-schema", "verified", "schema-valid", "jinja")
+# against the JSON Schema (validate), compiled templates (render), the digests of the files a
+# clean build rendered from its inputs (pipeline).
+KINDS = ("hcl2", "aws-schema", "verified", "schema-valid", "jinja", "built")
 MAX_ENTRIES = 5000  # per kind; beyond it the oldest half is dropped when an entry is written
 
 
@@ -86,6 +88,33 @@ def directory(kind: str, *depends_on: str) -> Path | None:
 
 def key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def files_digest(folder: Path, *, suffix: str = "", recursive: bool = False) -> str | None:
+    """The SHA-256 of the names and contents of the files in `folder` whose name ends with
+    `suffix` (with `recursive`, in its subfolders too, less __pycache__), or None when the folder
+    or one of them cannot be read, or is not a plain file or folder (a FIFO is never opened)."""
+    digest = hashlib.sha256()
+    try:
+        for folder_name, subfolders, names in os.walk(folder, onerror=_raise):
+            if any(os.path.islink(os.path.join(folder_name, d)) for d in subfolders):
+                return None  # a linked folder could be a loop; the build reads through it
+            subfolders[:] = sorted(d for d in subfolders if d != "__pycache__") if recursive else []
+            for name in sorted(n for n in names if n.endswith(suffix)):
+                path = os.path.join(folder_name, name)
+                if not stat.S_ISREG(os.stat(path).st_mode):
+                    return None
+                with open(path, "rb") as handle:
+                    data = handle.read()
+                where = os.path.relpath(path, folder)
+                digest.update(f"{len(where)}:{where}{len(data)}:".encode("utf-8", "surrogateescape") + data)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _raise(error: OSError) -> None:
+    raise error
 
 
 def get_json(folder: Path | None, name: str) -> Any | None:

@@ -8,7 +8,10 @@ readability and the output is still byte-for-byte what `terraform fmt` would pri
 from __future__ import annotations
 
 import json
+import os
+import pickle
 import re
+import signal
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -62,6 +65,8 @@ def unquote(literal: str) -> str:
     if len(literal) < 2 or literal[0] != '"' or literal[-1] != '"':
         raise ValueError(f"not a quoted string: {literal!r}")
     body, out, i = literal[1:-1], [], 0
+    if "\\" not in body and "{" not in body:
+        return body  # nothing to read but the characters (most descriptions): no loop over them
     while i < len(body):
         char = body[i]
         if char == "\\":
@@ -131,28 +136,178 @@ def key_name(key: str) -> str:
 # --- parsing --------------------------------------------------------------------------------
 
 
-def loads(text: str, folder: Path | None) -> dict[str, Any]:
-    """python-hcl2's reading of one file (raises its errors on invalid HCL).
-
-    Parsing is most of the time of a render, and most files are the same as last time, so the
-    data is cached by the SHA-256 of the text (codemate_tfgen.cache; only successes are cached,
-    so errors are always reported fresh). python-hcl2 is imported only when something misses.
-    Parsing in a second process was measured and left out: on 2 CPUs a cold parse of 85 files
-    went from ~0.78 s to 0.57-0.80 s, and was slower whenever the machine was busy. `folder` is
-    parse_cache(), looked up once by a caller that parses many files.
-    """
-    digest = cache.key(text)
-    data = cache.get_json(folder, digest)
-    if not isinstance(data, dict):
-        import hcl2  # ~60 ms with its parser tables: only paid when the cache misses
-
-        data = hcl2.loads(text)
-        cache.put_json(folder, digest, data)
-    return data
-
-
 def parse_cache() -> Path | None:
     return cache.directory("hcl2", cache.fingerprint("hcl2"), cache.fingerprint("lark"))
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Any:
+    """python-hcl2's parser (hcl2.parser.parser(): its grammar, post-lexer and LALR) without
+    position tracking: python-hcl2 records line and column in every tree node for its
+    `with_meta` output and its query API, neither of which hcl2.loads returns, and that
+    bookkeeping was 40% of the LALR parse (0.89 s of CPU against 0.52 s on this repository's 97
+    files). tests/test_parse.py holds the options and the output to python-hcl2's.
+
+    Building the LALR tables takes ~1.4 s, so Lark keeps them in a file, as python-hcl2 keeps
+    its own beside its code: here in the user cache's folder (never Lark's default, a
+    predictable name in the shared temporary directory that Lark unpickles). They are code,
+    not results, so TFGEN_NO_CACHE leaves them, as it leaves python-hcl2's.
+    """
+    import hcl2.parser
+    from hcl2.postlexer import PostLexer
+    from lark import Lark
+
+    tables: str | bool = False
+    base = cache.root()
+    if base is not None:
+        try:
+            base.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tables = str(base / f"lark-tables-{cache.fingerprint('hcl2')}-{cache.fingerprint('lark')}.bin")
+        except OSError:
+            pass
+    return Lark.open("hcl2.lark", rel_to=hcl2.parser.__file__, parser="lalr", postlex=PostLexer(), cache=tables)
+
+
+def parse_text(text: str) -> dict[str, Any]:
+    """What hcl2.loads(text) returns, by its own steps (hcl2.api: parse, transform, serialize)."""
+    import hcl2  # ~60 ms with its parser tables: only paid when the cache misses
+
+    return hcl2.serialize(hcl2.transform(_parser().parse(text + "\n")))  # the "\n": as hcl2.parses_to_tree
+
+
+class ParseFailure(str):
+    """The message of a text python-hcl2 refused (a str, so that it crosses processes as one)."""
+
+
+# Below this many characters to parse, a second process costs more than it saves (fork, and
+# sending the results back, ~10 ms; python-hcl2 parses ~250 characters a millisecond here).
+PARALLEL_MIN_CHARS = 20_000
+
+
+def parse_all(texts: list[str], folder: Path | None, jobs: int | None = None) -> dict[str, dict[str, Any] | ParseFailure]:
+    """python-hcl2's reading of each distinct text: {text: data, or the ParseFailure of its error}.
+
+    The data is cached by the SHA-256 of the text in `folder` (parse_cache(); only successes are
+    cached, so errors are always reported fresh). A text is parsed once however many files hold
+    it; cached texts are not parsed at all, and python-hcl2 is imported only then. The rest are shared out over `jobs` processes (default: the CPUs this process may use), each
+    forked with the parser already built, when there is enough to parse; a worker that fails in
+    any way only leaves its share to this process, so the result never depends on the workers.
+    """
+    results: dict[str, dict[str, Any] | ParseFailure] = {}
+    missing: list[str] = []
+    for text in dict.fromkeys(texts):
+        data = cache.get_json(folder, cache.key(text))
+        if isinstance(data, dict):
+            results[text] = data
+        else:
+            missing.append(text)
+    if not missing:
+        return results
+    jobs = _usable_cpus() if jobs is None else jobs
+    if sum(map(len, missing)) < PARALLEL_MIN_CHARS or not hasattr(os, "fork"):
+        jobs = 1
+    shares = _shares(missing, jobs)
+    _parser()  # built once, before forking, so that every worker has it
+    workers = [_fork(share) for share in shares[1:]]
+    try:
+        parsed = _parse_share(shares[0])
+        for share, index in zip(shares[1:], range(len(workers))):
+            parsed.update(_collect(workers[index]) or _parse_share(share))
+            workers[index] = None
+    finally:  # interrupted: no worker outlives this call
+        for worker in workers:
+            if worker is not None:
+                _stop(worker)
+    for text in missing:
+        result = parsed[text]
+        results[text] = result
+        if not isinstance(result, ParseFailure):
+            cache.put_json(folder, cache.key(text), result)
+    return results
+
+
+def _usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _shares(texts: list[str], jobs: int) -> list[list[str]]:
+    """`jobs` lists of about equal length in characters (longest first, each to the lightest)."""
+    shares: list[list[str]] = [[] for _ in range(max(1, min(jobs, len(texts))))]
+    sizes = [0] * len(shares)
+    for text in sorted(texts, key=len, reverse=True):
+        lightest = sizes.index(min(sizes))
+        shares[lightest].append(text)
+        sizes[lightest] += len(text)
+    return shares
+
+
+def _parse_share(texts: list[str]) -> dict[str, dict[str, Any] | ParseFailure]:
+    parsed: dict[str, dict[str, Any] | ParseFailure] = {}
+    for text in texts:
+        try:
+            parsed[text] = parse_text(text)
+        except Exception as exc:  # python-hcl2 raises lark errors of many kinds
+            parsed[text] = ParseFailure(str(exc))
+    return parsed
+
+
+def _fork(texts: list[str]) -> tuple[int, int] | None:
+    """A child process parsing `texts`: (pid, read end of its pipe), or None when none started."""
+    try:
+        read, write = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read)
+        os.close(write)
+        return None
+    if pid:
+        os.close(write)
+        return pid, read
+    # The child: parse, send back, and leave without running anything of the parent's
+    # (no atexit handlers, no flushing of buffers the parent will flush itself).
+    status = 1
+    try:
+        os.close(read)
+        payload = pickle.dumps({text: (str(result), True) if isinstance(result, ParseFailure) else (result, False)
+                                for text, result in _parse_share(texts).items()}, pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(write, "wb") as pipe:
+            pipe.write(payload)
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def _stop(worker: tuple[int, int]) -> None:
+    pid, read = worker
+    os.close(read)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+
+
+def _collect(worker: tuple[int, int] | None) -> dict[str, dict[str, Any] | ParseFailure] | None:
+    """A worker's results, or None when it did not start, died or sent something incomplete."""
+    if worker is None:
+        return None
+    pid, read = worker
+    try:
+        with os.fdopen(read, "rb") as pipe:
+            payload = pipe.read()
+    except OSError:
+        payload = b""
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        return None
+    try:
+        received = pickle.loads(payload)
+    except Exception:  # a truncated or damaged payload: parse the share here
+        return None
+    return {text: ParseFailure(value) if failed else value for text, (value, failed) in received.items()}
 
 
 # --- lexing ---------------------------------------------------------------------------------

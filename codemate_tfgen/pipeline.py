@@ -5,20 +5,22 @@ Each step is a plain function; the CLI only chooses which to run and maps errors
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+import warnings
 
-from codemate_tfgen import tree
+from codemate_tfgen import cache, tree
 from codemate_tfgen.errors import (
+    SpecWarning,
     TemplateMistake,
     TfgenError,
     VerificationError,
 )
 from codemate_tfgen.project import Project
-from codemate_tfgen.render import templates as rendering
-from codemate_tfgen.render.context import build_context
-from codemate_tfgen.spec.load import suggestion
-from codemate_tfgen.spec.valid import load_valid_specs, select
-from codemate_tfgen.verify.crossref import verify
+
+# The steps are imported where they run: a tree answered from the cache (see build) needs none
+# of them, nor Jinja, jsonschema or python-hcl2, whose imports would be most of its time.
 
 
 def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tree.Owners]:
@@ -27,11 +29,49 @@ def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tre
 
     With no names every environment is rendered, and files of environments whose spec is gone
     count as orphans; with names, other environments' files are left as they are.
+
+    The files of a build are a pure function of the specs, the templates, the names, the working
+    directory (paths in messages) and the installed code, so a clean build without warnings is
+    remembered (cache kind "built") by the SHA-256 of all of them: the digest of every file it
+    rendered. (Which environment a warning names also depends on git's history and on the tree
+    on disk, see spec.valid.newness: a build with warnings is never remembered.) When the tree
+    on disk holds exactly those files, they are the build's result, and nothing is loaded,
+    validated, rendered or verified again: the common case of the commit hook. Anything else (a
+    changed input, a file on disk that differs) builds afresh, so a stale tree is always
+    reported from a fresh render, and findings are never remembered.
     """
+    from codemate_tfgen.spec.valid import select
+
     selected = select(project.specs, names)
+    owners = {tree.SHARED, *selected} if names else None
+    folder = cache.directory("built", *(cache.fingerprint(package) for package in BUILD_CODE), sys.version)
+    key = _inputs(project, names) if folder else None
+    files = tree.files_with_digests(project.out, cache.get_json(folder, key)) if key else None
+    if files is not None:
+        return files, owners
+    files, shared = _build(project, selected)
+    if key and not shared:
+        cache.put_json(folder, key, {path: cache.key(text) for path, text in files.items()})
+    return files, owners
+
+
+# The installed code a build runs, besides the interpreter: tfgen, and what loads, validates,
+# renders and verifies for it (tzdata: the time zones a schedule may name).
+BUILD_CODE = ("codemate_tfgen", "yaml", "jsonschema", "jinja2", "markupsafe", "hcl2", "lark", "tzdata")
+
+
+def _build(project: Project, selected: list[str]) -> tuple[dict[str, str], list[str]]:
+    """The build, and the warnings it gave (issued as it went)."""
+    from codemate_tfgen.render import templates as rendering
+    from codemate_tfgen.render.context import build_context
+    from codemate_tfgen.spec.valid import valid_specs
+    from codemate_tfgen.verify.crossref import verify
+
     # The scripts and the top-level README describe every environment, so every spec is
     # loaded (and must be valid) even when only some environments are rendered.
-    every = load_valid_specs(project.specs, selected, project.out, every=True)
+    every, shared = valid_specs(project.specs, selected, project.out, every=True)
+    for text in shared:
+        warnings.warn(SpecWarning(text), stacklevel=3)
     contexts = [build_context(spec) for spec in every]
     chosen = [context for context in contexts if context.env in selected]
     files = rendering.render(project.templates, chosen, contexts)
@@ -39,7 +79,18 @@ def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tre
         verify(files, [finding for context in chosen for finding in context.unrendered])
     except VerificationError as exc:
         raise _in_templates(project, files, exc) from None
-    return files, ({tree.SHARED, *selected} if names else None)
+    return files, shared
+
+
+def _inputs(project: Project, names: tuple[str, ...]) -> str | None:
+    """The key of a build: every input it reads, or None when one cannot be read as a plain file
+    (the build then runs, and reports the problem)."""
+    specs = cache.files_digest(project.specs, suffix=".yaml")  # a spec extends only specs of its own folder
+    templates = cache.files_digest(project.templates, recursive=True)
+    if specs is None or templates is None:
+        return None
+    return cache.key("\0".join((os.getcwd(), str(project.specs), str(project.templates), *names, "",
+                                specs, templates)))
 
 
 _UNDECLARED = re.compile(r"^(?P<file>[^:]+): .*: var\.(?P<name>\w+) is not declared$")
@@ -49,6 +100,9 @@ def _in_templates(project: Project, files: dict[str, str], exc: VerificationErro
     """A reference to a variable the module never declares is written in a template: the
     template's mistake, reported at the template line (exit 2) with the variables there are. The
     other findings stay the tree's."""
+    from codemate_tfgen.render import templates as rendering
+    from codemate_tfgen.spec.load import suggestion
+
     mistakes: dict[str, None] = {}
     rest = []
     for finding in exc.findings:

@@ -20,8 +20,9 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from codemate_tfgen import cache
 from codemate_tfgen.errors import UsageError
 from codemate_tfgen.layout import MANIFEST, ROOT
 
@@ -91,6 +92,28 @@ def desired_tree(out: Path, rendered: dict[str, str], owners: Owners) -> dict[st
 
 
 # --- check ----------------------------------------------------------------------------------
+
+
+def files_with_digests(out: Path, digests: object) -> dict[str, str] | None:
+    """The files at the paths of {path: cache.key of its text} under `out` when each is there, a
+    file as compare reads it (not a link), with exactly that text; else None."""
+    if not isinstance(digests, dict):
+        return None
+    files: dict[str, str] = {}
+    for path, digest in digests.items():
+        if not isinstance(path, str) or PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts:
+            return None
+        target = out / path
+        try:
+            if not target.is_file() or target.is_symlink():
+                return None
+            text = target.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        if cache.key(text) != digest:
+            return None
+        files[path] = text
+    return files
 
 
 @dataclass

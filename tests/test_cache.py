@@ -4,11 +4,13 @@ unwritable, tfgen computes the same tree and the same findings."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SPECS, project_of, tree_files
+from conftest import REPO, SPECS, project_of, tree_files
 
 from codemate_tfgen import cache, pipeline
 from codemate_tfgen.errors import VerificationError
@@ -120,3 +122,61 @@ def test_the_cache_stays_bounded(tmp_path, monkeypatch):
     left = sorted(p.name for p in folder.iterdir())
     assert "new.json" in left and "old0.json" not in left and "old24.json" in left
     assert len(left) == 13  # the older half of 26 went
+
+
+# What a commit hook's `tfgen check` of an unchanged tree must not import (see pipeline.build).
+HEAVY = ("jinja2", "jsonschema", "lark", "hcl2")
+IMPORTED = ("import runpy, sys\n"
+            "sys.argv = ['tfgen', *sys.argv[1:]]\n"
+            "try:\n"
+            "    runpy.run_module('codemate_tfgen', run_name='__main__')\n"
+            "except SystemExit as exc:\n"
+            "    print(exc.code, sorted({m.split('.')[0] for m in sys.modules} & set(%r)))\n" % (HEAVY,))
+
+
+@pytest.mark.slow  # renders and checks in subprocesses
+def test_a_check_answered_from_the_cache_imports_no_renderer_or_parser(project, user_cache):
+    env = dict(os.environ, XDG_CACHE_HOME=str(user_cache.parent), PYTHONPATH=str(REPO))
+    env.pop("TFGEN_NO_CACHE", None)
+
+    def check() -> str:
+        return subprocess.run([sys.executable, "-c", IMPORTED, "check", "--out", "out"], cwd=project, env=env,
+                              capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+
+    subprocess.run([sys.executable, "-m", "codemate_tfgen", "render", "--out", "out"], cwd=project, env=env,
+                   capture_output=True, check=True)
+    assert check() == "0 []"
+    (project / "specs" / "dev.yaml").write_text((project / "specs" / "dev.yaml").read_text() + "\n# edited\n")
+    assert check() == "0 ['jinja2']"  # a new input: rendered afresh (the specs and the tree verdicts were seen)
+    assert check() == "0 []"
+
+
+def test_a_remembered_build_is_used_only_for_the_tree_it_rendered(cli, project, user_cache):
+    assert cli("render", "--out", "out")[0] == 0
+    assert cli("check", "--out", "out") == (0, "tfgen: out/infrastructure is up to date\n", "")
+    assert list(user_cache.glob("built-*/*.json"))
+    main_tf = project / "out" / "infrastructure" / "environments" / "dev" / "main.tf"
+    original = main_tf.read_text()
+    main_tf.write_text(original.replace("\n", "\n\n", 1))  # the tree on disk differs: a fresh build's diff
+    code, out, _ = cli("check", "--out", "out")
+    assert code == 1 and "+++ b/infrastructure/environments/dev/main.tf" in out
+    main_tf.write_text(original)
+    assert cli("check", "--out", "out")[0] == 0
+    template = project / "templates" / "environments" / "main" / "network.tf.j2"
+    template.write_text(template.read_text() + "\n# a template edit\n")
+    code, out, _ = cli("check", "--out", "out")
+    assert code == 1 and "a template edit" in out
+
+
+def test_a_build_with_warnings_is_never_remembered(cli, project, user_cache):
+    """Which environment a warning names depends on git's history and the tree on disk too (see
+    spec.valid.newness): such a build runs every time, and says its warnings every time."""
+    (project / "specs" / "qa.yaml").write_text(  # dev's values in an account of its own: warnings
+        "extends: dev.yaml\n"
+        "account: {name: qa, baseline: {cloudtrail: true, guardduty: true}}\n"
+        "backend: {bucket: codemate-terraform-state-qa, dynamodb_table: codemate-terraform-locks-qa}\n"
+        "dns: {zone_name: qa.code1398.io}\n")
+    code, _, fresh = cli("render", "--out", "out")
+    assert code == 0 and "warning: qa " in fresh
+    assert cli("check", "--out", "out") == (0, "tfgen: out/infrastructure is up to date\n", fresh)
+    assert not list(user_cache.glob("built-*/*.json"))

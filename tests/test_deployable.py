@@ -133,8 +133,8 @@ def test_terraforms_revisions_start_from_the_released_image(env):
         assert (f'image          = "${{module.ecr.repository_urls["{service}"]}}:${{module.codepipeline.live_tag}}"'
                 in main), service
     release = planned(env)["module.codepipeline.aws_codebuild_project.release"]
-    assert [(v["name"], v["value"]) for v in release["environment"][0]["environment_variable"]] == [
-        ("LIVE_TAG", "live"), ("RELEASE_TAG_PREFIX", "release-")]
+    variables = {(v["name"], v["value"]) for v in release["environment"][0]["environment_variable"]}
+    assert {("LIVE_TAG", "live"), ("RELEASE_TAG_PREFIX", "release-")} <= variables
 
 
 # --- builds and releases, run for real with fake aws and docker -------------------------------
@@ -289,7 +289,7 @@ def test_the_container_health_check_needs_only_node(status, exit_code):
     assert node, "node is needed to run the health check command"
     main = (GENERATED / "infrastructure" / "modules" / "compute" / "ecs-service" / "main.tf").read_text()
     assert 'command     = ["CMD", "node", "-e", local.health_check_script]' in main
-    script = hcl.loads(main, hcl.parse_cache())["locals"][0]["health_check_script"][1:-1]
+    script = hcl.parse_text(main)["locals"][0]["health_check_script"][1:-1]
     server = http.server.HTTPServer(("127.0.0.1", 0), _Health)
     port = server.server_address[1]
     if status is None:

@@ -5,7 +5,8 @@ A commit that leaves generated/ stale (a template, a spec or tfgen's own code ch
 re-rendering) is refused with the diff and the command to run, and so is one that leaves a golden
 variant (tests/golden) stale; a commit that keeps both current goes through. A week of a team's
 changes (a new environment, a new service, two options, a template edit), rendered and committed
-through the hook, leaves CI's checks of the team's infrastructure (tests/infrastructure) green.
+through the hook, leaves CI's checks of the team's infrastructure (tests/infrastructure) and the
+tests of tfgen that read the edited template's output green.
 The remote form (`repo:` + `rev:`, .pre-commit-hooks.yaml) is used the same way by a repository
 holding its own specs and templates.
 
@@ -34,6 +35,7 @@ BIN = Path(sys.executable).parent
 ECR = "templates/modules/compute/ecr/main.tf.j2"
 MONITORING = "templates/environments/main/monitoring.tf.j2"
 ALARMS = "templates/modules/monitoring/cloudwatch/main.tf.j2"
+ALARM_OUTPUTS = "templates/modules/monitoring/cloudwatch/outputs.tf.j2"
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -165,6 +167,47 @@ def test_template_edit_that_stales_a_golden_variant_is_refused(clone, sandbox):
     assert re.search(r"^golden variants\.+Passed$", result.stdout + result.stderr, re.MULTILINE)
 
 
+# An alarm a team adds to the monitoring module, next to the document's CPU alarm: an addition,
+# not a departure (no value the design document fixes changes).
+MEMORY_ALARM = """\
+resource "aws_cloudwatch_metric_alarm" "ecs_memory_high" {
+  for_each = var.ecs_service_names
+
+  alarm_name          = "${local.name}-${each.key}-memory-high"
+  alarm_description   = "${each.key} service memory above 85 % for 5 minutes"
+  namespace           = "AWS/ECS"
+  metric_name         = "MemoryUtilization"
+  statistic           = "Average"
+  period              = 60
+  evaluation_periods  = 5
+  datapoints_to_alarm = 5
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 85
+  treat_missing_data  = "notBreaching"
+
+  dimensions = {
+    ClusterName = var.ecs_cluster_name
+    ServiceName = each.value
+  }
+
+  alarm_actions = [aws_sns_topic.alarms.arn]
+  ok_actions    = [aws_sns_topic.alarms.arn]
+
+  tags = merge(var.tags, { Name = "${local.name}-${each.key}-memory-high" })
+}
+
+"""
+MEMORY_OUTPUT = """
+output "memory_alarm_arns" {
+  description = "ARNs of the ECS memory alarms, by service"
+  value       = { for key, alarm in aws_cloudwatch_metric_alarm.ecs_memory_high : key => alarm.arn }
+}
+"""
+# The tests of tfgen whose subjects the monitoring module's output reaches: its resources and
+# the document's values in them, its README, the golden variants, the fixture's validate and plan.
+REACHED = ["tests/test_data_values.py", "tests/test_docs.py", "tests/test_golden.py",
+           "tests/test_terraform_generated.py"]
+
 # A service the load balancer does not reach, as the golden variant `worker` has.
 WORKER = """
 services:
@@ -182,11 +225,13 @@ services:
 """
 
 
-def test_a_teams_week_keeps_the_infrastructure_checks_green(clone, sandbox):
+def test_a_teams_week_keeps_ci_green(clone, sandbox):
     """What a team does to its own specs and templates, each step committed through the hook;
-    then CI's checks of the team's infrastructure, run in the clone, derive everything from the
-    specs they find. The apply into the shared account is left out here: it takes most of the
-    time, and the options and the worker are applied by tests/test_options.py and planned here."""
+    then, in the clone, CI's checks of the team's infrastructure (which derive everything from the
+    specs they find) and the tests of tfgen that read the edited template's output (which assert
+    the design document's values, and tolerate what a team adds). The apply into the shared
+    account is left out: it takes most of the time, and the options and the worker are applied
+    by tests/test_options.py and planned here."""
     env = sandbox["env"]
 
     def render_and_commit(message: str) -> None:
@@ -218,16 +263,23 @@ def test_a_teams_week_keeps_the_infrastructure_checks_green(clone, sandbox):
       - {name: morning, cron: "0 7 ? * MON-FRI *", timezone: Asia/Seoul, min_count: 2, max_count: 3}
 """)
     render_and_commit("qa; a worker in dev; read replicas and night scale-in in staging")
-    # An alarm threshold edited in the monitoring template.
-    edit(clone / ALARMS, "  threshold           = 10\n", "  threshold           = 20\n")
-    render_and_commit("5XX alarm at 20")
+    # An alarm, its place on the dashboard and an output added to the monitoring module.
+    edit(clone / ALARMS, "# 2. ALB Target Health", MEMORY_ALARM + "# 2. ALB Target Health")
+    cpu_alarms = "            [for alarm in aws_cloudwatch_metric_alarm.ecs_cpu_high : alarm.arn],\n"
+    edit(clone / ALARMS, cpu_alarms,
+         cpu_alarms + "            [for alarm in aws_cloudwatch_metric_alarm.ecs_memory_high : alarm.arn],\n")
+    (clone / ALARM_OUTPUTS).write_text((clone / ALARM_OUTPUTS).read_text() + MEMORY_OUTPUT)
+    render_and_commit("a memory alarm for every service")
 
-    result = run([sys.executable, "-m", "pytest", "-v", "-m", "infra", "-p", "no:cacheprovider",
-                  "-k", "not applies_into", "tests/infrastructure"], clone, env)
+    result = run([sys.executable, "-m", "pytest", "-v", "-x", "-p", "no:cacheprovider", "-k", "not applies_into",
+                  "tests/infrastructure", *REACHED], clone, env)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     # The checks saw the new environment and the new service, not this repository's specs.
     assert re.search(r"test_validate_and_plan\[qa\] PASSED", result.stdout), result.stdout[-4000:]
     assert re.search(r"test_plan_has_what_the_spec_asks_for\[dev\] PASSED", result.stdout)
+    # The tool's tests read the new alarm: the document's alarms are checked beside it.
+    assert "ecs_memory_high" in (clone / "generated/infrastructure/modules/monitoring/cloudwatch/main.tf").read_text()
+    assert re.search(r"test_alarms\[dev\] PASSED", result.stdout), result.stdout[-4000:]
 
 
 def test_remote_hook_in_a_repository_with_its_own_specs_and_templates(sandbox, tmp_path):

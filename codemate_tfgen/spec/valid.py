@@ -35,6 +35,15 @@ def load_valid_specs(specs_dir: Path, names: list[str], out: Path | None = None,
     whose generated tree knows the older ones). Returns the named specs, or with `every` all of
     them (the named first).
     """
+    specs, shared = valid_specs(specs_dir, names, out, every=every)
+    for text in shared:
+        warnings.warn(SpecWarning(text), stacklevel=2)
+    return specs
+
+
+def valid_specs(specs_dir: Path, names: list[str], out: Path | None = None, *,
+                every: bool = False) -> tuple[list[Spec], list[str]]:
+    """load_valid_specs, with its warnings returned (as the lines they print) instead of issued."""
     specs: list[Spec] = []
     others: list[Spec] = []
     problems: list[SpecProblem] = []
@@ -60,9 +69,8 @@ def load_valid_specs(specs_dir: Path, names: list[str], out: Path | None = None,
     problems.extend(topology_problems(specs + others, newer))
     if problems:
         raise SpecError(problems)
-    for problem in crosscheck.shared_values(specs + others if every else specs, newer):
-        warnings.warn(SpecWarning(str(problem)), stacklevel=2)
-    return specs + others if every else specs
+    shared = [str(problem) for problem in crosscheck.shared_values(specs + others if every else specs, newer)]
+    return specs + others if every else specs, shared
 
 
 def newness(specs_dir: Path, out: Path | None, selected: list[str]) -> Callable[[Spec], tuple]:

@@ -111,16 +111,16 @@ def parse(files: dict[str, str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
 
     Callers that need the parsed files (the cross-references here, tfschema) share this result.
     """
+    paths = [path for path in files if path.endswith((".tf", ".tfvars"))]
+    results = hcl.parse_all([files[path] for path in paths], hcl.parse_cache())
     parsed: dict[str, dict[str, Any]] = {}
     findings: list[str] = []
-    folder = hcl.parse_cache()
-    for path, text in files.items():
-        if not path.endswith((".tf", ".tfvars")):
-            continue
-        try:
-            parsed[path] = hcl.loads(text, folder)
-        except Exception as exc:  # python-hcl2 raises lark errors of many kinds
-            findings.append(f"{path}: does not parse as HCL: {' '.join(str(exc).split())[:300]}")
+    for path in paths:
+        result = results[files[path]]
+        if isinstance(result, hcl.ParseFailure):
+            findings.append(f"{path}: does not parse as HCL: {' '.join(result.split())[:300]}")
+        else:
+            parsed[path] = result
     return parsed, findings
 
 

@@ -159,6 +159,11 @@ def body_items(body: dict) -> Iterator[tuple[str, object]]:
     return ((k, v) for k, v in body.items() if not k.startswith("__"))
 
 
+@lru_cache(maxsize=1024)  # a few hundred keys recur in every block: more than re's own cache holds
+def _key_pattern(key: str) -> re.Pattern[str]:
+    return re.compile(rf'^\s*{re.escape(key)}\s*(=|\{{|")')
+
+
 class LineFinder:
     """Approximate source lines from the file text (python-hcl2 8.1.4 gives none)."""
 
@@ -171,8 +176,7 @@ class LineFinder:
 
     def key(self, key: str, after: int) -> int:
         """First line at or after `after` that starts with `key =`, `key {` or `key "`."""
-        pattern = re.compile(rf'^\s*{re.escape(key)}\s*(=|\{{|")')
-        return self._first(pattern, after) or after
+        return self._first(_key_pattern(key), after) or after
 
     def text(self, needle: str) -> int:
         for i, line in enumerate(self.lines, 1):

@@ -5,7 +5,7 @@ Nothing here names an environment the team must have or counts what it must crea
 environments are the spec files found, expectations come from their values, and the design
 document's own figures are required only of the environments it describes (`DOCUMENT`). Adding,
 changing or retiring an environment, a service or an option and rendering keeps these green
-(tests/infrastructure/test_team_workflow.py does exactly that in a clone). Tests of tfgen itself
+(tests/test_hook.py does exactly that in a clone). Tests of tfgen itself
 run on tests/fixtures/project instead. Run this part alone with `pytest -m infra`.
 """
 
@@ -19,7 +19,7 @@ from conftest import REPO, TEAM_GENERATED, TEAM_SPECS, plan_values, planned_run
 from support import credential_shapes
 
 from codemate_tfgen.cli import main
-from codemate_tfgen.pipeline import load_valid_specs
+from codemate_tfgen.spec.valid import load_valid_specs
 from codemate_tfgen.spec.load import environment_names
 from terraform_harness import Account, fmt_check, run_terraform
 
