@@ -43,8 +43,13 @@ module "security_groups" {
 
   name   = local.name
   vpc_id = module.vpc.vpc_id
-  # The ports the load balancer forwards to: services with routing have one.
-  app_ports = { for name, service in var.services : name => service.port if service.port != null }
+  # A group per service and for the database setup task; the load balancer reaches the ports of
+  # the services with routing, and a data store admits those whose environment names it.
+  tasks = {
+    frontend       = { port = var.services.frontend.port, database = false, cache = false }
+    backend        = { port = var.services.backend.port, database = true, cache = true }
+    database-setup = { database = true }
+  }
   # Viewers come through CloudFront (delivery section); the load balancer takes nothing else.
   ingress_from_cloudfront_only = true
 
@@ -116,6 +121,7 @@ module "elasticache" {
   num_shards              = var.cache.num_shards
   replicas_per_shard      = var.cache.replicas_per_shard
   snapshot_retention_days = var.cache.snapshot_retention_days
+  final_snapshot          = var.cache.final_snapshot
 
   slow_log_group_name = module.cloudwatch.log_group_names["elasticache"]
 
@@ -181,15 +187,18 @@ locals {
       NEXTAUTH_URL = local.app_url
     }
     backend = {
-      NODE_ENV      = "production"
-      DATABASE_HOST = module.rds.address
-      DATABASE_PORT = tostring(module.rds.port)
-      DATABASE_NAME = var.database.database_name
-      REDIS_HOST    = module.elasticache.endpoint_address
-      REDIS_PORT    = tostring(module.elasticache.port)
-      AWS_S3_BUCKET = module.s3.files_bucket_name
-      AWS_REGION    = var.aws_region
-      NEXTAUTH_URL  = local.app_url
+      NODE_ENV         = "production"
+      DATABASE_HOST    = module.rds.address
+      DATABASE_PORT    = tostring(module.rds.port)
+      DATABASE_NAME    = var.database.database_name
+      REDIS_HOST       = module.elasticache.endpoint_address
+      REDIS_PORT       = tostring(module.elasticache.port)
+      REDIS_TLS        = "true"
+      REDIS_USER       = module.elasticache.user_name
+      REDIS_CACHE_NAME = module.elasticache.replication_group_id
+      AWS_S3_BUCKET    = module.s3.files_bucket_name
+      AWS_REGION       = var.aws_region
+      NEXTAUTH_URL     = local.app_url
     }
   }
 
@@ -343,7 +352,7 @@ module "frontend_service" {
   deployment        = var.services.frontend.deployment
 
   subnet_ids         = module.vpc.private_app_subnet_ids
-  security_group_ids = [module.security_groups.ecs_security_group_id]
+  security_group_ids = [module.security_groups.task_security_group_ids["frontend"]]
   target_group_arn   = module.alb.target_group_arns["frontend"]
   log_group_name     = module.cloudwatch.log_group_names["frontend"]
   aws_region         = var.aws_region
@@ -382,7 +391,7 @@ module "backend_service" {
   deployment        = var.services.backend.deployment
 
   subnet_ids         = module.vpc.private_app_subnet_ids
-  security_group_ids = [module.security_groups.ecs_security_group_id]
+  security_group_ids = [module.security_groups.task_security_group_ids["backend"]]
   target_group_arn   = module.alb.target_group_arns["backend"]
   log_group_name     = module.cloudwatch.log_group_names["backend"]
   aws_region         = var.aws_region
@@ -402,6 +411,12 @@ module "backend_service" {
       sid       = "FilesList"
       actions   = ["s3:ListBucket"]
       resources = [module.s3.files_bucket_arn]
+    },
+    # Signing in to Redis with an IAM token: both the replication group and the user.
+    {
+      sid       = "RedisConnect"
+      actions   = ["elasticache:Connect"]
+      resources = module.elasticache.connect_arns
     },
   ]
 

@@ -43,8 +43,13 @@ module "security_groups" {
 
   name   = local.name
   vpc_id = module.vpc.vpc_id
-  # The ports the load balancer forwards to: services with routing have one.
-  app_ports = { for name, service in var.services : name => service.port if service.port != null }
+  # A group per service and for the database setup task; the load balancer reaches the ports of
+  # the services with routing, and a data store admits those whose environment names it.
+  tasks = {
+    frontend       = { port = var.services.frontend.port, database = false, cache = false }
+    backend        = { port = var.services.backend.port, database = true, cache = true }
+    database-setup = { database = true }
+  }
 
   tags = var.tags
 }
@@ -114,6 +119,7 @@ module "elasticache" {
   num_shards              = var.cache.num_shards
   replicas_per_shard      = var.cache.replicas_per_shard
   snapshot_retention_days = var.cache.snapshot_retention_days
+  final_snapshot          = var.cache.final_snapshot
 
   slow_log_group_name = module.cloudwatch.log_group_names["elasticache"]
 
@@ -339,7 +345,7 @@ module "frontend_service" {
   deployment        = var.services.frontend.deployment
 
   subnet_ids         = module.vpc.private_app_subnet_ids
-  security_group_ids = [module.security_groups.ecs_security_group_id]
+  security_group_ids = [module.security_groups.task_security_group_ids["frontend"]]
   target_group_arn   = module.alb.target_group_arns["frontend"]
   log_group_name     = module.cloudwatch.log_group_names["frontend"]
   aws_region         = var.aws_region
@@ -378,7 +384,7 @@ module "backend_service" {
   deployment        = var.services.backend.deployment
 
   subnet_ids         = module.vpc.private_app_subnet_ids
-  security_group_ids = [module.security_groups.ecs_security_group_id]
+  security_group_ids = [module.security_groups.task_security_group_ids["backend"]]
   target_group_arn   = module.alb.target_group_arns["backend"]
   log_group_name     = module.cloudwatch.log_group_names["backend"]
   aws_region         = var.aws_region
@@ -398,6 +404,12 @@ module "backend_service" {
       sid       = "FilesList"
       actions   = ["s3:ListBucket"]
       resources = [module.s3.files_bucket_arn]
+    },
+    # Signing in to Redis with an IAM token: both the replication group and the user.
+    {
+      sid       = "RedisConnect"
+      actions   = ["elasticache:Connect"]
+      resources = module.elasticache.connect_arns
     },
   ]
 
