@@ -18,7 +18,7 @@ import click
 
 from codemate_tfgen import __version__
 from codemate_tfgen.cost.scenarios import SCENARIOS
-from codemate_tfgen.errors import SpecWarning, TfgenError
+from codemate_tfgen.errors import SpecProblem, SpecWarning, TfgenError
 
 if TYPE_CHECKING:
     from codemate_tfgen.project import Project
@@ -33,14 +33,22 @@ def _guarded(command: Callable[..., int]) -> Callable[..., Any]:
     @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
     @functools.wraps(command)
     def wrapper(*args: Any, debug: bool, **kwargs: Any) -> None:
+        # With --format json the specs' warnings and the errors go into the one JSON document.
+        as_json = kwargs.get("fmt") == "json"
+        warned: list[SpecProblem] = click.get_current_context().meta.setdefault(_WARNED, [])
         try:
-            with _spec_warnings_on_stderr():
+            with _spec_warnings_on_stderr(warned if as_json else None):
                 code = command(*args, **kwargs)
         except click.ClickException:
             raise  # click reports usage errors itself, with exit code 2
         except TfgenError as exc:
-            for line in exc.lines():
-                click.echo(line, err=True)
+            if as_json:
+                from codemate_tfgen import report
+
+                click.echo(report.document(report.error_problems(exc) + _warnings_json()))
+            else:
+                for line in exc.lines():
+                    click.echo(line, err=True)
             code = exc.exit_code
         except KeyboardInterrupt:
             click.echo("tfgen: interrupted; nothing was written", err=True)
@@ -52,15 +60,27 @@ def _guarded(command: Callable[..., int]) -> Callable[..., Any]:
     return wrapper
 
 
+_WARNED = "tfgen.warned"  # the click context's list of the specs' warnings, kept for --format json
+
+
+def _warnings_json() -> list[dict[str, Any]]:
+    from codemate_tfgen import report
+
+    return [report.problem(found, report.WARNING) for found in click.get_current_context().meta.get(_WARNED, [])]
+
+
 @contextlib.contextmanager
-def _spec_warnings_on_stderr() -> Iterator[None]:
+def _spec_warnings_on_stderr(kept: list[SpecProblem] | None = None) -> Iterator[None]:
     """Warnings about the specs become lines on stderr like errors, printed as they come (all of
-    them: each names its own value); other warnings are shown as Python shows them."""
+    them: each names its own value), or are appended to `kept`; other warnings are shown as
+    Python shows them."""
     with warnings.catch_warnings():
         show = warnings.showwarning
 
         def print_spec_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-            if issubclass(category, SpecWarning):
+            if isinstance(message, SpecWarning) and kept is not None:
+                kept.append(message.problem)
+            elif issubclass(category, SpecWarning):
                 click.echo(str(message), err=True)
             else:
                 show(message, category, *args, **kwargs)
@@ -123,6 +143,18 @@ def _project_options(*, out: bool) -> Callable[[Callable[..., int]], Callable[..
     return decorate
 
 
+_format_option = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="text for a terminal, json for editors and CI (one versioned shape: docs/team-workflow.md).")
+
+
+def _echo_json(**fields: Any) -> None:
+    """The command's outcome as the one JSON document, with the specs' warnings as its problems."""
+    from codemate_tfgen import report
+
+    click.echo(report.document(_warnings_json(), **fields))
+
+
 _all_option = click.option("--all", "all_envs", is_flag=True,
                            help="Every environment in the specs directory (the default without ENV).")
 
@@ -155,12 +187,16 @@ def _names(envs: tuple[str, ...], all_envs: bool) -> tuple[str, ...]:
 @click.argument("envs", metavar="[ENV]...", nargs=-1)
 @_all_option
 @click.option("--dry-run", is_flag=True, help="Render and verify, print what would change, write nothing.")
+@click.option("--diff", "show_diff", is_flag=True, help="With --dry-run: print the unified diff of each file that "
+              "would change.")
+@_format_option
 @click.option("--allow-replace", is_flag=True,
               help="Write a change that destroys and recreates a stateful resource of a protected environment "
                    "(database deletion protection on), once its data is safe.")
 @_guarded
 @_project_options(out=True)
-def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: bool, allow_replace: bool) -> int:
+def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: bool, show_diff: bool,
+           fmt: str, allow_replace: bool) -> int:
     """Render, verify, then write the Terraform tree.
 
     Nothing is written unless every environment in the specs folder validates (also those not
@@ -180,26 +216,33 @@ def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: boo
     Examples:
       tfgen render --all          # every environment
       tfgen render dev            # only dev (and the shared modules)
-      tfgen render prod --dry-run
+      tfgen render prod --dry-run --diff
+      tfgen render --dry-run --format json   # what would change, with each file's diff
     """
     from codemate_tfgen import pipeline
 
+    if show_diff and not dry_run:
+        raise click.UsageError("--diff shows what --dry-run would change; give --dry-run")
     names = _names(envs, all_envs)
     reporter = _reporter(project)
     if dry_run:
         drift = pipeline.check(project, names)
     else:
         drift = pipeline.render_to_disk(project, names, reporter.waiting(), allow_replace)
-    reporter.rendered(drift, dry_run=dry_run)
+    if fmt == "json":
+        _echo_json(drift=drift)
+    else:
+        reporter.rendered(drift, dry_run=dry_run, diff=show_diff)
     return EXIT_OK
 
 
 @main.command()
 @click.argument("envs", metavar="[ENV]...", nargs=-1)
 @_all_option
+@_format_option
 @_guarded
 @_project_options(out=True)
-def check(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
+def check(envs: tuple[str, ...], all_envs: bool, project: Project, fmt: str) -> int:
     """Fail with a diff when the generated tree is stale (read-only).
 
     Renders in memory and compares with OUT/infrastructure: prints a unified diff for each
@@ -216,7 +259,10 @@ def check(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
     from codemate_tfgen import pipeline
 
     drift = pipeline.check(project, _names(envs, all_envs))
-    _reporter(project).checked(drift, click.get_current_context().find_root().info_name)
+    if fmt == "json":
+        _echo_json(drift=drift)
+    else:
+        _reporter(project).checked(drift, click.get_current_context().find_root().info_name)
     return EXIT_OK if drift.passes_check else EXIT_STALE
 
 
@@ -256,9 +302,10 @@ def _reporter(project: Project) -> Reporter:
 @main.command()
 @click.argument("envs", metavar="[ENV]...", nargs=-1)
 @_all_option
+@_format_option
 @_guarded
 @_project_options(out=False)
-def validate(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
+def validate(envs: tuple[str, ...], all_envs: bool, project: Project, fmt: str) -> int:
     """Validate specs against the schema and the semantic rules only.
 
     \b
@@ -270,7 +317,10 @@ def validate(envs: tuple[str, ...], all_envs: bool, project: Project) -> int:
 
     names = select(project.specs, _names(envs, all_envs))
     load_valid_specs(project.specs, names, out=project.out)
-    click.echo(f"tfgen: {', '.join(names) or 'no environments'}: valid")
+    if fmt == "json":
+        _echo_json()
+    else:
+        click.echo(f"tfgen: {', '.join(names) or 'no environments'}: valid")
     return EXIT_OK
 
 
@@ -318,13 +368,85 @@ def cost(envs: tuple[str, ...], all_envs: bool, project: Project, fmt: str, scen
     if ref is not None:
         before = costing.reference_estimates(ref, project.specs, names, scenario)
         pairs = [(before[s.name], e) for s, e in zip(specs, estimates, strict=True)]
-        click.echo(costview.difference(pairs, ref, fmt))
+        text = costview.difference(pairs, ref, fmt)
     elif len(estimates) == 1:
         optimized = estimates[0].applied
         baseline = costing.estimate(specs[0]) if optimized else None
-        click.echo(costview.single(estimates[0], fmt, baseline))
+        text = costview.single(estimates[0], fmt, baseline)
     else:
-        click.echo(costview.side_by_side(estimates, fmt))
+        text = costview.side_by_side(estimates, fmt)
+    if fmt == "json":
+        _echo_json(**json.loads(text))  # the estimates inside the one shape every --format json has
+    else:
+        click.echo(text)
+    return EXIT_OK
+
+
+@main.command()
+@click.option("--since", "ref", metavar="REF",
+              help="The git revision to compare with [default: the merge base of HEAD with the default branch].")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for a terminal, json (a list of {environment, reasons}) for a CI matrix.")
+@_guarded
+@_project_options(out=False)
+def affected(project: Project, ref: str | None, fmt: str) -> int:
+    """List the environments whose Terraform a change touches, with the reasons.
+
+    Renders the working tree and REF (its own specs, templates and, in tfgen's repository, its
+    code, from an export: nothing is checked out) and compares the Terraform each environment's
+    root loads: its own files and those of every module it calls. A change to a shared module
+    lists every environment that calls it; a change to documentation lists none. Exit 0.
+
+    \b
+    Examples:
+      tfgen affected                          # since the merge base with the default branch
+      tfgen affected --since HEAD~1
+      tfgen affected --format json            # [{"environment": "dev", "reasons": [...]}]
+    """
+    from codemate_tfgen import affected as changes
+
+    since, found = changes.affected(project, ref)
+    if fmt == "json":
+        click.echo(json.dumps([entry.as_json() for entry in found], indent=2))
+        return EXIT_OK
+    for entry in found:
+        click.echo(f"{entry.environment}: {', '.join(entry.reasons)}")
+    click.echo(f"tfgen: {len(found) or 'no'} environment{'' if len(found) == 1 else 's'} affected since {since}")
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("target", metavar="PATH[:LINE]")
+@_guarded
+@_project_options(out=True)
+def explain(target: str, project: Project) -> int:
+    """Show where a generated line comes from: template line and spec values.
+
+    Renders the tree afresh and names, for LINE of PATH (every line without LINE), the
+    template file and line that wrote it and, in an environment's root, the spec values it
+    reads (file:line:column). A module's values come from its callers: only its template is
+    named.
+
+    \b
+    Examples:
+      tfgen explain generated/infrastructure/environments/dev/main.tf:42
+      tfgen explain generated/infrastructure/environments/prod/terraform.tfvars
+    """
+    from codemate_tfgen import explain as provenance
+
+    path, line = provenance.parse_target(target)
+    key, lines, stale = provenance.explain(project, path, line)
+    if stale:
+        click.echo(f"tfgen: warning: {path} differs from a fresh render; explaining the fresh render "
+                   "(run `tfgen render` to update it)", err=True)
+    for found in lines:
+        where = str(found.origin) if found.origin else "header" if found.text.strip() else "-"
+        click.echo(f"{key}:{found.number}: {found.text.strip()}" if line is not None
+                   else f"{found.number:>5}  {where}" + "".join(f"  {v}" for v in found.values))
+        if line is not None:
+            click.echo(f"  template: {where}")
+            for value in found.values:
+                click.echo(f"  spec: {value}")
     return EXIT_OK
 
 

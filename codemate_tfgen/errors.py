@@ -41,7 +41,12 @@ class SpecProblem:
 
 
 class SpecWarning(UserWarning):
-    """Something in valid specs that is most likely a mistake (warnings.warn; the CLI prints it)."""
+    """Something in valid specs that is most likely a mistake (warnings.warn; the CLI prints it,
+    or lists it with --format json)."""
+
+    def __init__(self, problem: SpecProblem):
+        super().__init__(str(problem))
+        self.problem = problem
 
 
 class SpecError(TfgenError):

@@ -1,12 +1,22 @@
-"""What git knows of the project's files: a revision's files, read with `git show` and never
-checked out (what `tfgen cost --against REF` compares with), and which files and lines are newer
-than others (where a conflict between two specs is reported). The one module that runs git."""
+"""What git knows of the project's files: a revision's files, read with `git show` or `git archive`
+and never checked out (what `tfgen cost --against REF` and `tfgen affected --since REF` compare
+with), and which files and lines are newer than others (where a conflict between two specs is
+reported). The one module that runs git (and a revision's own tfgen, which renders that
+revision)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import re
 import subprocess
-from pathlib import Path
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from codemate_tfgen.errors import UsageError
 
@@ -14,23 +24,88 @@ from codemate_tfgen.errors import UsageError
 def yaml_files_at(ref: str, directory: Path) -> tuple[str, dict[str, str]]:
     """The `.yaml` files of `directory` at revision `ref`: (the directory as `REF:path`, {file
     name: text}). A UsageError when git cannot run or `ref` is not a revision with that folder."""
-    root = Path(_git(directory, ref, "rev-parse", "--show-toplevel").strip())
-    prefix = directory.resolve().relative_to(root.resolve()).as_posix()
-    listing = _git(root, ref, "ls-tree", "--name-only", f"{ref}:{prefix}")
+    what = f"--against {ref}"
+    root = _toplevel(directory, what)
+    prefix = directory.resolve().relative_to(root).as_posix()
+    listing = _git(root, what, "ls-tree", "--name-only", f"{ref}:{prefix}")
     names = [name for name in listing.splitlines() if name.endswith(".yaml")]
-    return f"{ref}:{prefix}", {name: _git(root, ref, "show", f"{ref}:{prefix}/{name}") for name in names}
+    return f"{ref}:{prefix}", {name: _git(root, what, "show", f"{ref}:{prefix}/{name}") for name in names}
 
 
-def _git(cwd: Path, ref: str, *args: str) -> str:
+def _git(cwd: Path, what: str, *args: str, binary: bool = False) -> Any:
+    """git's output (text, or bytes when `binary`); `what` names the option the user gave, for the
+    one-line error when git cannot run or refuses."""
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60,
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=not binary, timeout=60,
                               check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UsageError(f"--against {ref}: cannot run git: {exc}") from None
+        raise UsageError(f"{what}: cannot run git: {exc}") from None
     if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or ["git failed"])[-1]
-        raise UsageError(f"--against {ref}: not a spec file and not a git revision with specs ({reason})")
+        stderr = done.stderr if isinstance(done.stderr, str) else done.stderr.decode("utf-8", "replace")
+        reason = (stderr.strip().splitlines() or ["git failed"])[-1]
+        if what.startswith("--against"):
+            raise UsageError(f"{what}: not a spec file and not a git revision with specs ({reason})")
+        raise UsageError(f"{what}: {reason}")
     return done.stdout
+
+
+def default_base(directory: Path) -> str:
+    """The merge base of HEAD with the default branch: origin's HEAD when the clone knows it, else a
+    local `main` or `master`. What `tfgen affected` compares with when no --since is given."""
+    root = _toplevel(directory, "--since")
+    try:
+        branch = _git(root, "--since", "symbolic-ref", "--short", "refs/remotes/origin/HEAD").strip()
+    except UsageError:
+        branch = next((name for name in ("main", "master")
+                       if _succeeds(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}")), "")
+    if not branch:
+        raise UsageError("--since: no default branch to compare with (no origin/HEAD, main or master); "
+                         "give --since REF")
+    return _git(root, f"--since (merge base with {branch})", "merge-base", "HEAD", branch).strip()
+
+
+@contextlib.contextmanager
+def exported(ref: str, directory: Path) -> Iterator[tuple[Path, PurePosixPath]]:
+    """The files of revision `ref` of the repository holding `directory`, written to a temporary
+    folder (git archive: nothing is checked out, no worktree is registered). Yields that folder,
+    which stands for the repository's top level, and `directory` relative to the top level."""
+    root = _toplevel(directory, f"--since {ref}")
+    inside = PurePosixPath(directory.resolve().relative_to(root).as_posix())
+    archive = _git(root, f"--since {ref}", "archive", "--format=tar", f"{ref}^{{tree}}", binary=True)
+    with tempfile.TemporaryDirectory(prefix="tfgen-ref-") as temp:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(temp, filter="data")
+        yield Path(temp), inside
+
+
+def render_with_own_code(repository: Path, project: Path, specs: Path, out: Path, ref: str) -> None:
+    """Render `project` (inside an exported `repository`) into `out` with the tfgen of that
+    revision when the repository holds tfgen's own code (a change of the code is a change of the
+    output), else with this tfgen. A revision that does not render is the user's to fix."""
+    own = (repository / "codemate_tfgen" / "__init__.py").is_file()
+    code = repository if own else Path(__file__).resolve().parent.parent  # first on the path: it wins
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")])))
+    command = [sys.executable, "-m", "codemate_tfgen", "render", "--all", "--project", str(project),
+               "--specs", str(specs), "--out", str(out)]
+    try:
+        done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=600,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UsageError(f"--since {ref}: cannot render the revision: {exc}") from None
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise UsageError(f"--since {ref}: the revision does not render: {reason}")
+
+
+def _toplevel(directory: Path, what: str) -> Path:
+    return Path(_git(directory, what, "rev-parse", "--show-toplevel").strip()).resolve()
+
+
+def _succeeds(cwd: Path, *args: str) -> bool:
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=60, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def added_order(directory: Path) -> dict[str, int] | None:

@@ -12,6 +12,7 @@ import warnings
 
 from codemate_tfgen import cache, tree
 from codemate_tfgen.errors import (
+    SpecProblem,
     SpecWarning,
     TemplateMistake,
     TfgenError,
@@ -69,7 +70,7 @@ def _built(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tr
 BUILD_CODE = ("codemate_tfgen", "yaml", "jsonschema", "jinja2", "markupsafe", "hcl2", "lark", "tzdata")
 
 
-def _build(project: Project, selected: list[str]) -> tuple[dict[str, str], list[str], list]:
+def _build(project: Project, selected: list[str]) -> tuple[dict[str, str], list[SpecProblem], list]:
     """The build, the warnings it gave (issued as it went), and the (spec, context) of each
     selected environment."""
     from codemate_tfgen.render import templates as rendering
@@ -80,8 +81,8 @@ def _build(project: Project, selected: list[str]) -> tuple[dict[str, str], list[
     # The scripts and the top-level README describe every environment, so every spec is
     # loaded (and must be valid) even when only some environments are rendered.
     every, shared = valid_specs(project.specs, selected, project.out, every=True)
-    for text in shared:
-        warnings.warn(SpecWarning(text), stacklevel=3)
+    for problem in shared:
+        warnings.warn(SpecWarning(problem), stacklevel=3)
     contexts = [build_context(spec) for spec in every]
     chosen = [context for context in contexts if context.env in selected]
     files = rendering.render(project.templates, chosen, contexts)

@@ -7,9 +7,12 @@ the wording of an outcome is the same whichever command reaches it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from codemate_tfgen.errors import SpecError, SpecProblem, TfgenError, VerificationError
 
 if TYPE_CHECKING:
     from codemate_tfgen.tree import Drift
@@ -41,8 +44,10 @@ class Reporter:
         for found in drift.replacing:
             self.echo(f"tfgen: warning: {found}", err=True)
 
-    def rendered(self, drift: Drift, *, dry_run: bool) -> None:
+    def rendered(self, drift: Drift, *, dry_run: bool, diff: bool = False) -> None:
         if dry_run:
+            for text in drift.changed.values() if diff else ():
+                self.echo(text, nl=False)
             self._paths(drift, DRY_RUN_LABELS)
             if not drift.stale:
                 self.echo(f"tfgen: nothing would change: {self.tree} is up to date")
@@ -76,3 +81,45 @@ class Reporter:
                       err=True)
         if drift.stale:
             self.echo(f"tfgen: generated files are stale; run `{command} render` and commit the result", err=True)
+
+
+# --- --format json ----------------------------------------------------------------------------
+# One shape for validate, check, render and cost (docs/team-workflow.md): a new key may be added
+# within a version; a key renamed, removed or given another meaning is a new version.
+JSON_VERSION = 1
+ERROR, WARNING = "error", "warning"
+
+
+def problem(found: SpecProblem, severity: str) -> dict[str, Any]:
+    message = found.message.removeprefix("warning: ") if severity == WARNING else found.message
+    return {"file": found.location.file, "line": found.location.line, "column": found.location.column,
+            "path": found.path, "message": message, "severity": severity}
+
+
+def unplaced(message: str) -> dict[str, Any]:
+    """A problem that is not in a spec (a usage error, a verification finding): no location."""
+    return {"file": None, "line": None, "column": None, "path": None, "message": message, "severity": ERROR}
+
+
+def error_problems(exc: TfgenError) -> list[dict[str, Any]]:
+    if isinstance(exc, SpecError):  # and what some kinds say after the problems (BrokenSibling: why)
+        return [problem(found, ERROR) for found in exc.problems] + [
+            unplaced(line) for line in exc.lines()[len(exc.problems):]]
+    if isinstance(exc, VerificationError):
+        return [unplaced(f"verification: {finding}") for finding in exc.findings]
+    return [unplaced(line) for line in exc.lines()]
+
+
+def document(problems: Iterable[dict[str, Any]] = (), drift: Drift | None = None, **extra: Any) -> str:
+    """The JSON a command prints with --format json: problems (errors, then the specs' warnings),
+    the generated files that differ (with their unified diff), are missing, orphaned or foreign,
+    and what the command itself adds (cost: its estimates)."""
+    body: dict[str, Any] = {
+        "version": JSON_VERSION,
+        "problems": list(problems),
+        "drifted": [{"file": path, "diff": diff} for path, diff in (drift.changed.items() if drift else ())],
+        "missing": list(drift.missing) if drift else [],
+        "orphaned": list(drift.orphaned) if drift else [],
+        "foreign": list(drift.foreign) if drift else [],
+    }
+    return json.dumps({**body, **extra}, indent=2, ensure_ascii=False)

@@ -62,6 +62,19 @@ def project_of(specs: Path = SPECS, out: Path = GENERATED) -> Project:
     return locate(REPO, specs, out)
 
 
+def two_environments(root: Path) -> Path:
+    """A project of its own at root, from the golden variants' specs: dev (the worker variant's
+    base) and prod (every option: the only one calling the bastion module), with this
+    repository's templates. Returns root."""
+    shutil.copytree(TEMPLATES, root / "templates", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "specs").mkdir()
+    for source in ("all-options/specs/_common.yaml", "all-options/specs/_prod.yaml", "all-options/specs/prod.yaml",
+                   "worker/specs/_dev.yaml"):
+        shutil.copy(GOLDEN / source, root / "specs")
+    (root / "specs" / "dev.yaml").write_text("extends: _dev.yaml\n", "utf-8")
+    return root
+
+
 def tree_files(root: Path) -> dict[str, bytes]:
     """Every file below root (symlinks as their target text), keyed by relative path."""
     out: dict[str, bytes] = {}

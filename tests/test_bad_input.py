@@ -149,8 +149,8 @@ def test_copied_environment_keeps_anothers_branch_and_origin(cli, specs):
     assert code == 0, err
     assert "dev, prod, qa, staging: valid" in out
     assert err.splitlines() == [
-        "specs/_common.yaml:166:11: $.cicd.branch: warning: qa deploys branch develop of Nharu/codemate, "
-        "as dev does (specs/_common.yaml:166:11); give qa its own cicd.branch",
+        "specs/_common.yaml:171:11: $.cicd.branch: warning: qa deploys branch develop of Nharu/codemate, "
+        "as dev does (specs/_common.yaml:171:11); give qa its own cicd.branch",
         "specs/qa.yaml:23:26: $.storage.cors_allowed_origins[0]: warning: qa allows the CORS origin "
         "https://codemate-dev.code1398.io, as dev does (specs/dev.yaml:23:26); give qa its own "
         "storage.cors_allowed_origins",

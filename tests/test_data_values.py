@@ -306,7 +306,8 @@ def test_elasticache(env):
 # --- S3 -------------------------------------------------------------------------------------
 
 LIFECYCLE = {  # bucket: transitions (days, class), expiration days, versioning
-    "files": ([(30, "STANDARD_IA"), (90, "GLACIER_IR"), (365, "DEEP_ARCHIVE")], None, True),
+    # Every class of user files answers a GET at once: none needs a restore first.
+    "files": ([(30, "STANDARD_IA"), (90, "GLACIER_IR")], None, True),
     "logs": ([(90, "GLACIER")], 365, False),
 }
 

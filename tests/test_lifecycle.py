@@ -191,8 +191,10 @@ def test_postgresql_major_upgrade_is_applied_in_place(specs, tmp_path):
     assert upgraded.second_plan.empty
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING.format(7, "runtime-ops"))
 def test_blue_green_service_port_change_is_applied(specs, tmp_path):
+    """A new port replaces both target groups. The weighted rules, whose action Terraform leaves
+    to ECS, are replaced with them: kept, they would forward to the old groups, which ELB refuses
+    to delete (as the stand-in does), and ECS would refuse the new group no rule forwards to."""
     env = DISPOSABLE[0]
     spec = specs / f"{env}.yaml"
     edit_spec(spec, "services.backend", "deployment", {"strategy": "blue_green"})
@@ -204,3 +206,14 @@ def test_blue_green_service_port_change_is_applied(specs, tmp_path):
     changed = run_terraform(tree / "environments" / env, apply=True, account=account)
     assert errors(changed) == []
     assert changed.second_plan.empty
+    replaced = {address for address, action in changed.plan.actions.items() if action == "replace"}
+    assert {'module.alb.aws_lb_target_group.this["backend"]', 'module.alb.aws_lb_target_group.this["backend-green"]',
+            'module.alb.aws_lb_listener_rule.blue_green["backend"]',
+            'module.alb.aws_lb_listener_rule.test["backend"]'} <= replaced
+    groups = {key: changed.resource(f'module.alb.aws_lb_target_group.this["{key}"]')
+              for key in ("backend", "backend-green")}
+    assert {group["port"] for group in groups.values()} == {3002}
+    for kind in ("blue_green", "test"):
+        [action] = changed.resource(f'module.alb.aws_lb_listener_rule.{kind}["backend"]')["action"]
+        assert {t["arn"]: t["weight"] for t in action["forward"][0]["target_group"]} == {
+            groups["backend"]["arn"]: 100, groups["backend-green"]["arn"]: 0}

@@ -9,6 +9,7 @@ addresses the backend is given). Prices are computed from the price book, as in 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -23,6 +24,7 @@ from support import BOOK, HOURS, D, cents, estimate, lines, shellcheck_readme
 from codemate_tfgen import pipeline
 from codemate_tfgen.cost import model as cost
 from terraform_harness import depends_on, run_terraform, terraform_graph
+from terraform_harness.runner import state_resources
 
 pytestmark = pytest.mark.slow  # real Terraform: not in `scripts/test.sh --fast`
 
@@ -220,6 +222,17 @@ def test_files_enter_intelligent_tiering_instead_of_the_fixed_classes(plan):
     assert [(t["days"], t["storage_class"]) for t in logs["transition"]] == [(90, "GLACIER")]
 
 
+def test_the_services_reading_files_may_restore_archived_ones(applied):
+    """With archive tiers the app restores a file before reading it (restore_archived): the
+    services with files access may, and no other."""
+    policy = json.loads(applied.resource("module.backend_service.aws_iam_role_policy.task[0]")["policy"])
+    [objects] = [s for s in policy["Statement"] if s["Sid"] == "FilesObjects"]
+    assert "s3:RestoreObject" in objects["Action"]
+    restoring = [address for address, values in state_resources(applied.state)
+                 if address.endswith("aws_iam_role_policy.task[0]") and "s3:RestoreObject" in values["policy"]]
+    assert restoring == ["module.backend_service.aws_iam_role_policy.task[0]"]
+
+
 def test_intelligent_tiering_without_archive_tiers_has_no_tiering_configuration(tmp_path):
     prod = variant_of(tmp_path, lambda d: d["storage"].update(intelligent_tiering={}))
     plan = plan_values(prod)
@@ -247,9 +260,9 @@ def test_blue_green_service_has_two_groups_and_rules_ecs_moves(plan):
     ecs = plan["module.backend_service.aws_ecs_service.this"]
     assert ecs["deployment_configuration"][0]["strategy"] == "BLUE_GREEN"
     assert ecs["deployment_configuration"][0]["bake_time_in_minutes"] == "10"
-    # The circuit breaker is the rolling strategy's; a blue/green deployment rolls back on its own
-    # errors, in either of its groups.
-    assert ecs["deployment_circuit_breaker"] == [{"enable": False, "rollback": False}]
+    # Tasks that never become healthy stop and roll back a blue/green deployment as they do a
+    # rolling one (the circuit breaker); its own errors, in either of its groups, do too (alarms).
+    assert ecs["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}]
     rollback = {key: plan[f'module.backend_service.aws_cloudwatch_metric_alarm.rollback["{key}"]']
                 for key in ("primary", "alternate")}
     assert ecs["alarms"] == [{"alarm_names": [rollback[key]["alarm_name"] for key in ("alternate", "primary")],
@@ -319,6 +332,75 @@ def test_the_deployment_guide_of_the_options_passes_shellcheck(variant, tmp_path
     readme = (variant.parent.parent / "README.md").read_text()
     assert "--connect-to" in readme and "--source-db-instance-automated-backups-arn" in readme
     assert shellcheck_readme(readme, tmp_path) == (0, "")
+
+
+# --- what each service reaches: its own group, Redis signed in with IAM, the final snapshot ------
+
+
+def test_each_task_has_a_group_of_its_own_that_only_the_stores_it_uses_admit(applied):
+    """The frontend faces the internet and names no data store: neither admits it. The backend
+    names both, the worker PostgreSQL only, the database setup task PostgreSQL."""
+    groups = {address.split('"')[1]: values["id"] for address, values in state_resources(applied.state)
+              if address.startswith("module.security_groups.aws_security_group.task[")}
+    assert sorted(groups) == ["backend", "database-setup", "frontend", "worker"]
+    for service in ("frontend", "backend", "worker"):
+        ecs = applied.resource(f"module.{service}_service.aws_ecs_service.this")
+        assert ecs["network_configuration"][0]["security_groups"] == [groups[service]]
+    admitted = {}
+    for address, values in state_resources(applied.state):
+        for store in ("rds", "redis"):
+            if address.startswith(f"module.security_groups.aws_vpc_security_group_ingress_rule.{store}_from_"):
+                admitted.setdefault(store, set()).add(values["referenced_security_group_id"])
+    bastion = applied.resource("module.security_groups.aws_security_group.bastion[0]")["id"]
+    assert admitted == {"rds": {groups["backend"], groups["worker"], groups["database-setup"], bastion},
+                        "redis": {groups["backend"], bastion}}
+    # The load balancer reaches the routed services' groups on their ports, nothing else.
+    reached = {(v["referenced_security_group_id"], v["from_port"]) for a, v in state_resources(applied.state)
+               if a.startswith("module.security_groups.aws_vpc_security_group_egress_rule.alb_to_task[")}
+    assert reached == {(groups["frontend"], 3000), (groups["backend"], 3001)}
+
+
+def test_redis_takes_only_users_signed_in_with_iam(applied):
+    group = applied.resource("module.elasticache.aws_elasticache_replication_group.this")
+    users = applied.resource("module.elasticache.aws_elasticache_user_group.this")
+    default = applied.resource("module.elasticache.aws_elasticache_user.default")
+    app = applied.resource("module.elasticache.aws_elasticache_user.app")
+    assert group["user_group_ids"] == [users["user_group_id"]]
+    assert (group["transit_encryption_enabled"], group["transit_encryption_mode"], group.get("auth_token")) == (
+        True, "required", None)
+    assert sorted(users["user_ids"]) == sorted([default["user_id"], app["user_id"]])
+    # A connection that has not signed in is the default user, which is off and can run nothing.
+    assert (default["user_name"], default["access_string"], default["authentication_mode"][0]["type"]) == (
+        "default", "off ~* -@all", "no-password-required")
+    assert (app["user_name"], app["authentication_mode"][0]["type"]) == (app["user_id"], "iam")
+    assert not app.get("passwords")
+
+    def connect(service):
+        found = [address for address, _ in state_resources(applied.state)
+                 if address == f"module.{service}_service.aws_iam_role_policy.task[0]"]
+        if not found:
+            return None
+        policy = json.loads(applied.resource(found[0])["policy"])
+        return next((s["Resource"] for s in policy["Statement"] if s["Sid"] == "RedisConnect"), None)
+
+    assert sorted(connect("backend")) == sorted([group["arn"], app["arn"]])
+    assert (connect("frontend"), connect("worker")) == (None, None)
+    # The backend is told where and as whom to sign in.
+    definition = applied.resource("module.backend_service.aws_ecs_task_definition.this")
+    [container] = json.loads(definition["container_definitions"])
+    environment = {e["name"]: e["value"] for e in container["environment"]}
+    assert {key: environment[key] for key in ("REDIS_TLS", "REDIS_USER", "REDIS_CACHE_NAME")} == {
+        "REDIS_TLS": "true", "REDIS_USER": app["user_name"], "REDIS_CACHE_NAME": group["replication_group_id"]}
+
+
+def test_redis_is_snapshotted_at_a_destroy_under_a_name_no_earlier_destroy_used(applied, tmp_path):
+    group = applied.resource("module.elasticache.aws_elasticache_replication_group.this")
+    created = applied.resource("module.elasticache.terraform_data.created[0]")["output"]
+    assert re.fullmatch(r"\d{14}", created)
+    assert group["final_snapshot_identifier"] == f"{group['replication_group_id']}-final-{created}"
+    disposable = plan_values(variant_of(tmp_path, lambda d: d.update(cache={"final_snapshot": False})))
+    assert disposable["module.elasticache.aws_elasticache_replication_group.this"]["final_snapshot_identifier"] is None
+    assert not [a for a in disposable if "terraform_data.created" in a]
 
 
 # --- cost -------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import edit
 
 from terraform_harness import (
     Account,
@@ -480,6 +481,22 @@ def test_service_created_before_its_listener_is_refused(tmp_path):
     assert error.summary == (f"creating ECS Service (app): InvalidParameterException: The target group with "
                              f"targetGroupArn {target_group} does not have an associated load balancer.")
     assert result.applied == 7  # all but the service and the listener waiting for it
+
+
+def test_a_new_port_replaces_a_target_group_which_elb_keeps_while_a_listener_forwards_to_it(tmp_path):
+    """port is ForceNew: the stand-in plans a replacement. Destroyed first (no
+    create_before_destroy), the old group is still the listener's: ELB refuses, as AWS does."""
+    root = tmp_path / "listener"
+    shutil.copytree(LISTENER, root)
+    account = Account()
+    assert run_terraform(root, apply=True, account=account).errors == []
+    edit(root / "main.tf", "  port        = 8080\n", "  port        = 8081\n")
+    result = run_terraform(root, apply=True, account=account)
+    assert result.plan.actions["aws_lb_target_group.app"] == "replace"
+    [error] = result.errors
+    assert error.stage == "apply" and error.summary.startswith("deleting ELBv2 Target Group (arn:aws:")
+    assert error.summary.endswith("ResourceInUse: Target group '" + error.summary.split("(")[1].split(")")[0]
+                                  + "' is currently in use by a listener or a rule")
 
 
 # --- terraform graph ---------------------------------------------------------------------

@@ -291,6 +291,100 @@ def test_a_read_replica_in_its_sources_region_names_no_key():
                                   "source's KMS key; RDS refuses kms_key_id for one"]
 
 
+def test_a_service_without_a_circuit_breaker_and_one_whose_controller_refuses_it():
+    findings = check("""\
+        resource "aws_ecs_service" "rolling" {
+          name = "a"
+
+          deployment_circuit_breaker {
+            enable   = true
+            rollback = true
+          }
+        }
+
+        resource "aws_ecs_service" "blue_green" {
+          name = "b"
+
+          deployment_configuration {
+            strategy = "BLUE_GREEN"
+          }
+
+          deployment_circuit_breaker {
+            enable   = !local.blue_green
+            rollback = !local.blue_green
+          }
+        }
+
+        resource "aws_ecs_service" "code_deploy" {
+          name = "c"
+
+          deployment_controller {
+            type = "CODE_DEPLOY"
+          }
+
+          deployment_circuit_breaker {
+            enable   = true
+            rollback = true
+          }
+        }
+        """)
+    assert messages(findings) == [
+        "aws_ecs_service.blue_green: no deployment circuit breaker with rollback: a deployment whose tasks never "
+        "become healthy would go on replacing them; set deployment_circuit_breaker { enable = true, rollback = true }",
+        "aws_ecs_service.code_deploy: ECS refuses a deployment circuit breaker with the CODE_DEPLOY deployment "
+        "controller"]
+
+
+def test_elasticache_users_and_groups_aws_refuses():
+    findings = check("""\
+        resource "aws_elasticache_user" "on" {
+          user_id       = "cache-on"
+          user_name     = "default"
+          engine        = "redis"
+          access_string = "on ~* +@all"
+
+          authentication_mode {
+            type = "no-password-required"
+          }
+        }
+
+        resource "aws_elasticache_user" "iam" {
+          user_id       = "cache-app"
+          user_name     = "app"
+          engine        = "redis"
+          access_string = "on ~* +@all"
+
+          authentication_mode {
+            type = "iam"
+          }
+        }
+
+        resource "aws_elasticache_user_group" "with_default" {
+          user_group_id = "a"
+          engine        = "redis"
+          user_ids      = [aws_elasticache_user.on.user_id]
+        }
+
+        resource "aws_elasticache_user_group" "without_default" {
+          user_group_id = "b"
+          engine        = "redis"
+          user_ids      = [aws_elasticache_user.iam.user_id]
+        }
+
+        resource "aws_elasticache_replication_group" "plain" {
+          replication_group_id = "c"
+          description          = "c"
+          user_group_ids       = [aws_elasticache_user_group.with_default.user_group_id]
+        }
+        """)
+    assert messages(findings) == [
+        "aws_elasticache_user.iam: an IAM-authenticated ElastiCache user needs user_name equal to user_id",
+        "aws_elasticache_replication_group.plain: a user group (user_group_ids) needs transit_encryption_enabled "
+        "= true",
+        'aws_elasticache_user_group.without_default: ElastiCache refuses a user group without a user whose '
+        'user_name is "default"']
+
+
 def test_nested_attribute_paths_only_check_first_attribute():
     # .ingress[0].from_port: only "ingress" is checked against aws_security_group.
     assert check("""\

@@ -42,7 +42,8 @@ def test_reference_to_an_attribute_the_type_lacks(tree):
     missing, unused = findings(files)
     assert missing.startswith(f"{PROD}/main.tf: var.database.multi_azz: the variable has no attribute 'multi_azz' "
                               "(its type has: engine_version, instance_class,")
-    assert missing.endswith("(from specs/_common.yaml, specs/prod.yaml, templates/environments/main.tf.j2)")
+    assert missing.endswith("(from specs/_common.yaml, specs/prod.yaml, templates/environments/main.tf.j2, "
+                            "templates/environments/main/*.tf.j2)")
     assert unused.startswith(f"{PROD}/variables.tf: var.database: attribute multi_az of its type is never used")
 
 

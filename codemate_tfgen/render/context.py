@@ -33,6 +33,8 @@ REFERENCES = {
     "database.read_addresses": "join(\",\", module.rds.replica_addresses)",
     "cache.address": "module.elasticache.endpoint_address",
     "cache.port": "tostring(module.elasticache.port)",
+    "cache.user": "module.elasticache.user_name",
+    "cache.name": "module.elasticache.replication_group_id",
     "files_bucket.name": "module.s3.files_bucket_name",
 }
 
@@ -124,6 +126,7 @@ class Flags:
     bastion: bool  # a bastion host for operators
     read_replicas: bool  # the database has read replicas
     cross_region_backup: bool  # the database's automated backups are replicated to another region
+    restore_archived: bool  # the app restores archived user files: their readers may call RestoreObject
     protected: bool  # teardown: protected: the root refuses a destroy (a guard with prevent_destroy)
 
 
@@ -151,6 +154,7 @@ class Service:
     secret_names: list[str]  # the secrets it reads, for its execution role
     files_access: str | None  # read | read_write | None
     uses_database: bool  # its environment names the database (it runs the migrations)
+    uses_cache: bool  # its environment names Redis: it may connect to it, with its IAM role
 
     @property
     def identifier(self) -> str:
@@ -169,7 +173,8 @@ class RootVariable:
     description: str
     type: str
     value: Any
-    spec: JsonPath = ()  # the spec field or section it carries, if any
+    # The spec value it carries (or is derived from), for `tfgen explain`; None: the file name.
+    spec_path: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -277,10 +282,17 @@ def _services(spec: Tracked) -> list[Service]:
             secrets={key: _secret_value(reference) for key, reference in secrets.items()},
             secret_names=list(dict.fromkeys(reference.partition(":")[0] for reference in secrets.values())),
             files_access=access.get("files_bucket"),
-            uses_database=any(isinstance(value, Mapping) and value["ref"].startswith("database.")
-                              for value in service.get("environment", {}).values()),
+            uses_database=_refers_to(service, "database."),
+            uses_cache=_refers_to(service, "cache."),
         ))
     return found
+
+
+def _refers_to(service: Tracked, prefix: str) -> bool:
+    """Whether the service's environment names a value of this data store (`{ref: cache.address}`):
+    what it is given is what it uses, and what it uses is all its network and role may reach."""
+    return any(isinstance(value, Mapping) and value["ref"].startswith(prefix)
+               for value in service.get("environment", {}).values())
 
 
 def _environment_value(value: Any) -> str:
@@ -319,6 +331,7 @@ def build_context(spec: Spec) -> Context:
         bastion="bastion" in data,
         read_replicas="read_replicas" in data["database"],
         cross_region_backup="cross_region_backup" in data["database"],
+        restore_archived=bool(data["storage"].get("intelligent_tiering", {}).get("restore_archived", False)),
         protected=teardown == "protected",
     )
     if not flags.cdn:
@@ -330,7 +343,7 @@ def build_context(spec: Spec) -> Context:
         RootVariable("aws_region", _schema("region")["description"], "string", data["region"], ("region",)),
         RootVariable("teardown", _schema("teardown")["description"], "string", teardown, ("teardown",)),
         RootVariable("tags", _schema("tags")["description"], "map(string)",
-                     data["tags"].everything() if "tags" in spec.data else {}),
+                     data["tags"].everything() if "tags" in spec.data else {}, ("tags",)),
         _section_variable(data, "network"),
         _section_variable(data, "dns"),
         _section_variable(data, "services", omit=SERVICE_STRUCTURE),
@@ -348,11 +361,11 @@ def build_context(spec: Spec) -> Context:
         _section_variable(data, "budget"),
         RootVariable("elb_log_account_id", "Elastic Load Balancing account writing ALB access logs in the region "
                      "(null where the service principal is used)", "string",
-                     aws.ELB_LOG_ACCOUNTS.get(data["region"])),
+                     aws.ELB_LOG_ACCOUNTS.get(data["region"]), ("region",)),
         RootVariable("rds_max_connections",
                      f"PostgreSQL max_connections of {instance_class}: LEAST(memory / 9531392, 5000) on its "
                      f"nominal memory ({aws.RDS_INSTANCE_MEMORY_GIB[instance_class]} GiB)", "number",
-                     aws.max_connections(instance_class)),
+                     aws.max_connections(instance_class), ("database", "instance_class")),
     ]
     catalog = data["secrets"]
     context = Context(

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path, PurePosixPath
@@ -182,18 +185,123 @@ def _finish(path: PurePosixPath, text: str) -> str:
     return text.rstrip("\n") + "\n"
 
 
+@dataclass(frozen=True)
+class Origin:
+    """The template line that wrote a line of a generated file (the call's line for a macro's
+    output, the included template's own line for an include)."""
+
+    template: str  # templates/<name>
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.template}:{self.line}"
+
+
+# While set (tracing()), every rendered file's lines get their Origin, by path: one per line,
+# None for the header and blank lines. Unset, a render pays nothing for it.
+_TRACE: ContextVar[dict[str, list[Origin | None]] | None] = ContextVar("tfgen_trace", default=None)
+
+
+@contextmanager
+def tracing() -> Iterator[dict[str, list[Origin | None]]]:
+    """Record where each generated line comes from during the renders inside (tfgen explain)."""
+    origins: dict[str, list[Origin | None]] = {}
+    token = _TRACE.set(origins)
+    try:
+        yield origins
+    finally:
+        _TRACE.reset(token)
+
+
+def _traced(template: jinja2.Template, context: dict[str, Any]) -> tuple[str, list[Origin | None]]:
+    """Render like Template.render, and give each output line the template line of its first
+    visible character. A chunk of output comes from the suspended frame of the innermost
+    generator that yielded it (an include runs as a generator its caller holds in the local
+    `gen`); Jinja's debug info maps that frame's line to the template line of an expression,
+    while a run of constant text gets the line of the node before it, so its lines are found
+    in the template's source from there on."""
+    chunks: list[str] = []
+    lines: list[Origin | None] = [None]
+    stream = template.root_render_func(template.new_context(context))
+    sources: dict[str, list[str]] = {}
+    try:
+        for chunk in stream:
+            chunks.append(chunk)
+            frame = _innermost(stream)
+            if frame is None or "name" not in frame.f_globals:
+                continue
+            name, env = frame.f_globals["name"], frame.f_globals["environment"]
+            line = env.get_template(name).get_corresponding_lineno(frame.f_lineno)
+            constant = chunk in frame.f_code.co_consts
+            if constant and name not in sources:
+                sources[name] = [text.strip() for text in env.loader.get_source(env, name)[0].split("\n")]
+            parts = chunk.split("\n")
+            cursor = line  # a constant's lines follow one another in the source
+            for index, part in enumerate(parts):
+                if index:
+                    lines.append(None)
+                if lines[-1] is not None or not part.strip():
+                    continue
+                if constant:
+                    line = _source_line(sources[name], cursor, part, whole=index < len(parts) - 1)
+                    cursor = line + 1
+                lines[-1] = Origin(f"templates/{name}", line)
+    except Exception:
+        template.environment.handle_exception()
+    return "".join(chunks), lines
+
+
+def _source_line(source: list[str], start: int, part: str, *, whole: bool) -> int:
+    """The first line from `start` of a template's (stripped) source that wrote `part` of a
+    constant: the same text for a whole line, else the line it begins (an expression follows)."""
+    candidates = range(start, len(source) + 1)
+    if whole:
+        found = next((number for number in candidates if source[number - 1] == part.strip()), None)
+        if found is not None:
+            return found
+    begin = part.lstrip()
+    return next((number for number in candidates if source[number - 1].startswith(begin.rstrip() if whole else begin)),
+                start)
+
+
+def _innermost(stream: Any) -> Any:
+    frame = stream.gi_frame
+    while frame is not None:
+        inner = frame.f_locals.get("gen")
+        if getattr(inner, "gi_frame", None) is None or inner is stream:
+            break
+        stream, frame = inner, inner.gi_frame
+    return frame
+
+
 def _render(templates: Path, template: str, path: PurePosixPath, sources: list[str], /, **context: Any) -> str:
     """Render one file; every file opens with the header naming where it comes from (after the
     shebang of a script, which must stay the first line)."""
+    trace = _TRACE.get()
     try:
-        text = environment(templates).get_template(template).render(**context).lstrip("\n")
+        compiled = environment(templates).get_template(template)
+        if trace is None:
+            text, visible = compiled.render(**context), []
+        else:
+            # Leading blank lines go; a line's origin follows it through the header and formatting,
+            # which keep the order of the visible lines (hcl.fmt drops and adds only blank ones).
+            text, origins = _traced(compiled, context)
+            visible = [origin for line, origin in zip(text.split("\n"), origins, strict=True) if line.strip()]
     except jinja2.TemplateError as exc:
         raise TemplateMistake([_template_mistake(templates, template, exc)]) from None
+    text = text.lstrip("\n")
     shebang = ""
     if text.startswith("#!"):
         shebang, _, text = text.partition("\n")
         shebang += "\n"
-    return _finish(path, shebang + header(path, sources) + "\n\n" + text.lstrip("\n"))
+        visible = visible[1:]
+    finished = _finish(path, shebang + header(path, sources) + "\n\n" + text.lstrip("\n"))
+    if trace is not None:
+        lines = finished.split("\n")
+        visible = [None] * (1 + bool(shebang)) + visible  # the shebang and header lines
+        queue = iter(visible)
+        trace[str(path)] = [next(queue, None) if line.strip() else None for line in lines]
+    return finished
 
 
 # Jinja's block tags and the tag that closes each.
@@ -348,8 +456,11 @@ def render_environment(templates: Path, context: Context, found: tuple[Module, .
     values["spec_arguments"] = partial(spec_arguments, {str(module.path): module for module in found})
     files: dict[str, str] = {}
     for name in ENV_FILES:
+        # A file whose template includes a folder of parts (main.tf: main/*.tf.j2) names both.
+        parts = [f"templates/environments/{name.split('.')[0]}/*.tf.j2"] \
+            if (templates / "environments" / name.split(".")[0]).is_dir() else []
         files[str(out / name)] = _render(templates, f"environments/{name}.j2", out / name,
-                                         sources + [f"templates/environments/{name}.j2"], **values)
+                                         sources + [f"templates/environments/{name}.j2", *parts], **values)
     files[str(out / "versions.tf")] = _render(templates, "_shared/versions.tf.j2", out / "versions.tf", sources,
                                               versions=VERSIONS, provider_aliases=[])
     files[str(out / "README.md")] = _render(

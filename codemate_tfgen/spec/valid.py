@@ -1,5 +1,5 @@
 """The one way specs become valid specs: every command (validate, render, check, cost, and the
-revisions `cost --against` reads) loads and validates a specs directory through load_valid_specs,
+revisions `cost --against` reads, explain) loads and validates a specs directory through load_valid_specs,
 so no two commands disagree on one spec."""
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ def load_valid_specs(specs_dir: Path, names: list[str], out: Path | None = None,
     them (the named first).
     """
     specs, shared = valid_specs(specs_dir, names, out, every=every)
-    for text in shared:
-        warnings.warn(SpecWarning(text), stacklevel=2)
+    for problem in shared:
+        warnings.warn(SpecWarning(problem), stacklevel=2)
     return specs
 
 
 def valid_specs(specs_dir: Path, names: list[str], out: Path | None = None, *,
-                every: bool = False) -> tuple[list[Spec], list[str]]:
-    """load_valid_specs, with its warnings returned (as the lines they print) instead of issued."""
+                every: bool = False) -> tuple[list[Spec], list[SpecProblem]]:
+    """load_valid_specs, with its warnings returned instead of issued."""
     specs: list[Spec] = []
     others: list[Spec] = []
     problems: list[SpecProblem] = []
@@ -69,7 +69,7 @@ def valid_specs(specs_dir: Path, names: list[str], out: Path | None = None, *,
     problems.extend(topology_problems(specs + others, newer))
     if problems:
         raise SpecError(problems)
-    shared = [str(problem) for problem in crosscheck.shared_values(specs + others if every else specs, newer)]
+    shared = list(crosscheck.shared_values(specs + others if every else specs, newer))
     return specs + others if every else specs, shared
 
 

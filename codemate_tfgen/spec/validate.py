@@ -665,12 +665,21 @@ def database_options(spec: Spec) -> Iterator[SpecProblem]:
 
 @rule
 def storage_tiering(spec: Spec) -> Iterator[SpecProblem]:
+    """User files stay readable: an object in an archive tier answers a GET with InvalidObjectState
+    until someone restores it (RestoreObject, hours later), so the archive tiers need an app that
+    does that."""
     tiering = spec.data["storage"].get("intelligent_tiering", {})
     archive, deep = tiering.get("archive_access_days"), tiering.get("deep_archive_access_days")
     if archive is not None and deep is not None and deep <= archive:
         yield spec.problem(("storage", "intelligent_tiering", "deep_archive_access_days"),
                            f"must be more than archive_access_days ({archive}): S3 moves objects to Deep Archive "
                            "Access after Archive Access")
+    tier = next((key for key in ("archive_access_days", "deep_archive_access_days") if key in tiering), None)
+    if tier and not tiering.get("restore_archived"):
+        yield spec.problem(("storage", "intelligent_tiering", tier),
+                           "archived user files cannot be read: S3 answers a GET of an object in an archive tier "
+                           "with InvalidObjectState until it is restored; set restore_archived: true once the app "
+                           "restores such files (docs/runtime.md), or leave the archive tiers out")
 
 
 @rule

@@ -140,11 +140,13 @@ def _committed(out: Path, env: str) -> dict[JsonPath, Any] | None:
 
 
 def _by_spec(context: Context, sections: dict[JsonPath, Any]) -> dict[JsonPath, Any]:
-    """Root variables (keyed ("$variable", name)) re-keyed by the spec path they carry."""
+    """Root variables (keyed ("$variable", name)) re-keyed by the spec path they carry. The first
+    variable of a path is the one carrying it; later ones are derived from it (the ELB account of
+    the region), so they never take its place."""
     found = {path: value for path, value in sections.items() if path[0] != "$variable"}
     for variable in context.variables:
-        if variable.spec and ("$variable", variable.name) in sections:
-            found[variable.spec] = sections[("$variable", variable.name)]
+        if variable.spec_path and ("$variable", variable.name) in sections:
+            found.setdefault(variable.spec_path, sections[("$variable", variable.name)])
     return found
 
 

@@ -339,7 +339,14 @@ def check_module(parsed_files: Mapping[str, dict],
                         check_static_parameters(body, address, file, line, findings)
                     if type_name == "aws_db_instance":
                         check_replica_key(body, address, file, line, findings)
+                    if type_name == "aws_ecs_service":
+                        check_failure_detection(body, address, file, line, findings)
+                    if type_name == "aws_elasticache_user":
+                        check_iam_user(body, address, file, line, findings)
+                    if type_name == "aws_elasticache_replication_group":
+                        check_user_group_encryption(body, address, file, line, findings)
         check_references(file, parsed, lines, findings)
+    check_user_groups(parsed_files, texts or {}, findings)
     return findings
 
 
@@ -367,6 +374,69 @@ def check_replica_key(body: dict, address: str, file: str, line: int, findings: 
     if "replicate_source_db" in body and "kms_key_id" in body and "region" not in body:
         findings.append(Finding(file, line, f"{address}: a read replica in its source's region takes the source's "
                                             "KMS key; RDS refuses kms_key_id for one"))
+
+
+def _blocks_of(body: dict, name: str) -> list[dict]:
+    found = body.get(name)
+    return [block for block in found if isinstance(block, dict)] if isinstance(found, list) else []
+
+
+def check_failure_detection(body: dict, address: str, file: str, line: int, findings: list[Finding]) -> None:
+    """A service whose new tasks never become healthy keeps retrying them unless its deployment
+    circuit breaker stops and rolls it back. ECS runs the circuit breaker for its own deployment
+    controller, rolling and blue/green strategies alike ("Amazon ECS deployment failure
+    detection"), and refuses it for the CODE_DEPLOY and EXTERNAL controllers."""
+    controllers = [unquote_label(str(block.get("type", '"ECS"')))
+                   for block in _blocks_of(body, "deployment_controller")]
+    if any(controller != "ECS" for controller in controllers):
+        if _blocks_of(body, "deployment_circuit_breaker"):
+            findings.append(Finding(file, line, f"{address}: ECS refuses a deployment circuit breaker with the "
+                                                f"{controllers[0]} deployment controller"))
+        return
+    breaker = _blocks_of(body, "deployment_circuit_breaker")
+    if not breaker or breaker[0].get("enable") is not True or breaker[0].get("rollback") is not True:
+        findings.append(Finding(file, line, f"{address}: no deployment circuit breaker with rollback: a deployment "
+                                            "whose tasks never become healthy would go on replacing them; set "
+                                            "deployment_circuit_breaker { enable = true, rollback = true }"))
+
+
+def check_iam_user(body: dict, address: str, file: str, line: int, findings: list[Finding]) -> None:
+    """ElastiCache signs an IAM user in by its user id, so it refuses an IAM user whose user_name
+    differs from its user_id."""
+    iam = any(unquote_label(str(mode.get("type", ""))) == "iam" for mode in _blocks_of(body, "authentication_mode"))
+    if iam and body.get("user_name") != body.get("user_id"):
+        findings.append(Finding(file, line, f"{address}: an IAM-authenticated ElastiCache user needs user_name equal "
+                                            "to user_id"))
+
+
+def check_user_group_encryption(body: dict, address: str, file: str, line: int, findings: list[Finding]) -> None:
+    """Users sign in over TLS only: ElastiCache refuses a user group on a replication group
+    without encryption in transit."""
+    if body.get("user_group_ids") and body.get("transit_encryption_enabled") is not True:
+        findings.append(Finding(file, line, f"{address}: a user group (user_group_ids) needs "
+                                            "transit_encryption_enabled = true"))
+
+
+_USER_ID = re.compile(r"^\$\{aws_elasticache_user\.([A-Za-z_][\w-]*)\.user_id\}$")
+
+
+def check_user_groups(parsed_files: Mapping[str, dict], texts: Mapping[str, str], findings: list[Finding]) -> None:
+    """ElastiCache refuses a user group without a user named default (what a connection is
+    before it signs in). The users are looked up in the same module, by reference."""
+    users = {name: body for parsed in parsed_files.values()
+             for type_name, name, body in labelled_blocks(parsed, "resource") if type_name == "aws_elasticache_user"}
+    for file in sorted(parsed_files):
+        lines = LineFinder(texts.get(file))
+        for type_name, name, body in labelled_blocks(parsed_files[file], "resource"):
+            if type_name != "aws_elasticache_user_group" or not isinstance(body.get("user_ids"), list):
+                continue
+            named = [_USER_ID.match(str(ref)) for ref in body["user_ids"]]
+            if not all(named):
+                continue  # ids from elsewhere: nothing to look up here
+            if not any(unquote_label(str(users.get(m.group(1), {}).get("user_name", ""))) == "default" for m in named):
+                line = body.get("__start_line__") or lines.header("resource", type_name, name)
+                findings.append(Finding(file, line, f"{type_name}.{name}: ElastiCache refuses a user group without "
+                                                    'a user whose user_name is "default"'))
 
 
 def check_replacement_names(schema: dict, body: dict, address: str, file: str, line: int,

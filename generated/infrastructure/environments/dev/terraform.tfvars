@@ -74,6 +74,7 @@ cache = {
   num_shards              = 1
   replicas_per_shard      = 0
   snapshot_retention_days = 1
+  final_snapshot          = false
 }
 
 storage = { cors_allowed_origins = ["https://codemate-dev.code1398.io"] }

@@ -138,12 +138,13 @@ resource "aws_ecs_service" "this" {
     bake_time_in_minutes = local.blue_green ? tostring(var.deployment.bake_time_minutes) : null
   }
 
-  # A rolling deployment whose tasks fail their health checks is rolled back automatically. The
-  # circuit breaker is the rolling strategy's only; a blue/green deployment rolls back on its
-  # errors instead (aws_cloudwatch_metric_alarm.rollback), up to the end of its bake time.
+  # A deployment whose tasks never become healthy (they fail to start or their health checks)
+  # is stopped and rolled back. ECS's circuit breaker watches rolling and blue/green deployments
+  # alike (the ECS deployment controller); a blue/green one is also rolled back on its errors
+  # (aws_cloudwatch_metric_alarm.rollback), up to the end of its bake time.
   deployment_circuit_breaker {
-    enable   = !local.blue_green
-    rollback = !local.blue_green
+    enable   = true
+    rollback = true
   }
 
   dynamic "alarms" {

@@ -5,9 +5,9 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  # AWS's default parameter groups (default.redis6.x, default.redis7, ...); cluster mode needs
-  # the one with cluster-enabled = yes.
-  family               = startswith(var.engine_version, "6.") ? "redis6.x" : "redis${split(".", var.engine_version)[0]}"
+  # AWS's default parameter groups (default.redis7, ...); cluster mode needs the one with
+  # cluster-enabled = yes.
+  family               = "redis${split(".", var.engine_version)[0]}"
   parameter_group_name = var.cluster_mode ? "default.${local.family}.cluster.on" : "default.${local.family}"
   # Failover needs a replica to promote; cluster mode requires it to be on regardless.
   automatic_failover = var.cluster_mode || var.replicas_per_shard > 0
@@ -46,8 +46,64 @@ resource "aws_kms_alias" "this" {
 }
 
 ################################################################################
+# Users: the application signs in with IAM, nobody without credentials
+################################################################################
+
+# Every user group needs a user named default, which is what a connection is before it signs
+# in. This one is switched off: a client that has not authenticated can run nothing. Without a
+# password (an ElastiCache password would sit in the Terraform state).
+resource "aws_elasticache_user" "default" {
+  user_id       = "${var.replication_group_id}-default"
+  user_name     = "default"
+  engine        = "redis"
+  access_string = "off ~* -@all"
+
+  authentication_mode {
+    type = "no-password-required"
+  }
+
+  tags = merge(var.tags, { Name = "${var.replication_group_id}-default" })
+}
+
+# The application: an IAM identity allowed elasticache:Connect to this group and this user signs
+# a token instead of a password (Redis 7 or later, TLS only). IAM users need user_name equal to
+# user_id. All keys and channels (&*: Socket.IO's adapter publishes and subscribes).
+resource "aws_elasticache_user" "app" {
+  user_id       = "${var.replication_group_id}-app"
+  user_name     = "${var.replication_group_id}-app"
+  engine        = "redis"
+  access_string = "on ~* &* +@all"
+
+  authentication_mode {
+    type = "iam"
+  }
+
+  tags = merge(var.tags, { Name = "${var.replication_group_id}-app" })
+}
+
+resource "aws_elasticache_user_group" "this" {
+  user_group_id = var.replication_group_id
+  engine        = "redis"
+  user_ids      = [aws_elasticache_user.default.user_id, aws_elasticache_user.app.user_id]
+
+  tags = merge(var.tags, { Name = var.replication_group_id })
+}
+
+################################################################################
 # Replication group
 ################################################################################
+
+# The final snapshot's name must be new at every destroy (ElastiCache refuses a name a snapshot
+# already has): it carries the time this group was first created, which a rebuild renews.
+resource "terraform_data" "created" {
+  count = var.final_snapshot ? 1 : 0
+
+  input = formatdate("YYYYMMDDhhmmss", timestamp())
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
 
 resource "aws_elasticache_subnet_group" "this" {
   name        = var.replication_group_id
@@ -58,7 +114,7 @@ resource "aws_elasticache_subnet_group" "this" {
 }
 
 resource "aws_elasticache_replication_group" "this" {
-  #checkov:skip=CKV_AWS_31: No AUTH token: it would be a shared password in the Terraform state, which the design rules out ("모든 시크릿은 Secrets Manager"); TLS is required and only the ECS tasks' security group reaches the nodes.
+  #checkov:skip=CKV_AWS_31: Clients authenticate with IAM through the user group (user_group_ids), over the TLS that is required; an AUTH token would be a shared password in the Terraform state ("모든 시크릿은 Secrets Manager").
   replication_group_id = var.replication_group_id
   description          = "Redis for ${var.replication_group_id}: sessions, WebSocket state, API cache, rate limits"
   engine               = "redis"
@@ -83,12 +139,14 @@ resource "aws_elasticache_replication_group" "this" {
   kms_key_id                 = aws_kms_key.this.arn
   transit_encryption_enabled = true
   transit_encryption_mode    = "required"
+  user_group_ids             = [aws_elasticache_user_group.this.user_group_id]
 
   snapshot_retention_limit   = var.snapshot_retention_days
   snapshot_window            = var.snapshot_window
   maintenance_window         = var.maintenance_window
   auto_minor_version_upgrade = true
   apply_immediately          = false
+  final_snapshot_identifier  = var.final_snapshot ? "${var.replication_group_id}-final-${terraform_data.created[0].output}" : null
 
   dynamic "log_delivery_configuration" {
     for_each = var.slow_log_group_name == null ? [] : [var.slow_log_group_name]

@@ -24,3 +24,13 @@ output "kms_key_arn" {
   description = "ARN of the KMS key encrypting the data at rest"
   value       = aws_kms_key.this.arn
 }
+
+output "user_name" {
+  description = "The application's user: it signs in as this name with an IAM token"
+  value       = aws_elasticache_user.app.user_name
+}
+
+output "connect_arns" {
+  description = "What elasticache:Connect must name for the application to sign in: the replication group and its user"
+  value       = [aws_elasticache_replication_group.this.arn, aws_elasticache_user.app.arn]
+}

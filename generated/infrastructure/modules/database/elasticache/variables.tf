@@ -11,12 +11,12 @@ variable "replication_group_id" {
 }
 
 variable "engine_version" {
-  description = "Redis engine version."
+  description = "Redis engine version: 7 or later, which IAM authentication needs."
   type        = string
 
   validation {
-    condition     = contains(["6.2", "7.0", "7.1"], var.engine_version)
-    error_message = "engine_version must be one of \"6.2\", \"7.0\", \"7.1\"."
+    condition     = contains(["7.0", "7.1"], var.engine_version)
+    error_message = "engine_version must be one of \"7.0\", \"7.1\"."
   }
 }
 
@@ -63,6 +63,12 @@ variable "snapshot_retention_days" {
     condition     = var.snapshot_retention_days >= 0 && var.snapshot_retention_days <= 35
     error_message = "snapshot_retention_days must be between 0 and 35."
   }
+}
+
+variable "final_snapshot" {
+  description = "Snapshot the data when the replication group is deleted (terraform destroy), as <replication group>-final-<time it was created>, a name no earlier destroy used; the snapshot stays until someone deletes it. Off for an environment whose cache may go."
+  type        = bool
+  default     = true
 }
 
 variable "snapshot_window" {

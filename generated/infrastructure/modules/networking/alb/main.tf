@@ -33,7 +33,8 @@ locals {
   })
 
   # The rules of blue/green services forward to both groups by weight; ECS moves the weights.
-  blue_green_rules = { for key, rule in var.listener_rules : key => rule if var.target_groups[rule.target_group].blue_green }
+  # Keyed by their target group (each has one rule, var.listener_rules checks it).
+  blue_green_rules = { for key, rule in var.listener_rules : rule.target_group => rule if var.target_groups[rule.target_group].blue_green }
   rolling_rules    = { for key, rule in var.listener_rules : key => rule if !var.target_groups[rule.target_group].blue_green }
 }
 
@@ -139,6 +140,14 @@ resource "aws_lb_listener_rule" "this" {
 # Blue/green: production rules whose weights ECS moves, and the test listener
 ################################################################################
 
+# The ARNs of a blue/green service's two groups, which change only when a group is replaced: what
+# its rules follow (replace_triggered_by names resources by static keys, not by an expression).
+resource "terraform_data" "blue_green_groups" {
+  for_each = local.blue_green_rules
+
+  input = [aws_lb_target_group.this[each.key].arn, aws_lb_target_group.this["${each.key}-green"].arn]
+}
+
 resource "aws_lb_listener_rule" "blue_green" {
   for_each = local.blue_green_rules
 
@@ -186,6 +195,10 @@ resource "aws_lb_listener_rule" "blue_green" {
   lifecycle {
     # ECS owns the weights once it has deployed.
     ignore_changes = [action]
+    # A group is replaced when its port changes; the rule, whose action Terraform leaves alone,
+    # would keep forwarding to the old one, which ELB then refuses to delete (ResourceInUse).
+    # Replaced with its groups, the rule forwards to the new pair (weights back to 100/0).
+    replace_triggered_by = [terraform_data.blue_green_groups[each.key]]
   }
 }
 
@@ -254,6 +267,7 @@ resource "aws_lb_listener_rule" "test" {
   tags = merge(var.tags, { Name = "${var.name}-${each.key}-test" })
 
   lifecycle {
-    ignore_changes = [action]
+    ignore_changes       = [action]
+    replace_triggered_by = [terraform_data.blue_green_groups[each.key]]
   }
 }

@@ -35,13 +35,13 @@ output "target_group_arns" {
 output "blue_green" {
   description = "Per blue/green service, what its ECS service's load balancer advanced_configuration names (the alternate target group, the production and test listener rules; known once the rules exist) and the ARN suffixes of the load balancer and both groups, for its rollback alarms"
   value = {
-    for key, rule in local.blue_green_rules : rule.target_group => {
-      alternate_target_group_arn        = aws_lb_target_group.this["${rule.target_group}-green"].arn
+    for key in keys(local.blue_green_rules) : key => {
+      alternate_target_group_arn        = aws_lb_target_group.this["${key}-green"].arn
       production_listener_rule          = aws_lb_listener_rule.blue_green[key].arn
       test_listener_rule                = aws_lb_listener_rule.test[key].arn
       load_balancer_arn_suffix          = aws_lb.this.arn_suffix
-      target_group_arn_suffix           = aws_lb_target_group.this[rule.target_group].arn_suffix
-      alternate_target_group_arn_suffix = aws_lb_target_group.this["${rule.target_group}-green"].arn_suffix
+      target_group_arn_suffix           = aws_lb_target_group.this[key].arn_suffix
+      alternate_target_group_arn_suffix = aws_lb_target_group.this["${key}-green"].arn_suffix
     }
   }
 }

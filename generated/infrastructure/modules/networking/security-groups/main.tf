@@ -72,61 +72,71 @@ resource "aws_vpc_security_group_ingress_rule" "alb_test_listener" {
   tags = merge(var.tags, { Name = "${var.name}-alb-test-${each.key}" })
 }
 
-resource "aws_vpc_security_group_egress_rule" "alb_to_ecs" {
-  for_each = var.app_ports
+resource "aws_vpc_security_group_egress_rule" "alb_to_task" {
+  for_each = local.routed_tasks
 
   security_group_id            = aws_security_group.alb.id
   description                  = "To the ${each.key} tasks"
   ip_protocol                  = "tcp"
   from_port                    = each.value
   to_port                      = each.value
-  referenced_security_group_id = aws_security_group.ecs.id
+  referenced_security_group_id = aws_security_group.task[each.key].id
 
   tags = merge(var.tags, { Name = "${var.name}-alb-to-${each.key}" })
 }
 
 ################################################################################
-# ECS tasks: application ports from the ALB only
+# ECS tasks: a group each, their port from the ALB only
 ################################################################################
 
-resource "aws_security_group" "ecs" {
-  #checkov:skip=CKV2_AWS_5: Attached by the ECS service module through the environment's wiring, which checkov does not follow
-  name_prefix = "${var.name}-ecs-"
-  description = "ECS Fargate tasks"
+locals {
+  routed_tasks = { for name, task in var.tasks : name => task.port if task.port != null }
+}
+
+# One group per service or task, so that each data store admits only those that use it: code
+# run in the internet-facing frontend reaches neither PostgreSQL nor Redis unless it uses them.
+resource "aws_security_group" "task" {
+  #checkov:skip=CKV2_AWS_5: Attached by the ECS service and task modules through the environment's wiring, which checkov does not follow
+  for_each = var.tasks
+
+  name_prefix = "${var.name}-${each.key}-"
+  description = "ECS Fargate tasks of ${each.key}"
   vpc_id      = var.vpc_id
 
-  tags = merge(var.tags, { Name = "${var.name}-ecs" })
+  tags = merge(var.tags, { Name = "${var.name}-${each.key}" })
 
   lifecycle {
     create_before_destroy = true
   }
 }
 
-resource "aws_vpc_security_group_ingress_rule" "ecs_from_alb" {
-  for_each = var.app_ports
+resource "aws_vpc_security_group_ingress_rule" "task_from_alb" {
+  for_each = local.routed_tasks
 
-  security_group_id            = aws_security_group.ecs.id
+  security_group_id            = aws_security_group.task[each.key].id
   description                  = "${each.key} port from the ALB"
   ip_protocol                  = "tcp"
   from_port                    = each.value
   to_port                      = each.value
   referenced_security_group_id = aws_security_group.alb.id
 
-  tags = merge(var.tags, { Name = "${var.name}-ecs-${each.key}" })
+  tags = merge(var.tags, { Name = "${var.name}-${each.key}-from-alb" })
 }
 
 # Tasks reach ECR, Secrets Manager, S3 and the Anthropic API through NAT or endpoints.
-resource "aws_vpc_security_group_egress_rule" "ecs_all" {
-  security_group_id = aws_security_group.ecs.id
+resource "aws_vpc_security_group_egress_rule" "task_all" {
+  for_each = var.tasks
+
+  security_group_id = aws_security_group.task[each.key].id
   description       = "All outbound traffic"
   ip_protocol       = "-1"
   cidr_ipv4         = "0.0.0.0/0"
 
-  tags = merge(var.tags, { Name = "${var.name}-ecs-all" })
+  tags = merge(var.tags, { Name = "${var.name}-${each.key}-all" })
 }
 
 ################################################################################
-# Data stores: reachable from the tasks only, no egress
+# Data stores: reachable from the tasks that use them only, no egress
 ################################################################################
 
 resource "aws_security_group" "rds" {
@@ -155,15 +165,17 @@ resource "aws_vpc_security_group_ingress_rule" "rds_from_bastion" {
   tags = merge(var.tags, { Name = "${var.name}-rds-from-bastion" })
 }
 
-resource "aws_vpc_security_group_ingress_rule" "rds_from_ecs" {
+resource "aws_vpc_security_group_ingress_rule" "rds_from_task" {
+  for_each = { for name, task in var.tasks : name => task if task.database }
+
   security_group_id            = aws_security_group.rds.id
-  description                  = "PostgreSQL from the ECS tasks"
+  description                  = "PostgreSQL from the ${each.key} tasks"
   ip_protocol                  = "tcp"
   from_port                    = var.postgres_port
   to_port                      = var.postgres_port
-  referenced_security_group_id = aws_security_group.ecs.id
+  referenced_security_group_id = aws_security_group.task[each.key].id
 
-  tags = merge(var.tags, { Name = "${var.name}-rds-from-ecs" })
+  tags = merge(var.tags, { Name = "${var.name}-rds-from-${each.key}" })
 }
 
 resource "aws_security_group" "redis" {
@@ -179,15 +191,17 @@ resource "aws_security_group" "redis" {
   }
 }
 
-resource "aws_vpc_security_group_ingress_rule" "redis_from_ecs" {
+resource "aws_vpc_security_group_ingress_rule" "redis_from_task" {
+  for_each = { for name, task in var.tasks : name => task if task.cache }
+
   security_group_id            = aws_security_group.redis.id
-  description                  = "Redis from the ECS tasks"
+  description                  = "Redis from the ${each.key} tasks"
   ip_protocol                  = "tcp"
   from_port                    = var.redis_port
   to_port                      = var.redis_port
-  referenced_security_group_id = aws_security_group.ecs.id
+  referenced_security_group_id = aws_security_group.task[each.key].id
 
-  tags = merge(var.tags, { Name = "${var.name}-redis-from-ecs" })
+  tags = merge(var.tags, { Name = "${var.name}-redis-from-${each.key}" })
 }
 
 resource "aws_vpc_security_group_ingress_rule" "redis_from_bastion" {

@@ -5,9 +5,9 @@ output "alb_security_group_id" {
   value       = aws_security_group.alb.id
 }
 
-output "ecs_security_group_id" {
-  description = "ID of the ECS tasks security group"
-  value       = aws_security_group.ecs.id
+output "task_security_group_ids" {
+  description = "ID of each service's or task's security group, by its name"
+  value       = { for name, group in aws_security_group.task : name => group.id }
 }
 
 output "rds_security_group_id" {

@@ -10,12 +10,16 @@ variable "vpc_id" {
   type        = string
 }
 
-variable "app_ports" {
-  description = "Container ports the ALB forwards to, keyed by service name (e.g. frontend = 3000)"
-  type        = map(number)
+variable "tasks" {
+  description = "ECS services and one-off tasks, keyed by name, each given a group of its own: the container port the ALB forwards to (none for a worker or a task) and whether it uses PostgreSQL (database) and Redis (cache), whose groups admit it only then"
+  type = map(object({
+    port     = optional(number)
+    database = optional(bool, false)
+    cache    = optional(bool, false)
+  }))
 
   validation {
-    condition     = alltrue([for port in values(var.app_ports) : port > 0 && port < 65536])
+    condition     = alltrue([for task in values(var.tasks) : task.port == null || (coalesce(task.port, 0) > 0 && coalesce(task.port, 0) < 65536)])
     error_message = "Every application port must be between 1 and 65535."
   }
 }

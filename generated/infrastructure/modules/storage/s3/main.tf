@@ -11,10 +11,11 @@ locals {
 
   # User files age through fixed classes, or with Intelligent-Tiering enter it at once and move
   # between its tiers by use. Not both: S3 moves nothing out of INTELLIGENT_TIERING by lifecycle.
+  # Every fixed class answers a GET at once: the document's DEEP_ARCHIVE after a year would
+  # answer InvalidObjectState until a restore hours later, which the app does not do.
   files_transitions = var.intelligent_tiering == null ? [
     { days = 30, storage_class = "STANDARD_IA" },
     { days = 90, storage_class = "GLACIER_IR" },
-    { days = 365, storage_class = "DEEP_ARCHIVE" },
     ] : [
     { days = 0, storage_class = "INTELLIGENT_TIERING" },
   ]

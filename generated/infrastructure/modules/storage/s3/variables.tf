@@ -26,7 +26,7 @@ variable "cors_allowed_origins" {
 }
 
 variable "intelligent_tiering" {
-  description = "S3 Intelligent-Tiering for the user files bucket (\"S3 Intelligent-Tiering\"), instead of its fixed lifecycle transitions: objects move between access tiers by use; the optional archive tiers take objects nobody read for that many days."
+  description = "S3 Intelligent-Tiering for the user files bucket (\"S3 Intelligent-Tiering\"), instead of its fixed lifecycle transitions: objects move between access tiers by use, all of them readable at once; the optional archive tiers take objects nobody read for that many days, which a GET then cannot read until they are restored (restore_archived)."
   type = object({
     archive_access_days      = optional(number)
     deep_archive_access_days = optional(number)

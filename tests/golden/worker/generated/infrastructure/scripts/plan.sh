@@ -51,13 +51,86 @@ select_environment() {
 usage() {
   cat <<EOF
 Usage: $PROG [-h] ENV [TERRAFORM_PLAN_ARGS...]
+       $PROG --all [-j N] [TERRAFORM_PLAN_ARGS...]
 
 Runs 'terraform plan -out=tfplan' in environments/ENV; review it, then run apply.sh ENV.
 Arguments after ENV go to terraform plan, e.g. -target=module.NAME.
 
+With --all every environment is planned, N at a time (default 2), each to its own
+environments/ENV/tfplan with its output in a log; a table sums up, and the exit code
+is 1 when a plan failed.
+
 Environments: ${ENVIRONMENTS[*]}
 EOF
 }
+
+# One environment of --all, in the background: its output to its log, its exit code
+# (terraform's -detailed-exitcode: 0 no changes, 2 changes, else failed) to a file.
+plan_one() {
+  local name="$1" code=0
+  shift
+  terraform -chdir="$INFRA_DIR/environments/$name" plan -input=false -no-color -detailed-exitcode \
+    -out=tfplan "$@" >"$LOG_DIR/$name.log" 2>&1 || code=$?
+  printf '%s\n' "$code" >"$LOG_DIR/$name.exit"
+}
+
+plan_all() {
+  local jobs=2 name running=0 failed=0 code result summary
+  while (($# > 0)); do
+    case "$1" in
+      -j | --jobs)
+        [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || usage_error "$1 takes how many environments to plan at once (1 or more)"
+        jobs="$2"
+        shift 2
+        ;;
+      -h | --help)
+        usage
+        exit 0
+        ;;
+      *)
+        break
+        ;;
+    esac
+  done
+  require terraform "install Terraform "'>= 1.10'
+  for name in "${ENVIRONMENTS[@]}"; do
+    [[ -d "$INFRA_DIR/environments/$name" ]] || die "$INFRA_DIR/environments/$name is missing; run 'tfgen render $name'"
+  done
+  # Kept after the run: the logs are what a failed or surprising plan is read from.
+  LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/plan.XXXXXX")"
+  for name in "${ENVIRONMENTS[@]}"; do
+    if ((running >= jobs)); then
+      wait -n || true
+      running=$((running - 1))
+    fi
+    plan_one "$name" "$@" &
+    running=$((running + 1))
+  done
+  wait
+  printf '%-16s  %-10s  %s\n' ENVIRONMENT RESULT PLAN
+  for name in "${ENVIRONMENTS[@]}"; do
+    code="$(cat "$LOG_DIR/$name.exit")"
+    summary="$(grep -m 1 -E '^(Plan:|No changes\.)' "$LOG_DIR/$name.log" || true)"
+    case "$code" in
+      0) result="no changes" ;;
+      2) result="changes" ;;
+      *)
+        result="failed"
+        summary="see $LOG_DIR/$name.log"
+        failed=$((failed + 1))
+        ;;
+    esac
+    printf '%-16s  %-10s  %s\n' "$name" "$result" "$summary"
+  done
+  printf '%s: logs in %s; apply a saved plan with: %s ENV\n' "$PROG" "$LOG_DIR" "$SCRIPT_DIR/apply.sh"
+  ((failed == 0)) || die "$failed plan(s) failed; their logs are named above"
+}
+
+if [[ "${1:-}" == "--all" ]]; then
+  shift
+  plan_all "$@"
+  exit 0
+fi
 
 ENVIRONMENT=""
 ENV_DIR=""

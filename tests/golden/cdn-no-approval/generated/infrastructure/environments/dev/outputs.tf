@@ -30,9 +30,9 @@ output "alb_security_group_id" {
   value       = module.security_groups.alb_security_group_id
 }
 
-output "ecs_security_group_id" {
-  description = "ID of the ECS tasks security group"
-  value       = module.security_groups.ecs_security_group_id
+output "database_setup_security_group_id" {
+  description = "ID of the database setup task's security group, the one PostgreSQL admits it by"
+  value       = module.security_groups.task_security_group_ids["database-setup"]
 }
 
 output "rds_endpoint" {

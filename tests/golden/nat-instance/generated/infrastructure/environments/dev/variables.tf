@@ -129,6 +129,7 @@ variable "cache" {
     num_shards              = number
     replicas_per_shard      = number
     snapshot_retention_days = number
+    final_snapshot          = optional(bool, true)
   })
 }
 
