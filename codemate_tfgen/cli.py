@@ -190,10 +190,13 @@ def _names(envs: tuple[str, ...], all_envs: bool) -> tuple[str, ...]:
 @click.option("--diff", "show_diff", is_flag=True, help="With --dry-run: print the unified diff of each file that "
               "would change.")
 @_format_option
+@click.option("--allow-replace", is_flag=True,
+              help="Write a change that destroys and recreates a stateful resource of a protected environment "
+                   "(database deletion protection on), once its data is safe.")
 @_guarded
 @_project_options(out=True)
 def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: bool, show_diff: bool,
-           fmt: str) -> int:
+           fmt: str, allow_replace: bool) -> int:
     """Render, verify, then write the Terraform tree.
 
     Nothing is written unless every environment in the specs folder validates (also those not
@@ -203,6 +206,11 @@ def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: boo
     Terraform file it did not generate in a folder of generated Terraform (e.g.
     environments/dev/extra.tf) gets a warning: Terraform loads it, and `tfgen check` fails until
     it is moved or removed.
+
+    A spec change that would destroy and recreate a database, cache, bucket, KMS key, ECR
+    repository or the state (compared with the tree on disk) is named with the safe way to
+    make it; in an environment whose database has deletion protection it is refused (exit 2)
+    unless --allow-replace is given. A root whose spec is gone is refused: see `tfgen retire`.
 
     \b
     Examples:
@@ -220,7 +228,7 @@ def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: boo
     if dry_run:
         drift = pipeline.check(project, names)
     else:
-        drift = pipeline.render_to_disk(project, names, reporter.waiting())
+        drift = pipeline.render_to_disk(project, names, reporter.waiting(), allow_replace)
     if fmt == "json":
         _echo_json(drift=drift)
     else:
@@ -256,6 +264,31 @@ def check(envs: tuple[str, ...], all_envs: bool, project: Project, fmt: str) -> 
     else:
         _reporter(project).checked(drift, click.get_current_context().find_root().info_name)
     return EXIT_OK if drift.passes_check else EXIT_STALE
+
+
+@main.command()
+@click.argument("envs", metavar="ENV...", nargs=-1, required=True)
+@_guarded
+@_project_options(out=True)
+def retire(envs: tuple[str, ...], project: Project) -> int:
+    """Remove the generated root of environments whose spec was removed.
+
+    The one way an environment leaves the tree: `render` and `check` refuse a root whose spec
+    is gone, since its infrastructure may still be live and the scripts would no longer
+    destroy it. Destroy the environment first, while its spec and root exist, then remove its
+    spec and retire it; the other environments, the modules and the scripts are rendered as
+    by `tfgen render`.
+
+    \b
+    Example:
+      scripts/destroy.sh qa && git rm specs/qa.yaml && tfgen retire qa
+    """
+    from codemate_tfgen import pipeline
+
+    reporter = _reporter(project)
+    reporter.rendered(pipeline.retire(project, envs, reporter.waiting()), dry_run=False)
+    click.echo(f"tfgen: retired {', '.join(envs)}: the scripts no longer know {'it' if len(envs) == 1 else 'them'}")
+    return EXIT_OK
 
 
 def _reporter(project: Project) -> Reporter:

@@ -16,8 +16,10 @@ from codemate_tfgen.errors import (
     SpecWarning,
     TemplateMistake,
     TfgenError,
+    UsageError,
     VerificationError,
 )
+from codemate_tfgen.layout import ROOT
 from codemate_tfgen.project import Project
 
 # The steps are imported where they run: a tree answered from the cache (see build) needs none
@@ -41,6 +43,13 @@ def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tre
     changed input, a file on disk that differs) builds afresh, so a stale tree is always
     reported from a fresh render, and findings are never remembered.
     """
+    files, owners, _ = _built(project, names)
+    return files, owners
+
+
+def _built(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tree.Owners, list | None]:
+    """build(), and the spec and context of each environment rendered: None when the tree on disk
+    was the answer (it then holds exactly what the specs render, so nothing differs from it)."""
     from codemate_tfgen.spec.valid import select
 
     selected = select(project.specs, names)
@@ -49,11 +58,11 @@ def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tre
     key = _inputs(project, names) if folder else None
     files = tree.files_with_digests(project.out, cache.get_json(folder, key)) if key else None
     if files is not None:
-        return files, owners
-    files, shared = _build(project, selected)
+        return files, owners, None
+    files, shared, pairs = _build(project, selected)
     if key and not shared:
         cache.put_json(folder, key, {path: cache.key(text) for path, text in files.items()})
-    return files, owners
+    return files, owners, pairs
 
 
 # The installed code a build runs, besides the interpreter: tfgen, and what loads, validates,
@@ -61,8 +70,9 @@ def build(project: Project, names: tuple[str, ...]) -> tuple[dict[str, str], tre
 BUILD_CODE = ("codemate_tfgen", "yaml", "jsonschema", "jinja2", "markupsafe", "hcl2", "lark", "tzdata")
 
 
-def _build(project: Project, selected: list[str]) -> tuple[dict[str, str], list[SpecProblem]]:
-    """The build, and the warnings it gave (issued as it went)."""
+def _build(project: Project, selected: list[str]) -> tuple[dict[str, str], list[SpecProblem], list]:
+    """The build, the warnings it gave (issued as it went), and the (spec, context) of each
+    selected environment."""
     from codemate_tfgen.render import templates as rendering
     from codemate_tfgen.render.context import build_context
     from codemate_tfgen.spec.valid import valid_specs
@@ -80,7 +90,33 @@ def _build(project: Project, selected: list[str]) -> tuple[dict[str, str], list[
         verify(files, [finding for context in chosen for finding in context.unrendered])
     except VerificationError as exc:
         raise _in_templates(project, files, exc) from None
-    return files, shared
+    return files, shared, [(spec, context) for spec, context in zip(every, contexts, strict=True)
+                           if context.env in selected]
+
+
+def _against_disk(project: Project, names: tuple[str, ...],
+                  retiring: frozenset[str] = frozenset()) -> tuple[dict[str, str], tree.Owners, list]:
+    """build() for the tree on disk: a root there whose spec is gone is refused (its infrastructure
+    may be live, and the scripts would no longer destroy it) unless it is `retiring`; returns
+    the changes against that tree that would replace stateful resources (verify.replacing)."""
+    from codemate_tfgen.spec.load import environment_names
+    from codemate_tfgen.verify.replacing import replacements
+
+    unretired = sorted(tree.environments(project.out) - set(environment_names(project.specs)) - retiring)
+    if unretired:
+        raise UsageError("\n".join(_missing_spec(project, env) for env in unretired))
+    files, owners, pairs = _built(project, names)
+    return files, owners, [found for spec, context in pairs or [] for found in replacements(project.out, spec, context)]
+
+
+def _missing_spec(project: Project, env: str) -> str:
+    from codemate_tfgen.spec.load import display_path
+
+    spec = display_path(project.specs / f"{env}.yaml")
+    return (f"{display_path(project.out / ROOT / 'environments' / env)}: {spec} is gone, but the tree still holds "
+            f"the root of '{env}', whose infrastructure may be live; rendering now would delete that root and drop "
+            f"'{env}' from the scripts. Restore {spec} to keep it, or destroy it (scripts/destroy.sh {env}) and "
+            f"run `tfgen retire {env}`")
 
 
 def _inputs(project: Project, names: tuple[str, ...]) -> str | None:
@@ -124,16 +160,45 @@ def _in_templates(project: Project, files: dict[str, str], exc: VerificationErro
     return TemplateMistake(list(mistakes) + [f"verification: {finding}" for finding in rest])
 
 
-def render_to_disk(project: Project, names: tuple[str, ...],
-                   waiting: tree.Waiting = tree.unannounced) -> tree.Drift:
-    """Render, verify, then replace the tree in one atomic step. Returns what changed;
-    `waiting` is told when another render holds the output directory."""
-    files, owners = build(project, names)
+def render_to_disk(project: Project, names: tuple[str, ...], waiting: tree.Waiting = tree.unannounced,
+                   allow_replace: bool = False) -> tree.Drift:
+    """Render, verify, then replace the tree in one atomic step. Returns what changed, with the
+    changes that replace stateful resources; `waiting` is told when another render holds the
+    output directory. Such a change of a protected environment is refused without
+    `allow_replace`, and nothing is written."""
+    files, owners, replacing = _against_disk(project, names)
+    refused = [str(found) for found in replacing if found.protected and not allow_replace]
+    if refused:
+        raise UsageError("\n".join([*refused, "tfgen: these changes replace stateful resources of a protected "
+                                    "environment (database deletion protection on); make them the safe way, or "
+                                    "render with --allow-replace once the data is safe"]))
+    drift = tree.update_tree(project.out, files, owners, waiting)
+    drift.replacing = replacing
+    return drift
+
+
+def retire(project: Project, envs: tuple[str, ...], waiting: tree.Waiting = tree.unannounced) -> tree.Drift:
+    """Remove the roots of environments whose spec was removed (after their destroy), and render
+    the rest: the one way an environment leaves the tree."""
+    from codemate_tfgen.spec.load import display_path, environment_names
+
+    on_disk, specs = tree.environments(project.out), environment_names(project.specs)
+    for env in envs:
+        if env in specs:
+            raise UsageError(f"{display_path(project.specs / f'{env}.yaml')}: '{env}' still has a spec; destroy "
+                             f"it (scripts/destroy.sh {env}), remove the spec, then retire it")
+        if env not in on_disk:
+            raise UsageError(f"{display_path(project.out / ROOT)}: holds no root of '{env}' to retire "
+                             f"(environments: {', '.join(sorted(on_disk)) or 'none'})")
+    files, owners, _ = _against_disk(project, (), frozenset(envs))
     return tree.update_tree(project.out, files, owners, waiting)
 
 
 def check(project: Project, names: tuple[str, ...]) -> tree.Drift:
-    """Compare the tree on disk with a fresh render (read-only)."""
-    files, owners = build(project, names)
+    """Compare the tree on disk with a fresh render (read-only), naming the changes that would
+    replace stateful resources."""
+    files, owners, replacing = _against_disk(project, names)
     files[tree.MANIFEST] = tree.desired_tree(project.out, files, owners)[tree.MANIFEST]
-    return tree.compare(project.out, files, owners)
+    drift = tree.compare(project.out, files, owners)
+    drift.replacing = replacing
+    return drift

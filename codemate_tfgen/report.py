@@ -40,6 +40,10 @@ class Reporter:
             for path in paths:
                 self.echo(f"{label}: {path}")
 
+    def _replacing(self, drift: Drift) -> None:
+        for found in drift.replacing:
+            self.echo(f"tfgen: warning: {found}", err=True)
+
     def rendered(self, drift: Drift, *, dry_run: bool, diff: bool = False) -> None:
         if dry_run:
             for text in drift.changed.values() if diff else ():
@@ -52,6 +56,7 @@ class Reporter:
             self.echo(f"tfgen: wrote {self.tree}")
         else:
             self.echo(f"tfgen: {self.tree} is already up to date")
+        self._replacing(drift)
         # Never removed: tfgen only removes what it generated. Not refused either: a render must
         # stay possible while such a file is there (an experiment, a file about to be moved).
         for path in drift.foreign:
@@ -61,6 +66,7 @@ class Reporter:
     def checked(self, drift: Drift, command: str) -> None:
         """`command` is the one this run was started as (`tfgen` or `python -m codemate_tfgen`):
         the one that renders with the same code, which matters when the code itself changed."""
+        self._replacing(drift)
         if drift.passes_check:
             self.echo(f"tfgen: {self.tree} is up to date")
             return

@@ -19,7 +19,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from codemate_tfgen import cache
@@ -65,6 +65,11 @@ def read_manifest(out: Path) -> dict[str, dict[str, str]]:
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UsageError(f"{path}: manifest is damaged ({exc}); restore it from version control") from None
     return files
+
+
+def environments(out: Path) -> set[str]:
+    """The environments whose root the tree on disk holds, by its manifest."""
+    return {entry["owner"] for entry in read_manifest(out).values()} - {SHARED}
 
 
 def _check_manifest_entry(name: str, entry: dict[str, str]) -> None:
@@ -122,6 +127,8 @@ class Drift:
     missing: list[str]
     orphaned: list[str]
     foreign: list[str]  # Terraform files tfgen did not generate, in folders of generated ones
+    # Spec changes that replace stateful resources (replacing.Replacement), found by the pipeline
+    replacing: list = field(default_factory=list)
 
     @property
     def stale(self) -> bool:

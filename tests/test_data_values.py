@@ -28,19 +28,19 @@ GIB = 1024**3
 EXPECTED: dict[str, dict[str, Any]] = {
     "dev": {
         "rds_class": "db.t4g.micro", "rds_memory_gib": 1, "storage": 20, "max_storage": None,
-        "multi_az": False, "backup_days": 3, "deletion_protection": False,
+        "multi_az": False, "backup_days": 3, "final_snapshot": False, "deletion_protection": False,
         "redis_node": "cache.t4g.micro", "cluster_mode": False, "replicas": 0, "snapshot_days": 1,
         "log_days": 7, "origin": "https://codemate-dev.code1398.io",
     },
     "staging": {
         "rds_class": "db.t4g.micro", "rds_memory_gib": 1, "storage": 20, "max_storage": None,
-        "multi_az": True, "backup_days": 3, "deletion_protection": False,
+        "multi_az": True, "backup_days": 3, "final_snapshot": True, "deletion_protection": False,
         "redis_node": "cache.t4g.micro", "cluster_mode": True, "replicas": 1, "snapshot_days": 1,
         "log_days": 14, "origin": "https://codemate-staging.code1398.io",
     },
     "prod": {
         "rds_class": "db.t4g.small", "rds_memory_gib": 2, "storage": 50, "max_storage": 100,
-        "multi_az": True, "backup_days": 7, "deletion_protection": True,
+        "multi_az": True, "backup_days": 7, "final_snapshot": True, "deletion_protection": True,
         "redis_node": "cache.t4g.small", "cluster_mode": True, "replicas": 1, "snapshot_days": 5,
         "log_days": 30, "origin": "https://codemate.code1398.io",
     },
@@ -224,7 +224,7 @@ def test_rds_instance(env):
                               "max_allocated_storage", "storage_type", "storage_encrypted", "multi_az",
                               "backup_retention_period", "backup_window", "maintenance_window",
                               "publicly_accessible", "manage_master_user_password", "deletion_protection",
-                              "skip_final_snapshot", "final_snapshot_identifier", "db_name")})
+                              "skip_final_snapshot", "db_name")})
     assert db == {
         "engine": "postgres", "engine_version": "17", "instance_class": want["rds_class"],
         "allocated_storage": want["storage"], "max_allocated_storage": want["max_storage"],
@@ -232,8 +232,8 @@ def test_rds_instance(env):
         "backup_retention_period": want["backup_days"], "backup_window": "18:00-19:00",
         "maintenance_window": "sun:19:30-sun:20:30", "publicly_accessible": False,
         "manage_master_user_password": True, "deletion_protection": want["deletion_protection"],
-        "skip_final_snapshot": not want["deletion_protection"],
-        "final_snapshot_identifier": f"codemate-db-{env}-final" if want["deletion_protection"] else None,
+        # Its name (the key's, known once applied) and the retained backups: tests/test_operations.py.
+        "skip_final_snapshot": not want["final_snapshot"],
         "db_name": "codemate",
     }
     # "매일 오전 3시 (KST)": the backup window opens at 03:00 KST.

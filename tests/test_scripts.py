@@ -13,6 +13,7 @@ from pathlib import Path
 
 import hcl2
 import pytest
+import yaml
 from conftest import SPECS, TEMPLATES, project_of, write_tree
 from support import shellcheck
 
@@ -49,14 +50,20 @@ if [[ "${0##*/}" == aws ]]; then
       echo "An error occurred (NoSuchBucketPolicy) when calling the GetBucketPolicy operation" >&2
       exit 254
       ;;
+    "iam get-role")
+      role=role
+      [[ "$4" == AWSServiceRoleForECS ]] && role=ecs-role
+      exists "$role" && { echo '{"Role": {}}'; exit 0; }
+      echo "An error occurred (NoSuchEntity) when calling the GetRole operation: no role named $4." >&2
+      exit 254
+      ;;
+    "sts get-caller-identity")
+      echo 123456789012
+      exit 0
+      ;;
     "dynamodb describe-table")
       exists table && { echo '{"Table": {}}'; exit 0; }
       echo "An error occurred (ResourceNotFoundException) when calling the DescribeTable operation" >&2
-      exit 254
-      ;;
-    "iam get-role")
-      exists ecs-role && { echo '{"Role": {}}'; exit 0; }
-      echo "An error occurred (NoSuchEntity) when calling the GetRole operation: The role with name $4 cannot be found." >&2
       exit 254
       ;;
   esac
@@ -114,7 +121,8 @@ def fakes(tmp_path: Path) -> Fakes:
 
 
 def backend(env: str) -> dict:
-    return load_spec(SPECS, env).data["backend"]
+    """The environment's backend as the scripts are rendered from it (with its replica's name)."""
+    return build_context(load_spec(SPECS, env)).backend
 
 
 def aws_call(calls: list[list[str]], *command: str) -> list[str]:
@@ -313,7 +321,8 @@ def test_init_backend_creates_bucket_and_table(infra, fakes, env):
     bucket, region, table = wanted["bucket"], wanted["region"], wanted["dynamodb_table"]
     result = fakes.run(infra / "scripts" / "init-backend.sh", env)
     assert result.returncode == 0, result.stderr
-    calls = fakes.calls("aws")
+    # The replica (test_init_backend_replicates_the_state_into_a_second_region) is in its own region.
+    calls = [c for c in fakes.calls("aws") if wanted.get("replica_bucket") not in c and c[0] in ("s3api", "dynamodb")]
     for call in calls:
         if call[0] == "iam":  # global
             continue
@@ -349,8 +358,47 @@ def test_init_backend_creates_bucket_and_table(infra, fakes, env):
     assert option(table_call, "--billing-mode") == "PAY_PER_REQUEST"
     aws_call(calls, "dynamodb", "wait", "table-exists")
     # A brand-new account: ECS's service-linked role is made before any apply needs it.
-    assert option(aws_call(calls, "iam", "create-service-linked-role"), "--aws-service-name") == "ecs.amazonaws.com"
+    role = aws_call(fakes.calls("aws"), "iam", "create-service-linked-role")
+    assert option(role, "--aws-service-name") == "ecs.amazonaws.com"
     assert fakes.calls("terraform") == []
+
+
+def test_init_backend_replicates_the_state_into_a_second_region(specs, tmp_path, fakes):
+    common = specs / "_common.yaml"
+    data = yaml.safe_load(common.read_text())
+    data["backend"] = {"bucket": "state-of-tests", "region": "eu-west-1", "locking": "s3_lockfile",
+                       "replica_region": "eu-central-1"}
+    common.write_text(yaml.safe_dump(data, sort_keys=False))
+    root = shared_tree(specs, tmp_path / "out")
+    result = fakes.run(root / "scripts" / "init-backend.sh", "dev")
+    assert result.returncode == 0, result.stderr
+    calls = fakes.calls("aws")
+    replica = [c for c in calls if c[0] == "s3api" and option(c, "--bucket") == "state-of-tests-eu-central-1"]
+    create = aws_call(replica, "s3api", "create-bucket")
+    assert option(create, "--create-bucket-configuration") == "LocationConstraint=eu-central-1"
+    assert {" ".join(c[:2]) for c in replica} >= {
+        "s3api put-bucket-versioning", "s3api put-bucket-encryption", "s3api put-public-access-block",
+        "s3api put-bucket-policy", "s3api put-bucket-lifecycle-configuration"}
+    assert all(option(c, "--region") == "eu-central-1" for c in replica)
+    role = aws_call(calls, "iam", "create-role")
+    assert option(role, "--role-name") == "state-of-tests-replication"
+    assert json.loads(option(role, "--assume-role-policy-document"))["Statement"][0]["Principal"] == {
+        "Service": "s3.amazonaws.com"}
+    policy = json.loads(option(aws_call(calls, "iam", "put-role-policy"), "--policy-document"))
+    assert {r for s in policy["Statement"] for r in [s["Resource"]]} == {
+        "arn:aws:s3:::state-of-tests", "arn:aws:s3:::state-of-tests/*", "arn:aws:s3:::state-of-tests-eu-central-1/*"}
+    replication = aws_call(calls, "s3api", "put-bucket-replication")
+    assert (option(replication, "--bucket"), option(replication, "--region")) == ("state-of-tests", "eu-west-1")
+    config = json.loads(option(replication, "--replication-configuration"))
+    assert config["Role"] == "arn:aws:iam::123456789012:role/state-of-tests-replication"
+    [rule] = config["Rules"]
+    assert rule["Destination"] == {"Bucket": "arn:aws:s3:::state-of-tests-eu-central-1"}
+    assert rule["Status"] == "Enabled" and rule["DeleteMarkerReplication"] == {"Status": "Enabled"}
+    # Versioning, which replication needs, is on in both buckets before replication starts.
+    versioning = [i for i, c in enumerate(calls) if c[:2] == ["s3api", "put-bucket-versioning"]]
+    assert len(versioning) == 2 and max(versioning) < calls.index(replication)
+    sync = aws_call(calls, "s3", "sync")
+    assert sync[2:4] == ["s3://state-of-tests", "s3://state-of-tests-eu-central-1"]
 
 
 def test_init_backend_skips_what_exists(infra, fakes):
@@ -406,8 +454,9 @@ def test_environments_with_different_backends(specs, tmp_path, fakes):
         result = fakes.run(script, env)
         assert result.returncode == 0, result.stderr
         calls = fakes.calls("aws")
-        create = aws_call(calls, "s3api", "create-bucket")
-        assert (option(create, "--bucket"), option(create, "--region")) == (bucket, region)
+        create = aws_call([c for c in calls if "--region" in c and option(c, "--region") == region], "s3api",
+                          "create-bucket")
+        assert option(create, "--bucket") == bucket
         # us-east-1 rejects an explicit location constraint.
         assert ("--create-bucket-configuration" in create) == (region != "us-east-1")
         assert option(aws_call(calls, "dynamodb", "create-table"), "--table-name") == table
@@ -433,7 +482,8 @@ def test_spec_values_stay_literal_in_scripts(specs, tmp_path, fakes):
 
     result = fakes.run(script, "dev")
     assert result.returncode == 0, result.stderr
-    assert option(aws_call(fakes.calls("aws"), "s3api", "create-bucket"), "--bucket") == HOSTILE
+    created = [option(c, "--bucket") for c in fakes.calls("aws") if c[:2] == ["s3api", "create-bucket"]]
+    assert created[0] == HOSTILE and all(name.startswith(HOSTILE) for name in created)
     assert not list(fakes.cwd.iterdir()) and not (root / "scripts" / "pwned").exists()
 
 

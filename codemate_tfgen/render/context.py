@@ -308,6 +308,13 @@ def _secret_value(reference: str) -> str:
     return f'"${{{arn}}}:{key}::"' if key else arn
 
 
+def _backend(backend: dict[str, Any]) -> dict[str, Any]:
+    """The spec's backend, with the name of the bucket its state is replicated to, if any."""
+    if "replica_region" not in backend:
+        return backend
+    return {**backend, "replica_bucket": f"{backend['bucket']}-{backend['replica_region']}"}
+
+
 def build_context(spec: Spec) -> Context:
     data = Tracked(spec.data)
     data.ignore(*shapes.read_elsewhere(spec.data))
@@ -367,7 +374,7 @@ def build_context(spec: Spec) -> Context:
         account=data["account"]["name"],
         region=data["region"],
         sources=spec.sources,
-        backend=data["backend"].everything(),
+        backend=_backend(data["backend"].everything()),
         versions=VERSIONS,
         flags=flags,
         services=services,

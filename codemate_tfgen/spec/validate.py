@@ -248,6 +248,9 @@ def backend_locking(spec: Spec) -> Iterator[SpecProblem]:
         yield spec.problem(("backend",), "locking: dynamodb needs dynamodb_table", key=True)
     if backend["locking"] == "s3_lockfile" and "dynamodb_table" in backend:
         yield spec.problem(("backend", "dynamodb_table"), "not used with locking: s3_lockfile", key=True)
+    if backend.get("replica_region") == backend["region"]:
+        yield spec.problem(("backend", "replica_region"),
+                           f"{backend['region']} is the state bucket's own region; name a second one")
 
 
 @rule

@@ -84,6 +84,9 @@ class Result:
     second_plan: PlanChanges | None = None  # the plan after the apply (and the world's changes)
     state: dict | None = None  # `terraform show -json` after the apply
     planned_values: dict | None = None  # plan only: {address: planned attributes}, from `show -json` of the plan
+    # plan only: {address: Terraform's actions in their order}, e.g. ["create", "delete"] for a
+    # replacement with create_before_destroy, ["delete", "create"] without it
+    planned_actions: dict | None = None
     raw: list = field(default_factory=list)  # per-command retcode/stdout/stderr
 
     @property
@@ -403,8 +406,9 @@ def collect(results: list[dict], root: Path, result: Result) -> None:
             if stage == "show":
                 result.state = doc or None
             elif stage == "planned" and doc:
-                result.planned_values = {change["address"]: change["change"]["after"]
-                                         for change in doc.get("resource_changes", [])}
+                changes = doc.get("resource_changes", [])
+                result.planned_values = {change["address"]: change["change"]["after"] for change in changes}
+                result.planned_actions = {change["address"]: change["change"]["actions"] for change in changes}
             result.diagnostics += [parse_diagnostic(d, stage, root) for d in doc.get("diagnostics", [])]
         else:
             if stage == "apply":

@@ -77,19 +77,21 @@ module "rds" {
   subnet_ids         = module.vpc.private_db_subnet_ids
   security_group_ids = [module.security_groups.rds_security_group_id]
 
-  engine_version        = var.database.engine_version
-  instance_class        = var.database.instance_class
-  allocated_storage     = var.database.allocated_storage
-  max_allocated_storage = var.database.max_allocated_storage
-  multi_az              = var.database.multi_az
-  backup_retention_days = var.database.backup_retention_days
-  backup_window         = var.database.backup_window
-  maintenance_window    = var.database.maintenance_window
-  database_name         = var.database.database_name
-  deletion_protection   = var.database.deletion_protection
-  read_replicas         = var.database.read_replicas
-  cross_region_backup   = var.database.cross_region_backup
-  max_connections       = var.rds_max_connections
+  engine_version           = var.database.engine_version
+  instance_class           = var.database.instance_class
+  allocated_storage        = var.database.allocated_storage
+  max_allocated_storage    = var.database.max_allocated_storage
+  multi_az                 = var.database.multi_az
+  backup_retention_days    = var.database.backup_retention_days
+  backup_window            = var.database.backup_window
+  maintenance_window       = var.database.maintenance_window
+  database_name            = var.database.database_name
+  deletion_protection      = var.database.deletion_protection
+  final_snapshot           = var.database.final_snapshot
+  retain_automated_backups = var.database.retain_automated_backups
+  read_replicas            = var.database.read_replicas
+  cross_region_backup      = var.database.cross_region_backup
+  max_connections          = var.rds_max_connections
 
   # The log types whose groups the monitoring section created (with retention), so RDS
   # exports only after they exist and never creates a group that keeps logs forever.

@@ -53,17 +53,19 @@ load_balancer = {
 }
 
 database = {
-  engine_version        = "17"
-  instance_class        = "db.t4g.small"
-  allocated_storage     = 50
-  max_allocated_storage = 100
-  multi_az              = true
-  backup_retention_days = 7
-  backup_window         = "18:00-19:00"
-  maintenance_window    = "sun:19:30-sun:20:30"
-  database_name         = "codemate"
-  deletion_protection   = true
-  app_user_secret_name  = "database"
+  engine_version           = "17"
+  instance_class           = "db.t4g.small"
+  allocated_storage        = 50
+  max_allocated_storage    = 100
+  multi_az                 = true
+  backup_retention_days    = 7
+  backup_window            = "18:00-19:00"
+  maintenance_window       = "sun:19:30-sun:20:30"
+  database_name            = "codemate"
+  deletion_protection      = true
+  final_snapshot           = true
+  retain_automated_backups = true
+  app_user_secret_name     = "database"
 }
 
 cache = {

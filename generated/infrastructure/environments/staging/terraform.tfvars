@@ -53,16 +53,18 @@ load_balancer = {
 }
 
 database = {
-  engine_version        = "17"
-  instance_class        = "db.t4g.micro"
-  allocated_storage     = 20
-  multi_az              = true
-  backup_retention_days = 3
-  backup_window         = "18:00-19:00"
-  maintenance_window    = "sun:19:30-sun:20:30"
-  database_name         = "codemate"
-  deletion_protection   = false
-  app_user_secret_name  = "database"
+  engine_version           = "17"
+  instance_class           = "db.t4g.micro"
+  allocated_storage        = 20
+  multi_az                 = true
+  backup_retention_days    = 3
+  backup_window            = "18:00-19:00"
+  maintenance_window       = "sun:19:30-sun:20:30"
+  database_name            = "codemate"
+  deletion_protection      = false
+  final_snapshot           = true
+  retain_automated_backups = true
+  app_user_secret_name     = "database"
 }
 
 cache = {

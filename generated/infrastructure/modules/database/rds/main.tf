@@ -199,18 +199,24 @@ resource "aws_db_instance" "this" {
   multi_az               = var.multi_az
   parameter_group_name   = aws_db_parameter_group.this.name
 
-  backup_retention_period   = var.backup_retention_days
-  backup_window             = var.backup_window
-  maintenance_window        = var.maintenance_window
-  copy_tags_to_snapshot     = true
-  delete_automated_backups  = !var.deletion_protection
-  deletion_protection       = var.deletion_protection
-  skip_final_snapshot       = !var.deletion_protection
-  final_snapshot_identifier = var.deletion_protection ? "${var.identifier}-final" : null
+  backup_retention_period  = var.backup_retention_days
+  backup_window            = var.backup_window
+  maintenance_window       = var.maintenance_window
+  copy_tags_to_snapshot    = true
+  deletion_protection      = var.deletion_protection
+  delete_automated_backups = !var.retain_automated_backups
+  skip_final_snapshot      = !var.final_snapshot
+  # The key's id makes the name new with each rebuilt environment (RDS refuses a snapshot name
+  # that exists); the snapshot is encrypted with that key, which must outlive it (README).
+  final_snapshot_identifier = var.final_snapshot ? "${var.identifier}-final-${aws_kms_key.this.key_id}" : null
 
+  # A major version is a spec change (engine_version): RDS upgrades the in-region read replicas
+  # with the primary. Changes are made when they are applied, not in a later maintenance
+  # window: the instance must have left the old family's parameter group before that group
+  # is deleted, and a plan reviewed now should be what runs now.
   auto_minor_version_upgrade  = true
-  allow_major_version_upgrade = false
-  apply_immediately           = false
+  allow_major_version_upgrade = true
+  apply_immediately           = true
 
   enabled_cloudwatch_logs_exports = var.enabled_cloudwatch_logs_exports
 
@@ -227,6 +233,13 @@ resource "aws_db_instance" "this" {
   tags = merge(var.tags, { Name = var.identifier })
 
   depends_on = [aws_iam_role_policy_attachment.monitoring]
+
+  lifecycle {
+    # The storage key is fixed when the instance is created. An instance restored with another key
+    # (the replicated backups' key, in the second region) and imported keeps it: a new key needs
+    # a snapshot copied with it and a restore, never a replacement by Terraform.
+    ignore_changes = [kms_key_id]
+  }
 }
 
 ################################################################################
@@ -264,7 +277,7 @@ resource "aws_db_instance" "replica" {
   deletion_protection     = false
 
   auto_minor_version_upgrade = true
-  apply_immediately          = false
+  apply_immediately          = true
   maintenance_window         = var.maintenance_window
 
   database_insights_mode                = "standard"
@@ -277,6 +290,11 @@ resource "aws_db_instance" "replica" {
   tags = merge(var.tags, { Name = "${var.identifier}-replica-${count.index + 1}" })
 
   depends_on = [aws_iam_role_policy_attachment.monitoring]
+
+  lifecycle {
+    # RDS cannot move a replica to another source: a new primary gets new replicas.
+    replace_triggered_by = [aws_db_instance.this.resource_id]
+  }
 }
 
 ################################################################################

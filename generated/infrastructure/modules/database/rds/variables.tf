@@ -97,8 +97,20 @@ variable "database_name" {
 }
 
 variable "deletion_protection" {
-  description = "Deletion protection and a final snapshot on delete."
+  description = "Deletion protection: RDS refuses to delete the instance while it is on (turn it off and apply before a destroy)."
   type        = bool
+}
+
+variable "final_snapshot" {
+  description = "Take a final snapshot when the instance is deleted (a destroy, or a change that replaces it), named <identifier>-final-<storage key id>: a rebuilt environment has a new key, so a second destroy never finds the name taken; independent of deletion_protection."
+  type        = bool
+  default     = true
+}
+
+variable "retain_automated_backups" {
+  description = "Keep the automated backups, for their retention period, after the instance is deleted (a point-in-time restore of the deleted instance stays possible); independent of deletion_protection."
+  type        = bool
+  default     = true
 }
 
 variable "read_replicas" {

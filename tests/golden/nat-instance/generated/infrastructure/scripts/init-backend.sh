@@ -58,8 +58,10 @@ Usage: $PROG [-h] ENV
 Creates the S3 state bucket of ENV (versioned, encrypted with AES256, public access
 blocked, TLS only, noncurrent state versions deleted after 90 days) and, with DynamoDB
 locking, the lock table (hash key LockID, pay per request); and the account's ECS
-service-linked role (AWSServiceRoleForECS), which the first apply needs. What exists is
-not created again; the bucket settings are applied on every run.
+service-linked role (AWSServiceRoleForECS), which the first apply needs. With
+backend.replica_region, also a bucket with the same settings in that region and S3
+replication into it (an IAM role <bucket>-replication). What exists is not created again;
+the bucket settings are applied on every run.
 
 Environments: ${ENVIRONMENTS[*]}
 EOF
@@ -91,6 +93,9 @@ readonly STATE_REGION='ap-northeast-2'
 readonly STATE_LOCKING='dynamodb'
 readonly LOCK_TABLE='codemate-terraform-locks'
 readonly STATE_KEY="$ENVIRONMENT/terraform.tfstate"
+readonly REPLICA_BUCKET=''
+readonly REPLICA_REGION=''
+
 
 require aws "install AWS CLI v2 and sign in to the account of '$ENVIRONMENT'"
 
@@ -98,55 +103,69 @@ log() {
   printf '%s: %s\n' "$PROG" "$*"
 }
 
-# 0 when the bucket exists and is ours, 1 when it does not exist; anything else (no
-# credentials, a bucket of another account) stops the script rather than guessing.
+# 0 when bucket $1 (in region $2) exists and is ours, 1 when it does not exist; anything else
+# (no credentials, a bucket of another account) stops the script rather than guessing.
 bucket_exists() {
   local err
-  if err="$(aws s3api head-bucket --bucket "$STATE_BUCKET" --region "$STATE_REGION" 2>&1 >/dev/null)"; then
+  if err="$(aws s3api head-bucket --bucket "$1" --region "$2" 2>&1 >/dev/null)"; then
     return 0
   fi
   case "$err" in
     *"(404)"* | *"Not Found"* | *NoSuchBucket*) return 1 ;;
   esac
-  die "cannot use bucket '$STATE_BUCKET': $err"
+  die "cannot use bucket '$1': $err"
 }
 
+# Creates bucket $1 in region $2.
 create_bucket() {
   # us-east-1 is the one region that rejects an explicit location constraint.
-  if [[ "$STATE_REGION" == us-east-1 ]]; then
-    aws s3api create-bucket --bucket "$STATE_BUCKET" --region "$STATE_REGION" >/dev/null
+  if [[ "$2" == us-east-1 ]]; then
+    aws s3api create-bucket --bucket "$1" --region "$2" >/dev/null
   else
-    aws s3api create-bucket --bucket "$STATE_BUCKET" --region "$STATE_REGION" \
-      --create-bucket-configuration "LocationConstraint=$STATE_REGION" >/dev/null
+    aws s3api create-bucket --bucket "$1" --region "$2" \
+      --create-bucket-configuration "LocationConstraint=$2" >/dev/null
   fi
-  aws s3api wait bucket-exists --bucket "$STATE_BUCKET" --region "$STATE_REGION"
+  aws s3api wait bucket-exists --bucket "$1" --region "$2"
 }
 
+# Applies the state bucket settings to bucket $1 in region $2 (the state bucket and its replica).
 configure_bucket() {
-  # Versions let a damaged or wrongly overwritten state be restored.
-  aws s3api put-bucket-versioning --bucket "$STATE_BUCKET" --region "$STATE_REGION" \
+  # Versions let a damaged or wrongly overwritten state be restored (and replication needs them).
+  aws s3api put-bucket-versioning --bucket "$1" --region "$2" \
     --versioning-configuration Status=Enabled
-  aws s3api put-bucket-encryption --bucket "$STATE_BUCKET" --region "$STATE_REGION" \
+  aws s3api put-bucket-encryption --bucket "$1" --region "$2" \
     --server-side-encryption-configuration \
     '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'
   # State holds secrets (e.g. generated passwords): never public, whatever a later policy says.
-  aws s3api put-public-access-block --bucket "$STATE_BUCKET" --region "$STATE_REGION" \
+  aws s3api put-public-access-block --bucket "$1" --region "$2" \
     --public-access-block-configuration \
     BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
-  aws s3api put-bucket-ownership-controls --bucket "$STATE_BUCKET" --region "$STATE_REGION" \
+  aws s3api put-bucket-ownership-controls --bucket "$1" --region "$2" \
     --ownership-controls 'Rules=[{ObjectOwnership=BucketOwnerEnforced}]'
   # A policy someone added to an existing bucket is kept; a bucket without one gets TLS only.
-  if ! aws s3api get-bucket-policy --bucket "$STATE_BUCKET" --region "$STATE_REGION" >/dev/null 2>&1; then
-    aws s3api put-bucket-policy --bucket "$STATE_BUCKET" --region "$STATE_REGION" \
-      --policy "$(tls_only_policy)"
+  if ! aws s3api get-bucket-policy --bucket "$1" --region "$2" >/dev/null 2>&1; then
+    aws s3api put-bucket-policy --bucket "$1" --region "$2" \
+      --policy "$(tls_only_policy "$1")"
   fi
   # Every apply writes a new version; old ones are kept 90 days, then deleted.
-  aws s3api put-bucket-lifecycle-configuration --bucket "$STATE_BUCKET" --region "$STATE_REGION" \
+  aws s3api put-bucket-lifecycle-configuration --bucket "$1" --region "$2" \
     --lifecycle-configuration "$(lifecycle_rules)"
 }
 
+# Creates bucket $1 in region $2 unless it exists, then applies the settings.
+ensure_bucket() {
+  if bucket_exists "$1" "$2"; then
+    log "bucket $1 exists; not creating it"
+  else
+    log "creating bucket $1 in $2"
+    create_bucket "$1" "$2"
+  fi
+  log "applying versioning, encryption, public access block, TLS-only policy and lifecycle to $1"
+  configure_bucket "$1" "$2"
+}
+
 tls_only_policy() {
-  local arn="arn:aws:s3:::$STATE_BUCKET"
+  local arn="arn:aws:s3:::$1"
   printf '{"Version":"2012-10-17","Statement":[{"Sid":"DenyInsecureTransport","Effect":"Deny",'
   printf '"Principal":"*","Action":"s3:*","Resource":["%s","%s/*"],' "$arn" "$arn"
   printf '"Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}'
@@ -156,6 +175,43 @@ lifecycle_rules() {
   printf '{"Rules":[{"ID":"expire-noncurrent-state-versions","Status":"Enabled",'
   printf '"Filter":{"Prefix":""},"NoncurrentVersionExpiration":{"NoncurrentDays":90},'
   printf '"AbortIncompleteMultipartUpload":{"DaysAfterInitiation":7}}]}'
+}
+
+# The role S3 replicates the state bucket with: it reads the state bucket's versions and writes
+# them into the replica, nothing else. IAM is global: no region.
+replication_role() {
+  local role="$STATE_BUCKET-replication" err
+  if ! err="$(aws iam get-role --role-name "$role" 2>&1 >/dev/null)"; then
+    case "$err" in
+      *NoSuchEntity*) ;;
+      *) die "cannot use role '$role': $err" ;;
+    esac
+    log "creating role $role for the state bucket's replication" >&2  # stdout is the role's ARN
+    aws iam create-role --role-name "$role" --description "S3 replication of $STATE_BUCKET into $REPLICA_BUCKET" \
+      --assume-role-policy-document \
+      '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},"Action":"sts:AssumeRole"}]}' \
+      >/dev/null
+  fi
+  aws iam put-role-policy --role-name "$role" --policy-name replicate-state \
+    --policy-document "$(replication_policy)"
+  printf 'arn:aws:iam::%s:role/%s' "$(aws sts get-caller-identity --query Account --output text)" "$role"
+}
+
+replication_policy() {
+  local source="arn:aws:s3:::$STATE_BUCKET" replica="arn:aws:s3:::$REPLICA_BUCKET"
+  printf '{"Version":"2012-10-17","Statement":['
+  printf '{"Effect":"Allow","Action":["s3:GetReplicationConfiguration","s3:ListBucket"],"Resource":"%s"},' "$source"
+  printf '{"Effect":"Allow","Action":["s3:GetObjectVersionForReplication","s3:GetObjectVersionAcl",'
+  printf '"s3:GetObjectVersionTagging"],"Resource":"%s/*"},' "$source"
+  printf '{"Effect":"Allow","Action":["s3:ReplicateObject","s3:ReplicateDelete","s3:ReplicateTags"],'
+  printf '"Resource":"%s/*"}]}' "$replica"
+}
+
+# Every new version of every state (and its deletion) is copied into the replica bucket.
+replication_rules() {
+  printf '{"Role":"%s","Rules":[{"ID":"state-to-%s","Status":"Enabled","Priority":1,' "$1" "$REPLICA_REGION"
+  printf '"Filter":{"Prefix":""},"DeleteMarkerReplication":{"Status":"Enabled"},'
+  printf '"Destination":{"Bucket":"arn:aws:s3:::%s"}}]}' "$REPLICA_BUCKET"
 }
 
 # 0 when the table exists, 1 when it does not; anything else stops the script.
@@ -192,14 +248,16 @@ ecs_role_exists() {
   die "cannot read role 'AWSServiceRoleForECS': $err"
 }
 
-if bucket_exists; then
-  log "bucket $STATE_BUCKET exists; not creating it"
-else
-  log "creating bucket $STATE_BUCKET in $STATE_REGION"
-  create_bucket
+ensure_bucket "$STATE_BUCKET" "$STATE_REGION"
+if [[ -n "$REPLICA_BUCKET" ]]; then
+  ensure_bucket "$REPLICA_BUCKET" "$REPLICA_REGION"
+  log "replicating $STATE_BUCKET into $REPLICA_BUCKET ($REPLICA_REGION)"
+  aws s3api put-bucket-replication --bucket "$STATE_BUCKET" --region "$STATE_REGION" \
+    --replication-configuration "$(replication_rules "$(replication_role)")"
+  # Replication copies what is written from now on; what the bucket held before is copied once.
+  aws s3 sync "s3://$STATE_BUCKET" "s3://$REPLICA_BUCKET" --source-region "$STATE_REGION" --region "$REPLICA_REGION" \
+    --exclude '*.tflock' >/dev/null
 fi
-log "applying versioning, encryption, public access block, TLS-only policy and lifecycle to $STATE_BUCKET"
-configure_bucket
 
 if [[ "$STATE_LOCKING" == dynamodb ]]; then
   if table_exists; then

@@ -76,6 +76,7 @@ database = {
   maintenance_window    = "sun:19:30-sun:20:30"
   database_name         = "codemate"
   deletion_protection   = true
+  final_snapshot        = true
   app_user_secret_name  = "database"
   read_replicas         = { count = 1, instance_class = "db.t4g.small" }
   cross_region_backup   = { region = "ap-northeast-1", retention_days = 7 }

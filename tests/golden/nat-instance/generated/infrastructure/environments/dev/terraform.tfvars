@@ -62,6 +62,7 @@ database = {
   maintenance_window    = "sun:19:30-sun:20:30"
   database_name         = "codemate"
   deletion_protection   = false
+  final_snapshot        = false
   app_user_secret_name  = "database"
 }
 

@@ -1,0 +1,199 @@
+"""Spec changes that would destroy and recreate a stateful resource, named before they are written.
+
+REPLACING is the one table of which spec fields reach an argument the AWS provider (hashicorp/aws
+6.x) marks ForceNew, or otherwise destroys state through, on the resources that hold data: the
+database and its replicas, the cache, the buckets, the KMS keys, the ECR repositories and the
+Terraform state itself. `tfgen render` and `tfgen check` compare each environment's spec with
+the terraform.tfvars the tree on disk holds (what was last rendered and committed) and report
+every such change with the resource it replaces and the safe way to make it; `render` refuses
+it for a protected environment (database deletion protection on) without --allow-replace.
+
+Arguments that are updated in place are deliberately absent: the instance's identifier (renamed
+in place since provider 5.0), its class, storage, Multi-AZ and engine_version upwards (a major
+upgrade is an in-place spec change), the cache's node type, shards and replicas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from codemate_tfgen import hcl
+from codemate_tfgen.layout import ROOT
+from codemate_tfgen.render.context import Context
+from codemate_tfgen.spec.load import JsonPath, Spec, format_path
+
+NEW_ENVIRONMENT = ("stand up a new environment with the new value (a spec of its own), move the data into it "
+                   "by snapshot restore (docs/operations.md), switch DNS, then destroy and retire this one")
+
+
+@dataclass(frozen=True)
+class Replacing:
+    field: JsonPath  # the spec field
+    when: Literal["changed", "lowered", "key removed"]
+    resources: str  # what is destroyed and created again
+    argument: str  # the replace-forcing argument the field reaches
+    safe_way: str
+
+
+REPLACING: tuple[Replacing, ...] = (
+    Replacing(("region",), "changed",
+              "every resource of the environment, among them module.rds.aws_db_instance.this, "
+              "module.elasticache.aws_elasticache_replication_group.this, the buckets, the KMS keys and the ECR "
+              "repositories", "region (each resource's, from the provider)", NEW_ENVIRONMENT),
+    Replacing(("project",), "changed",
+              "module.elasticache.aws_elasticache_replication_group.this, module.s3.aws_s3_bucket.files, "
+              "module.s3.aws_s3_bucket.logs, module.codepipeline.aws_s3_bucket.artifacts, "
+              "module.ecr.aws_ecr_repository.this", "replication_group_id, bucket and name (they carry the project)",
+              "keep the project's name in the spec (tags can carry a new one); " + NEW_ENVIRONMENT),
+    Replacing(("database", "database_name"), "changed",
+              "module.rds.aws_db_instance.this and its read replicas", "db_name",
+              "keep the spec's value: create the new database inside the instance (CREATE DATABASE as the master "
+              "user), copy the data (pg_dump | pg_restore) and point the services at it"),
+    Replacing(("database", "cross_region_backup", "region"), "changed",
+              "module.rds.aws_kms_key.backup_replica[0] and "
+              "module.rds.aws_db_instance_automated_backups_replication.this[0]: the backups replicated so far "
+              "stay only as long as their old key, which is scheduled for deletion", "region",
+              "keep the old key: before applying, `terraform state rm 'module.rds.aws_kms_key.backup_replica[0]'` "
+              "(and its alias) so the destroy leaves it, and delete it after the old backups' retention"),
+    Replacing(("database", "cross_region_backup", "retention_days"), "changed",
+              "module.rds.aws_db_instance_automated_backups_replication.this[0] (replication stops, then starts "
+              "again from the newest backup)", "retention_period",
+              "apply it right after a backup window, when the newest backup is recent"),
+    Replacing(("cache", "engine_version"), "lowered",
+              "module.elasticache.aws_elasticache_replication_group.this (sessions and cached data)",
+              "engine_version (ElastiCache cannot downgrade)",
+              "keep the version; to go back, restore a snapshot taken before the upgrade into a new replication "
+              "group"),
+    Replacing(("network", "vpc_cidr"), "changed",
+              "module.vpc.aws_vpc.this and everything in it; the database and the cache cannot leave their "
+              "subnets, so the apply fails halfway", "cidr_block", NEW_ENVIRONMENT),
+    Replacing(("network", "availability_zones"), "changed",
+              "module.vpc.aws_subnet.* of the changed zones, which hold the database and the cache: the apply fails "
+              "halfway", "availability_zone", NEW_ENVIRONMENT),
+    Replacing(("network", "private_db_subnets"), "changed",
+              "module.vpc.aws_subnet.private_db, which holds the database and the cache: the apply fails halfway",
+              "cidr_block", NEW_ENVIRONMENT),
+    Replacing(("services",), "key removed",
+              "module.ecr.aws_ecr_repository.this[\"<service>\"] with every image in it, and the service's log "
+              "group", "for_each key",
+              "keep the service with desired_count, min_count and max_count 0 until its images and logs are no "
+              "longer needed"),
+    Replacing(("backend", "bucket"), "changed",
+              "the Terraform state: the new bucket holds none, so the next plan would create every resource again "
+              "beside the live ones", "backend bucket",
+              "after rendering, run scripts/migrate-state.sh ENV, which copies the state into the new backend"),
+    Replacing(("backend", "region"), "changed",
+              "the Terraform state: the bucket in the new region holds none, so the next plan would create every "
+              "resource again beside the live ones", "backend region",
+              "after rendering, run scripts/migrate-state.sh ENV, which copies the state into the new backend"),
+)
+
+
+@dataclass(frozen=True)
+class Replacement:
+    env: str
+    where: str  # file:line:col of the field in the spec
+    path: str  # the field, as $.a.b
+    old: Any
+    new: Any
+    rule: Replacing
+    protected: bool  # the environment's database has deletion protection
+
+    def __str__(self) -> str:
+        change = f"{self.old!r} -> {self.new!r}" if self.rule.when != "key removed" else f"{self.old!r} removed"
+        return (f"{self.where}: {self.path}: {change} in {self.env} destroys and recreates {self.rule.resources} "
+                f"({self.rule.argument}); the safe way: {self.rule.safe_way}")
+
+
+def _plain(value: Any) -> Any:
+    """A value python-hcl2 read back, as the spec wrote it (strings without their quotes)."""
+    if isinstance(value, str):
+        return hcl.unquote(value) if value.startswith('"') else value
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items() if not key.startswith("__")}
+    return value
+
+
+def _committed(out: Path, env: str) -> dict[JsonPath, Any] | None:
+    """The spec's sections as the tree on disk holds them (its terraform.tfvars and backend.tf),
+    by spec path, or None for a new environment."""
+    folder = out / ROOT / "environments" / env
+    if not (folder / "terraform.tfvars").is_file():
+        return None
+    texts = {name: (folder / name).read_text("utf-8") for name in ("terraform.tfvars", "backend.tf")
+             if (folder / name).is_file()}
+    parsed = hcl.parse_all(list(texts.values()), hcl.parse_cache(), jobs=1)
+    data = {name: parsed[text] for name, text in texts.items() if not isinstance(parsed[text], hcl.ParseFailure)}
+    if "terraform.tfvars" not in data:
+        return None  # not Terraform tfgen wrote: `check` reports the file itself
+    sections: dict[JsonPath, Any] = {("$variable", name): value
+                                     for name, value in _plain(data["terraform.tfvars"]).items()}
+    if "backend.tf" in data:
+        terraform = _plain(data["backend.tf"])["terraform"]
+        sections[("backend",)] = next(iter(terraform[0]["backend"][0].values()))
+    return sections
+
+
+def _by_spec(context: Context, sections: dict[JsonPath, Any]) -> dict[JsonPath, Any]:
+    """Root variables (keyed ("$variable", name)) re-keyed by the spec path they carry. The first
+    variable of a path is the one carrying it; later ones are derived from it (the ELB account of
+    the region), so they never take its place."""
+    found = {path: value for path, value in sections.items() if path[0] != "$variable"}
+    for variable in context.variables:
+        if variable.spec_path and ("$variable", variable.name) in sections:
+            found.setdefault(variable.spec_path, sections[("$variable", variable.name)])
+    return found
+
+
+def _lookup(sections: dict[JsonPath, Any], field: JsonPath) -> tuple[bool, Any]:
+    """The value of a spec field (found, value): the section carrying it, then the keys below."""
+    for section, value in sections.items():
+        if field[:len(section)] == section:
+            for key in field[len(section):]:
+                if not isinstance(value, dict) or key not in value:
+                    return False, None
+                value = value[key]
+            return True, value
+    return False, None
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in str(text).split(".") if part.isdigit())
+
+
+def _changes(rule: Replacing, old: Any, new: Any) -> Iterator[tuple[JsonPath, Any, Any]]:
+    if rule.when == "key removed":
+        for key in sorted(set(old or {}) - set(new or {})):
+            yield (key,), key, None
+    elif rule.when == "lowered":
+        if _version(new) < _version(old):
+            yield (), old, new
+    elif old != new:
+        yield (), old, new
+
+
+def replacements(out: Path, spec: Spec, context: Context) -> list[Replacement]:
+    """Every change of REPLACING between the tree on disk and this environment's spec."""
+    committed = _committed(out, spec.name)
+    if committed is None:
+        return []
+    before = _by_spec(context, committed)
+    after = _by_spec(context, {**{("$variable", name): value for name, value in context.values.items()},
+                               ("backend",): context.backend})
+    protected = any(_lookup(values, ("database", "deletion_protection"))[1] for values in (before, after))
+    found = []
+    for rule in REPLACING:
+        had, old = _lookup(before, rule.field)
+        has, new = _lookup(after, rule.field)
+        if not (had and (has or rule.when == "key removed")):
+            continue  # created or removed as a whole: nothing is replaced
+        for below, was, becomes in _changes(rule, old, new):
+            path = rule.field + below
+            where = spec.location(rule.field if rule.when == "key removed" else path)
+            found.append(Replacement(spec.name, str(where), format_path(path), was, becomes, rule, protected))
+    return found

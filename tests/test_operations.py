@@ -1,0 +1,373 @@
+"""Operations that outlive the first apply: teardown, major upgrades, restores (docs/operations.md).
+
+Each test renders the all-options golden variant (a database with a read replica and backups
+replicated to a second region) with the values it asserts set by the test itself, then plans
+or applies it in the offline harness, as an operator would run the documented steps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+from conftest import GOLDEN, project_of, tree_files, write_tree
+
+from codemate_tfgen import pipeline
+from codemate_tfgen.verify.replacing import REPLACING
+from terraform_harness import Account, depends_on, run_terraform, terraform_graph
+
+VARIANT = GOLDEN / "all-options" / "specs"
+INSTANCE = "module.rds.aws_db_instance.this"
+REPLICA = "module.rds.aws_db_instance.replica[0]"
+
+
+def rendered(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    """The variant's prod spec changed by `change`, rendered into tmp_path/out (the same
+    directory every time, so an Account's state of it carries over): its prod root module."""
+    specs = tmp_path / "specs"
+    if not specs.exists():
+        shutil.copytree(VARIANT, specs)  # the symlinked bases are copied as files
+    data = yaml.safe_load((specs / "prod.yaml").read_text())
+    change(data)
+    (specs / "prod.yaml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    return write_tree(pipeline.build(project_of(specs), ())[0], tmp_path / "out") / "environments" / "prod"
+
+
+def database(**values: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda data: data.setdefault("database", {}).update(values)
+
+
+def planned_instance(tmp_path: Path, **values: Any) -> dict[str, Any]:
+    result = run_terraform(rendered(tmp_path, database(**values)))
+    assert [str(d) for d in result.errors] == []
+    return result.planned_values[INSTANCE]
+
+
+# --- teardown keeps the data (finding 1) -----------------------------------------------------
+
+
+@pytest.mark.slow  # real Terraform
+def test_an_unprotected_database_still_leaves_a_final_snapshot_and_its_backups(tmp_path):
+    """Turning deletion protection off for a destroy must not also drop the final snapshot and
+    the automated backups: the three are separate settings."""
+    instance = planned_instance(tmp_path, deletion_protection=False, final_snapshot=True,
+                                retain_automated_backups=True)
+    assert instance["deletion_protection"] is False
+    assert instance["skip_final_snapshot"] is False
+    assert instance["delete_automated_backups"] is False
+    # Named after the key, which exists only once applied: not a fixed name a second destroy finds taken.
+    assert "final_snapshot_identifier" not in instance
+
+
+@pytest.mark.slow  # real Terraform
+def test_a_disposable_database_keeps_nothing(tmp_path):
+    instance = planned_instance(tmp_path, deletion_protection=False, final_snapshot=False,
+                                retain_automated_backups=False)
+    assert (instance["skip_final_snapshot"], instance["delete_automated_backups"]) == (True, True)
+    assert instance["final_snapshot_identifier"] is None
+
+
+@pytest.mark.slow  # real Terraform
+def test_protection_alone_does_not_decide_the_snapshot(tmp_path):
+    instance = planned_instance(tmp_path, deletion_protection=True, final_snapshot=False,
+                                retain_automated_backups=False)
+    assert (instance["deletion_protection"], instance["skip_final_snapshot"]) == (True, True)
+
+
+@pytest.mark.slow  # real Terraform
+def test_the_final_snapshot_is_named_after_the_instance_and_its_key(tmp_path):
+    prod = rendered(tmp_path, database(final_snapshot=True))
+    result = run_terraform(prod, apply=True)
+    assert [str(d) for d in result.errors] == []
+    instance = result.resource(INSTANCE)
+    key = result.resource("module.rds.aws_kms_key.this")
+    assert instance["final_snapshot_identifier"] == f"{instance['identifier']}-final-{key['key_id']}"
+
+
+# --- major version upgrade (finding 8) -------------------------------------------------------
+
+
+@pytest.mark.slow  # real Terraform
+def test_a_major_upgrade_is_an_in_place_change_of_the_spec(tmp_path):
+    """16 -> 17 with a read replica: the instance is updated in place with the flag RDS needs,
+    at once (its old parameter group can be deleted only after it has left it); the parameter
+    groups take the new family, created before the old ones are destroyed; the replica, which
+    RDS upgrades with its primary, changes after it."""
+    account = Account()
+    prod = rendered(tmp_path, database(engine_version="16"))
+    first = run_terraform(prod, apply=True, account=account)
+    assert [str(d) for d in first.errors] == []
+    assert first.resource(INSTANCE)["engine_version"] == "16"
+
+    assert rendered(tmp_path, database(engine_version="17")) == prod
+    upgrade = run_terraform(prod, account=account)
+    assert [str(d) for d in upgrade.errors] == []
+    actions = upgrade.planned_actions
+    assert actions[INSTANCE] == ["update"]
+    deleted = sorted(a for a, act in actions.items() if "delete" in act and "aws_db_parameter_group" not in a)
+    assert deleted == []
+    instance = upgrade.planned_values[INSTANCE]
+    assert (instance["engine_version"], instance["allow_major_version_upgrade"]) == ("17", True)
+    assert instance["apply_immediately"] is True
+    assert upgrade.planned_values[REPLICA]["apply_immediately"] is True
+    groups = [a for a in actions if "aws_db_parameter_group" in a]
+    assert sorted(groups) == [f"module.rds.aws_db_parameter_group.{g}" for g in ("replica[0]", "this")]
+    assert {upgrade.planned_values[g]["family"] for g in groups} == {"postgres17"}
+
+    main = hcl2.loads((prod.parent.parent / "modules" / "database" / "rds" / "main.tf").read_text())
+    for block in main["resource"]:
+        for name, body in block.get('"aws_db_parameter_group"', {}).items():
+            assert body["lifecycle"][0]["create_before_destroy"] is True, name
+            assert "name" not in body and "name_prefix" in body, name  # a second group beside the first
+    assert depends_on(terraform_graph(prod), "module.rds.aws_db_instance.replica", INSTANCE)
+
+
+# --- retiring an environment (class: no orphaned infrastructure) ------------------------------
+
+
+def environment_of(specs: Path) -> str:
+    return sorted(p.stem for p in specs.glob("*.yaml") if not p.name.startswith("_"))[-1]
+
+
+def test_a_root_whose_spec_is_gone_is_neither_rendered_away_nor_passed(cli, specs, tmp_path):
+    out = tmp_path / "out"
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    env = environment_of(specs)
+    root = out / "infrastructure" / "environments" / env
+    before = tree_files(out)
+    (specs / f"{env}.yaml").unlink()
+    for command in (("render",), ("render", "--dry-run"), ("render", environment_of(specs)), ("check",)):
+        code, _, err = cli(*command, "--specs", specs, "--out", out)
+        assert code == 2, command
+        assert f"`tfgen retire {env}`" in err and f"scripts/destroy.sh {env}" in err, err
+    assert tree_files(out) == before
+    destroy = (out / "infrastructure" / "scripts" / "destroy.sh").read_text()
+    assert f"'{env}'" in destroy.partition("ENVIRONMENTS=")[2].splitlines()[0]
+    assert root.is_dir()
+
+
+def test_retire_removes_the_root_and_the_scripts_forget_it(cli, specs, tmp_path):
+    out = tmp_path / "out"
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    env = environment_of(specs)
+    code, _, err = cli("retire", env, "--specs", specs, "--out", out)
+    assert code == 2 and "still has a spec" in err  # destroy first, while the spec exists
+    (specs / f"{env}.yaml").unlink()
+    code, stdout, err = cli("retire", env, "--specs", specs, "--out", out)
+    assert code == 0, err
+    assert f"removed: infrastructure/environments/{env}/main.tf" in stdout
+    assert not (out / "infrastructure" / "environments" / env).exists()
+    destroy = (out / "infrastructure" / "scripts" / "destroy.sh").read_text()
+    assert f"'{env}'" not in destroy.partition("ENVIRONMENTS=")[2].splitlines()[0]
+    assert cli("check", "--specs", specs, "--out", out)[0] == 0
+    code, _, err = cli("retire", env, "--specs", specs, "--out", out)
+    assert code == 2 and f"no root of '{env}'" in err
+
+
+# --- a change that replaces a stateful resource is named first (class) ------------------------
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = data
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    return change
+
+
+def _all(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        for each in changes:
+            each(data)
+    return change
+
+
+def _remove_service(name: str) -> Callable[[dict[str, Any]], None]:
+    return lambda data: data["services"].pop(name)
+
+
+# What the variant starts from (set here, so the test depends on no spec's value) and, per field
+# of replacing.REPLACING, a change of it.
+BASELINE = _all(_set("database.deletion_protection", True), _set("database.database_name", "codemate"),
+                _set("cache.engine_version", "7.1"),
+                _set("database.cross_region_backup", {"region": "ap-northeast-1", "retention_days": 7}))
+CHANGES: dict[tuple[str, ...], Callable[[dict[str, Any]], None]] = {
+    ("region",): _all(_set("region", "ap-northeast-3"),
+                      _set("network.availability_zones", ["ap-northeast-3a", "ap-northeast-3c"])),
+    ("project",): _set("project", "codemate-next"),
+    ("database", "database_name"): _set("database.database_name", "app"),
+    ("database", "cross_region_backup", "region"): _set("database.cross_region_backup.region", "ap-southeast-1"),
+    ("database", "cross_region_backup", "retention_days"): _set("database.cross_region_backup.retention_days", 14),
+    ("cache", "engine_version"): _set("cache.engine_version", "7.0"),
+    ("network", "vpc_cidr"): _all(_set("network.vpc_cidr", "10.1.0.0/16"),
+                                  _set("network.public_subnets", ["10.1.1.0/24", "10.1.2.0/24"]),
+                                  _set("network.private_app_subnets", ["10.1.11.0/24", "10.1.12.0/24"]),
+                                  _set("network.private_db_subnets", ["10.1.21.0/24", "10.1.22.0/24"])),
+    ("network", "availability_zones"): _set("network.availability_zones", ["ap-northeast-2a", "ap-northeast-2b"]),
+    ("network", "private_db_subnets"): _set("network.private_db_subnets", ["10.0.23.0/24", "10.0.24.0/24"]),
+    ("services",): _remove_service("worker"),
+    ("backend", "bucket"): _set("backend.bucket", "codemate-terraform-state-next"),
+    ("backend", "region"): _set("backend.region", "ap-northeast-1"),
+}
+
+
+def test_every_field_of_the_table_has_a_change_here():
+    assert set(CHANGES) == {rule.field for rule in REPLACING}
+
+
+def _variant(tmp_path: Path, *changes: Callable[[dict[str, Any]], None]) -> tuple[Path, Path]:
+    specs, out = tmp_path / "variant", tmp_path / "out"  # tmp_path/specs is the cli fixture's project
+    if not specs.exists():
+        shutil.copytree(VARIANT, specs)
+    data = yaml.safe_load((specs / "prod.yaml").read_text())
+    for change in changes:
+        change(data)
+    (specs / "prod.yaml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    return specs, out
+
+
+@pytest.mark.parametrize("field", list(CHANGES), ids=".".join)
+def test_a_replacing_change_is_named_and_refused_in_a_protected_environment(tmp_path, cli, field):
+    specs, out = _variant(tmp_path, BASELINE)
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert code == 0, err
+    before = tree_files(out)
+    _variant(tmp_path, CHANGES[field])
+    rule = next(rule for rule in REPLACING if rule.field == field)
+    named = f"$.{'.'.join(field)}"
+
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if f": {named}" in line and " in prod destroys and recreates " in line]
+    assert lines and all(rule.resources in line and rule.safe_way in line for line in lines), err
+    assert lines[0].startswith("variant/"), lines[0]  # the file and line that set it (or its section)
+    assert "--allow-replace" in err
+    assert tree_files(out) == before
+
+    code, _, err = cli("check", "--specs", specs, "--out", out)
+    assert code == 1 and f": {named}" in err
+
+    code, _, err = cli("render", "--allow-replace", "--specs", specs, "--out", out)
+    assert code == 0 and f": {named}" in err
+    assert cli("check", "--specs", specs, "--out", out)[0] == 0
+
+
+def test_an_unprotected_environment_is_told_but_not_refused(tmp_path, cli):
+    specs, out = _variant(tmp_path, BASELINE, _set("database.deletion_protection", False))
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    _variant(tmp_path, CHANGES[("database", "database_name")])
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert code == 0
+    assert "$.database.database_name: 'codemate' -> 'app' in prod destroys and recreates" in err
+
+
+def test_changes_made_in_place_are_not_named(tmp_path, cli):
+    specs, out = _variant(tmp_path, BASELINE)
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    _variant(tmp_path, _set("database.instance_class", "db.t4g.medium"),
+             _set("database.read_replicas.instance_class", "db.t4g.medium"),
+             _set("cache.node_type", "cache.t4g.medium"), _set("database.multi_az", True),
+             lambda data: data["database"].pop("cross_region_backup"))
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert (code, "destroys and recreates" in err) == (0, False), err
+
+
+# --- restores (findings 2 and 3): after the runbook's steps a plan replaces nothing -------------
+
+# Arguments of aws_db_instance the provider marks ForceNew that an imported instance could hold
+# differently from the configuration (hashicorp/aws internal/service/rds/instance.go).
+INSTANCE_FORCE_NEW = ("kms_key_id", "db_name", "username", "storage_encrypted", "engine")
+
+
+def runbook_commands(tree: Path) -> tuple[list[str], list[str]]:
+    """The addresses the generated README's in-region restore removes from the state, and those
+    it imports, in its order."""
+    text = (tree / "README.md").read_text()
+    section = text[text.index("**Restore the database in its region**"):text.index("**Restore in the second region**")]
+    removed = [address.strip("'") for address in re.findall(r'terraform -chdir="\$tf" state rm (\S+)', section)]
+    imported = re.findall(r'terraform -chdir="\$tf" import (\S+) "\$id"', section)
+    return removed, imported
+
+
+def _runbook_state(state_text: str, tree: Path, *, key: str | None = None) -> str:
+    """The state after the runbook: the renames it makes leave the old replicas following the
+    damaged instance (what AWS reports of them from then on); then its `terraform state rm`
+    and `terraform import` of the restored instance under the old name: a new resource, its own
+    key where it was restored with one, and nothing of what only the configuration sets."""
+    removed, imported = runbook_commands(tree)
+    assert imported == ["module.rds.aws_db_instance.this"] and imported[0] in removed
+    state = json.loads(state_text)
+    for resource in state["resources"]:
+        if (resource.get("module"), resource["type"], resource["name"]) == ("module.rds", "aws_db_instance", "replica"):
+            for instance in resource["instances"]:
+                instance["attributes"]["replicate_source_db"] += "-damaged"
+
+    def address(resource: dict) -> str:
+        return ".".join(filter(None, (resource.get("module"), resource["type"], resource["name"])))
+
+    state["resources"] = [r for r in state["resources"] if address(r) not in removed or address(r) in imported]
+    [instance] = [r for r in state["resources"] if address(r) == imported[0]]
+    attributes = instance["instances"][0]["attributes"]
+    attributes.update(id="db-RESTOREDINSTANCE0000000000", resource_id="db-RESTOREDINSTANCE0000000000",
+                      final_snapshot_identifier=None, apply_immediately=None, allow_major_version_upgrade=None,
+                      latest_restorable_time="2026-12-05T03:00:00Z")
+    if key is not None:
+        attributes["kms_key_id"] = key
+    state["serial"] += 1
+    return json.dumps(state)
+
+
+@pytest.fixture(scope="module")
+def restored(tmp_path_factory):
+    """The variant (a read replica, backups replicated to a second region) applied in an account."""
+    tmp_path = tmp_path_factory.mktemp("restore")
+    prod = rendered(tmp_path, database(deletion_protection=True))
+    account = Account()
+    result = run_terraform(prod, apply=True, account=account)
+    assert [str(d) for d in result.errors] == []
+    return prod, account, account.states[str(prod.resolve())], result.resource(INSTANCE)
+
+
+def _plan_after(restored, **edit: Any):
+    prod, account, state, before = restored
+    account.states[str(prod.resolve())] = _runbook_state(state, prod.parent.parent, **edit)
+    try:
+        plan = run_terraform(prod, account=account)
+    finally:
+        account.states[str(prod.resolve())] = state
+    assert [str(d) for d in plan.errors] == []
+    return plan, before
+
+
+@pytest.mark.slow  # real Terraform
+def test_an_in_region_restore_recreates_the_replicas_against_the_restored_instance(restored):
+    plan, before = _plan_after(restored)
+    replaced = {a: act for a, act in plan.planned_actions.items() if "delete" in act}
+    created = sorted(a for a, act in plan.planned_actions.items() if act == ["create"])
+    assert (replaced, created) == ({}, [REPLICA])
+    assert plan.planned_actions[INSTANCE] == ["update"]  # what only the configuration sets
+    assert plan.planned_values[REPLICA]["replicate_source_db"] == before["identifier"]
+    for argument in INSTANCE_FORCE_NEW:
+        assert plan.planned_values[INSTANCE][argument] == before[argument], argument
+
+
+@pytest.mark.slow  # real Terraform
+def test_a_restore_with_another_key_keeps_it(restored):
+    """In the second region the instance is restored with the replicated backups' key; the
+    module's own key must not replace it."""
+    key = "arn:aws:kms:ap-northeast-1:123456789012:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+    plan, before = _plan_after(restored, key=key)
+    assert {a: act for a, act in plan.planned_actions.items() if "delete" in act} == {}
+    assert plan.planned_values[INSTANCE]["kms_key_id"] == key
+    for argument in INSTANCE_FORCE_NEW:
+        if argument != "kms_key_id":
+            assert plan.planned_values[INSTANCE][argument] == before[argument], argument
