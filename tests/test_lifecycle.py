@@ -171,10 +171,6 @@ def edit_spec(spec: Path, section: str, key: str, value) -> None:
     spec.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-PENDING = "needs the template side of issue 18 finding {} ({} branch), not on main yet"
-
-
-@pytest.mark.xfail(strict=True, reason=PENDING.format(8, "data-ops"))
 def test_postgresql_major_upgrade_is_applied_in_place(specs, tmp_path):
     env = DISPOSABLE[0]
     spec = specs / f"{env}.yaml"

@@ -19,8 +19,8 @@ from conftest import REPO, TEAM_GENERATED, TEAM_SPECS, plan_values, planned_run
 from support import credential_shapes
 
 from codemate_tfgen.cli import main
-from codemate_tfgen.spec.valid import load_valid_specs
 from codemate_tfgen.spec.load import environment_names
+from codemate_tfgen.spec.valid import load_valid_specs
 from terraform_harness import Account, fmt_check, run_terraform
 
 pytestmark = pytest.mark.infra
