@@ -132,6 +132,10 @@ def test_what_a_destroy_empties_follows_the_teardown(env):
     assert values("aws_ecr_repository", "force_delete") == {disposable}
     # Secrets Manager's own default is 30 days; the module's 7 keeps a protected secret restorable.
     assert values("aws_secretsmanager_secret", "recovery_window_in_days") == {0 if disposable else 7}
+    # Unset in the specs: a protected environment's data stores change in their maintenance
+    # window (a class or parameter change restarts them), a disposable one's at once.
+    assert values("aws_db_instance", "apply_immediately") == {disposable}
+    assert values("aws_elasticache_replication_group", "apply_immediately") == {disposable}
 
 
 def test_every_protected_root_holds_the_guard_and_no_disposable_one_does():

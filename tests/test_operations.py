@@ -82,6 +82,17 @@ def test_protection_alone_does_not_decide_the_snapshot(tmp_path):
 
 
 @pytest.mark.slow  # real Terraform
+def test_a_protected_database_changes_in_its_maintenance_window_unless_the_spec_says_otherwise(tmp_path):
+    """Unset, apply_immediately follows teardown (the variant is protected): a class change must
+    not restart production when it is applied. The spec's value wins either way."""
+    instance = planned_instance(tmp_path)
+    assert instance["apply_immediately"] is False
+    assert planned_instance(tmp_path, apply_immediately=True)["apply_immediately"] is True
+    cache = run_terraform(rendered(tmp_path, lambda data: data.setdefault("cache", {}).update(apply_immediately=True)))
+    assert cache.planned_values["module.elasticache.aws_elasticache_replication_group.this"]["apply_immediately"]
+
+
+@pytest.mark.slow  # real Terraform
 def test_the_final_snapshot_is_named_after_the_instance_and_its_key(tmp_path):
     prod = rendered(tmp_path, database(final_snapshot=True))
     result = run_terraform(prod, apply=True)
@@ -101,7 +112,8 @@ def test_a_major_upgrade_is_an_in_place_change_of_the_spec(tmp_path):
     groups take the new family, created before the old ones are destroyed; the replica, which
     RDS upgrades with its primary, changes after it."""
     account = Account()
-    prod = rendered(tmp_path, database(engine_version="16"))
+    # The upgrade's apply is made at once (the documented step for a protected environment).
+    prod = rendered(tmp_path, database(engine_version="16", apply_immediately=True))
     first = run_terraform(prod, apply=True, account=account)
     assert [str(d) for d in first.errors] == []
     assert first.resource(INSTANCE)["engine_version"] == "16"

@@ -145,7 +145,7 @@ resource "aws_elasticache_replication_group" "this" {
   snapshot_window            = var.snapshot_window
   maintenance_window         = var.maintenance_window
   auto_minor_version_upgrade = true
-  apply_immediately          = false
+  apply_immediately          = var.apply_immediately
   final_snapshot_identifier  = var.final_snapshot ? "${var.replication_group_id}-final-${terraform_data.created[0].output}" : null
 
   dynamic "log_delivery_configuration" {

@@ -110,6 +110,11 @@ variable "slow_log_group_name" {
   default     = null
 }
 
+variable "apply_immediately" {
+  description = "Make changes of the replication group when applied (restarting where the change needs it) instead of in the next maintenance window"
+  type        = bool
+}
+
 variable "kms_key_deletion_window_days" {
   description = "Days a scheduled deletion of the encryption key can still be cancelled"
   type        = number

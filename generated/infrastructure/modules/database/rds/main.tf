@@ -211,12 +211,12 @@ resource "aws_db_instance" "this" {
   final_snapshot_identifier = var.final_snapshot ? "${var.identifier}-final-${aws_kms_key.this.key_id}" : null
 
   # A major version is a spec change (engine_version): RDS upgrades the in-region read replicas
-  # with the primary. Changes are made when they are applied, not in a later maintenance
-  # window: the instance must have left the old family's parameter group before that group
-  # is deleted, and a plan reviewed now should be what runs now.
+  # with the primary. Such a change needs apply_immediately: the instance must have left the old
+  # family's parameter group before that group is deleted. Otherwise a protected environment's
+  # changes wait for the maintenance window rather than restart production when applied.
   auto_minor_version_upgrade  = true
   allow_major_version_upgrade = true
-  apply_immediately           = true
+  apply_immediately           = var.apply_immediately
 
   enabled_cloudwatch_logs_exports = var.enabled_cloudwatch_logs_exports
 
@@ -277,7 +277,7 @@ resource "aws_db_instance" "replica" {
   deletion_protection     = false
 
   auto_minor_version_upgrade = true
-  apply_immediately          = true
+  apply_immediately          = var.apply_immediately
   maintenance_window         = var.maintenance_window
 
   database_insights_mode                = "standard"

@@ -197,6 +197,11 @@ variable "monitoring_interval" {
   }
 }
 
+variable "apply_immediately" {
+  description = "Make changes of the instance and its read replicas when applied (restarting where the change needs it) instead of in the next maintenance window"
+  type        = bool
+}
+
 variable "kms_key_deletion_window_days" {
   description = "Days a scheduled deletion of the storage key can still be cancelled"
   type        = number

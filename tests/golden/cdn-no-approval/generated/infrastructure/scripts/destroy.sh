@@ -50,7 +50,7 @@ select_environment() {
 }
 # teardown: protected in their specs. Terraform would refuse their destroy plan too (the root's
 # terraform_data.teardown_guard has prevent_destroy); this says why, and what to do, first.
-readonly PROTECTED=()
+readonly PROTECTED=('dev')
 
 usage() {
   cat <<EOF
