@@ -20,8 +20,10 @@ import yaml
 from conftest import GOLDEN, project_of, tree_files, write_tree
 
 from codemate_tfgen import pipeline
+from codemate_tfgen.spec.schema import resolve, spec_schema
 from codemate_tfgen.verify.replacing import REPLACING
 from terraform_harness import Account, depends_on, run_terraform, terraform_graph
+from terraform_harness.provider import REPLACE_FORCING
 
 VARIANT = GOLDEN / "all-options" / "specs"
 INSTANCE = "module.rds.aws_db_instance.this"
@@ -210,7 +212,7 @@ def _remove_service(name: str) -> Callable[[dict[str, Any]], None]:
 # What the variant starts from (set here, so the test depends on no spec's value) and, per field
 # of replacing.REPLACING, a change of it.
 BASELINE = _all(_set("database.deletion_protection", True), _set("database.database_name", "codemate"),
-                _set("cache.engine_version", "7.1"),
+                _set("cache.engine_version", "7.1"), _set("cache.cluster_mode", True),
                 _set("database.cross_region_backup", {"region": "ap-northeast-1", "retention_days": 7}))
 CHANGES: dict[tuple[str, ...], Callable[[dict[str, Any]], None]] = {
     ("region",): _all(_set("region", "ap-northeast-3"),
@@ -220,6 +222,7 @@ CHANGES: dict[tuple[str, ...], Callable[[dict[str, Any]], None]] = {
     ("database", "cross_region_backup", "region"): _set("database.cross_region_backup.region", "ap-southeast-1"),
     ("database", "cross_region_backup", "retention_days"): _set("database.cross_region_backup.retention_days", 14),
     ("cache", "engine_version"): _set("cache.engine_version", "7.0"),
+    ("cache", "cluster_mode"): _set("cache.cluster_mode", False),
     ("network", "vpc_cidr"): _all(_set("network.vpc_cidr", "10.1.0.0/16"),
                                   _set("network.public_subnets", ["10.1.1.0/24", "10.1.2.0/24"]),
                                   _set("network.private_app_subnets", ["10.1.11.0/24", "10.1.12.0/24"]),
@@ -232,8 +235,50 @@ CHANGES: dict[tuple[str, ...], Callable[[dict[str, Any]], None]] = {
 }
 
 
+def _remove(path: str) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        node.pop(last)
+    return change
+
+
+# Per field of the table that a spec can leave out (it, or a section holding it, is optional in
+# the schema), a removal of it: what it reached is destroyed as surely as by a change.
+REMOVALS: dict[tuple[str, ...], Callable[[dict[str, Any]], None]] = {
+    ("database", "cross_region_backup", "region"): _remove("database.cross_region_backup"),
+    ("database", "cross_region_backup", "retention_days"): _remove("database.cross_region_backup"),
+}
+
+
+def _removable(field: tuple[str, ...]) -> bool:
+    """Whether the schema lets a spec leave `field` out: it or a section above it is optional."""
+    node = resolve(spec_schema())
+    for key in field:
+        if key not in node.get("required", ()):
+            return True
+        node = resolve(node["properties"][key])
+    return False
+
+
 def test_every_field_of_the_table_has_a_change_here():
     assert set(CHANGES) == {rule.field for rule in REPLACING}
+
+
+def test_every_field_of_the_table_a_spec_can_leave_out_has_a_removal_here():
+    assert set(REMOVALS) == {rule.field for rule in REPLACING if rule.when != "key removed" and _removable(rule.field)}
+
+
+def test_each_argument_the_table_says_forces_a_replacement_does_so_in_the_offline_provider():
+    """The table's ForceNew arguments and the stand-in's are one fact in two notations: a field
+    whose argument the stand-in would update in place could be changed in a lifecycle test with
+    nothing replaced. And the message names what it forces."""
+    for rule in REPLACING:
+        for type_name, argument in rule.forces:
+            assert argument in REPLACE_FORCING.get(type_name, ()), (rule.field, type_name, argument)
+            assert argument in rule.argument, (rule.field, argument)
 
 
 def _variant(tmp_path: Path, *changes: Callable[[dict[str, Any]], None]) -> tuple[Path, Path]:
@@ -247,13 +292,14 @@ def _variant(tmp_path: Path, *changes: Callable[[dict[str, Any]], None]) -> tupl
     return specs, out
 
 
-@pytest.mark.parametrize("field", list(CHANGES), ids=".".join)
-def test_a_replacing_change_is_named_and_refused_in_a_protected_environment(tmp_path, cli, field):
+@pytest.mark.parametrize(("field", "removed"), [(field, False) for field in CHANGES] + [(field, True) for field in REMOVALS],
+                         ids=lambda value: ".".join(value) if isinstance(value, tuple) else ("removed" if value else "changed"))
+def test_a_replacing_change_is_named_and_refused_in_a_protected_environment(tmp_path, cli, field, removed):
     specs, out = _variant(tmp_path, BASELINE)
     code, _, err = cli("render", "--specs", specs, "--out", out)
     assert code == 0, err
     before = tree_files(out)
-    _variant(tmp_path, CHANGES[field])
+    _variant(tmp_path, (REMOVALS if removed else CHANGES)[field])
     rule = next(rule for rule in REPLACING if rule.field == field)
     named = f"$.{'.'.join(field)}"
 
@@ -261,6 +307,8 @@ def test_a_replacing_change_is_named_and_refused_in_a_protected_environment(tmp_
     assert code == 2, err
     lines = [line for line in err.splitlines() if f": {named}" in line and " in prod destroys and recreates " in line]
     assert lines and all(rule.resources in line and rule.safe_way in line for line in lines), err
+    gone = removed or rule.when == "key removed"
+    assert all(line.split(" in prod destroys")[0].endswith(" removed") == gone for line in lines), lines
     assert lines[0].startswith("variant/"), lines[0]  # the file and line that set it (or its section)
     assert "--allow-replace" in err
     assert tree_files(out) == before
@@ -288,7 +336,7 @@ def test_changes_made_in_place_are_not_named(tmp_path, cli):
     _variant(tmp_path, _set("database.instance_class", "db.t4g.medium"),
              _set("database.read_replicas.instance_class", "db.t4g.medium"),
              _set("cache.node_type", "cache.t4g.medium"), _set("database.multi_az", True),
-             lambda data: data["database"].pop("cross_region_backup"))
+             _set("database.cross_region_backup.retention_days", 7))
     code, _, err = cli("render", "--specs", specs, "--out", out)
     assert (code, "destroys and recreates" in err) == (0, False), err
 

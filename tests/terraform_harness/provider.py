@@ -199,12 +199,18 @@ def acm_validation_options(planned: dict) -> object:
 # Arguments the real provider marks ForceNew (its resource schemas, hashicorp/aws 6.x): a change
 # of one replaces the object.  The types whose replacement loses data or breaks what refers to
 # them, and what the lifecycle tests change; a change of any other argument is an update.
+# codemate_tfgen's REPLACING names its ForceNew arguments (`forces`); each must be here
+# (tests/test_operations.py checks it).
 REPLACE_FORCING = {
     "aws_db_instance": ("availability_zone", "character_set_name", "db_name", "engine", "kms_key_id",
                         "storage_encrypted", "username"),
+    "aws_db_instance_automated_backups_replication": ("kms_key_id", "pre_signed_url", "retention_period",
+                                                      "source_db_instance_arn"),
     "aws_db_parameter_group": ("description", "family", "name", "name_prefix"),
-    "aws_elasticache_replication_group": ("at_rest_encryption_enabled", "kms_key_id",
+    "aws_elasticache_replication_group": ("at_rest_encryption_enabled", "kms_key_id", "port",
                                           "replication_group_id", "subnet_group_name"),
+    "aws_vpc": ("cidr_block",),
+    "aws_subnet": ("availability_zone", "cidr_block", "vpc_id"),
     "aws_s3_bucket": ("bucket", "bucket_prefix"),
     "aws_ecr_repository": ("encryption_configuration", "name"),
     "aws_kms_key": ("customer_master_key_spec", "key_usage", "multi_region"),
