@@ -17,9 +17,10 @@ from typing import Any
 import hcl2
 import pytest
 import yaml
-from conftest import GOLDEN, project_of, tree_files, write_tree
+from conftest import GENERATED, GOLDEN, project_of, tree_files, write_tree
 
 from codemate_tfgen import pipeline
+from codemate_tfgen.layout import DESTROYED_RECORD
 from codemate_tfgen.spec.schema import resolve, spec_schema
 from codemate_tfgen.verify.replacing import REPLACING
 from terraform_harness import Account, depends_on, run_terraform, terraform_graph
@@ -64,7 +65,7 @@ def test_an_unprotected_database_still_leaves_a_final_snapshot_and_its_backups(t
     assert instance["deletion_protection"] is False
     assert instance["skip_final_snapshot"] is False
     assert instance["delete_automated_backups"] is False
-    # Named after the key, which exists only once applied: not a fixed name a second destroy finds taken.
+    # Named after the time it is created, known once applied: not a fixed name a second destroy finds taken.
     assert "final_snapshot_identifier" not in instance
 
 
@@ -95,13 +96,32 @@ def test_a_protected_database_changes_in_its_maintenance_window_unless_the_spec_
 
 
 @pytest.mark.slow  # real Terraform
-def test_the_final_snapshot_is_named_after_the_instance_and_its_key(tmp_path):
+def test_the_final_snapshot_is_named_after_the_instance_and_the_time_it_was_created(tmp_path):
     prod = rendered(tmp_path, database(final_snapshot=True))
     result = run_terraform(prod, apply=True)
     assert [str(d) for d in result.errors] == []
     instance = result.resource(INSTANCE)
-    key = result.resource("module.rds.aws_kms_key.this")
-    assert instance["final_snapshot_identifier"] == f"{instance['identifier']}-final-{key['key_id']}"
+    created = result.resource("module.rds.terraform_data.created[0]")["output"]
+    assert re.fullmatch(r"\d{14}", created)
+    assert instance["final_snapshot_identifier"] == f"{instance['identifier']}-final-{created}"
+
+
+@pytest.mark.parametrize(("module", "type_name"), [("rds", "aws_db_instance"),
+                                                  ("elasticache", "aws_elasticache_replication_group")])
+def test_whatever_replaces_a_data_store_renews_its_final_snapshot_name(module, type_name):
+    """The final snapshot's name comes from a stamp (terraform_data.created) that is replaced with
+    the store: every replace-forcing argument the store sets from a variable or another resource
+    (the offline provider's REPLACE_FORCING, checked against the provider's) must be among the
+    stamp's triggers, or a second replacement would take a snapshot under a name already taken."""
+    main = hcl2.loads((GENERATED / "infrastructure" / "modules" / "database" / module / "main.tf").read_text())
+    blocks = {(kind.strip('"'), name.strip('"')): body for block in main["resource"]
+              for kind, named in block.items() for name, body in named.items()}
+    store, stamp = blocks[(type_name, "this")], blocks[("terraform_data", "created")]
+    forcing = {argument: store[argument] for argument in REPLACE_FORCING[type_name]
+               if isinstance(store.get(argument), str) and store[argument].startswith("${")}
+    assert forcing  # the check ran on something
+    assert {argument: value for argument, value in forcing.items() if value not in stamp["triggers_replace"]} == {}
+    assert f"terraform_data.created[0].output" in store["final_snapshot_identifier"]
 
 
 # --- major version upgrade (finding 8) -------------------------------------------------------
@@ -174,6 +194,13 @@ def test_retire_removes_the_root_and_the_scripts_forget_it(cli, specs, tmp_path)
     code, _, err = cli("retire", env, "--specs", specs, "--out", out)
     assert code == 2 and "still has a spec" in err  # destroy first, while the spec exists
     (specs / f"{env}.yaml").unlink()
+    root = out / "infrastructure" / "environments" / env
+    # Not destroyed yet (no record of destroy.sh's): refused, with the command to run; nothing changes.
+    before = tree_files(out)
+    code, _, err = cli("retire", env, "--specs", specs, "--out", out)
+    assert code == 2 and f"run scripts/destroy.sh {env} first" in err and DESTROYED_RECORD in err, err
+    assert tree_files(out) == before
+    (root / DESTROYED_RECORD).write_text("destroyed 2026-12-05T12:00:00Z: terraform state list was empty\n")
     code, stdout, err = cli("retire", env, "--specs", specs, "--out", out)
     assert code == 0, err
     assert f"removed: infrastructure/environments/{env}/main.tf" in stdout

@@ -416,6 +416,15 @@ def service_target_groups(state) -> frozenset[str]:
                      if isinstance(lb.get("target_group_arn"), str) and lb["target_group_arn"])
 
 
+def final_snapshot(type_name: str, state: dict) -> str | None:
+    """The snapshot AWS takes when this object is deleted, by name, or None."""
+    if type_name == "aws_db_instance" and not state.get("skip_final_snapshot"):
+        return state.get("final_snapshot_identifier")
+    if type_name == "aws_elasticache_replication_group":
+        return state.get("final_snapshot_identifier")
+    return None
+
+
 def refused(summary: str, why: str) -> list:
     return [diagnostic(summary, f"{why} (Emulated by the stand-in provider.)")]
 
@@ -475,6 +484,8 @@ class AwsAccount:
         self.parameter_groups: dict[str, str] = {}  # DB parameter group name -> family
         self.db_members: dict[str, str] = {}  # DB instance identifier -> its parameter group
         self.service_linked_roles = set(service_linked_roles)
+        self.pending_keys: set[str] = set()  # KMS key ARNs scheduled for deletion
+        self.snapshots: dict[str, str] = {}  # final snapshot name -> the KMS key ARN encrypting it
         self.clock = 0.0  # days; every push is later than the one before
         self.pushes = 0
 
@@ -546,6 +557,16 @@ class AwsAccount:
             return refused(f"deleting ELBv2 Target Group ({prior.get('arn')}): ResourceInUse: Target group "
                            f"'{prior.get('arn')}' is currently in use by a listener or a rule",
                            "A listener or listener rule still forwards to it (the provider retries, then gives up).")
+        snapshot = final_snapshot(type_name, prior)
+        if snapshot is not None and snapshot in self.snapshots:
+            code = ("DBSnapshotAlreadyExists: Cannot create the snapshot because a snapshot with the identifier "
+                    if type_name == "aws_db_instance" else "SnapshotAlreadyExistsFault: Snapshot ")
+            return refused(f"deleting {type_name} ({prior.get('id')}): taking its final snapshot: {code}"
+                           f"{snapshot} already exists",
+                           "A final snapshot's name must be new: an earlier deletion's snapshot has it.")
+        if type_name == "aws_db_instance" and not prior.get("skip_final_snapshot") and snapshot is None:
+            return refused(f"deleting RDS DB Instance ({prior.get('identifier')}): final_snapshot_identifier is "
+                           "required when skip_final_snapshot is false", "The provider checks this before deleting.")
         if type_name == "aws_db_parameter_group" and prior.get("name") in self.db_members.values():
             return refused(f"deleting RDS DB Parameter Group ({prior.get('name')}): InvalidDBParameterGroupState: "
                            "One or more database instances are still members of this parameter group "
@@ -609,7 +630,11 @@ class AwsAccount:
             self.db_members.pop(prior.get("identifier"), None)
             if new is not None and new.get("parameter_group_name"):
                 self.db_members[new.get("identifier")] = new.get("parameter_group_name")
-        elif type_name == "aws_iam_service_linked_role" and new is not None:
+        if new is None and type_name == "aws_kms_key":
+            self.pending_keys.add(prior.get("arn"))
+        if new is None and final_snapshot(type_name, prior) is not None:
+            self.snapshots[final_snapshot(type_name, prior)] = prior.get("kms_key_id")
+        if type_name == "aws_iam_service_linked_role" and new is not None:
             self.service_linked_roles.add(new.get("aws_service_name"))
 
     def forgot(self, type_name: str, state) -> bool:
@@ -686,6 +711,11 @@ class AwsAccount:
             return (f"CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to "
                     f"resolve ref {image}: {image}: not found")
         return None
+
+    def api_snapshots(self) -> dict[str, bool]:
+        """The final snapshots deletions left, each with whether it can still be read (its key
+        is not scheduled for deletion: once the key is gone, so is the data)."""
+        return {name: key not in self.pending_keys for name, key in sorted(self.snapshots.items())}
 
     def api_create_service_linked_role(self, service: str) -> None:
         """aws iam create-service-linked-role --aws-service-name SERVICE (what init-backend.sh runs)."""

@@ -170,6 +170,20 @@ resource "aws_iam_role_policy_attachment" "monitoring" {
 # Instance
 ################################################################################
 
+# The final snapshot's name carries the time the instance was created. Its replace-forcing
+# inputs replace this stamp with it, so neither a second destroy nor a second replacement finds
+# the name taken.
+resource "terraform_data" "created" {
+  count = var.final_snapshot ? 1 : 0
+
+  input            = formatdate("YYYYMMDDhhmmss", timestamp())
+  triggers_replace = [var.database_name, var.master_username, aws_kms_key.this.arn]
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
 resource "aws_db_instance" "this" {
   #checkov:skip=CKV_AWS_157: Multi-AZ is set per environment from the spec; dev runs single-AZ by design ("개발 환경: Multi-AZ Disabled").
   #checkov:skip=CKV_AWS_293: Deletion protection is set per environment from the spec; prod and the module default keep it on, disposable dev does not.
@@ -206,9 +220,8 @@ resource "aws_db_instance" "this" {
   deletion_protection      = var.deletion_protection
   delete_automated_backups = !var.retain_automated_backups
   skip_final_snapshot      = !var.final_snapshot
-  # The key's id makes the name new with each rebuilt environment (RDS refuses a snapshot name
-  # that exists); the snapshot is encrypted with that key, which must outlive it (README).
-  final_snapshot_identifier = var.final_snapshot ? "${var.identifier}-final-${aws_kms_key.this.key_id}" : null
+  # Encrypted with the instance's key, which scripts/destroy.sh keeps out of a destroy.
+  final_snapshot_identifier = var.final_snapshot ? "${var.identifier}-final-${terraform_data.created[0].output}" : null
 
   # A major version is a spec change (engine_version): RDS upgrades the in-region read replicas
   # with the primary. Such a change needs apply_immediately: the instance must have left the old

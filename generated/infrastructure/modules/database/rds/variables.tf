@@ -102,7 +102,7 @@ variable "deletion_protection" {
 }
 
 variable "final_snapshot" {
-  description = "Take a final snapshot when the instance is deleted (a destroy, or a change that replaces it), named <identifier>-final-<storage key id>: a rebuilt environment has a new key, so a second destroy never finds the name taken; independent of deletion_protection."
+  description = "Take a final snapshot when the instance is deleted (a destroy, or a change that replaces it), named <identifier>-final-<time the instance was created>: a rebuild or a replacement renews the time, so no later deletion finds the name taken. Its key is kept out of a destroy by scripts/destroy.sh. Independent of deletion_protection."
   type        = bool
   default     = true
 }
