@@ -99,6 +99,20 @@ class UsageError(TfgenError):
     """A command line or file system situation the user has to fix."""
 
 
+class ReplacementRefused(UsageError):
+    """Changes that would replace stateful resources of a protected environment, a line each;
+    the CLI says how to make them anyway."""
+
+    def __init__(self, changes: list[str]):
+        self.changes = changes
+        super().__init__("\n".join(changes))
+
+
+class ValueRefused(UsageError):
+    """A value the user gave (a revision, an environment to copy) that cannot be used. The message
+    names the value; the CLI adds the option that gave it."""
+
+
 class TemplateMistake(TfgenError):
     """A template the project's user wrote does not render: an undefined name, a block left open,
     Jinja syntax, a Terraform variable it never declares. Each line names template:line."""

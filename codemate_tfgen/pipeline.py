@@ -12,6 +12,7 @@ import warnings
 
 from codemate_tfgen import cache, tree
 from codemate_tfgen.errors import (
+    ReplacementRefused,
     SpecProblem,
     SpecWarning,
     TemplateMistake,
@@ -175,9 +176,7 @@ def render_to_disk(project: Project, names: tuple[str, ...], waiting: tree.Waiti
     files, owners, replacing = _against_disk(project, names)
     refused = [str(found) for found in replacing if found.protected and not allow_replace]
     if refused:
-        raise UsageError("\n".join([*refused, "tfgen: these changes replace stateful resources of a protected "
-                                    "environment (database deletion protection on); make them the safe way, or "
-                                    "render with --allow-replace once the data is safe"]))
+        raise ReplacementRefused(refused)
     drift = tree.update_tree(project.out, files, owners, waiting)
     drift.replacing = replacing
     return drift

@@ -30,7 +30,7 @@ import yaml
 from codemate_tfgen import gitrefs
 from codemate_tfgen.aws import CACHE_NODE_TYPES, EC2_INSTANCE_TYPES, FARGATE_MEMORY, RDS_INSTANCE_MEMORY_GIB
 from codemate_tfgen.cost.scenarios import OPTIMIZATIONS
-from codemate_tfgen.errors import Location, SpecError, SpecProblem, UsageError
+from codemate_tfgen.errors import Location, SpecError, SpecProblem, UsageError, ValueRefused
 from codemate_tfgen.spec import schedule
 from codemate_tfgen.spec.load import (
     JsonPath,
@@ -702,7 +702,7 @@ def reference_estimates(ref: str, specs_dir: Path, names: list[str],
     path = Path(ref)
     if path.suffix == ".yaml" and path.is_file():
         if len(names) != 1:
-            raise UsageError(f"--against {ref}: a spec file compares with one environment; name it")
+            raise ValueRefused(f"{ref}: a spec file compares with one environment; name it")
         spec = load_spec(path.parent, path.stem, bases=specs_dir)
         validate(spec)
         return dict.fromkeys(names, estimate(spec, scenario))

@@ -377,7 +377,7 @@ def _merge(base: _Document, top: _Document) -> _Document:
 def environment_names(specs_dir: Path) -> list[str]:
     """Environments are the spec files whose name does not start with `_` (bases do)."""
     if not specs_dir.is_dir():
-        raise UsageError(f"{display_path(specs_dir)}: specs directory not found (use --specs DIR)")
+        raise UsageError(f"{display_path(specs_dir)}: specs directory not found")
     return sorted(p.stem for p in specs_dir.glob("*.yaml") if not p.name.startswith("_"))
 
 
