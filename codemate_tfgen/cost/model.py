@@ -33,6 +33,7 @@ from codemate_tfgen.cost.scenarios import OPTIMIZATIONS
 from codemate_tfgen.errors import Location, SpecError, SpecProblem, UsageError
 from codemate_tfgen.spec import schedule
 from codemate_tfgen.spec.load import (
+    PRICES_FILE,
     JsonPath,
     Spec,
     closest,
@@ -102,9 +103,6 @@ class Estimate:
 # --- price book -----------------------------------------------------------------------------
 
 
-# A project's prices over the shipped book: next to the specs, so a copy of the specs directory
-# (and `--against REF`) carries them.
-PRICES_FILE = "_prices.yaml"
 # The tables that name instance classes, and the classes each may name (codemate_tfgen/aws.py,
 # which the spec rules check the spec against): the book prices nothing the spec refuses.
 CLASS_TABLES: dict[tuple[str, ...], tuple[frozenset[str], str]] = {
