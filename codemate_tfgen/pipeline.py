@@ -197,9 +197,10 @@ def retire(project: Project, envs: tuple[str, ...], waiting: tree.Waiting = tree
                              f"(environments: {', '.join(sorted(on_disk)) or 'none'})")
         record = project.out / ROOT / "environments" / env / DESTROYED_RECORD
         if not record.is_file():
-            raise UsageError(f"{display_path(record.parent)}: no record that '{env}' was destroyed ({DESTROYED_RECORD}, "
-                             f"which scripts/destroy.sh {env} writes once the state holds nothing); run "
-                             f"scripts/destroy.sh {env} first (its spec removed, the script still knows it)")
+            raise UsageError(f"{display_path(record.parent)}: no record that '{env}' was destroyed "
+                             f"({DESTROYED_RECORD}, which scripts/destroy.sh {env} writes once the state holds "
+                             f"nothing); run scripts/destroy.sh {env} first (its spec removed, the script still "
+                             "knows it)")
     files, owners, _ = _against_disk(project, (), frozenset(envs))
     drift = tree.update_tree(project.out, files, owners, waiting)
     tree.forget_records(project.out, envs)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import GENERATED, SPECS, planned, project_of, write_tree
+from support import state_terraform
 
 from codemate_tfgen import pipeline
 from codemate_tfgen.layout import DESTROYED_RECORD
@@ -27,7 +28,6 @@ from codemate_tfgen.render.context import build_context
 from codemate_tfgen.spec.load import environment_names, load_spec
 from terraform_harness import Account, run_terraform
 from terraform_harness.runner import state_resources
-from support import state_terraform
 
 pytestmark = pytest.mark.slow  # real Terraform: not in `scripts/test.sh --fast`
 
@@ -172,8 +172,9 @@ def destroy_with_the_script(tree: Path, env: str, account: Account, work: Path):
     (work / "calls.log").write_text("")
     script = subprocess.run(
         ["bash", str(tree / "scripts" / "destroy.sh"), "--yes", env], capture_output=True, text=True, timeout=60,
-        env={**os.environ, "PATH": f"{work / 'bin'}{os.pathsep}{os.environ['PATH']}", "FAKE_LOG": str(work / "calls.log"),
-             "FAKE_TF_STATE": str(work / "state.json"), "FAKE_TF_DESTROYED": str(work / "destroyed.json")})
+        env={**os.environ, "PATH": f"{work / 'bin'}{os.pathsep}{os.environ['PATH']}",
+             "FAKE_LOG": str(work / "calls.log"), "FAKE_TF_STATE": str(work / "state.json"),
+             "FAKE_TF_DESTROYED": str(work / "destroyed.json")})
     assert script.returncode == 0, script.stderr
     account.states[str(root)] = (work / "destroyed.json").read_text()
     return script, run_terraform(root, destroy=True, account=account)

@@ -121,7 +121,7 @@ def test_whatever_replaces_a_data_store_renews_its_final_snapshot_name(module, t
                if isinstance(store.get(argument), str) and store[argument].startswith("${")}
     assert forcing  # the check ran on something
     assert {argument: value for argument, value in forcing.items() if value not in stamp["triggers_replace"]} == {}
-    assert f"terraform_data.created[0].output" in store["final_snapshot_identifier"]
+    assert "terraform_data.created[0].output" in store["final_snapshot_identifier"]
 
 
 # --- major version upgrade (finding 8) -------------------------------------------------------
@@ -319,8 +319,12 @@ def _variant(tmp_path: Path, *changes: Callable[[dict[str, Any]], None]) -> tupl
     return specs, out
 
 
-@pytest.mark.parametrize(("field", "removed"), [(field, False) for field in CHANGES] + [(field, True) for field in REMOVALS],
-                         ids=lambda value: ".".join(value) if isinstance(value, tuple) else ("removed" if value else "changed"))
+def _case_id(value: tuple[str, ...] | bool) -> str:
+    return ".".join(value) if isinstance(value, tuple) else ("removed" if value else "changed")
+
+
+@pytest.mark.parametrize(("field", "removed"),
+                         [(field, False) for field in CHANGES] + [(field, True) for field in REMOVALS], ids=_case_id)
 def test_a_replacing_change_is_named_and_refused_in_a_protected_environment(tmp_path, cli, field, removed):
     specs, out = _variant(tmp_path, BASELINE)
     code, _, err = cli("render", "--specs", specs, "--out", out)
