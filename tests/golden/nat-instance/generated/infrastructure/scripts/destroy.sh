@@ -145,13 +145,15 @@ state_value() {
 }
 
 in_state="$(tf state list)"
-for address in $(snapshotted "$ENVIRONMENT"); do
+mapfile -t snapshots < <(snapshotted "$ENVIRONMENT")
+mapfile -t keys < <(kept_keys "$ENVIRONMENT")
+for address in ${snapshots[@]+"${snapshots[@]}"}; do
   if grep -qxF -- "$address" <<<"$in_state"; then
     printf 'final snapshot: %s (of %s)\n' "$(state_value "$address" final_snapshot_identifier)" "$address"
   fi
 done
 kept=()
-for address in $(kept_keys "$ENVIRONMENT"); do
+for address in ${keys[@]+"${keys[@]}"}; do
   if grep -qxF -- "$address" <<<"$in_state"; then
     printf 'keeping KMS key %s (%s): it encrypts what outlives the environment; schedule its deletion once that is no longer needed\n' \
       "$(state_value "$address" arn)" "$address"
