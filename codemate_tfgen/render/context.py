@@ -127,6 +127,7 @@ class Flags:
     bastion: bool  # a bastion host for operators
     read_replicas: bool  # the database has read replicas
     cross_region_backup: bool  # the database's automated backups are replicated to another region
+    intelligent_tiering: bool  # user files enter S3 Intelligent-Tiering instead of fixed classes
     restore_archived: bool  # the app restores archived user files: their readers may call RestoreObject
     protected: bool  # teardown: protected: the root refuses a destroy (a guard with prevent_destroy)
 
@@ -149,6 +150,8 @@ class Service:
     default: bool  # receives what no listener rule matches
     stickiness: bool
     blue_green: bool  # deployment.strategy blue_green: a second target group and a test listener
+    spot: bool  # a capacity strategy: some tasks may run on Fargate Spot
+    scheduled: bool  # scheduled actions change its task count range
     rules: list[Rule]
     environment: dict[str, str]  # variable -> HCL expression
     secrets: dict[str, str]  # variable -> HCL expression (a Secrets Manager valueFrom)
@@ -192,8 +195,9 @@ class Context:
     secrets: dict[str, str]  # name -> description
     secret_keys: dict[str, list[str]]  # JSON secrets: name -> keys
     variables: list[RootVariable]
-    # The spec with the schema's defaults, as Terraform's optional() defaults complete it: what
-    # the documentation describes (the templates' values come through `variables`).
+    # The spec with the schema's defaults, as Terraform's optional() defaults complete it: the
+    # values the documentation shows (the Terraform's come through `variables`); whether a part
+    # exists is `flags` and `services`, never a test of these.
     settings: dict[str, Any] = field(default_factory=dict)
     unrendered: list[Finding] = field(default_factory=list)
 
@@ -278,6 +282,8 @@ def _services(spec: Tracked) -> list[Service]:
             default=default,
             stickiness=bool(routing.get("stickiness", False)),
             blue_green=blue_green,
+            spot="capacity" in service,
+            scheduled=bool(service.get("schedules")),
             rules=rules,
             environment={key: _environment_value(value) for key, value in service.get("environment", {}).items()},
             secrets={key: _secret_value(reference) for key, reference in secrets.items()},
@@ -332,6 +338,7 @@ def build_context(spec: Spec) -> Context:
         bastion="bastion" in data,
         read_replicas="read_replicas" in data["database"],
         cross_region_backup="cross_region_backup" in data["database"],
+        intelligent_tiering="intelligent_tiering" in data["storage"],
         restore_archived=bool(data["storage"].get("intelligent_tiering", {}).get("restore_archived", False)),
         protected=teardown == "protected",
     )
