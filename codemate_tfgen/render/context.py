@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codemate_tfgen import aws, hcl
+from codemate_tfgen.errors import Finding
 from codemate_tfgen.render import shapes
 from codemate_tfgen.spec.load import JsonPath, Spec, format_path
 from codemate_tfgen.spec.schema import catch_all_priority, resolve, spec_schema, with_defaults
@@ -130,6 +131,7 @@ class Flags:
     bastion: bool  # a bastion host for operators
     read_replicas: bool  # the database has read replicas
     cross_region_backup: bool  # the database's automated backups are replicated to another region
+    intelligent_tiering: bool  # user files enter S3 Intelligent-Tiering instead of fixed classes
     restore_archived: bool  # the app restores archived user files: their readers may call RestoreObject
     protected: bool  # teardown: protected: the root refuses a destroy (a guard with prevent_destroy)
 
@@ -152,6 +154,8 @@ class Service:
     default: bool  # receives what no listener rule matches
     stickiness: bool
     blue_green: bool  # deployment.strategy blue_green: a second target group and a test listener
+    spot: bool  # a capacity strategy: some tasks may run on Fargate Spot
+    scheduled: bool  # scheduled actions change its task count range
     rules: list[Rule]
     environment: dict[str, str]  # variable -> HCL expression
     secrets: dict[str, str]  # variable -> HCL expression (a Secrets Manager valueFrom)
@@ -195,10 +199,11 @@ class Context:
     secrets: dict[str, str]  # name -> description
     secret_keys: dict[str, list[str]]  # JSON secrets: name -> keys
     variables: list[RootVariable]
-    # The spec with the schema's defaults, as Terraform's optional() defaults complete it: what
-    # the documentation describes (the templates' values come through `variables`).
+    # The spec with the schema's defaults, as Terraform's optional() defaults complete it: the
+    # values the documentation shows (the Terraform's come through `variables`); whether a part
+    # exists is `flags` and `services`, never a test of these.
     settings: dict[str, Any] = field(default_factory=dict)
-    unrendered: list[str] = field(default_factory=list)
+    unrendered: list[Finding] = field(default_factory=list)
 
     @property
     def values(self) -> dict[str, Any]:
@@ -306,6 +311,8 @@ def _services(spec: Tracked) -> list[Service]:
             default=default,
             stickiness=bool(routing.get("stickiness", False)),
             blue_green=blue_green,
+            spot="capacity" in service,
+            scheduled=bool(service.get("schedules")),
             rules=rules,
             environment={key: _environment_value(value) for key, value in service.get("environment", {}).items()},
             secrets={key: _secret_value(reference) for key, reference in secrets.items()},
@@ -360,6 +367,7 @@ def build_context(spec: Spec) -> Context:
         bastion="bastion" in data,
         read_replicas="read_replicas" in data["database"],
         cross_region_backup="cross_region_backup" in data["database"],
+        intelligent_tiering="intelligent_tiering" in data["storage"],
         restore_archived=bool(data["storage"].get("intelligent_tiering", {}).get("restore_archived", False)),
         protected=teardown == "protected",
     )
@@ -413,7 +421,7 @@ def build_context(spec: Spec) -> Context:
         variables=variables,
         settings=with_defaults(spec.data),
     )
-    context.unrendered = [f"{format_path(path)}: set in {spec.location(path)} but nothing renders it; a template "
-                          "or codemate_tfgen/render/context.py must use it"
-                          for path in sorted(data.unread(), key=format_path)]
+    context.unrendered = [Finding(where.file, where.line, f"{format_path(path)}: set here but nothing renders it; a "
+                                  "template or codemate_tfgen/render/context.py must use it")
+                          for path in sorted(data.unread(), key=format_path) for where in [spec.location(path)]]
     return context

@@ -115,7 +115,9 @@ def _jsonschema_problems(spec: Spec) -> Iterator[SpecProblem]:
             hint = f"; did you mean {json.dumps(close)}?" if close else ""
             yield spec.problem(path, f"{_as_typed(spec, path, error.instance)} is not one of: {choices}{hint}")
         elif error.validator == "pattern":
-            yield spec.problem(path, f"{json.dumps(error.instance)} does not match {error.validator_value}")
+            # A pattern's "$comment" says in words what it allows.
+            words = f": {error.schema['$comment']}" if "$comment" in error.schema else ""
+            yield spec.problem(path, f"{json.dumps(error.instance)} does not match {error.validator_value}{words}")
         elif error.validator == "type" and not isinstance(error.instance, dict | list):
             yield spec.problem(path, _type_message(spec, path, error.instance, error.validator_value))
         else:

@@ -44,13 +44,15 @@ services = {
     deployment        = { strategy = "blue_green", bake_time_minutes = 10 }
   }
   worker = {
-    cpu           = 256
-    memory        = 512
-    desired_count = 1
-    min_count     = 1
-    max_count     = 2
-    cpu_target    = 70
-    capacity      = { on_demand_weight = 0, spot_weight = 1 }
+    cpu                  = 256
+    memory               = 512
+    health_check_command = ["CMD-SHELL", "test -f /tmp/worker-alive"]
+    desired_count        = 1
+    min_count            = 1
+    max_count            = 2
+    cpu_target           = 70
+    capacity             = { on_demand_weight = 0, spot_weight = 1 }
+    build                = { context = "services/worker", dockerfile = "Dockerfile" }
   }
 }
 
