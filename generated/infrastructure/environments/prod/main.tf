@@ -534,7 +534,7 @@ module "cloudfront" {
 }
 
 ################################################################################
-# Budget, the account's security baseline and VPC endpoints
+# Budget, the account's security baseline, GitHub Actions roles and VPC endpoints
 ################################################################################
 
 module "budget" {
@@ -558,6 +558,27 @@ module "account_baseline" {
   cloudtrail       = var.account_baseline.cloudtrail
   guardduty        = var.account_baseline.guardduty
   logs_bucket_name = module.s3.logs_bucket_name
+
+  tags = var.tags
+}
+
+# GitHub Actions signs in through the account's OIDC provider, never with keys: a read-only role
+# plans pull requests and the drift check, an apply role serves the GitHub environment named
+# after this one. The account's baseline owner (account.baseline) creates the provider, once per
+# account; the account's other environments read it.
+module "github_oidc" {
+  source = "../../modules/security/github-oidc"
+
+  create_oidc_provider = true
+  repository           = var.ci.repository
+  default_branch       = var.ci.default_branch
+  github_environment   = var.environment
+  plan_role_name       = "codemate-prod-github-plan"
+  apply_role_name      = "codemate-prod-github-apply"
+  state_bucket         = "codemate-terraform-state"
+  state_key            = "prod/terraform.tfstate"
+  state_region         = "ap-northeast-2"
+  lock_table           = "codemate-terraform-locks"
 
   tags = var.tags
 }

@@ -506,7 +506,7 @@ module "codepipeline" {
 }
 
 ################################################################################
-# Budget
+# Budget and GitHub Actions roles
 ################################################################################
 
 module "budget" {
@@ -517,6 +517,27 @@ module "budget" {
   email             = var.budget.email
   # The provider's default tag (providers.tf): every resource of this environment carries it.
   cost_allocation_tag = { key = "Environment", value = var.environment }
+
+  tags = var.tags
+}
+
+# GitHub Actions signs in through the account's OIDC provider, never with keys: a read-only role
+# plans pull requests and the drift check, an apply role serves the GitHub environment named
+# after this one. The account's baseline owner (account.baseline) creates the provider, once per
+# account; the account's other environments read it.
+module "github_oidc" {
+  source = "../../modules/security/github-oidc"
+
+  create_oidc_provider = false
+  repository           = var.ci.repository
+  default_branch       = var.ci.default_branch
+  github_environment   = var.environment
+  plan_role_name       = "codemate-staging-github-plan"
+  apply_role_name      = "codemate-staging-github-apply"
+  state_bucket         = "codemate-terraform-state"
+  state_key            = "staging/terraform.tfstate"
+  state_region         = "ap-northeast-2"
+  lock_table           = "codemate-terraform-locks"
 
   tags = var.tags
 }

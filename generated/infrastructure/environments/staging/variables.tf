@@ -166,6 +166,14 @@ variable "cicd" {
   })
 }
 
+variable "ci" {
+  description = "This infrastructure repository on GitHub and its Actions workflow (generated/infrastructure/ci/github/workflows/infrastructure.yml): a pull request plans the environments it affects, a merge applies them, with the roles of modules/security/github-oidc, assumed through GitHub's OIDC provider (no long-lived keys). Every environment names the same one."
+  type = object({
+    repository     = string
+    default_branch = optional(string, "main")
+  })
+}
+
 variable "security" {
   description = "Network security and cost options of the environment (\"보안 체크리스트\"): VPC flow logs and VPC endpoints. The account-wide CloudTrail and GuardDuty are account.baseline."
   type = object({
