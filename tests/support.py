@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -154,3 +155,37 @@ def state_terraform(bin_dir: Path) -> Path:
     path.write_text(f"#!{sys.executable}\n{STATE_TERRAFORM}")
     path.chmod(0o755)
     return path
+# --- GitHub OIDC trust --------------------------------------------------------------------------
+
+OIDC_HOST = "token.actions.githubusercontent.com"
+
+
+def github_trust(values: dict[str, dict]) -> dict[str, dict]:
+    """The trust of an environment's GitHub roles (modules/security/github-oidc), from planned or
+    applied values by address: {"plan" | "apply": {"principals", "aud", "sub", "conditions"}}.
+    Every statement must allow only AssumeRoleWithWebIdentity from the account's OIDC provider."""
+    found = {}
+    for use in ("plan", "apply"):
+        policy = json.loads(values[f"module.github_oidc.aws_iam_role.{use}"]["assume_role_policy"])
+        [statement] = policy["Statement"]
+        assert (statement["Effect"], statement["Action"]) in (("Allow", "sts:AssumeRoleWithWebIdentity"),
+                                                              ("Allow", ["sts:AssumeRoleWithWebIdentity"]))
+        principals = statement["Principal"]["Federated"]
+        conditions = statement["Condition"]
+        equals = conditions["StringEquals"]
+        found[use] = {"principals": principals if isinstance(principals, list) else [principals],
+                      "aud": sorted(_listed(equals[f"{OIDC_HOST}:aud"])),
+                      "sub": sorted(_listed(equals[f"{OIDC_HOST}:sub"])),
+                      "conditions": sorted(conditions)}
+    return found
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def expected_github_trust(ci: dict, env: str) -> dict[str, list[str]]:
+    """The subjects a spec's ci section admits for an environment's roles (`ci` with defaults)."""
+    repo = ci["repository"]
+    return {"plan": sorted([f"repo:{repo}:pull_request", f"repo:{repo}:ref:refs/heads/{ci['default_branch']}"]),
+            "apply": [f"repo:{repo}:environment:{env}"]}
