@@ -308,7 +308,8 @@ def retire(envs: tuple[str, ...], project: Project) -> int:
     is gone, since its infrastructure may still be live and the scripts would no longer
     destroy it. Destroy the environment first, while its spec and root exist, then remove its
     spec and retire it; the other environments, the modules and the scripts are rendered as
-    by `tfgen render`.
+    by `tfgen render`. An environment without the record scripts/destroy.sh leaves in its root
+    once its state is empty (environments/ENV/.destroyed) is refused.
 
     \b
     Example:

@@ -7,3 +7,6 @@ from pathlib import PurePosixPath
 
 ROOT = PurePosixPath("infrastructure")
 MANIFEST = f"{ROOT}/.tfgen-manifest.json"
+# What scripts/destroy.sh leaves in an environment's root once its destroy finished with nothing
+# in the state; `tfgen retire` removes a root only when it is there.
+DESTROYED_RECORD = ".destroyed"

@@ -22,7 +22,7 @@ from codemate_tfgen.errors import (
     UsageError,
     VerificationError,
 )
-from codemate_tfgen.layout import ROOT
+from codemate_tfgen.layout import DESTROYED_RECORD, ROOT
 from codemate_tfgen.project import Project
 
 # The steps are imported where they run: a tree answered from the cache (see build) needs none
@@ -232,8 +232,16 @@ def retire(project: Project, envs: tuple[str, ...], waiting: tree.Waiting = tree
         if env not in on_disk:
             raise UsageError(f"{display_path(project.out / ROOT)}: holds no root of '{env}' to retire "
                              f"(environments: {', '.join(sorted(on_disk)) or 'none'})")
+        record = project.out / ROOT / "environments" / env / DESTROYED_RECORD
+        if not record.is_file():
+            raise UsageError(f"{display_path(record.parent)}: no record that '{env}' was destroyed "
+                             f"({DESTROYED_RECORD}, which scripts/destroy.sh {env} writes once the state holds "
+                             f"nothing); run scripts/destroy.sh {env} first (its spec removed, the script still "
+                             "knows it)")
     files, owners, _ = _against_disk(project, (), frozenset(envs))
-    return tree.update_tree(project.out, files, owners, waiting)
+    drift = tree.update_tree(project.out, files, owners, waiting)
+    tree.forget_records(project.out, envs)
+    return drift
 
 
 def check(project: Project, names: tuple[str, ...]) -> tree.Drift:

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 
 from codemate_tfgen import cache
 from codemate_tfgen.errors import UsageError
-from codemate_tfgen.layout import MANIFEST, ROOT
+from codemate_tfgen.layout import DESTROYED_RECORD, MANIFEST, ROOT
 
 STAGING_PREFIX = ".tfgen-staging-"
 SHARED = "shared"
@@ -242,6 +242,16 @@ def update_tree(out: Path, rendered: dict[str, str], owners: Owners, waiting: Wa
 
     _write_guarded(out, plan, waiting)
     return drift
+
+
+def forget_records(out: Path, envs: tuple[str, ...]) -> None:
+    """After retiring `envs`: their destroy records, which a render keeps as files it does not
+    manage, go, and with them each root's folder once nothing else is in it."""
+    for env in envs:
+        folder = out / ROOT / "environments" / env
+        (folder / DESTROYED_RECORD).unlink(missing_ok=True)
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def _write_guarded(out: Path, plan: Callable[[], dict[str, str] | None], waiting: Waiting) -> None:

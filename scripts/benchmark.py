@@ -130,8 +130,9 @@ def copy_specs(source: Path, target: Path) -> list[str]:
 
 def synthetic_specs(source: Path, target: Path, count: int) -> None:
     """`count` environments s001, s002, ...: alternately dev and prod, each in an account of its
-    own (which it owns, account.baseline) with its own state bucket, lock table and hosted zone,
-    as the spec rules across environments require of environments in different accounts."""
+    own (which it owns, account.baseline, so it is protected) with its own state bucket, lock
+    table and hosted zone, as the spec rules across environments require of environments in
+    different accounts."""
     target.mkdir(parents=True)
     for base in source.glob("_*.yaml"):
         shutil.copy2(base, target / base.name)
@@ -147,7 +148,9 @@ def synthetic_specs(source: Path, target: Path, count: int) -> None:
             f"extends: _{originals[i % 2].name}\n"
             f"account: {{name: {name}, baseline: {{cloudtrail: true, guardduty: true}}}}\n"
             f"backend: {{bucket: codemate-terraform-state-{name}, dynamodb_table: codemate-terraform-locks-{name}}}\n"
-            f"dns: {{zone_name: {name}.code1398.io}}\n", "utf-8")
+            f"dns: {{zone_name: {name}.code1398.io}}\n"
+            # It owns its account's CloudTrail trail, which a disposable environment may not.
+            "teardown: protected\n", "utf-8")
 
 
 def tree_size(root: Path) -> int:

@@ -87,6 +87,74 @@ def lines(est: cost.Estimate) -> dict[tuple[str, str], Decimal]:
     return {line.key: line.monthly for line in est.lines}
 
 
+# --- a terraform that acts on a state file -----------------------------------------------------
+
+STATE_TERRAFORM = r'''
+"""terraform's state commands on the JSON state file $FAKE_TF_STATE, as Terraform runs them, and
+a destroy that hands the state it was given to the test ($FAKE_TF_DESTROYED) and empties it;
+$FAKE_TF_DESTROY=refuse makes it fail with nothing deleted. Calls are logged as the other fakes log."""
+import json, os, sys
+
+args = sys.argv[1:]
+with open(os.environ["FAKE_LOG"], "a") as log:
+    log.write("terraform" + "".join("\x1f" + a for a in args) + "\x1e")
+args = [a for a in args if not a.startswith("-chdir=") and a != "-no-color"]
+path = os.environ["FAKE_TF_STATE"]
+state = json.load(open(path))
+
+
+def address(resource, instance):
+    key = instance.get("index_key")
+    index = "" if key is None else f"[{json.dumps(key)}]"
+    return ".".join(filter(None, (resource.get("module"), resource["type"], resource["name"]))) + index
+
+
+def instances():
+    for resource in state["resources"]:
+        if resource["mode"] == "managed":
+            for instance in resource["instances"]:
+                yield address(resource, instance), resource, instance
+
+
+def save():
+    state["serial"] += 1
+    json.dump(state, open(path, "w"))
+
+
+if args[:2] == ["state", "list"]:
+    print("\n".join(a for a, _, _ in instances()))
+elif args[:2] == ["state", "show"]:
+    [attributes] = [i["attributes"] for a, _, i in instances() if a == args[2]]
+    for key, value in sorted(attributes.items()):
+        if isinstance(value, str):
+            print(f"    {key:<30} = {json.dumps(value)}")
+elif args[:2] == ["state", "pull"]:
+    print(json.dumps(state))
+elif args[:2] == ["state", "rm"]:
+    for resource in state["resources"]:
+        resource["instances"] = [i for i in resource["instances"] if address(resource, i) not in args[2:]]
+    state["resources"] = [r for r in state["resources"] if r["instances"]]
+    save()
+elif args[:3] == ["state", "push", "-force"]:
+    state = json.load(open(args[3]))
+    json.dump(state, open(path, "w"))
+elif args[:1] == ["destroy"]:
+    if os.environ.get("FAKE_TF_DESTROY") == "refuse":
+        sys.exit(1)
+    json.dump(state, open(os.environ["FAKE_TF_DESTROYED"], "w"))
+    state["resources"] = []
+    save()
+else:
+    sys.exit(f"the fake terraform does not know {args}")
+'''
+
+
+def state_terraform(bin_dir: Path) -> Path:
+    """Puts STATE_TERRAFORM on bin_dir as `terraform`, run by this Python."""
+    path = bin_dir / "terraform"
+    path.write_text(f"#!{sys.executable}\n{STATE_TERRAFORM}")
+    path.chmod(0o755)
+    return path
 # --- GitHub OIDC trust --------------------------------------------------------------------------
 
 OIDC_HOST = "token.actions.githubusercontent.com"

@@ -177,7 +177,8 @@ def test_a_build_with_warnings_is_never_remembered(cli, project, user_cache):
         "extends: dev.yaml\n"
         "account: {name: qa, baseline: {cloudtrail: true, guardduty: true}}\n"
         "backend: {bucket: codemate-terraform-state-qa, dynamodb_table: codemate-terraform-locks-qa}\n"
-        "dns: {zone_name: qa.code1398.io}\n")
+        "dns: {zone_name: qa.code1398.io}\n"
+        "teardown: protected\n")  # it owns its account's trail
     code, _, fresh = cli("render", "--out", "out")
     assert code == 0 and "warning: qa " in fresh
     assert cli("check", "--out", "out") == (0, "tfgen: out/infrastructure is up to date\n", fresh)

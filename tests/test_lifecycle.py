@@ -13,13 +13,17 @@ which protected is read from the specs (`teardown`), not assumed.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import GENERATED, SPECS, planned, project_of, write_tree
+from support import state_terraform
 
 from codemate_tfgen import pipeline
+from codemate_tfgen.layout import DESTROYED_RECORD
 from codemate_tfgen.render.context import build_context
 from codemate_tfgen.spec.load import environment_names, load_spec
 from terraform_harness import Account, run_terraform
@@ -132,6 +136,10 @@ def test_what_a_destroy_empties_follows_the_teardown(env):
     assert values("aws_ecr_repository", "force_delete") == {disposable}
     # Secrets Manager's own default is 30 days; the module's 7 keeps a protected secret restorable.
     assert values("aws_secretsmanager_secret", "recovery_window_in_days") == {0 if disposable else 7}
+    # Unset in the specs: a protected environment's data stores change in their maintenance
+    # window (a class or parameter change restarts them), a disposable one's at once.
+    assert values("aws_db_instance", "apply_immediately") == {disposable}
+    assert values("aws_elasticache_replication_group", "apply_immediately") == {disposable}
 
 
 def test_every_protected_root_holds_the_guard_and_no_disposable_one_does():
@@ -151,6 +159,74 @@ def test_protected_environment_refuses_a_destroy_before_deleting_anything(env):
     # Everything is still there: a plan refreshing it finds nothing gone or changed.
     after = run_terraform(ENVS / env, account=account)
     assert errors(after) == [] and after.plan.empty and after.plan.drift == {}
+
+
+def destroy_with_the_script(tree: Path, env: str, account: Account, work: Path):
+    """scripts/destroy.sh --yes ENV as an operator runs it: its terraform state commands act on the
+    state the account holds for the root (support.STATE_TERRAFORM), and its destroy, of the state
+    the script leaves, is the harness's. Returns the script's run and the destroy's result."""
+    root = (tree / "environments" / env).resolve()
+    (work / "bin").mkdir(parents=True)
+    state_terraform(work / "bin")
+    (work / "state.json").write_text(account.states[str(root)])
+    (work / "calls.log").write_text("")
+    script = subprocess.run(
+        ["bash", str(tree / "scripts" / "destroy.sh"), "--yes", env], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PATH": f"{work / 'bin'}{os.pathsep}{os.environ['PATH']}",
+             "FAKE_LOG": str(work / "calls.log"), "FAKE_TF_STATE": str(work / "state.json"),
+             "FAKE_TF_DESTROYED": str(work / "destroyed.json")})
+    assert script.returncode == 0, script.stderr
+    account.states[str(root)] = (work / "destroyed.json").read_text()
+    return script, run_terraform(root, destroy=True, account=account)
+
+
+def with_final_snapshots(specs: Path, env: str) -> None:
+    spec = specs / f"{env}.yaml"
+    edit_spec(spec, "database", "final_snapshot", True)
+    edit_spec(spec, "database", "retain_automated_backups", True)
+    edit_spec(spec, "cache", "final_snapshot", True)
+
+
+def test_teardowns_keep_their_final_snapshots_readable_under_new_names(specs, tmp_path):
+    """A disposable environment with final snapshots, created and destroyed twice in one account
+    by scripts/destroy.sh: each destroy leaves a snapshot of the database and of the cache, under
+    a name no earlier one has (AWS refuses a taken name), and the keys encrypting them are kept
+    out of the destroy (a key scheduled for deletion makes its snapshots unreadable); the script
+    names both."""
+    env = DISPOSABLE[0]
+    with_final_snapshots(specs, env)
+    tree = render(specs, tmp_path / "out")
+    account = Account()
+    for cycle in (1, 2):
+        created = run_terraform(tree / "environments" / env, apply=True, account=account)
+        assert errors(created) == [], cycle
+        script, destroyed = destroy_with_the_script(tree, env, account, tmp_path / f"destroy-{cycle}")
+        assert errors(destroyed) == [], cycle
+        for type_name in ("aws_db_instance", "aws_elasticache_replication_group"):
+            [store] = [v for v in of_type(created, type_name) if v.get("final_snapshot_identifier")]
+            assert f"final snapshot: {store['final_snapshot_identifier']}" in script.stdout
+        for key in of_type(created, "aws_kms_key"):
+            if key["arn"] in {s["kms_key_id"] for t in ("aws_db_instance", "aws_elasticache_replication_group")
+                              for s in of_type(created, t)}:
+                assert f"keeping KMS key {key['arn']}" in script.stdout
+        assert (tree / "environments" / env / DESTROYED_RECORD).is_file()
+    snapshots = account.snapshots()
+    assert len(snapshots) == 4 and all(snapshots.values()), snapshots
+
+
+def test_two_replacements_of_the_database_keep_both_final_snapshots(specs, tmp_path):
+    """db_name forces a new instance: each replacement deletes the old one with a final snapshot,
+    whose name must not repeat the one before."""
+    env = DISPOSABLE[0]
+    with_final_snapshots(specs, env)
+    account = Account()
+    for name in ("codemate", "codemate_two", "codemate_three"):
+        edit_spec(specs / f"{env}.yaml", "database", "database_name", name)
+        tree = render(specs, tmp_path / "out")
+        applied = run_terraform(tree / "environments" / env, apply=True, account=account)
+        assert errors(applied) == [], name
+    rds = [a for a in account.snapshots() if a.startswith(of_type(applied, "aws_db_instance")[0]["identifier"])]
+    assert len(rds) == 2, account.snapshots()
 
 
 # --- spec changes over a running environment -------------------------------------------------

@@ -17,11 +17,14 @@ from typing import Any
 import hcl2
 import pytest
 import yaml
-from conftest import GOLDEN, project_of, tree_files, write_tree
+from conftest import GENERATED, GOLDEN, project_of, tree_files, write_tree
 
 from codemate_tfgen import pipeline
+from codemate_tfgen.layout import DESTROYED_RECORD
+from codemate_tfgen.spec.schema import resolve, spec_schema
 from codemate_tfgen.verify.replacing import REPLACING
 from terraform_harness import Account, depends_on, run_terraform, terraform_graph
+from terraform_harness.provider import REPLACE_FORCING
 
 VARIANT = GOLDEN / "all-options" / "specs"
 INSTANCE = "module.rds.aws_db_instance.this"
@@ -62,7 +65,7 @@ def test_an_unprotected_database_still_leaves_a_final_snapshot_and_its_backups(t
     assert instance["deletion_protection"] is False
     assert instance["skip_final_snapshot"] is False
     assert instance["delete_automated_backups"] is False
-    # Named after the key, which exists only once applied: not a fixed name a second destroy finds taken.
+    # Named after the time it is created, known once applied: not a fixed name a second destroy finds taken.
     assert "final_snapshot_identifier" not in instance
 
 
@@ -82,13 +85,43 @@ def test_protection_alone_does_not_decide_the_snapshot(tmp_path):
 
 
 @pytest.mark.slow  # real Terraform
-def test_the_final_snapshot_is_named_after_the_instance_and_its_key(tmp_path):
+def test_a_protected_database_changes_in_its_maintenance_window_unless_the_spec_says_otherwise(tmp_path):
+    """Unset, apply_immediately follows teardown (the variant is protected): a class change must
+    not restart production when it is applied. The spec's value wins either way."""
+    instance = planned_instance(tmp_path)
+    assert instance["apply_immediately"] is False
+    assert planned_instance(tmp_path, apply_immediately=True)["apply_immediately"] is True
+    cache = run_terraform(rendered(tmp_path, lambda data: data.setdefault("cache", {}).update(apply_immediately=True)))
+    assert cache.planned_values["module.elasticache.aws_elasticache_replication_group.this"]["apply_immediately"]
+
+
+@pytest.mark.slow  # real Terraform
+def test_the_final_snapshot_is_named_after_the_instance_and_the_time_it_was_created(tmp_path):
     prod = rendered(tmp_path, database(final_snapshot=True))
     result = run_terraform(prod, apply=True)
     assert [str(d) for d in result.errors] == []
     instance = result.resource(INSTANCE)
-    key = result.resource("module.rds.aws_kms_key.this")
-    assert instance["final_snapshot_identifier"] == f"{instance['identifier']}-final-{key['key_id']}"
+    created = result.resource("module.rds.terraform_data.created[0]")["output"]
+    assert re.fullmatch(r"\d{14}", created)
+    assert instance["final_snapshot_identifier"] == f"{instance['identifier']}-final-{created}"
+
+
+@pytest.mark.parametrize(("module", "type_name"), [("rds", "aws_db_instance"),
+                                                  ("elasticache", "aws_elasticache_replication_group")])
+def test_whatever_replaces_a_data_store_renews_its_final_snapshot_name(module, type_name):
+    """The final snapshot's name comes from a stamp (terraform_data.created) that is replaced with
+    the store: every replace-forcing argument the store sets from a variable or another resource
+    (the offline provider's REPLACE_FORCING, checked against the provider's) must be among the
+    stamp's triggers, or a second replacement would take a snapshot under a name already taken."""
+    main = hcl2.loads((GENERATED / "infrastructure" / "modules" / "database" / module / "main.tf").read_text())
+    blocks = {(kind.strip('"'), name.strip('"')): body for block in main["resource"]
+              for kind, named in block.items() for name, body in named.items()}
+    store, stamp = blocks[(type_name, "this")], blocks[("terraform_data", "created")]
+    forcing = {argument: store[argument] for argument in REPLACE_FORCING[type_name]
+               if isinstance(store.get(argument), str) and store[argument].startswith("${")}
+    assert forcing  # the check ran on something
+    assert {argument: value for argument, value in forcing.items() if value not in stamp["triggers_replace"]} == {}
+    assert "terraform_data.created[0].output" in store["final_snapshot_identifier"]
 
 
 # --- major version upgrade (finding 8) -------------------------------------------------------
@@ -101,7 +134,8 @@ def test_a_major_upgrade_is_an_in_place_change_of_the_spec(tmp_path):
     groups take the new family, created before the old ones are destroyed; the replica, which
     RDS upgrades with its primary, changes after it."""
     account = Account()
-    prod = rendered(tmp_path, database(engine_version="16"))
+    # The upgrade's apply is made at once (the documented step for a protected environment).
+    prod = rendered(tmp_path, database(engine_version="16", apply_immediately=True))
     first = run_terraform(prod, apply=True, account=account)
     assert [str(d) for d in first.errors] == []
     assert first.resource(INSTANCE)["engine_version"] == "16"
@@ -160,6 +194,13 @@ def test_retire_removes_the_root_and_the_scripts_forget_it(cli, specs, tmp_path)
     code, _, err = cli("retire", env, "--specs", specs, "--out", out)
     assert code == 2 and "still has a spec" in err  # destroy first, while the spec exists
     (specs / f"{env}.yaml").unlink()
+    root = out / "infrastructure" / "environments" / env
+    # Not destroyed yet (no record of destroy.sh's): refused, with the command to run; nothing changes.
+    before = tree_files(out)
+    code, _, err = cli("retire", env, "--specs", specs, "--out", out)
+    assert code == 2 and f"run scripts/destroy.sh {env} first" in err and DESTROYED_RECORD in err, err
+    assert tree_files(out) == before
+    (root / DESTROYED_RECORD).write_text("destroyed 2026-12-05T12:00:00Z: terraform state list was empty\n")
     code, stdout, err = cli("retire", env, "--specs", specs, "--out", out)
     assert code == 0, err
     assert f"removed: infrastructure/environments/{env}/main.tf" in stdout
@@ -198,7 +239,7 @@ def _remove_service(name: str) -> Callable[[dict[str, Any]], None]:
 # What the variant starts from (set here, so the test depends on no spec's value) and, per field
 # of replacing.REPLACING, a change of it.
 BASELINE = _all(_set("database.deletion_protection", True), _set("database.database_name", "codemate"),
-                _set("cache.engine_version", "7.1"),
+                _set("cache.engine_version", "7.1"), _set("cache.cluster_mode", True),
                 _set("database.cross_region_backup", {"region": "ap-northeast-1", "retention_days": 7}))
 CHANGES: dict[tuple[str, ...], Callable[[dict[str, Any]], None]] = {
     ("region",): _all(_set("region", "ap-northeast-3"),
@@ -208,6 +249,7 @@ CHANGES: dict[tuple[str, ...], Callable[[dict[str, Any]], None]] = {
     ("database", "cross_region_backup", "region"): _set("database.cross_region_backup.region", "ap-southeast-1"),
     ("database", "cross_region_backup", "retention_days"): _set("database.cross_region_backup.retention_days", 14),
     ("cache", "engine_version"): _set("cache.engine_version", "7.0"),
+    ("cache", "cluster_mode"): _set("cache.cluster_mode", False),
     ("network", "vpc_cidr"): _all(_set("network.vpc_cidr", "10.1.0.0/16"),
                                   _set("network.public_subnets", ["10.1.1.0/24", "10.1.2.0/24"]),
                                   _set("network.private_app_subnets", ["10.1.11.0/24", "10.1.12.0/24"]),
@@ -220,8 +262,50 @@ CHANGES: dict[tuple[str, ...], Callable[[dict[str, Any]], None]] = {
 }
 
 
+def _remove(path: str) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        node.pop(last)
+    return change
+
+
+# Per field of the table that a spec can leave out (it, or a section holding it, is optional in
+# the schema), a removal of it: what it reached is destroyed as surely as by a change.
+REMOVALS: dict[tuple[str, ...], Callable[[dict[str, Any]], None]] = {
+    ("database", "cross_region_backup", "region"): _remove("database.cross_region_backup"),
+    ("database", "cross_region_backup", "retention_days"): _remove("database.cross_region_backup"),
+}
+
+
+def _removable(field: tuple[str, ...]) -> bool:
+    """Whether the schema lets a spec leave `field` out: it or a section above it is optional."""
+    node = resolve(spec_schema())
+    for key in field:
+        if key not in node.get("required", ()):
+            return True
+        node = resolve(node["properties"][key])
+    return False
+
+
 def test_every_field_of_the_table_has_a_change_here():
     assert set(CHANGES) == {rule.field for rule in REPLACING}
+
+
+def test_every_field_of_the_table_a_spec_can_leave_out_has_a_removal_here():
+    assert set(REMOVALS) == {rule.field for rule in REPLACING if rule.when != "key removed" and _removable(rule.field)}
+
+
+def test_each_argument_the_table_says_forces_a_replacement_does_so_in_the_offline_provider():
+    """The table's ForceNew arguments and the stand-in's are one fact in two notations: a field
+    whose argument the stand-in would update in place could be changed in a lifecycle test with
+    nothing replaced. And the message names what it forces."""
+    for rule in REPLACING:
+        for type_name, argument in rule.forces:
+            assert argument in REPLACE_FORCING.get(type_name, ()), (rule.field, type_name, argument)
+            assert argument in rule.argument, (rule.field, argument)
 
 
 def _variant(tmp_path: Path, *changes: Callable[[dict[str, Any]], None]) -> tuple[Path, Path]:
@@ -235,13 +319,18 @@ def _variant(tmp_path: Path, *changes: Callable[[dict[str, Any]], None]) -> tupl
     return specs, out
 
 
-@pytest.mark.parametrize("field", list(CHANGES), ids=".".join)
-def test_a_replacing_change_is_named_and_refused_in_a_protected_environment(tmp_path, cli, field):
+def _case_id(value: tuple[str, ...] | bool) -> str:
+    return ".".join(value) if isinstance(value, tuple) else ("removed" if value else "changed")
+
+
+@pytest.mark.parametrize(("field", "removed"),
+                         [(field, False) for field in CHANGES] + [(field, True) for field in REMOVALS], ids=_case_id)
+def test_a_replacing_change_is_named_and_refused_in_a_protected_environment(tmp_path, cli, field, removed):
     specs, out = _variant(tmp_path, BASELINE)
     code, _, err = cli("render", "--specs", specs, "--out", out)
     assert code == 0, err
     before = tree_files(out)
-    _variant(tmp_path, CHANGES[field])
+    _variant(tmp_path, (REMOVALS if removed else CHANGES)[field])
     rule = next(rule for rule in REPLACING if rule.field == field)
     named = f"$.{'.'.join(field)}"
 
@@ -249,6 +338,8 @@ def test_a_replacing_change_is_named_and_refused_in_a_protected_environment(tmp_
     assert code == 2, err
     lines = [line for line in err.splitlines() if f": {named}" in line and " in prod destroys and recreates " in line]
     assert lines and all(rule.resources in line and rule.safe_way in line for line in lines), err
+    gone = removed or rule.when == "key removed"
+    assert all(line.split(" in prod destroys")[0].endswith(" removed") == gone for line in lines), lines
     assert lines[0].startswith("variant/"), lines[0]  # the file and line that set it (or its section)
     assert "--allow-replace" in err
     assert tree_files(out) == before
@@ -276,7 +367,7 @@ def test_changes_made_in_place_are_not_named(tmp_path, cli):
     _variant(tmp_path, _set("database.instance_class", "db.t4g.medium"),
              _set("database.read_replicas.instance_class", "db.t4g.medium"),
              _set("cache.node_type", "cache.t4g.medium"), _set("database.multi_az", True),
-             lambda data: data["database"].pop("cross_region_backup"))
+             _set("database.cross_region_backup.retention_days", 7))
     code, _, err = cli("render", "--specs", specs, "--out", out)
     assert (code, "destroys and recreates" in err) == (0, False), err
 

@@ -419,7 +419,7 @@ def test_redis_is_snapshotted_at_a_destroy_under_a_name_no_earlier_destroy_used(
     assert group["final_snapshot_identifier"] == f"{group['replication_group_id']}-final-{created}"
     disposable = plan_values(variant_of(tmp_path, lambda d: d.update(cache={"final_snapshot": False})))
     assert disposable["module.elasticache.aws_elasticache_replication_group.this"]["final_snapshot_identifier"] is None
-    assert not [a for a in disposable if "terraform_data.created" in a]
+    assert not [a for a in disposable if a.startswith("module.elasticache.terraform_data.created")]
 
 
 # --- cost -------------------------------------------------------------------------------------

@@ -15,10 +15,11 @@ import hcl2
 import pytest
 import yaml
 from conftest import SPECS, TEMPLATES, project_of, write_tree
-from support import shellcheck
+from support import shellcheck, state_terraform
 
 from codemate_tfgen import pipeline
 from codemate_tfgen.hcl import unquote
+from codemate_tfgen.layout import DESTROYED_RECORD
 from codemate_tfgen.render.context import build_context
 from codemate_tfgen.render.shell import quote
 from codemate_tfgen.render.templates import modules, render_shared
@@ -261,7 +262,7 @@ def test_destroy_after_typing_the_name(teardown_tree, fakes):
     result = fakes.run(teardown_tree / "scripts" / "destroy.sh", "dev", stdin="dev\n")
     assert result.returncode == 0, result.stderr
     # Terraform still shows the plan and asks itself: no -auto-approve.
-    assert fakes.calls("terraform") == [[f"-chdir={teardown_tree / 'environments' / 'dev'}", "destroy"]]
+    assert destroys(fakes) == [[f"-chdir={teardown_tree / 'environments' / 'dev'}", "destroy"]]
 
 
 @pytest.mark.parametrize("args", [["--yes", "dev"], ["dev", "-y"]])
@@ -269,8 +270,64 @@ def test_destroy_with_yes_does_not_ask(teardown_tree, fakes, args):
     result = fakes.run(teardown_tree / "scripts" / "destroy.sh", *args, stdin="")
     assert result.returncode == 0, result.stderr
     assert "Type the environment name" not in result.stderr
-    assert fakes.calls("terraform") == [[f"-chdir={teardown_tree / 'environments' / 'dev'}", "destroy",
-                                         "-auto-approve"]]
+    assert destroys(fakes) == [[f"-chdir={teardown_tree / 'environments' / 'dev'}", "destroy", "-auto-approve"]]
+
+
+def destroys(fakes: Fakes) -> list[list[str]]:
+    return [call for call in fakes.calls("terraform") if "destroy" in call]
+
+
+def dev_state() -> dict:
+    """A state of dev holding its database, its cache, their keys and its network (destroy.sh
+    reads the keys and the cache's final snapshot)."""
+    def resource(module: str, type_name: str, **attributes: str) -> dict:
+        return {"module": module, "mode": "managed", "type": type_name, "name": "this",
+                "instances": [{"attributes": {"id": f"id-{type_name}", **attributes}}]}
+
+    return {"version": 4, "serial": 1, "lineage": "l", "resources": [
+        resource("module.rds", "aws_kms_key", arn="arn:aws:kms:ap-northeast-2:123456789012:key/db"),
+        resource("module.rds", "aws_db_instance"),
+        resource("module.elasticache", "aws_kms_key", arn="arn:aws:kms:ap-northeast-2:123456789012:key/cache"),
+        resource("module.elasticache", "aws_elasticache_replication_group",
+                 final_snapshot_identifier="codemate-redis-dev-final-20261205120000"),
+        resource("module.vpc", "aws_vpc")]}
+
+
+@pytest.fixture
+def state_fakes(fakes: Fakes, teardown_tree: Path, tmp_path: Path) -> Fakes:
+    """Fakes whose terraform acts on a state file of dev (support.STATE_TERRAFORM)."""
+    state_terraform(fakes.bin)
+    (tmp_path / "state.json").write_text(json.dumps(dev_state()))
+    fakes.env.update(FAKE_TF_STATE=str(tmp_path / "state.json"), FAKE_TF_DESTROYED=str(tmp_path / "destroyed.json"))
+    return fakes
+
+
+def test_destroy_keeps_the_keys_of_what_outlives_the_environment(teardown_tree, state_fakes, tmp_path):
+    """dev keeps its automated backups (the fixture's default) and its cache's final snapshot:
+    both keys leave the state before the destroy, which never sees them; the script names them
+    and the snapshot, and records that the state was empty after the destroy."""
+    result = state_fakes.run(teardown_tree / "scripts" / "destroy.sh", "--yes", "dev")
+    assert result.returncode == 0, result.stderr
+    kept = ["module.rds.aws_kms_key.this", "module.elasticache.aws_kms_key.this"]
+    calls = [call[1:] for call in state_fakes.calls("terraform")]
+    assert calls.index(["state", "rm", *kept]) < calls.index(["destroy", "-auto-approve"])
+    destroyed = json.loads((tmp_path / "destroyed.json").read_text())
+    assert [r["type"] for r in destroyed["resources"]] == ["aws_db_instance", "aws_elasticache_replication_group",
+                                                           "aws_vpc"]
+    assert ("final snapshot: codemate-redis-dev-final-20261205120000 (of "
+            "module.elasticache.aws_elasticache_replication_group.this)") in result.stdout
+    for key in ("db", "cache"):
+        assert f"keeping KMS key arn:aws:kms:ap-northeast-2:123456789012:key/{key}" in result.stdout
+    assert (teardown_tree / "environments" / "dev" / DESTROYED_RECORD).read_text().endswith(
+        ": terraform state list was empty\n")
+
+
+def test_a_destroy_that_deletes_nothing_puts_the_keys_back(teardown_tree, state_fakes, tmp_path):
+    result = state_fakes.run(teardown_tree / "scripts" / "destroy.sh", "--yes", "dev", FAKE_TF_DESTROY="refuse")
+    assert result.returncode == 1
+    assert "nothing was destroyed; the kept keys are back in the state" in result.stderr
+    assert json.loads((tmp_path / "state.json").read_text())["resources"] == dev_state()["resources"]
+    assert not (teardown_tree / "environments" / "dev" / DESTROYED_RECORD).exists()
 
 
 @pytest.mark.parametrize("args", [["--yes", "prod"], ["prod"]])

@@ -216,8 +216,10 @@ def test_the_affected_step_names_a_removed_environment_and_plans_it_not(repo, tm
     root, base = repo
     prod, dev = root / "specs/prod.yaml", root / "specs/dev.yaml"
     texts = prod.read_text(), dev.read_text()
-    prod.unlink()  # and dev owns the account's baseline now, as an account's last environment must
-    dev.write_text(texts[1] + "account:\n  baseline: {cloudtrail: true, guardduty: true}\n")
+    prod.unlink()  # and dev owns the account's baseline now, as an account's last environment must,
+    # which makes it protected: a disposable environment cannot own the account's trail
+    dev.write_text(re.sub(r"^teardown: .*\n", "", texts[1], flags=re.M)
+                   + "account:\n  baseline: {cloudtrail: true, guardduty: true}\nteardown: protected\n")
     try:
         code, log, outputs, summary = run_step(root, tmp_path, "check", "Affected environments", BASE=base)
     finally:

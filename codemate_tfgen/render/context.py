@@ -211,6 +211,26 @@ class Context:
         return {variable.name: variable.value for variable in self.variables}
 
     @property
+    def kept_keys(self) -> list[str]:
+        """The KMS keys a destroy must leave (scripts/destroy.sh removes them from the state first):
+        each encrypts what outlives the environment, its final snapshots and retained or replicated
+        backups, which are unreadable once their key is deleted."""
+        database, cache = self.settings["database"], self.settings["cache"]
+        return [address for address, kept in (
+            ("module.rds.aws_kms_key.this", database["final_snapshot"] or database["retain_automated_backups"]),
+            ("module.rds.aws_kms_key.backup_replica[0]", self.flags.cross_region_backup),
+            ("module.elasticache.aws_kms_key.this", cache["final_snapshot"]),
+        ) if kept]
+
+    @property
+    def final_snapshots(self) -> list[str]:
+        """The resources whose deletion leaves a final snapshot (its name is in their state)."""
+        return [address for address, kept in (
+            ("module.rds.aws_db_instance.this", self.settings["database"]["final_snapshot"]),
+            ("module.elasticache.aws_elasticache_replication_group.this", self.settings["cache"]["final_snapshot"]),
+        ) if kept]
+
+    @property
     def routed_services(self) -> list[Service]:
         return [service for service in self.services if service.routed]
 

@@ -23,7 +23,7 @@ import yaml
 from codemate_tfgen import cache as user_cache
 from codemate_tfgen import hcl
 from codemate_tfgen.errors import TemplateMistake
-from codemate_tfgen.layout import ROOT
+from codemate_tfgen.layout import DESTROYED_RECORD, ROOT
 from codemate_tfgen.project import OUT
 from codemate_tfgen.render import readme, shapes, shell
 from codemate_tfgen.render.context import CI_TERRAFORM, VERSIONS, Context, apply_order
@@ -478,6 +478,7 @@ def render_shared(templates: Path, contexts: list[Context], found: tuple[Module,
         "shared_backend": next(iter(backends.values())) if len(distinct) == 1 else None,
         "versions": VERSIONS,
         "terraform_version": VERSIONS["terraform"],
+        "destroyed_record": DESTROYED_RECORD,
         "modules": found,
         "scripts": scripts,
         "readme": readme,

@@ -449,6 +449,21 @@ def disposable_without_protection(spec: Spec) -> Iterator[SpecProblem]:
 
 
 @rule
+def disposable_without_audit_history(spec: Spec) -> Iterator[SpecProblem]:
+    """The account's CloudTrail trail writes to its owner's logs bucket, which a disposable
+    destroy empties and deletes (force_destroy): the audit history of the whole account would go
+    with it. Refused rather than kept out of force_destroy: a disposable destroy that stops at a
+    non-empty bucket would leave the environment half destroyed."""
+    settings = with_defaults(spec.data)
+    if settings["teardown"] == "disposable" and settings["account"].get("baseline", {}).get("cloudtrail"):
+        path = spec.most_specific(("teardown",), ("account", "baseline", "cloudtrail"))
+        yield spec.problem(path, f"a disposable environment (teardown) owning the CloudTrail trail of account "
+                                 f"{settings['account']['name']!r} (account.baseline): its destroy would delete the "
+                                 "logs bucket holding the account's audit history; give account.baseline to an "
+                                 "environment of the account that stays, or teardown: protected")
+
+
+@rule
 def service_schedules(spec: Spec) -> Iterator[SpecProblem]:
     """Scheduled scaling: expressions Application Auto Scaling accepts, in a known time zone,
     and a day that returns to the range the spec sets (the one the scaling target keeps)."""

@@ -11,6 +11,11 @@ it for a protected environment (database deletion protection on) without --allow
 Arguments that are updated in place are deliberately absent: the instance's identifier (renamed
 in place since provider 5.0), its class, storage, Multi-AZ and engine_version upwards (a major
 upgrade is an in-place spec change), the cache's node type, shards and replicas.
+
+A field removed from the spec (a section such as cross_region_backup taken out) is a change
+too: what it reached is destroyed. `forces` names, per field, the (resource type, argument)
+pairs the provider marks ForceNew; the offline harness's REPLACE_FORCING (tests/terraform_harness)
+must hold each of them, which tests/test_operations.py checks.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ class Replacing:
     resources: str  # what is destroyed and created again
     argument: str  # the replace-forcing argument the field reaches
     safe_way: str
+    # (resource type, argument) the provider marks ForceNew that the field reaches; empty where the
+    # loss comes another way (a for_each key, the backend, a downgrade, a change AWS refuses)
+    forces: tuple[tuple[str, str], ...] = ()
 
 
 REPLACING: tuple[Replacing, ...] = (
@@ -47,35 +55,49 @@ REPLACING: tuple[Replacing, ...] = (
               "module.elasticache.aws_elasticache_replication_group.this, module.s3.aws_s3_bucket.files, "
               "module.s3.aws_s3_bucket.logs, module.codepipeline.aws_s3_bucket.artifacts, "
               "module.ecr.aws_ecr_repository.this", "replication_group_id, bucket and name (they carry the project)",
-              "keep the project's name in the spec (tags can carry a new one); " + NEW_ENVIRONMENT),
+              "keep the project's name in the spec (tags can carry a new one); " + NEW_ENVIRONMENT,
+              (("aws_elasticache_replication_group", "replication_group_id"), ("aws_s3_bucket", "bucket"),
+               ("aws_ecr_repository", "name"))),
     Replacing(("database", "database_name"), "changed",
               "module.rds.aws_db_instance.this and its read replicas", "db_name",
               "keep the spec's value: create the new database inside the instance (CREATE DATABASE as the master "
-              "user), copy the data (pg_dump | pg_restore) and point the services at it"),
+              "user), copy the data (pg_dump | pg_restore) and point the services at it",
+              (("aws_db_instance", "db_name"),)),
     Replacing(("database", "cross_region_backup", "region"), "changed",
               "module.rds.aws_kms_key.backup_replica[0] and "
               "module.rds.aws_db_instance_automated_backups_replication.this[0]: the backups replicated so far "
-              "stay only as long as their old key, which is scheduled for deletion", "region",
+              "stay only as long as their old key, which is scheduled for deletion",
+              "region (the key's; the replication's kms_key_id with it)",
               "keep the old key: before applying, `terraform state rm 'module.rds.aws_kms_key.backup_replica[0]'` "
-              "(and its alias) so the destroy leaves it, and delete it after the old backups' retention"),
+              "(and its alias) so the destroy leaves it, and delete it after the old backups' retention",
+              (("aws_db_instance_automated_backups_replication", "kms_key_id"),)),
     Replacing(("database", "cross_region_backup", "retention_days"), "changed",
               "module.rds.aws_db_instance_automated_backups_replication.this[0] (replication stops, then starts "
               "again from the newest backup)", "retention_period",
-              "apply it right after a backup window, when the newest backup is recent"),
+              "apply it right after a backup window, when the newest backup is recent",
+              (("aws_db_instance_automated_backups_replication", "retention_period"),)),
     Replacing(("cache", "engine_version"), "lowered",
               "module.elasticache.aws_elasticache_replication_group.this (sessions and cached data)",
               "engine_version (ElastiCache cannot downgrade)",
               "keep the version; to go back, restore a snapshot taken before the upgrade into a new replication "
               "group"),
+    Replacing(("cache", "cluster_mode"), "changed",
+              "module.elasticache.aws_elasticache_replication_group.this (sessions and cached data): ElastiCache "
+              "changes a group's cluster mode only from disabled through compatible to enabled, never back, so the "
+              "apply fails; only a new group has the other mode",
+              "cluster_mode (ModifyReplicationGroup refuses the change)",
+              "keep the mode; to change it, in a quiet hour: `scripts/plan.sh ENV "
+              "-replace=module.elasticache.aws_elasticache_replication_group.this`, then scripts/apply.sh ENV "
+              "(every session ends; the final snapshot keeps the old data)"),
     Replacing(("network", "vpc_cidr"), "changed",
               "module.vpc.aws_vpc.this and everything in it; the database and the cache cannot leave their "
-              "subnets, so the apply fails halfway", "cidr_block", NEW_ENVIRONMENT),
+              "subnets, so the apply fails halfway", "cidr_block", NEW_ENVIRONMENT, (("aws_vpc", "cidr_block"),)),
     Replacing(("network", "availability_zones"), "changed",
               "module.vpc.aws_subnet.* of the changed zones, which hold the database and the cache: the apply fails "
-              "halfway", "availability_zone", NEW_ENVIRONMENT),
+              "halfway", "availability_zone", NEW_ENVIRONMENT, (("aws_subnet", "availability_zone"),)),
     Replacing(("network", "private_db_subnets"), "changed",
               "module.vpc.aws_subnet.private_db, which holds the database and the cache: the apply fails halfway",
-              "cidr_block", NEW_ENVIRONMENT),
+              "cidr_block", NEW_ENVIRONMENT, (("aws_subnet", "cidr_block"),)),
     Replacing(("services",), "key removed",
               "module.ecr.aws_ecr_repository.this[\"<service>\"] with every image in it, and the service's log "
               "group", "for_each key",
@@ -103,7 +125,7 @@ class Replacement:
     protected: bool  # the environment's database has deletion protection
 
     def __str__(self) -> str:
-        change = f"{self.old!r} -> {self.new!r}" if self.rule.when != "key removed" else f"{self.old!r} removed"
+        change = f"{self.old!r} removed" if self.new is None else f"{self.old!r} -> {self.new!r}"
         return (f"{self.where}: {self.path}: {change} in {self.env} destroys and recreates {self.rule.resources} "
                 f"({self.rule.argument}); the safe way: {self.rule.safe_way}")
 
@@ -166,10 +188,13 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in str(text).split(".") if part.isdigit())
 
 
-def _changes(rule: Replacing, old: Any, new: Any) -> Iterator[tuple[JsonPath, Any, Any]]:
+def _changes(rule: Replacing, old: Any, new: Any, has: bool) -> Iterator[tuple[JsonPath, Any, Any]]:
+    """(path below the field, old, new) of each change the rule names; new is None for a removal."""
     if rule.when == "key removed":
         for key in sorted(set(old or {}) - set(new or {})):
             yield (key,), key, None
+    elif not has:
+        yield (), old, None  # what the field reached goes with it
     elif rule.when == "lowered":
         if _version(new) < _version(old):
             yield (), old, new
@@ -190,10 +215,11 @@ def replacements(out: Path, spec: Spec, context: Context) -> list[Replacement]:
     for rule in REPLACING:
         had, old = _lookup(before, rule.field)
         has, new = _lookup(after, rule.field)
-        if not (had and (has or rule.when == "key removed")):
-            continue  # created or removed as a whole: nothing is replaced
-        for below, was, becomes in _changes(rule, old, new):
+        if not had:
+            continue  # set for the first time: nothing existed to replace
+        for below, was, becomes in _changes(rule, old, new, has):
             path = rule.field + below
+            # A removed value is named where its section (or nearest remaining ancestor) is.
             where = spec.location(rule.field if rule.when == "key removed" else path)
             found.append(Replacement(spec.name, str(where), format_path(path), was, becomes, rule, protected))
     return found

@@ -199,12 +199,18 @@ def acm_validation_options(planned: dict) -> object:
 # Arguments the real provider marks ForceNew (its resource schemas, hashicorp/aws 6.x): a change
 # of one replaces the object.  The types whose replacement loses data or breaks what refers to
 # them, and what the lifecycle tests change; a change of any other argument is an update.
+# codemate_tfgen's REPLACING names its ForceNew arguments (`forces`); each must be here
+# (tests/test_operations.py checks it).
 REPLACE_FORCING = {
     "aws_db_instance": ("availability_zone", "character_set_name", "db_name", "engine", "kms_key_id",
                         "storage_encrypted", "username"),
+    "aws_db_instance_automated_backups_replication": ("kms_key_id", "pre_signed_url", "retention_period",
+                                                      "source_db_instance_arn"),
     "aws_db_parameter_group": ("description", "family", "name", "name_prefix"),
-    "aws_elasticache_replication_group": ("at_rest_encryption_enabled", "kms_key_id",
+    "aws_elasticache_replication_group": ("at_rest_encryption_enabled", "kms_key_id", "port",
                                           "replication_group_id", "subnet_group_name"),
+    "aws_vpc": ("cidr_block",),
+    "aws_subnet": ("availability_zone", "cidr_block", "vpc_id"),
     "aws_s3_bucket": ("bucket", "bucket_prefix"),
     "aws_ecr_repository": ("encryption_configuration", "name"),
     "aws_kms_key": ("customer_master_key_spec", "key_usage", "multi_region"),
@@ -412,6 +418,15 @@ def service_target_groups(state) -> frozenset[str]:
                      if isinstance(lb.get("target_group_arn"), str) and lb["target_group_arn"])
 
 
+def final_snapshot(type_name: str, state: dict) -> str | None:
+    """The snapshot AWS takes when this object is deleted, by name, or None."""
+    if type_name == "aws_db_instance" and not state.get("skip_final_snapshot"):
+        return state.get("final_snapshot_identifier")
+    if type_name == "aws_elasticache_replication_group":
+        return state.get("final_snapshot_identifier")
+    return None
+
+
 def refused(summary: str, why: str) -> list:
     return [diagnostic(summary, f"{why} (Emulated by the stand-in provider.)")]
 
@@ -471,6 +486,8 @@ class AwsAccount:
         self.parameter_groups: dict[str, str] = {}  # DB parameter group name -> family
         self.db_members: dict[str, str] = {}  # DB instance identifier -> its parameter group
         self.service_linked_roles = set(service_linked_roles)
+        self.pending_keys: set[str] = set()  # KMS key ARNs scheduled for deletion
+        self.snapshots: dict[str, str] = {}  # final snapshot name -> the KMS key ARN encrypting it
         self.clock = 0.0  # days; every push is later than the one before
         self.pushes = 0
 
@@ -542,6 +559,16 @@ class AwsAccount:
             return refused(f"deleting ELBv2 Target Group ({prior.get('arn')}): ResourceInUse: Target group "
                            f"'{prior.get('arn')}' is currently in use by a listener or a rule",
                            "A listener or listener rule still forwards to it (the provider retries, then gives up).")
+        snapshot = final_snapshot(type_name, prior)
+        if snapshot is not None and snapshot in self.snapshots:
+            code = ("DBSnapshotAlreadyExists: Cannot create the snapshot because a snapshot with the identifier "
+                    if type_name == "aws_db_instance" else "SnapshotAlreadyExistsFault: Snapshot ")
+            return refused(f"deleting {type_name} ({prior.get('id')}): taking its final snapshot: {code}"
+                           f"{snapshot} already exists",
+                           "A final snapshot's name must be new: an earlier deletion's snapshot has it.")
+        if type_name == "aws_db_instance" and not prior.get("skip_final_snapshot") and snapshot is None:
+            return refused(f"deleting RDS DB Instance ({prior.get('identifier')}): final_snapshot_identifier is "
+                           "required when skip_final_snapshot is false", "The provider checks this before deleting.")
         if type_name == "aws_db_parameter_group" and prior.get("name") in self.db_members.values():
             return refused(f"deleting RDS DB Parameter Group ({prior.get('name')}): InvalidDBParameterGroupState: "
                            "One or more database instances are still members of this parameter group "
@@ -605,7 +632,11 @@ class AwsAccount:
             self.db_members.pop(prior.get("identifier"), None)
             if new is not None and new.get("parameter_group_name"):
                 self.db_members[new.get("identifier")] = new.get("parameter_group_name")
-        elif type_name == "aws_iam_service_linked_role" and new is not None:
+        if new is None and type_name == "aws_kms_key":
+            self.pending_keys.add(prior.get("arn"))
+        if new is None and final_snapshot(type_name, prior) is not None:
+            self.snapshots[final_snapshot(type_name, prior)] = prior.get("kms_key_id")
+        if type_name == "aws_iam_service_linked_role" and new is not None:
             self.service_linked_roles.add(new.get("aws_service_name"))
 
     def forgot(self, type_name: str, state) -> bool:
@@ -682,6 +713,11 @@ class AwsAccount:
             return (f"CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to "
                     f"resolve ref {image}: {image}: not found")
         return None
+
+    def api_snapshots(self) -> dict[str, bool]:
+        """The final snapshots deletions left, each with whether it can still be read (its key
+        is not scheduled for deletion: once the key is gone, so is the data)."""
+        return {name: key not in self.pending_keys for name, key in sorted(self.snapshots.items())}
 
     def api_create_service_linked_role(self, service: str) -> None:
         """aws iam create-service-linked-role --aws-service-name SERVICE (what init-backend.sh runs)."""

@@ -256,6 +256,7 @@ class Account:
         account.expire_images(days=1)   # time passes; each lifecycle policy runs: {repo: [tags, ...]}
         account.images(repository)      # tags of each image, oldest push first
         account.pull(image)             # None, or ECS's CannotPullContainerError
+        account.snapshots()             # final snapshots deletions left: {name: still readable}
     """
 
     def __init__(self, name: str = "codemate", service_linked_roles: tuple[str, ...] = ("ecs.amazonaws.com",)):
@@ -298,6 +299,9 @@ class Account:
 
     def pull(self, image: str) -> str | None:
         return self._act("pull", image=image)
+
+    def snapshots(self) -> dict[str, bool]:
+        return self._act("snapshots")
 
     def create_service_linked_role(self, service: str) -> None:
         self._act("create_service_linked_role", service=service)

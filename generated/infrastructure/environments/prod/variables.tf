@@ -16,7 +16,7 @@ variable "aws_region" {
 }
 
 variable "teardown" {
-  description = "What terraform destroy does to the environment. protected: the destroy is refused before anything is deleted (the root holds a resource with prevent_destroy; scripts/destroy.sh refuses first). disposable: everything is deleted, with the contents of buckets and image repositories, and secrets without a recovery window, so the environment can be created again at once; its database and load balancer must have deletion_protection off."
+  description = "What terraform destroy does to the environment. protected: the destroy is refused before anything is deleted (the root holds a resource with prevent_destroy; scripts/destroy.sh refuses first). disposable: everything is deleted, with the contents of buckets and image repositories, and secrets without a recovery window, so the environment can be created again at once; its database and load balancer must have deletion_protection off, and it cannot own its account's CloudTrail trail (account.baseline.cloudtrail: the trail's history is in its logs bucket)."
   type        = string
 }
 
@@ -113,6 +113,7 @@ variable "database" {
     deletion_protection      = bool
     final_snapshot           = optional(bool, true)
     retain_automated_backups = optional(bool, true)
+    apply_immediately        = optional(bool)
     app_user_secret_name     = string
     read_replicas = optional(object({
       count          = number
@@ -135,6 +136,7 @@ variable "cache" {
     replicas_per_shard      = number
     snapshot_retention_days = number
     final_snapshot          = optional(bool, true)
+    apply_immediately       = optional(bool)
   })
 }
 

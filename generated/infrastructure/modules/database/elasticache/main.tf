@@ -94,12 +94,14 @@ resource "aws_elasticache_user_group" "this" {
 # Replication group
 ################################################################################
 
-# The final snapshot's name must be new at every destroy (ElastiCache refuses a name a snapshot
-# already has): it carries the time this group was first created, which a rebuild renews.
+# The final snapshot's name carries the time the replication group was created. Its replace-forcing
+# inputs replace this stamp with it, so neither a second destroy nor a second replacement finds
+# the name taken.
 resource "terraform_data" "created" {
   count = var.final_snapshot ? 1 : 0
 
-  input = formatdate("YYYYMMDDhhmmss", timestamp())
+  input            = formatdate("YYYYMMDDhhmmss", timestamp())
+  triggers_replace = [var.replication_group_id, aws_kms_key.this.arn, aws_elasticache_subnet_group.this.name, var.port, var.cluster_mode, var.engine_version]
 
   lifecycle {
     ignore_changes = [input]
@@ -146,7 +148,7 @@ resource "aws_elasticache_replication_group" "this" {
   snapshot_window            = var.snapshot_window
   maintenance_window         = var.maintenance_window
   auto_minor_version_upgrade = true
-  apply_immediately          = false
+  apply_immediately          = var.apply_immediately
   final_snapshot_identifier  = var.final_snapshot ? "${var.replication_group_id}-final-${terraform_data.created[0].output}" : null
 
   dynamic "log_delivery_configuration" {

@@ -66,7 +66,7 @@ variable "snapshot_retention_days" {
 }
 
 variable "final_snapshot" {
-  description = "Snapshot the data when the replication group is deleted (terraform destroy), as <replication group>-final-<time it was created>, a name no earlier destroy used; the snapshot stays until someone deletes it. Off for an environment whose cache may go."
+  description = "Snapshot the data when the replication group is deleted (a destroy, or a change that replaces it), as <replication group>-final-<time it was created>, a name no earlier deletion used; the snapshot, and its key (scripts/destroy.sh keeps it out of a destroy), stay until someone deletes them. Off for an environment whose cache may go."
   type        = bool
   default     = true
 }
@@ -108,6 +108,11 @@ variable "slow_log_group_name" {
   description = "CloudWatch log group the slow log is delivered to; null turns slow log delivery off"
   type        = string
   default     = null
+}
+
+variable "apply_immediately" {
+  description = "Make changes of the replication group when applied (restarting where the change needs it) instead of in the next maintenance window"
+  type        = bool
 }
 
 variable "kms_key_deletion_window_days" {

@@ -170,6 +170,20 @@ resource "aws_iam_role_policy_attachment" "monitoring" {
 # Instance
 ################################################################################
 
+# The final snapshot's name carries the time the instance was created. Its replace-forcing
+# inputs replace this stamp with it, so neither a second destroy nor a second replacement finds
+# the name taken.
+resource "terraform_data" "created" {
+  count = var.final_snapshot ? 1 : 0
+
+  input            = formatdate("YYYYMMDDhhmmss", timestamp())
+  triggers_replace = [var.database_name, var.master_username, aws_kms_key.this.arn]
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
 resource "aws_db_instance" "this" {
   #checkov:skip=CKV_AWS_157: Multi-AZ is set per environment from the spec; dev runs single-AZ by design ("개발 환경: Multi-AZ Disabled").
   #checkov:skip=CKV_AWS_293: Deletion protection is set per environment from the spec; prod and the module default keep it on, disposable dev does not.
@@ -206,17 +220,16 @@ resource "aws_db_instance" "this" {
   deletion_protection      = var.deletion_protection
   delete_automated_backups = !var.retain_automated_backups
   skip_final_snapshot      = !var.final_snapshot
-  # The key's id makes the name new with each rebuilt environment (RDS refuses a snapshot name
-  # that exists); the snapshot is encrypted with that key, which must outlive it (README).
-  final_snapshot_identifier = var.final_snapshot ? "${var.identifier}-final-${aws_kms_key.this.key_id}" : null
+  # Encrypted with the instance's key, which scripts/destroy.sh keeps out of a destroy.
+  final_snapshot_identifier = var.final_snapshot ? "${var.identifier}-final-${terraform_data.created[0].output}" : null
 
   # A major version is a spec change (engine_version): RDS upgrades the in-region read replicas
-  # with the primary. Changes are made when they are applied, not in a later maintenance
-  # window: the instance must have left the old family's parameter group before that group
-  # is deleted, and a plan reviewed now should be what runs now.
+  # with the primary. Such a change needs apply_immediately: the instance must have left the old
+  # family's parameter group before that group is deleted. Otherwise a protected environment's
+  # changes wait for the maintenance window rather than restart production when applied.
   auto_minor_version_upgrade  = true
   allow_major_version_upgrade = true
-  apply_immediately           = true
+  apply_immediately           = var.apply_immediately
 
   enabled_cloudwatch_logs_exports = var.enabled_cloudwatch_logs_exports
 
@@ -277,7 +290,7 @@ resource "aws_db_instance" "replica" {
   deletion_protection     = false
 
   auto_minor_version_upgrade = true
-  apply_immediately          = true
+  apply_immediately          = var.apply_immediately
   maintenance_window         = var.maintenance_window
 
   database_insights_mode                = "standard"

@@ -102,7 +102,7 @@ variable "deletion_protection" {
 }
 
 variable "final_snapshot" {
-  description = "Take a final snapshot when the instance is deleted (a destroy, or a change that replaces it), named <identifier>-final-<storage key id>: a rebuilt environment has a new key, so a second destroy never finds the name taken; independent of deletion_protection."
+  description = "Take a final snapshot when the instance is deleted (a destroy, or a change that replaces it), named <identifier>-final-<time the instance was created>: a rebuild or a replacement renews the time, so no later deletion finds the name taken. Its key is kept out of a destroy by scripts/destroy.sh. Independent of deletion_protection."
   type        = bool
   default     = true
 }
@@ -195,6 +195,11 @@ variable "monitoring_interval" {
     condition     = contains([0, 1, 5, 10, 15, 30, 60], var.monitoring_interval)
     error_message = "monitoring_interval must be one of 0, 1, 5, 10, 15, 30, 60."
   }
+}
+
+variable "apply_immediately" {
+  description = "Make changes of the instance and its read replicas when applied (restarting where the change needs it) instead of in the next maintenance window"
+  type        = bool
 }
 
 variable "kms_key_deletion_window_days" {

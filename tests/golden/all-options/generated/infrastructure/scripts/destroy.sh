@@ -52,6 +52,23 @@ select_environment() {
 # terraform_data.teardown_guard has prevent_destroy); this says why, and what to do, first.
 readonly PROTECTED=('prod')
 
+# What outlives a destroy: the KMS keys encrypting an environment's final snapshots and kept
+# backups (a deleted key makes them unreadable, so they leave the state before the destroy), and
+# the resources whose deletion takes a final snapshot.
+kept_keys() {
+  case "$1" in
+    'prod') printf '%s\n' 'module.rds.aws_kms_key.this' 'module.rds.aws_kms_key.backup_replica[0]' 'module.elasticache.aws_kms_key.this' ;;
+    *) ;;
+  esac
+}
+
+snapshotted() {
+  case "$1" in
+    'prod') printf '%s\n' 'module.rds.aws_db_instance.this' 'module.elasticache.aws_elasticache_replication_group.this' ;;
+    *) ;;
+  esac
+}
+
 usage() {
   cat <<EOF
 Usage: $PROG [-h] [-y|--yes] ENV
@@ -114,10 +131,56 @@ for protected in "${PROTECTED[@]}"; do
 done
 
 require terraform "install Terraform "'>= 1.10'
-if [[ "$ASSUME_YES" == true ]]; then
-  terraform -chdir="$ENV_DIR" destroy -auto-approve
-else
-  confirm "This destroys every resource of the '$ENVIRONMENT' environment."
-  # Terraform still shows what it will destroy and asks once more.
-  terraform -chdir="$ENV_DIR" destroy
+[[ "$ASSUME_YES" == true ]] || confirm "This destroys every resource of the '$ENVIRONMENT' environment."
+
+tf() {
+  terraform -chdir="$ENV_DIR" "$@"
+}
+
+# One top-level attribute of a resource in the state, as `terraform state show` prints it.
+state_value() {
+  tf state show -no-color "$1" | awk -F' = ' -v name="$2" '
+    { key = $1; gsub(/ /, "", key) }
+    key == name { value = $2; gsub(/^"|"$/, "", value); print value; exit }'
+}
+
+in_state="$(tf state list)"
+mapfile -t snapshots < <(snapshotted "$ENVIRONMENT")
+mapfile -t keys < <(kept_keys "$ENVIRONMENT")
+for address in ${snapshots[@]+"${snapshots[@]}"}; do
+  if grep -qxF -- "$address" <<<"$in_state"; then
+    printf 'final snapshot: %s (of %s)\n' "$(state_value "$address" final_snapshot_identifier)" "$address"
+  fi
+done
+kept=()
+for address in ${keys[@]+"${keys[@]}"}; do
+  if grep -qxF -- "$address" <<<"$in_state"; then
+    printf 'keeping KMS key %s (%s): it encrypts what outlives the environment; schedule its deletion once that is no longer needed\n' \
+      "$(state_value "$address" arn)" "$address"
+    kept+=("$address")
+  fi
+done
+# The state as it was, to put the keys back if the destroy deletes nothing (refused or declined).
+backup="$(mktemp)"
+trap 'rm -f -- "$backup"' EXIT
+tf state pull >"$backup"
+if [[ -n "${kept[*]-}" ]]; then
+  tf state rm "${kept[@]}"
 fi
+
+remaining="$(tf state list)"
+# Without --yes, Terraform still shows what it will destroy and asks once more.
+approve=()
+[[ "$ASSUME_YES" == false ]] || approve=(-auto-approve)
+if ! tf destroy ${approve[@]+"${approve[@]}"}; then
+  if [[ -n "${kept[*]-}" ]] && [[ "$(tf state list)" == "$remaining" ]]; then
+    tf state push -force "$backup"
+    die "nothing was destroyed; the kept keys are back in the state"
+  fi
+  die "the destroy of '$ENVIRONMENT' stopped partway; run this again to finish it"
+fi
+left="$(tf state list)"
+[[ -z "$left" ]] || die "the destroy of '$ENVIRONMENT' left resources in its state:"$'\n'"$left"
+# tfgen retire ENV reads this: the environment's state held nothing after its destroy.
+printf 'destroyed %s: terraform state list was empty\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  >"$ENV_DIR/"'.destroyed'

@@ -100,6 +100,9 @@ module "rds" {
   read_replicas            = var.database.read_replicas
   cross_region_backup      = var.database.cross_region_backup
   max_connections          = var.rds_max_connections
+  # Unset in the spec: a disposable environment changes at once, a protected one in its
+  # maintenance window (a class or parameter change restarts the instance).
+  apply_immediately = coalesce(var.database.apply_immediately, local.disposable)
 
   # The log types whose groups the monitoring section created (with retention), so RDS
   # exports only after they exist and never creates a group that keeps logs forever.
@@ -122,6 +125,7 @@ module "elasticache" {
   replicas_per_shard      = var.cache.replicas_per_shard
   snapshot_retention_days = var.cache.snapshot_retention_days
   final_snapshot          = var.cache.final_snapshot
+  apply_immediately       = coalesce(var.cache.apply_immediately, local.disposable)
 
   slow_log_group_name = module.cloudwatch.log_group_names["elasticache"]
 

@@ -8,6 +8,14 @@ locals {
   disposable = var.teardown == "disposable"
 }
 
+# teardown: protected. A destroy plan that would delete this fails before anything is deleted;
+# lifting it is a spec change (teardown: disposable), rendered and applied first.
+resource "terraform_data" "teardown_guard" {
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
 ################################################################################
 # Network
 ################################################################################
@@ -93,6 +101,9 @@ module "rds" {
   read_replicas            = var.database.read_replicas
   cross_region_backup      = var.database.cross_region_backup
   max_connections          = var.rds_max_connections
+  # Unset in the spec: a disposable environment changes at once, a protected one in its
+  # maintenance window (a class or parameter change restarts the instance).
+  apply_immediately = coalesce(var.database.apply_immediately, local.disposable)
 
   # The log types whose groups the monitoring section created (with retention), so RDS
   # exports only after they exist and never creates a group that keeps logs forever.
@@ -115,6 +126,7 @@ module "elasticache" {
   replicas_per_shard      = var.cache.replicas_per_shard
   snapshot_retention_days = var.cache.snapshot_retention_days
   final_snapshot          = var.cache.final_snapshot
+  apply_immediately       = coalesce(var.cache.apply_immediately, local.disposable)
 
   slow_log_group_name = module.cloudwatch.log_group_names["elasticache"]
 

@@ -3,7 +3,7 @@
 environment = "dev"
 project     = "codemate"
 aws_region  = "ap-northeast-2"
-teardown    = "disposable"
+teardown    = "protected"
 
 tags = { Service = "codemate" }
 
