@@ -192,7 +192,8 @@ def _names(envs: tuple[str, ...], all_envs: bool) -> tuple[str, ...]:
 @_format_option
 @click.option("--allow-replace", is_flag=True,
               help="Write a change that destroys and recreates a stateful resource of a protected environment "
-                   "(database deletion protection on), once its data is safe.")
+                   "(database deletion protection on), once its data is safe, or a blue/green service's target "
+                   "groups (its paths answer 503 until the deployment moves the traffic).")
 @_guarded
 @_project_options(out=True)
 def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: bool, show_diff: bool,

@@ -167,11 +167,12 @@ def render_to_disk(project: Project, names: tuple[str, ...], waiting: tree.Waiti
     output directory. Such a change of a protected environment is refused without
     `allow_replace`, and nothing is written."""
     files, owners, replacing = _against_disk(project, names)
-    refused = [str(found) for found in replacing if found.protected and not allow_replace]
+    refused = [str(found) for found in replacing if found.refused and not allow_replace]
     if refused:
         raise UsageError("\n".join([*refused, "tfgen: these changes replace stateful resources of a protected "
-                                    "environment (database deletion protection on); make them the safe way, or "
-                                    "render with --allow-replace once the data is safe"]))
+                                    "environment (database deletion protection on) or a blue/green service's target "
+                                    "groups; make them the safe way, or render with --allow-replace once the data is "
+                                    "safe and the outage accepted"]))
     drift = tree.update_tree(project.out, files, owners, waiting)
     drift.replacing = replacing
     return drift

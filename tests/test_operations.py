@@ -281,6 +281,56 @@ def test_changes_made_in_place_are_not_named(tmp_path, cli):
     assert (code, "destroys and recreates" in err) == (0, False), err
 
 
+def _deploy(service: str, strategy: str) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        data["services"][service]["deployment"] = {"strategy": strategy}
+        if strategy == "rolling":  # no blue/green service left: no test listener
+            data["load_balancer"].pop("test_listener_cidrs", None)
+        else:
+            data["load_balancer"]["test_listener_cidrs"] = ["203.0.113.0/24"]
+    return change
+
+
+@pytest.mark.parametrize("protected", [True, False], ids=["protected", "unprotected"])
+def test_a_blue_green_port_change_is_refused_everywhere(tmp_path, cli, protected):
+    """Its target groups and weighted rules are replaced, and the new rules send every request to
+    the new, empty primary group until ECS's deployment has moved the traffic: an outage of the
+    service's paths, in any environment."""
+    specs, out = _variant(tmp_path, BASELINE, _set("database.deletion_protection", protected),
+                          _deploy("backend", "blue_green"))
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    before = tree_files(out)
+    _variant(tmp_path, _set("services.backend.port", 3002))
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert code == 2, err
+    [line] = [line for line in err.splitlines() if "$.services.backend.port" in line]
+    assert line.startswith("variant/prod.yaml:"), line  # where the port was set
+    assert "3001 -> 3002 in prod destroys and recreates module.alb.aws_lb_target_group.this[\"backend\"]" in line
+    assert "503s until" in line and "keep the port" in line and "--allow-replace" in line
+    assert tree_files(out) == before
+    assert cli("check", "--specs", specs, "--out", out)[0] == 1
+    code, _, err = cli("render", "--allow-replace", "--specs", specs, "--out", out)
+    assert code == 0 and "$.services.backend.port" in err
+
+
+def test_a_port_change_with_a_rolling_deployment_on_both_sides_is_not_named(tmp_path, cli):
+    specs, out = _variant(tmp_path, BASELINE, _set("database.deletion_protection", False),
+                          _deploy("backend", "rolling"))
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    _variant(tmp_path, _set("services.backend.port", 3002))
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert (code, "services.backend.port" in err) == (0, False), err
+
+
+def test_switching_to_blue_green_with_a_new_port_is_refused(tmp_path, cli):
+    specs, out = _variant(tmp_path, BASELINE, _set("database.deletion_protection", False),
+                          _deploy("backend", "rolling"))
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    _variant(tmp_path, _set("services.backend.port", 3002), _deploy("backend", "blue_green"))
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert code == 2 and "$.services.backend.port: 3001 -> 3002" in err, err
+
+
 # --- restores (findings 2 and 3): after the runbook's steps a plan replaces nothing -------------
 
 # Arguments of aws_db_instance the provider marks ForceNew that an imported instance could hold
