@@ -331,6 +331,41 @@ def test_switching_to_blue_green_with_a_new_port_is_refused(tmp_path, cli):
     assert code == 2 and "$.services.backend.port: 3001 -> 3002" in err, err
 
 
+# --- what a lost region leaves: secrets and images in the disaster-recovery region ------------
+
+
+@pytest.mark.slow  # real Terraform
+def test_secrets_and_images_are_replicated_to_the_disaster_recovery_region(tmp_path):
+    """The variant's prod replicates its backups to ap-northeast-1 and owns the account's baseline:
+    its secrets get replicas there (under a key of that region) and the registry replicates its
+    repositories there, into repositories that expire what the originals expire."""
+    result = run_terraform(rendered(tmp_path, database(cross_region_backup={"region": "ap-southeast-1",
+                                                                             "retention_days": 7})))
+    assert [str(d) for d in result.errors] == []
+    plan = result.planned_values
+    secrets = {a: v for a, v in plan.items() if a.startswith("module.secrets.aws_secretsmanager_secret.this[")}
+    assert secrets and all([r["region"] for r in v["replica"]] == ["ap-southeast-1"] for v in secrets.values())
+    assert plan["module.secrets.aws_kms_key.replica[0]"]["region"] == "ap-southeast-1"
+    [rule] = plan["module.ecr.aws_ecr_replication_configuration.this[0]"]["replication_configuration"][0]["rule"]
+    assert [d["region"] for d in rule["destination"]] == ["ap-southeast-1"]
+    repositories = {a: v for a, v in plan.items() if a.startswith("module.ecr.aws_ecr_repository.this[")}
+    assert sorted(f["filter"] for f in rule["repository_filter"]) == sorted(v["name"] for v in repositories.values())
+    template = plan["module.ecr.aws_ecr_repository_creation_template.replica[0]"]
+    assert (template["region"], template["applied_for"]) == ("ap-southeast-1", ["REPLICATION"])
+    policies = {v["policy"] for a, v in plan.items() if a.startswith("module.ecr.aws_ecr_lifecycle_policy.this[")}
+    assert policies == {template["lifecycle_policy"]}
+
+
+@pytest.mark.slow  # real Terraform
+def test_without_a_disaster_recovery_region_nothing_is_replicated(tmp_path):
+    result = run_terraform(rendered(tmp_path, lambda data: data["database"].pop("cross_region_backup")))
+    assert [str(d) for d in result.errors] == []
+    plan = result.planned_values
+    assert not [a for a in plan if a.startswith(("module.secrets.aws_kms_key.replica", "module.ecr.aws_ecr_replication",
+                                                 "module.ecr.aws_ecr_repository_creation"))]
+    assert all(v["replica"] == [] for a, v in plan.items() if ".aws_secretsmanager_secret." in a)
+
+
 # --- restores (findings 2 and 3): after the runbook's steps a plan replaces nothing -------------
 
 # Arguments of aws_db_instance the provider marks ForceNew that an imported instance could hold
