@@ -456,3 +456,74 @@ def test_a_restore_with_another_key_keeps_it(restored):
     for argument in INSTANCE_FORCE_NEW:
         if argument != "kms_key_id":
             assert plan.planned_values[INSTANCE][argument] == before[argument], argument
+
+
+# --- a restore in the second region: the replicated backups' key changes hands ---------------
+
+KEY = "module.rds.aws_kms_key.this"
+BACKUP_KEY = "module.rds.aws_kms_key.backup_replica[0]"
+
+
+def second_region_commands(tree: Path) -> tuple[list[str], list[str], list[str]]:
+    """What the generated README's second-region restore removes from and imports into the new
+    environment's state, and what it removes from the lost environment's."""
+    text = (tree / "README.md").read_text()
+    section = text[text.index("**Restore in the second region**"):text.index("Point the application's host")]
+    removed = re.findall(r'terraform -chdir="\$tf" state rm (\S+)', section)
+    imported = re.findall(r'terraform -chdir="\$tf" import (\S+) "\$\{key##\*/\}"', section)
+    lost = re.search(r'terraform -chdir="environments/\$lost" state rm ((?:\S+\s*\\?\s*)+?)\n\s*```', section)
+    assert lost, section
+    return removed, imported, [a.strip("'") for a in lost.group(1).replace("\\", " ").split()]
+
+
+def _addresses(state: dict) -> dict[str, dict]:
+    found = {}
+    for resource in state["resources"]:
+        if resource["mode"] != "managed":
+            continue
+        base = ".".join(filter(None, (resource.get("module"), resource["type"], resource["name"])))
+        for instance in resource["instances"]:
+            index = instance.get("index_key")
+            found[base + ("" if index is None else f"[{json.dumps(index)}]")] = instance["attributes"]
+    return found
+
+
+@pytest.mark.slow  # real Terraform
+def test_a_restore_in_the_second_region_takes_the_replicated_key_over(restored, tmp_path):
+    """The new environment in the second region restores the replicated backups with the lost
+    environment's replica key. The runbook hands that key to the new environment's Terraform
+    (its own key removed and deleted) and out of the lost state, whose destroy would otherwise
+    schedule its deletion: after it, the new environment's plan replaces nothing and manages the
+    key its instance is encrypted with."""
+    lost_root, _, lost_state, _ = restored
+    removed, imported, lost_removed = second_region_commands(lost_root.parent.parent)
+    assert (removed, imported) == ([KEY], [KEY])
+    lost = _addresses(json.loads(lost_state))
+    assert lost_removed == [BACKUP_KEY, "module.rds.aws_kms_alias.backup_replica[0]"]
+    assert set(lost_removed) <= set(lost)  # the lost state holds them: `state rm` finds them
+    replica_key = lost[BACKUP_KEY]
+    region = replica_key["region"]
+
+    # The new environment: the spec copied into the second region, without a DR region of its own.
+    new_root = rendered(tmp_path, _all(_set("region", region),
+                                       _set("network.availability_zones", [f"{region}a", f"{region}c"]),
+                                       lambda data: data["database"].pop("cross_region_backup")))
+    account = Account()
+    assert [str(d) for d in run_terraform(new_root, apply=True, account=account).errors] == []
+    path = str(new_root.resolve())
+    # Steps 4 and 5: the restored instance (the replica key) and the key imported in place of its own.
+    # (The new environment has no second-region section: the commands are the lost tree's README's.)
+    state = json.loads(_runbook_state(account.states[path], lost_root.parent.parent, key=replica_key["arn"]))
+    for resource in state["resources"]:
+        if (resource.get("module"), resource["type"], resource["name"]) == ("module.rds", "aws_kms_key", "this"):
+            # What `terraform import` reads: AWS's view of the key, not the deletion window.
+            resource["instances"][0]["attributes"] = {**replica_key, "deletion_window_in_days": None}
+    account.states[path] = json.dumps(state)
+    plan = run_terraform(new_root, account=account)
+    assert [str(d) for d in plan.errors] == []
+    assert {a: act for a, act in plan.planned_actions.items() if "delete" in act} == {}
+    assert plan.planned_actions[KEY] in (["update"], ["no-op"])
+    key = plan.planned_values[KEY]
+    assert (key["arn"], key["region"]) == (replica_key["arn"], region)
+    instance = plan.planned_values[INSTANCE]
+    assert instance["kms_key_id"] == instance["performance_insights_kms_key_id"] == replica_key["arn"]
