@@ -44,7 +44,7 @@ def affected(project: Project, ref: str | None) -> tuple[str, list[Affected]]:
     after = _terraform(pipeline.build(project, ())[0])
     with gitrefs.exported(since, project.root) as (repository, inside):
         root = repository / inside
-        specs = root / _inside(project.specs, project.root, "--specs")
+        specs = root / _inside(project.specs, project.root)
         out = repository / ".tfgen-affected"  # inside the export, which goes with it
         gitrefs.render_with_own_code(repository, root, specs, out, since)
         before = _terraform({path.relative_to(out).as_posix(): path.read_text("utf-8")
@@ -54,11 +54,11 @@ def affected(project: Project, ref: str | None) -> tuple[str, list[Affected]]:
                    if (found := _compare(project, env, before, after, inputs)) is not None]
 
 
-def _inside(path: Path, root: Path, option: str) -> PurePosixPath:
+def _inside(path: Path, root: Path) -> PurePosixPath:
     try:
         return PurePosixPath(path.resolve().relative_to(root.resolve()).as_posix())
     except ValueError:
-        raise UsageError(f"{option} {path}: outside the project {root}; the revision's copy cannot be found") from None
+        raise UsageError(f"{path}: outside the project {root}; the revision's copy cannot be found") from None
 
 
 def _terraform(files: dict[str, str]) -> dict[str, str]:
@@ -106,7 +106,7 @@ def _changed_inputs(project: Project, repository: Path, inside: PurePosixPath,
     """The input files that differ between the working tree and the export, by kind, as paths
     relative to the project (to the repository for tfgen's code, which sits at its top)."""
     top = project.root.resolve().parents[len(inside.parts) - 1] if inside.parts else project.root
-    pairs = {"spec": (project.specs, specs, _inside(project.specs, project.root, "--specs")),
+    pairs = {"spec": (project.specs, specs, _inside(project.specs, project.root)),
              "template": (project.root / "templates", repository / inside / "templates", PurePosixPath("templates")),
              "tfgen code": (top / CODE, repository / CODE, PurePosixPath(CODE))}
     return {kind: _differing(now, then, label) for kind, (now, then, label) in pairs.items()}
@@ -135,7 +135,7 @@ def _compare(project: Project, env: str, before: dict[str, str], after: dict[str
         return None
     reasons: list[str] = []
     if root_changed:
-        spec_files = {f"{_inside(project.specs, project.root, '--specs')}/{path.name}"
+        spec_files = {f"{_inside(project.specs, project.root)}/{path.name}"
                       for path in load_spec(project.specs, env).files}
         reasons += [f"spec {path}" for path in inputs["spec"] if path in spec_files]
     module_templates = [f"templates/{m.relative_to(ROOT)}/" for m in changed_modules]

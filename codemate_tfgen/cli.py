@@ -18,7 +18,14 @@ import click
 
 from codemate_tfgen import __version__
 from codemate_tfgen.cost.scenarios import SCENARIOS
-from codemate_tfgen.errors import SpecProblem, SpecWarning, TfgenError
+from codemate_tfgen.errors import (
+    ReplacementRefused,
+    SpecProblem,
+    SpecWarning,
+    TfgenError,
+    UsageError,
+    ValueRefused,
+)
 
 if TYPE_CHECKING:
     from codemate_tfgen.project import Project
@@ -124,6 +131,15 @@ _out_option = click.option("--out", "out_dir", type=click.Path(path_type=Path), 
                            help="Output root; tfgen manages OUT/infrastructure [default: PROJECT/generated].")
 
 
+@contextlib.contextmanager
+def _option(flag: str) -> Iterator[None]:
+    """Library errors name the value they refuse; the CLI names the option that gave it."""
+    try:
+        yield
+    except ValueRefused as exc:
+        raise UsageError(f"{flag} {exc}") from None
+
+
 def _project_options(*, out: bool) -> Callable[[Callable[..., int]], Callable[..., int]]:
     """--project, --specs and (with out) --out, handed to the command as one located Project."""
 
@@ -133,7 +149,17 @@ def _project_options(*, out: bool) -> Callable[[Callable[..., int]], Callable[..
                     **kwargs: Any) -> int:
             from codemate_tfgen.project import locate
 
-            return command(*args, project=locate(project_dir, specs_dir, out_dir), **kwargs)
+            if specs_dir is not None and not specs_dir.is_dir():
+                raise UsageError(f"--specs {specs_dir}: specs directory not found")
+            if project_dir is None:
+                try:
+                    project = locate(None, specs_dir, out_dir)
+                except UsageError as exc:
+                    raise UsageError(f"{exc}; run tfgen inside a project or give --project DIR") from None
+            else:
+                with _option("--project"):
+                    project = locate(project_dir, specs_dir, out_dir)
+            return command(*args, project=project, **kwargs)
 
         project_option = _project_option if out else _project_option_reading
         for option in reversed([project_option, _specs_option, *([_out_option] if out else [])]):
@@ -229,7 +255,13 @@ def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: boo
     if dry_run:
         drift = pipeline.check(project, names)
     else:
-        drift = pipeline.render_to_disk(project, names, reporter.waiting(), allow_replace)
+        try:
+            drift = pipeline.render_to_disk(project, names, reporter.waiting(), allow_replace)
+        except ReplacementRefused as exc:
+            raise UsageError("\n".join([*exc.changes, "tfgen: these changes replace stateful resources of a protected "
+                                        "environment (database deletion protection on) or a blue/green service's "
+                                        "target groups; make them the safe way, or render with --allow-replace once "
+                                        "the data is safe and the outage accepted"])) from None
     if fmt == "json":
         _echo_json(drift=drift)
     else:
@@ -367,7 +399,8 @@ def cost(envs: tuple[str, ...], all_envs: bool, project: Project, fmt: str, scen
     specs = load_valid_specs(project.specs, names, out=project.out)
     estimates = [costing.estimate(spec, scenario) for spec in specs]
     if ref is not None:
-        before = costing.reference_estimates(ref, project.specs, names, scenario)
+        with _option("--against"):
+            before = costing.reference_estimates(ref, project.specs, names, scenario)
         pairs = [(before[s.name], e) for s, e in zip(specs, estimates, strict=True)]
         text = costview.difference(pairs, ref, fmt)
     elif len(estimates) == 1:
@@ -406,7 +439,8 @@ def affected(project: Project, ref: str | None, fmt: str) -> int:
     """
     from codemate_tfgen import affected as changes
 
-    since, found = changes.affected(project, ref)
+    with _option("--since"):
+        since, found = changes.affected(project, ref)
     if fmt == "json":
         click.echo(json.dumps([entry.as_json() for entry in found], indent=2))
         return EXIT_OK
@@ -477,7 +511,8 @@ def new(env: str, source: str, project: Project) -> int:
     from codemate_tfgen.spec.scaffold import new_environment
     from codemate_tfgen.spec.validate import placeholder_problems
 
-    written = new_environment(project.specs, env, source)
+    with _option("--from"):
+        written = new_environment(project.specs, env, source)
     click.echo(f"tfgen: wrote {display_path(written)} from {source}; set each of these, then `tfgen render {env}`:")
     try:
         todo = placeholder_problems(load_spec(project.specs, env))

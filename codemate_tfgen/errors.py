@@ -40,6 +40,25 @@ class SpecProblem:
         return self.location.file, self.location.line, self.location.column, self.path
 
 
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One problem verification found: the file and line it is about (a generated file, or the
+    spec that sets a value nothing renders), what is wrong, and once located, the template line
+    that wrote it ("templates/<name>:<line>"; pipeline.locate renders again with tracing)."""
+
+    file: str
+    line: int
+    message: str
+    template: str | None = None
+    # The variable a reference names that its module never declares: when a template wrote the
+    # reference, the mistake is the template's (reported at the template line, exit 2).
+    undeclared: str | None = None
+
+    def __str__(self) -> str:
+        origin = f" (from {self.template})" if self.template else ""
+        return f"{self.file}:{self.line}: {self.message}{origin}"
+
+
 class SpecWarning(UserWarning):
     """Something in valid specs that is most likely a mistake (warnings.warn; the CLI prints it,
     or lists it with --format json)."""
@@ -80,6 +99,20 @@ class UsageError(TfgenError):
     """A command line or file system situation the user has to fix."""
 
 
+class ReplacementRefused(UsageError):
+    """Changes that would replace stateful resources of a protected environment, or a blue/green
+    service's target groups (verify.replacing), a line each; the CLI says how to make them anyway."""
+
+    def __init__(self, changes: list[str]):
+        self.changes = changes
+        super().__init__("\n".join(changes))
+
+
+class ValueRefused(UsageError):
+    """A value the user gave (a revision, an environment to copy) that cannot be used. The message
+    names the value; the CLI adds the option that gave it."""
+
+
 class TemplateMistake(TfgenError):
     """A template the project's user wrote does not render: an undefined name, a block left open,
     Jinja syntax, a Terraform variable it never declares. Each line names template:line."""
@@ -97,9 +130,9 @@ class VerificationError(TfgenError):
 
     exit_code = 1
 
-    def __init__(self, findings: list[str]):
+    def __init__(self, findings: list[Finding]):
         self.findings = findings
-        super().__init__("\n".join(findings))
+        super().__init__("\n".join(map(str, findings)))
 
     def lines(self) -> list[str]:
         return [f"verification: {f}" for f in self.findings]

@@ -18,50 +18,49 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from codemate_tfgen.errors import UsageError
+from codemate_tfgen.errors import ValueRefused
 
 
 def yaml_files_at(ref: str, directory: Path) -> tuple[str, dict[str, str]]:
     """The `.yaml` files of `directory` at revision `ref`: (the directory as `REF:path`, {file
-    name: text}). A UsageError when git cannot run or `ref` is not a revision with that folder."""
-    what = f"--against {ref}"
-    root = _toplevel(directory, what)
+    name: text}). A ValueRefused when git cannot run or `ref` is not a revision with that folder."""
+    refused = "not a spec file and not a git revision with specs"
+    root = _toplevel(directory, ref, refused)
     prefix = directory.resolve().relative_to(root).as_posix()
-    listing = _git(root, what, "ls-tree", "--name-only", f"{ref}:{prefix}")
+    listing = _git(root, ref, "ls-tree", "--name-only", f"{ref}:{prefix}", refused=refused)
     names = [name for name in listing.splitlines() if name.endswith(".yaml")]
-    return f"{ref}:{prefix}", {name: _git(root, what, "show", f"{ref}:{prefix}/{name}") for name in names}
+    return f"{ref}:{prefix}", {name: _git(root, ref, "show", f"{ref}:{prefix}/{name}", refused=refused)
+                               for name in names}
 
 
-def _git(cwd: Path, what: str, *args: str, binary: bool = False) -> Any:
-    """git's output (text, or bytes when `binary`); `what` names the option the user gave, for the
-    one-line error when git cannot run or refuses."""
+def _git(cwd: Path, what: str, *args: str, binary: bool = False, refused: str = "") -> Any:
+    """git's output (text, or bytes when `binary`); `what` names the revision the user gave, for
+    the one-line error when git cannot run or refuses (`refused`: what that means, before git's
+    own reason). The CLI names the option that gave it."""
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=not binary, timeout=60,
                               check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UsageError(f"{what}: cannot run git: {exc}") from None
+        raise ValueRefused(f"{what}: cannot run git: {exc}") from None
     if done.returncode != 0:
         stderr = done.stderr if isinstance(done.stderr, str) else done.stderr.decode("utf-8", "replace")
         reason = (stderr.strip().splitlines() or ["git failed"])[-1]
-        if what.startswith("--against"):
-            raise UsageError(f"{what}: not a spec file and not a git revision with specs ({reason})")
-        raise UsageError(f"{what}: {reason}")
+        raise ValueRefused(f"{what}: {refused} ({reason})" if refused else f"{what}: {reason}")
     return done.stdout
 
 
 def default_base(directory: Path) -> str:
     """The merge base of HEAD with the default branch: origin's HEAD when the clone knows it, else a
-    local `main` or `master`. What `tfgen affected` compares with when no --since is given."""
-    root = _toplevel(directory, "--since")
+    local `main` or `master`. What `tfgen affected` compares with when given no revision."""
+    root = _toplevel(directory, "the default branch")
     try:
-        branch = _git(root, "--since", "symbolic-ref", "--short", "refs/remotes/origin/HEAD").strip()
-    except UsageError:
+        branch = _git(root, "the default branch", "symbolic-ref", "--short", "refs/remotes/origin/HEAD").strip()
+    except ValueRefused:
         branch = next((name for name in ("main", "master")
                        if _succeeds(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}")), "")
     if not branch:
-        raise UsageError("--since: no default branch to compare with (no origin/HEAD, main or master); "
-                         "give --since REF")
-    return _git(root, f"--since (merge base with {branch})", "merge-base", "HEAD", branch).strip()
+        raise ValueRefused("no default branch to compare with (no origin/HEAD, main or master); name a revision")
+    return _git(root, f"the merge base with {branch}", "merge-base", "HEAD", branch).strip()
 
 
 @contextlib.contextmanager
@@ -69,9 +68,9 @@ def exported(ref: str, directory: Path) -> Iterator[tuple[Path, PurePosixPath]]:
     """The files of revision `ref` of the repository holding `directory`, written to a temporary
     folder (git archive: nothing is checked out, no worktree is registered). Yields that folder,
     which stands for the repository's top level, and `directory` relative to the top level."""
-    root = _toplevel(directory, f"--since {ref}")
+    root = _toplevel(directory, ref)
     inside = PurePosixPath(directory.resolve().relative_to(root).as_posix())
-    archive = _git(root, f"--since {ref}", "archive", "--format=tar", f"{ref}^{{tree}}", binary=True)
+    archive = _git(root, ref, "archive", "--format=tar", f"{ref}^{{tree}}", binary=True)
     with tempfile.TemporaryDirectory(prefix="tfgen-ref-") as temp:
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(temp, filter="data")
@@ -91,14 +90,14 @@ def render_with_own_code(repository: Path, project: Path, specs: Path, out: Path
         done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=600,
                               check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UsageError(f"--since {ref}: cannot render the revision: {exc}") from None
+        raise ValueRefused(f"{ref}: cannot render the revision: {exc}") from None
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
-        raise UsageError(f"--since {ref}: the revision does not render: {reason}")
+        raise ValueRefused(f"{ref}: the revision does not render: {reason}")
 
 
-def _toplevel(directory: Path, what: str) -> Path:
-    return Path(_git(directory, what, "rev-parse", "--show-toplevel").strip()).resolve()
+def _toplevel(directory: Path, what: str, refused: str = "") -> Path:
+    return Path(_git(directory, what, "rev-parse", "--show-toplevel", refused=refused).strip()).resolve()
 
 
 def _succeeds(cwd: Path, *args: str) -> bool:

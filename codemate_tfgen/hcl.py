@@ -184,13 +184,15 @@ class ParseFailure(str):
 PARALLEL_MIN_CHARS = 20_000
 
 
-def parse_all(texts: list[str], folder: Path | None, jobs: int | None = None) -> dict[str, dict[str, Any] | ParseFailure]:
+def parse_all(texts: list[str], folder: Path | None,
+              jobs: int | None = None) -> dict[str, dict[str, Any] | ParseFailure]:
     """python-hcl2's reading of each distinct text: {text: data, or the ParseFailure of its error}.
 
     The data is cached by the SHA-256 of the text in `folder` (parse_cache(); only successes are
     cached, so errors are always reported fresh). A text is parsed once however many files hold
-    it; cached texts are not parsed at all, and python-hcl2 is imported only then. The rest are shared out over `jobs` processes (default: the CPUs this process may use), each
-    forked with the parser already built, when there is enough to parse; a worker that fails in
+    it; cached texts are not parsed at all, and python-hcl2 is imported only then. The rest are
+    shared out over `jobs` processes (default: the CPUs this process may use), each forked with
+    the parser already built, when there is enough to parse; a worker that fails in
     any way only leaves its share to this process, so the result never depends on the workers.
     """
     results: dict[str, dict[str, Any] | ParseFailure] = {}
@@ -211,7 +213,7 @@ def parse_all(texts: list[str], folder: Path | None, jobs: int | None = None) ->
     workers = [_fork(share) for share in shares[1:]]
     try:
         parsed = _parse_share(shares[0])
-        for share, index in zip(shares[1:], range(len(workers))):
+        for index, share in enumerate(shares[1:]):
             parsed.update(_collect(workers[index]) or _parse_share(share))
             workers[index] = None
     finally:  # interrupted: no worker outlives this call

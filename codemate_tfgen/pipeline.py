@@ -12,6 +12,7 @@ import warnings
 
 from codemate_tfgen import cache, tree
 from codemate_tfgen.errors import (
+    ReplacementRefused,
     SpecProblem,
     SpecWarning,
     TemplateMistake,
@@ -89,7 +90,7 @@ def _build(project: Project, selected: list[str]) -> tuple[dict[str, str], list[
     try:
         verify(files, [finding for context in chosen for finding in context.unrendered])
     except VerificationError as exc:
-        raise _in_templates(project, files, exc) from None
+        raise _located(project, chosen, contexts, exc) from None
     return files, shared, [(spec, context) for spec, context in zip(every, contexts, strict=True)
                            if context.env in selected]
 
@@ -130,49 +131,52 @@ def _inputs(project: Project, names: tuple[str, ...]) -> str | None:
                                 specs, templates)))
 
 
-_UNDECLARED = re.compile(r"^(?P<file>[^:]+): .*: var\.(?P<name>\w+) is not declared$")
+def _located(project: Project, chosen: list, contexts: list, exc: VerificationError) -> TfgenError:
+    """The findings with the template line that wrote each (the render again, traced: paid only
+    when verification failed). A reference to a variable its module never declares is the
+    template's mistake: reported at that template line (exit 2) with the variables there are. The
+    other findings stay the tree's (exit 1), each naming its template line."""
+    from dataclasses import replace
 
-
-def _in_templates(project: Project, files: dict[str, str], exc: VerificationError) -> TfgenError:
-    """A reference to a variable the module never declares is written in a template: the
-    template's mistake, reported at the template line (exit 2) with the variables there are. The
-    other findings stay the tree's."""
     from codemate_tfgen.render import templates as rendering
-    from codemate_tfgen.spec.load import suggestion
+    from codemate_tfgen.spec.load import display_path, suggestion
 
+    with rendering.tracing() as origins:
+        files = rendering.render(project.templates, chosen, contexts)
     mistakes: dict[str, None] = {}
-    rest = []
+    located = []
     for finding in exc.findings:
-        match = _UNDECLARED.match(finding)
-        folder = match and rendering.template_folder(project.templates, match["file"])
-        places = rendering.written_at(folder, re.compile(rf"\bvar\.{match['name']}(?![\w-])")) if folder else []
-        if not places:
-            rest.append(finding)
+        traced = origins.get(finding.file, [])
+        origin = traced[finding.line - 1] if 0 < finding.line <= len(traced) else None
+        if origin is None:  # a spec's line, the header, or a file no template wrote
+            located.append(finding)
             continue
-        declared = re.findall(r'^variable "([\w-]+)"', files.get(match["file"].rpartition("/")[0] + "/variables.tf",
-                                                                    ""), re.M)
-        hint = suggestion(match["name"], declared, known="declared")
-        for template, line, column in places:
-            mistakes[f"{template}:{line}:{column}: var.{match['name']} is not declared in the module's "
-                     f"variables.tf{hint}"] = None
+        source = rendering.source_of(project.templates, origin)
+        if finding.undeclared is None:
+            located.append(replace(finding, template=f"{display_path(source)}:{origin.line}"))
+            continue
+        written = source.read_text("utf-8").split("\n")[origin.line - 1]
+        column = re.search(rf"\bvar\.{re.escape(finding.undeclared)}(?![\w-])", written)
+        declared = re.findall(r'^variable "([\w-]+)"', files.get(finding.file.rpartition("/")[0] + "/variables.tf",
+                                                                  ""), re.M)
+        hint = suggestion(finding.undeclared, declared, known="declared")
+        mistakes[f"{display_path(source)}:{origin.line}:{column.start() + 1 if column else 1}: "
+                 f"var.{finding.undeclared} is not declared in the module's variables.tf{hint}"] = None
     if not mistakes:
-        return exc
-    return TemplateMistake(list(mistakes) + [f"verification: {finding}" for finding in rest])
+        return VerificationError(located)
+    return TemplateMistake(list(mistakes) + [f"verification: {finding}" for finding in located])
 
 
 def render_to_disk(project: Project, names: tuple[str, ...], waiting: tree.Waiting = tree.unannounced,
                    allow_replace: bool = False) -> tree.Drift:
     """Render, verify, then replace the tree in one atomic step. Returns what changed, with the
     changes that replace stateful resources; `waiting` is told when another render holds the
-    output directory. Such a change of a protected environment is refused without
-    `allow_replace`, and nothing is written."""
+    output directory. Such a change of a protected environment (and a blue/green service's port,
+    anywhere) is refused without `allow_replace`, and nothing is written."""
     files, owners, replacing = _against_disk(project, names)
     refused = [str(found) for found in replacing if found.refused and not allow_replace]
     if refused:
-        raise UsageError("\n".join([*refused, "tfgen: these changes replace stateful resources of a protected "
-                                    "environment (database deletion protection on) or a blue/green service's target "
-                                    "groups; make them the safe way, or render with --allow-replace once the data is "
-                                    "safe and the outage accepted"]))
+        raise ReplacementRefused(refused)
     drift = tree.update_tree(project.out, files, owners, waiting)
     drift.replacing = replacing
     return drift

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from codemate_tfgen.errors import UsageError
+from codemate_tfgen.errors import UsageError, ValueRefused
 
 SPECS, TEMPLATES, OUT = "specs", "templates", "generated"
 
@@ -45,18 +45,18 @@ def find_root(start: Path) -> Path:
         if is_project(folder):
             return folder
     raise UsageError(f"{start}: not inside a tfgen project: no folder holding {SPECS}/ and {TEMPLATES}/ there "
-                     "or above; run tfgen inside a project or give --project DIR")
+                     "or above")
 
 
 def locate(project: Path | None, specs: Path | None = None, out: Path | None = None) -> Project:
-    """The project named by --project, else found from the working directory; --specs and --out
+    """The project at `project`, else found from the working directory; `specs` and `out`
     (relative to the working directory, as typed) replace its specs/ and generated/."""
     if project is None:
         root = find_root(Path.cwd())
     elif project.is_dir() and (specs is not None or (project / SPECS).is_dir()):
         root = project.resolve()
     else:
-        raise UsageError(f"{project}: not a tfgen project: --project names a folder holding {SPECS}/ "
+        raise ValueRefused(f"{project}: not a tfgen project: a project is a folder holding {SPECS}/ "
                          f"(and {TEMPLATES}/, else the templates shipped with tfgen are rendered)")
     templates = root / TEMPLATES
     return Project(root, root / SPECS if specs is None else specs,

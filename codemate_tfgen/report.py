@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from codemate_tfgen.errors import SpecError, SpecProblem, TfgenError, VerificationError
+from codemate_tfgen.errors import Finding, SpecError, SpecProblem, TfgenError, VerificationError
 
 if TYPE_CHECKING:
     from codemate_tfgen.tree import Drift
@@ -96,8 +96,16 @@ def problem(found: SpecProblem, severity: str) -> dict[str, Any]:
             "path": found.path, "message": message, "severity": severity}
 
 
+def finding(found: Finding) -> dict[str, Any]:
+    """A verification finding: at the template line that wrote it where it was located (else at
+    the generated file's line, or the spec's), with the generated file's line beside it."""
+    file, _, line = (found.template or f"{found.file}:{found.line}").rpartition(":")
+    return {"file": file, "line": int(line), "column": None, "path": None, "message": found.message,
+            "severity": ERROR, "generated": f"{found.file}:{found.line}"}
+
+
 def unplaced(message: str) -> dict[str, Any]:
-    """A problem that is not in a spec (a usage error, a verification finding): no location."""
+    """A problem with no place in a file (a usage error): no location."""
     return {"file": None, "line": None, "column": None, "path": None, "message": message, "severity": ERROR}
 
 
@@ -106,7 +114,7 @@ def error_problems(exc: TfgenError) -> list[dict[str, Any]]:
         return [problem(found, ERROR) for found in exc.problems] + [
             unplaced(line) for line in exc.lines()[len(exc.problems):]]
     if isinstance(exc, VerificationError):
-        return [unplaced(f"verification: {finding}") for finding in exc.findings]
+        return [finding(found) for found in exc.findings]
     return [unplaced(line) for line in exc.lines()]
 
 

@@ -26,6 +26,10 @@ the user's cache.
     python scripts/benchmark.py                  # 15 runs, scales 1,3,10,100; exit 1 if a target fails
     python scripts/benchmark.py --quick          # CI: 3 runs, small scales; exit 0 unless it crashed
     python scripts/benchmark.py --json out.json  # also write every figure as JSON ('-' for stdout)
+    python scripts/benchmark.py --docs docs/performance.md  # and replace the figures there
+
+The figures in docs/performance.md are written by --docs between two markers, never by hand;
+tests/test_benchmark.py checks that block against this script's targets.
 """
 
 from __future__ import annotations
@@ -393,8 +397,8 @@ def targets(main: dict[str, Series], scaled: dict[int, dict[str, Series]]) -> li
     def add(name: str, value: float | None, limit: float, text: str, unit: str = "") -> None:
         status = "SKIP" if value is None else "PASS" if value <= limit else "FAIL"
         shown = "n/a" if value is None else f"{value:.2f}{unit}"
-        rows.append({"target": name, "value": value, "limit": limit, "status": status,
-                     "text": f"{text}: {shown} (limit {limit:g}{unit})"})
+        rows.append({"target": name, "value": value, "limit": limit, "status": status, "what": text,
+                     "unit": unit, "text": f"{text}: {shown} (limit {limit:g}{unit})"})
 
     fmt = main.get("fmt")
     add("check_cold_vs_fmt", ratio(main["check_cold"], fmt) if fmt else None, TARGETS["check_cold_vs_fmt"],
@@ -459,6 +463,52 @@ def report(info: dict, main: dict[str, Series], scaled: dict[int, dict[str, Seri
 # --- entry point ----------------------------------------------------------------------------
 
 
+DOCS_BEGIN = "<!-- figures: written by `python scripts/benchmark.py --docs`; do not edit by hand -->"
+DOCS_END = "<!-- end of figures -->"
+
+
+def markdown(info: dict, main: dict[str, Series], scaled: dict[int, dict[str, Series]], checks: list[dict]) -> str:
+    """The figures as the Markdown block of docs/performance.md: the run, the targets, every
+    measurement and the scaling, the same numbers report() prints."""
+    fmt = main.get("fmt")
+    m = info["machine"]
+    lines = [DOCS_BEGIN,
+             f"`{info['command']}` on {info['date']}: {m['cpu_model']}, {m['cpus']} CPUs, Python {m['python']}, "
+             f"{m['system']}; load average {info['load'][0]:.2f} before the run and {info['load'][1]:.2f} after it. "
+             f"Tree: {info['tree_files']} `.tf`/`.tfvars` files, {len(info['environments'])} environments.",
+             "", "| target | limit | measured | |", "|---|---:|---:|---|"]
+    for row in checks:
+        shown = "n/a" if row["value"] is None else f"{row['value']:.2f}{row['unit']}"
+        verdict = {"PASS": "met", "FAIL": "**not met**", "SKIP": "not measured"}[row["status"]]
+        lines.append(f"| {row['what']} | {row['limit']:g}{row['unit']} | {shown} | {verdict} |")
+    lines += ["", "| measurement | median | min | max | vs fmt | peak RSS |", "|---|---:|---:|---:|---:|---:|"]
+    for series in main.values():
+        against = vs_fmt(series, fmt)
+        rss = f"{series.peak_rss_kb / 1024:.1f} MB" if series.peak_rss_kb else ""
+        lines.append(f"| {series.label} | {seconds(series.median).strip()} | {seconds(min(series.times)).strip()} | "
+                     f"{seconds(max(series.times)).strip()} | {'' if against is None else f'{against:.2f}x'} | {rss} |")
+    if scaled:
+        lines += ["", "| synthetic environments | render, warm | check, warm | check, cold | cold per environment "
+                      "| peak RSS |", "|---:|---:|---:|---:|---:|---:|"]
+        for count, group in scaled.items():
+            peak = max(s.peak_rss_kb for s in group.values())
+            cold = group["check_cold"].median
+            lines.append(f"| {count} | {seconds(group['render'].median).strip()} | "
+                         f"{seconds(group['check'].median).strip()} | {seconds(cold).strip()} | "
+                         f"{seconds(cold / count).strip()} | {peak / 1024:.1f} MB |")
+    return "\n".join([*lines, DOCS_END])
+
+
+def write_docs(path: Path, block: str) -> None:
+    """Replace the figures between the markers of `path` (which must hold both)."""
+    text = path.read_text(encoding="utf-8")
+    if text.count(DOCS_BEGIN) != 1 or text.count(DOCS_END) != 1:
+        raise BenchmarkError(f"{path}: needs one line {DOCS_BEGIN!r} and one {DOCS_END!r} around the figures")
+    before, rest = text.split(DOCS_BEGIN)
+    after = rest.split(DOCS_END, 1)[1]
+    path.write_text(before + block + after, encoding="utf-8")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -469,6 +519,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale-runs", type=int, help="timed runs per scale (default 5, quick 1)")
     parser.add_argument("--specs", type=Path, default=REPO / "specs", help="the real specs (default specs/)")
     parser.add_argument("--json", help="also write the results as JSON to this file ('-': stdout)")
+    parser.add_argument("--docs", type=Path, help="also write the figures into this Markdown file, between its "
+                                                  "figures markers (docs/performance.md)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
     args.runs = args.runs or (3 if args.quick else 15)
@@ -482,6 +534,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def benchmark(args: argparse.Namespace, work: Path) -> dict:
+    load = os.getloadavg()[0]
     bench = Bench(work, args)
     specs = work / "real" / "specs"
     environments = copy_specs(args.specs, specs)
@@ -496,9 +549,12 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict:
     main = {key: main[key] for key in order if key in main}
     info = {"runs": args.runs, "warmup": args.warmup, "scale_runs": args.scale_runs, "tree_files": files,
             "environments": environments, "machine": machine(), "tfgen": bench.tfgen,
-            "command": " ".join(["python", "scripts/benchmark.py", *sys.argv[1:]])}
+            "command": " ".join(["python", "scripts/benchmark.py", *sys.argv[1:]]),
+            "date": time.strftime("%Y-%m-%d"), "load": (load, os.getloadavg()[0])}
     checks = targets(main, scaled)
     print(report(info, main, scaled, checks), flush=True)
+    if args.docs:
+        write_docs(args.docs, markdown(info, main, scaled, checks))
     fmt = main.get("fmt")
     return {**info,
             "measurements": {k: {**s.as_dict(), "vs_fmt": vs_fmt(s, fmt)} for k, s in main.items()},

@@ -122,11 +122,16 @@ def test_extends_cycle_names_the_chain(cli, specs):
 
 
 def test_missing_base_without_a_close_name_lists_the_specs(cli, specs):
+    """The project's price file sits next to the specs but is none: never offered as a base."""
+    assert (specs / "_prices.yaml").is_file()
     (specs / "broken.yaml").write_text("extends: _zzz.yaml\n")
     code, _out, err = cli("validate", "broken")
     assert code == 2
     assert err == ("specs/broken.yaml:1:1: $.extends: _zzz.yaml does not exist (specs here: _common.yaml, "
-                   "_prices.yaml, dev.yaml, prod.yaml, staging.yaml)\n")
+                   "dev.yaml, prod.yaml, staging.yaml)\n")
+    (specs / "broken.yaml").write_text("extends: _price.yaml\n")
+    code, _out, err = cli("validate", "broken")
+    assert code == 2 and "does not exist" in err and "_prices" not in err.split("does not exist")[1]
 
 
 def test_unclosed_mapping_and_quote_name_where_they_opened(cli, specs):

@@ -36,9 +36,12 @@ TARGETS = ["check_cold_vs_fmt", "check_vs_fmt", "render_cold_seconds", "scale_ch
 
 def test_quick_benchmark_reports_every_row(tmp_path):
     result_file = tmp_path / "bench.json"
+    docs = tmp_path / "performance.md"
+    docs.write_text((REPO / "docs" / "performance.md").read_text())
     proc = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "benchmark.py"), "--quick", "--runs", "1", "--warmup", "0",
-         "--scale", "1,3", "--specs", str(SPECS), "--json", str(result_file)],
+         "--scale", "1,3", "--specs", str(SPECS), "--json", str(result_file),
+         "--docs", str(docs)],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
@@ -46,6 +49,15 @@ def test_quick_benchmark_reports_every_row(tmp_path):
     for row in ROWS:
         assert row in out
     assert "machine:" in out and "CPUs" in out and "Python" in out
+    # --docs: the figures block of the page is this run's, the rest of the page as it was.
+    written = docs.read_text()
+    page = (REPO / "docs" / "performance.md").read_text()
+    begin, end = "<!-- figures: written by", "<!-- end of figures -->"
+    assert written.split(begin)[0] == page.split(begin)[0] and written.split(end)[1] == page.split(end)[1]
+    block = written.split(begin)[1].split(end)[0]
+    assert "--quick --runs 1" in block
+    for row in ROWS:
+        assert f"| {row}" in block
     # The scaling table: one line per scale, each with a time per environment.
     scaling = out.split("scaling (synthetic environments", 1)[1].split("targets", 1)[0].splitlines()[2:]
     assert [line.split()[0] for line in scaling if line.strip()] == ["1", "3"]

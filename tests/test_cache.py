@@ -133,7 +133,7 @@ IMPORTED = ("import runpy, sys\n"
             "try:\n"
             "    runpy.run_module('codemate_tfgen', run_name='__main__')\n"
             "except SystemExit as exc:\n"
-            "    print(exc.code, sorted({m.split('.')[0] for m in sys.modules} & set(%r)))\n" % (HEAVY,))
+            f"    print(exc.code, sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))\n")
 
 
 @pytest.mark.slow  # renders and checks in subprocesses

@@ -8,6 +8,7 @@ price file of their own, copied so a test may change them.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -56,9 +57,71 @@ def test_the_book_prices_only_classes_the_spec_allows_and_says_where_each_price_
                 yield from entries(value)
     prices = list(entries({k: v for k, v in SHIPPED.items() if k != "sources"}))
     assert prices and all(entry.get("source") for entry in prices)
-    # The instance classes and Fargate are AWS's prices.
-    for table in (("rds", "instance_hour"), ("elasticache", "node_hour"), ("fargate", "x86"), ("fargate", "arm")):
+    # The instance classes, gp3 storage and Fargate are AWS's prices, dated by the "aws" source.
+    for table in (("rds", "instance_hour"), ("elasticache", "node_hour"), ("ec2", "instance_hour"),
+                  ("fargate", "x86"), ("fargate", "arm")):
         assert all(e["source"].startswith("aws: ") for e in SHIPPED[table[0]][table[1]].values()), table
+    assert SHIPPED["rds"]["gp3_gb_month"]["source"].startswith("aws: ")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", sources["aws"]["as_of"])
+
+
+# The class tables by the name docs/cost.md's "Not covered" table gives them.
+CLASS_TABLE_NAMES = {"RDS": ("rds", "instance_hour"), "ElastiCache": ("elasticache", "node_hour"),
+                     "EC2": ("ec2", "instance_hour")}
+
+
+def documented_not_covered() -> dict[tuple[str, str], set[str]]:
+    """docs/cost.md's "Not covered" table, rows `| table | family | size, size, ... |`, as classes."""
+    text = (REPO / "docs" / "cost.md").read_text("utf-8")
+    section = text.split("### Not covered", 1)[1].split("\n### ", 1)[0]
+    listed: dict[tuple[str, str], set[str]] = {table: set() for table in CLASS_TABLE_NAMES.values()}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] in CLASS_TABLE_NAMES:
+            listed[CLASS_TABLE_NAMES[cells[0]]] |= {f"{cells[1]}.{size.strip()}" for size in cells[2].split(",")}
+    return listed
+
+
+def test_every_class_the_spec_accepts_is_priced_or_documented_as_not_covered():
+    """The classes come from codemate_tfgen/aws.py (through the model's class tables), the prices
+    from the shipped book: docs/cost.md lists exactly the difference, so a class added to aws.py,
+    or priced, leaves no stale or missing row."""
+    listed = documented_not_covered()
+    assert set(CLASS_TABLE_NAMES.values()) <= set(cost.CLASS_TABLES)
+    for table, classes in listed.items():
+        accepted, _what = cost.CLASS_TABLES[table]
+        priced = set(SHIPPED[table[0]][table[1]])
+        assert classes, table
+        assert classes <= accepted, (table, sorted(classes - accepted))
+        assert not classes & priced, (table, sorted(classes & priced))
+        assert classes | priced == accepted, (table, sorted(accepted - classes - priced))
+    counts = re.search(r"prices (\d+) of (\d+) RDS classes, (\d+) of (\d+)\s+ElastiCache node types and (\d+) of "
+                       r"(\d+) EC2 instance types", (REPO / "docs" / "cost.md").read_text("utf-8"))
+    assert counts, "docs/cost.md states how many classes the book prices"
+    assert [int(n) for n in counts.groups()] == [
+        n for table in CLASS_TABLE_NAMES.values()
+        for n in (len(SHIPPED[table[0]][table[1]]), len(cost.CLASS_TABLES[table][0]))]
+
+
+def test_the_book_counts_a_multi_az_instances_storage_twice_and_a_price_file_may_count_it_once(variant):
+    """AWS bills the standby's storage; the design document counts it once (its price file says so)."""
+    storage = Decimal(50)  # the variant's prod: 50 GB, Multi-AZ
+    gp3 = Decimal(str(SHIPPED["rds"]["gp3_gb_month"]["usd"]))
+    copies = Decimal(str(SHIPPED["rds"]["multi_az_storage_factor"]["value"]))
+    assert copies == 2
+    est = estimate(variant)
+    assert lines(est)[("RDS PostgreSQL", "Storage")] == (storage * gp3 * copies).quantize(Decimal("0.01"))
+    assert [line.spec for line in est.lines if line.item == "Storage" and line.service == "RDS PostgreSQL"] == [
+        "50GB gp3, Multi-AZ x 2"]
+    write_prices(variant, "rds:\n  multi_az_storage_factor: {value: 1, source: ours}\n")
+    once = estimate(variant)
+    assert lines(once)[("RDS PostgreSQL", "Storage")] == (storage * gp3).quantize(Decimal("0.01"))
+    assert [line.spec for line in once.lines if line.item == "Storage" and line.service == "RDS PostgreSQL"] == [
+        "50GB gp3"]
+    # A Single-AZ instance's storage is one copy whatever the factor.
+    (variant / cost.PRICES_FILE).unlink()
+    edit(variant / "_prod.yaml", "multi_az: true", "multi_az: false")
+    assert lines(estimate(variant))[("RDS PostgreSQL", "Storage")] == (storage * gp3).quantize(Decimal("0.01"))
 
 
 def test_a_class_the_book_has_no_price_for_is_listed_in_table_and_json(variant, cli):

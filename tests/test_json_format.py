@@ -57,6 +57,16 @@ def test_an_error_without_a_place_is_a_problem_too(project):
     assert problem["file"] is None and "no spec for environment 'nope'" in problem["message"]
 
 
+def test_a_verification_finding_is_at_the_template_line_that_wrote_it(project):
+    """An editor annotates the template a user edited, not the generated file."""
+    edit(project / TEMPLATE, "  enable_dns_support   = true\n",
+         "  enable_dns_support   = true\n  enable_dns_supportt = true\n")
+    [problem] = document(project, "check", code=1)["problems"]
+    line = (project / TEMPLATE).read_text().split("\n").index("  enable_dns_supportt = true") + 1
+    assert (problem["file"], problem["line"], problem["severity"]) == (str(project / TEMPLATE), line, "error")
+    assert problem["generated"].startswith(f"{VPC}:") and "enable_dns_supportt" in problem["message"]
+
+
 def test_check_and_dry_run_list_the_drift_with_each_diff(project):
     assert document(project, "check") == dict.fromkeys(KEYS, []) | {"version": 1}
     edit(project / TEMPLATE, 'resource "aws_vpc" "this" {', '# One VPC per environment.\nresource "aws_vpc" "this" {')

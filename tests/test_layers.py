@@ -83,6 +83,24 @@ def test_only_the_cli_prints():
         assert (printing, echoing) == ([], []), module
 
 
+def test_only_the_cli_names_its_options():
+    """An error raised below the CLI names the value it refuses; the CLI, which knows the option
+    that gave it, names the option (cli._option). The options are read from the commands."""
+    from codemate_tfgen import cli
+
+    options = {opt for command in cli.main.commands.values() for param in command.params
+               for opt in param.opts if opt.startswith("--")}
+    for module in MODULES:
+        if module == "cli":
+            continue
+        raised = [node for node in ast.walk(tree(module)) if isinstance(node, ast.Raise)]
+        texts = [(raise_.lineno, piece.value) for raise_ in raised for piece in ast.walk(raise_)
+                 if isinstance(piece, ast.Constant) and isinstance(piece.value, str)]
+        named = [(line, option) for line, text in texts for option in options
+                 if any(word.strip(".,;:()'\"") == option for word in text.split())]
+        assert named == [], module
+
+
 def test_only_gitrefs_runs_git():
     for module in MODULES:
         uses = any(isinstance(node, (ast.Import, ast.ImportFrom))

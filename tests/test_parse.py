@@ -140,7 +140,9 @@ def test_verification_finds_the_same_in_one_process_or_two(monkeypatch, some):
         assert set(parsed) == set(files) - {"infrastructure/modules/broken/main.tf"}
     assert len(started) == 1
     assert findings[1] == findings[2]
-    assert findings[1][0].startswith("infrastructure/modules/broken/main.tf: does not parse as HCL: ")
+    [broken] = findings[1]
+    assert broken.file == "infrastructure/modules/broken/main.tf"
+    assert broken.message.startswith("does not parse as HCL: ")
 
 
 @pytest.mark.slow  # builds the LALR tables (~1.4 s)

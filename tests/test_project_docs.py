@@ -41,3 +41,30 @@ def test_relative_links_resolve(page):
 def test_every_docs_page_is_linked_from_the_readme():
     listed = {Path(target.partition("#")[0]).name for target in links(REPO / "README.md")}
     assert sorted(p.name for p in PAGES[1:] if p.name not in listed) == []
+
+
+def benchmark_script():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("benchmark", REPO / "scripts" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_performance_figures_are_the_benchmarks_own():
+    """docs/performance.md's figures are one block written by `scripts/benchmark.py --docs`:
+    its targets are the script's, with the script's limits (a target or limit changed in the
+    script and not re-measured shows here)."""
+    bench = benchmark_script()
+    text = (REPO / "docs" / "performance.md").read_text("utf-8")
+    assert text.count(bench.DOCS_BEGIN) == 1 and text.count(bench.DOCS_END) == 1
+    block = text.split(bench.DOCS_BEGIN)[1].split(bench.DOCS_END)[0]
+    assert re.search(r"^`python scripts/benchmark\.py[^`]*` on \d{4}-\d{2}-\d{2}: ", block.strip(), re.M)
+    table = block.split("| target | limit |", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| (.+?) \| ([\d.]+)(x| s| MB) \| ", table, re.M)
+    limits = {name: (float(limit), unit) for name, limit, unit in rows}
+    assert len(limits) == len(bench.TARGETS)
+    assert sorted(limit for limit, _ in limits.values()) == sorted(bench.TARGETS.values())

@@ -477,7 +477,8 @@ def test_an_argument_newer_than_the_declared_floor_is_named():
 
 
 def test_a_value_newer_than_the_floor_is_named_only_when_written():
-    plain = 'resource "aws_ecr_repository" "this" {\n  name                 = "app"\n  image_tag_mutability = "IMMUTABLE"\n}\n'
+    plain = ('resource "aws_ecr_repository" "this" {\n  name                 = "app"\n'
+             '  image_tag_mutability = "IMMUTABLE"\n}\n')
     assert floor_findings("~> 6.0", plain) == []
 
 

@@ -1,16 +1,18 @@
-"""Verification refuses a tree whose pieces do not fit: every check can fail, and names the
-file, the reference and the template it came from. Each test breaks one thing in a freshly
-rendered tree (or in a spec the context reads) and expects exactly that finding."""
+"""Verification refuses a tree whose pieces do not fit: every check can fail, and each finding is
+a value naming the file and line, the reference, and (once the pipeline locates it) the template
+line it came from. Each test breaks one thing in a freshly rendered tree (or in a spec the context
+reads, or in a template) and expects exactly that finding."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from conftest import SPECS, project_of
+from conftest import SPECS, edit, project_of
 
 from codemate_tfgen import pipeline
-from codemate_tfgen.errors import VerificationError
+from codemate_tfgen.errors import Finding, VerificationError
+from codemate_tfgen.project import Project
 from codemate_tfgen.render.context import build_context
 from codemate_tfgen.spec.load import load_spec
 from codemate_tfgen.verify.crossref import verify
@@ -24,7 +26,7 @@ def tree() -> dict[str, str]:
     return pipeline.build(project_of(SPECS), ())[0]
 
 
-def findings(files: dict[str, str], context_findings: list[str] | None = None) -> list[str]:
+def findings(files: dict[str, str], context_findings: list[Finding] | None = None) -> list[Finding]:
     with pytest.raises(VerificationError) as caught:
         verify(files, context_findings)
     return caught.value.findings
@@ -40,19 +42,39 @@ def test_reference_to_an_attribute_the_type_lacks(tree):
     files[f"{PROD}/main.tf"] = files[f"{PROD}/main.tf"].replace(
         "= var.database.multi_az", "= var.database.multi_azz", 1)
     missing, unused = findings(files)
-    assert missing.startswith(f"{PROD}/main.tf: var.database.multi_azz: the variable has no attribute 'multi_azz' "
-                              "(its type has: engine_version, instance_class,")
-    assert missing.endswith("(from specs/_common.yaml, specs/prod.yaml, templates/environments/main.tf.j2, "
-                            "templates/environments/main/*.tf.j2)")
-    assert unused.startswith(f"{PROD}/variables.tf: var.database: attribute multi_az of its type is never used")
+    assert (missing.file, missing.line) == (f"{PROD}/main.tf", line_with(files[f"{PROD}/main.tf"], "multi_azz"))
+    assert missing.message.startswith("var.database.multi_azz: the variable has no attribute 'multi_azz' "
+                                      "(its type has: engine_version, instance_class,")
+    assert (unused.file, unused.line) == (f"{PROD}/variables.tf",
+                                          line_with(files[f"{PROD}/variables.tf"], 'variable "database"'))
+    assert unused.message.startswith("var.database: attribute multi_az of its type is never used")
+
+
+def line_with(text: str, needle: str) -> int:
+    return next(number for number, line in enumerate(text.split("\n"), 1) if needle in line)
+
+
+def test_a_finding_names_the_template_line_that_wrote_it(project):
+    """The pipeline traces each finding to its template line (found by rendering again, not by
+    reading the file's header): here a template gives a fixed name to a resource created before
+    the old one is destroyed, a finding about the resource block."""
+    template = project / "templates/modules/networking/security-groups/main.tf.j2"
+    edit(template, 'name_prefix = "${var.name}-alb-"', 'name        = "${var.name}-alb"')
+    with pytest.raises(VerificationError) as caught:
+        pipeline.build(Project(project, project / "specs", project / "templates", project / "generated"), ())
+    [finding] = caught.value.findings
+    assert finding.file == "infrastructure/modules/networking/security-groups/main.tf"
+    header = line_with(template.read_text(), 'resource "aws_security_group" "alb"')
+    assert finding.template == f"{template}:{header}"
+    assert str(finding).endswith(f"(from {finding.template})")
 
 
 def test_a_module_input_nothing_uses(tree):
     files = dict(tree)
     files[f"{RDS}/variables.tf"] += '\nvariable "performance_insights" {\n  type    = bool\n  default = false\n}\n'
-    assert findings(files) == [f"{RDS}/variables.tf: variable 'performance_insights' is declared but nothing uses "
-                               "it (from templates/modules/database/rds/variables.tf.j2, "
-                               "templates/modules/database/rds/module.yaml, codemate_tfgen/spec.schema.json)"]
+    [finding] = findings(files)
+    assert finding == Finding(f"{RDS}/variables.tf", line_with(files[f"{RDS}/variables.tf"], '"performance_insights"'),
+                              "variable 'performance_insights' is declared but nothing uses it")
 
 
 def test_an_attribute_of_a_root_variable_nothing_uses(tree):
@@ -60,8 +82,8 @@ def test_an_attribute_of_a_root_variable_nothing_uses(tree):
     files = dict(tree)
     text = files[f"{PROD}/main.tf"]
     files[f"{PROD}/main.tf"] = re.sub(r"\n\s*backup_window\s*= var\.database\.backup_window", "", text)
-    assert f"{PROD}/variables.tf: var.database: attribute backup_window of its type is never used" in "\n".join(
-        findings(files))
+    assert any(finding.file == f"{PROD}/variables.tf" and finding.message.startswith(
+        "var.database: attribute backup_window of its type is never used") for finding in findings(files))
 
 
 def test_iteration_values_count_as_uses():
@@ -93,14 +115,15 @@ resource "aws_ecs_cluster" "this" {
 }
 """
     files = {"infrastructure/modules/x/variables.tf": variables, "infrastructure/modules/x/main.tf": main}
-    assert findings(files) == ["infrastructure/modules/x/variables.tf: var.services: attribute *.tags of its type "
-                               "is never used; use it or leave it out of the type (from an unknown template)"]
+    assert findings(files) == [Finding("infrastructure/modules/x/variables.tf", 2, "var.services: attribute *.tags "
+                                       "of its type is never used; use it or leave it out of the type")]
 
 
 def test_a_local_nothing_uses(tree):
     files = dict(tree)
     files[f"{RDS}/main.tf"] = files[f"{RDS}/main.tf"].replace("locals {", "locals {\n  forgotten = 1", 1)
-    assert findings(files) == [f"{RDS}: local.forgotten is declared but nothing uses it"]
+    assert findings(files) == [Finding(f"{RDS}/main.tf", line_with(files[f"{RDS}/main.tf"], "forgotten"),
+                                       "local.forgotten is declared but nothing uses it")]
 
 
 def test_a_spec_value_the_context_never_reads_is_a_finding():
@@ -110,8 +133,13 @@ def test_a_spec_value_the_context_never_reads_is_a_finding():
     spec.data["database"]["performance_insights"] = True
     spec.data["services"]["backend"]["routing"]["weight"] = 3
     context = build_context(spec)
-    assert [line.split(": set in")[0] for line in context.unrendered] == [
+    assert [finding.message.split(": set here")[0] for finding in context.unrendered] == [
         "$.database.performance_insights", "$.services.backend.routing.weight"]
+    # Put past validation, the values have no place of their own: the findings are at the
+    # nearest value the specs do hold.
+    assert [(finding.file, finding.line) for finding in context.unrendered] == [
+        (where.file, where.line) for where in (spec.location(("database", "performance_insights")),
+                                               spec.location(("services", "backend", "routing", "weight")))]
     assert build_context(load_spec(SPECS, "prod")).unrendered == []
 
 
@@ -128,9 +156,8 @@ def test_a_fixed_name_with_create_before_destroy(tree):
     path = "infrastructure/modules/networking/security-groups/main.tf"
     files[path] = files[path].replace('name_prefix = "${var.name}-alb-"', 'name        = "${var.name}-alb"', 1)
     [finding] = findings(files)
-    assert finding.endswith("aws_security_group.alb: a fixed name with create_before_destroy: a replacement would "
-                            "collide with the old name; use name_prefix (from "
-                            "templates/modules/networking/security-groups/main.tf.j2)")
+    assert finding.message == ("aws_security_group.alb: a fixed name with create_before_destroy: a replacement "
+                               "would collide with the old name; use name_prefix")
 
 
 def test_a_static_database_parameter_without_pending_reboot(tree):
@@ -139,4 +166,4 @@ def test_a_static_database_parameter_without_pending_reboot(tree):
     files[path] = files[path].replace('    apply_method = "pending-reboot"\n', "", 1)
     [finding] = findings(files)
     assert 'aws_db_parameter_group.this: max_connections is a static parameter: RDS refuses it unless ' \
-           'apply_method = "pending-reboot"' in finding
+           'apply_method = "pending-reboot"' in finding.message

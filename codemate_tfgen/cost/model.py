@@ -30,9 +30,10 @@ import yaml
 from codemate_tfgen import gitrefs
 from codemate_tfgen.aws import CACHE_NODE_TYPES, EC2_INSTANCE_TYPES, FARGATE_MEMORY, RDS_INSTANCE_MEMORY_GIB
 from codemate_tfgen.cost.scenarios import OPTIMIZATIONS
-from codemate_tfgen.errors import Location, SpecError, SpecProblem, UsageError
+from codemate_tfgen.errors import Location, SpecError, SpecProblem, UsageError, ValueRefused
 from codemate_tfgen.spec import schedule
 from codemate_tfgen.spec.load import (
+    PRICES_FILE,
     JsonPath,
     Spec,
     closest,
@@ -102,9 +103,6 @@ class Estimate:
 # --- price book -----------------------------------------------------------------------------
 
 
-# A project's prices over the shipped book: next to the specs, so a copy of the specs directory
-# (and `--against REF`) carries them.
-PRICES_FILE = "_prices.yaml"
 # The tables that name instance classes, and the classes each may name (codemate_tfgen/aws.py,
 # which the spec rules check the spec against): the book prices nothing the spec refuses.
 CLASS_TABLES: dict[tuple[str, ...], tuple[frozenset[str], str]] = {
@@ -461,8 +459,14 @@ def database_lines(inp: Inputs) -> Iterator[Line]:
     if "free_tier" in inp.applied and _rds_free(inp, db):
         free = min(storage, inp.price("optimizations", "free_tier", "rds_storage_gb"))
     note = f" ({_n(free)}GB free tier)" if free else ""
+    gb_month = inp.price("rds", "gp3_gb_month")
+    # Multi-AZ keeps a standby's copy of the storage; a price file may count it once, as the design
+    # document does (factor 1).
+    copies = inp.price("rds", "multi_az_storage_factor") if db["multi_az"] else Decimal(1)
+    if copies != 1:
+        note += f", Multi-AZ x {_n(copies)}"
     yield _flat("database", "RDS PostgreSQL", "Storage", f"{_n(storage)}GB gp3{note}",
-                (storage - free) * inp.price("rds", "gp3_gb_month"))
+                (storage - free) * gb_month * copies)
     if inp.u("rds_backup_gb") > 0:
         spec = f"{_n(inp.u('rds_backup_gb'))}GB x {db['backup_retention_days']} days retention"
         yield _flat("database", "RDS PostgreSQL", "Backup", spec,
@@ -702,7 +706,7 @@ def reference_estimates(ref: str, specs_dir: Path, names: list[str],
     path = Path(ref)
     if path.suffix == ".yaml" and path.is_file():
         if len(names) != 1:
-            raise UsageError(f"--against {ref}: a spec file compares with one environment; name it")
+            raise ValueRefused(f"{ref}: a spec file compares with one environment; name it")
         spec = load_spec(path.parent, path.stem, bases=specs_dir)
         validate(spec)
         return dict.fromkeys(names, estimate(spec, scenario))

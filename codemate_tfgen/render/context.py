@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codemate_tfgen import aws, hcl
+from codemate_tfgen.errors import Finding
 from codemate_tfgen.render import shapes
 from codemate_tfgen.spec.load import JsonPath, Spec, format_path
 from codemate_tfgen.spec.schema import catch_all_priority, resolve, spec_schema, with_defaults
@@ -196,7 +197,7 @@ class Context:
     # The spec with the schema's defaults, as Terraform's optional() defaults complete it: what
     # the documentation describes (the templates' values come through `variables`).
     settings: dict[str, Any] = field(default_factory=dict)
-    unrendered: list[str] = field(default_factory=list)
+    unrendered: list[Finding] = field(default_factory=list)
 
     @property
     def values(self) -> dict[str, Any]:
@@ -385,7 +386,7 @@ def build_context(spec: Spec) -> Context:
         variables=variables,
         settings=with_defaults(spec.data),
     )
-    context.unrendered = [f"{format_path(path)}: set in {spec.location(path)} but nothing renders it; a template "
-                          "or codemate_tfgen/render/context.py must use it"
-                          for path in sorted(data.unread(), key=format_path)]
+    context.unrendered = [Finding(where.file, where.line, f"{format_path(path)}: set here but nothing renders it; a "
+                                  "template or codemate_tfgen/render/context.py must use it")
+                          for path in sorted(data.unread(), key=format_path) for where in [spec.location(path)]]
     return context

@@ -395,24 +395,10 @@ def _column(file: Path, line: int, message: str) -> int | None:
     return index + 1 if index >= 0 else None
 
 
-def template_folder(templates: Path, output: str) -> Path | None:
-    """The templates a generated file's Terraform comes from: an environment's root module from
-    templates/environments, a module's from its folder under templates/modules."""
-    parts = PurePosixPath(output).relative_to(ROOT).parts
-    if parts[:1] == ("environments",):
-        return templates / "environments"
-    if parts[:1] == ("modules",) and len(parts) > 3:
-        return templates.joinpath(*parts[:3])
-    return None
-
-
-def written_at(folder: Path, pattern: re.Pattern[str]) -> list[tuple[str, int, int]]:
-    """Where the templates under `folder` contain `pattern`: (template, line, column)."""
-    found = []
-    for path in sorted(folder.rglob("*.j2")):
-        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
-            found += [(display_path(path), number, match.start() + 1) for match in pattern.finditer(line)]
-    return found
+def source_of(templates: Path, origin: Origin) -> Path:
+    """The template file an Origin names (Origin.template is "templates/<name>" whatever the
+    project's templates folder is called)."""
+    return templates / PurePosixPath(origin.template).relative_to("templates")
 
 
 def render_modules(templates: Path, found: tuple[Module, ...]) -> dict[str, str]:

@@ -374,10 +374,15 @@ def _merge(base: _Document, top: _Document) -> _Document:
     return _Document(data, *tables)
 
 
+# A project's prices over tfgen's price book (docs/cost.md): it sits next to the specs, so a copy
+# of the specs directory (and `cost --against REF`) carries it, and it is neither a spec nor a base.
+PRICES_FILE = "_prices.yaml"
+
+
 def environment_names(specs_dir: Path) -> list[str]:
     """Environments are the spec files whose name does not start with `_` (bases do)."""
     if not specs_dir.is_dir():
-        raise UsageError(f"{display_path(specs_dir)}: specs directory not found (use --specs DIR)")
+        raise UsageError(f"{display_path(specs_dir)}: specs directory not found")
     return sorted(p.stem for p in specs_dir.glob("*.yaml") if not p.name.startswith("_"))
 
 
@@ -393,7 +398,7 @@ def suggestion(word: str, choices: list[str], known: str = "known") -> str:
 
 
 def _missing_base(parent: str, extending: Path) -> str:
-    others = sorted(p.name for p in extending.parent.glob("*.yaml") if p.name != extending.name)
+    others = sorted(p.name for p in extending.parent.glob("*.yaml") if p.name not in (extending.name, PRICES_FILE))
     return f"{parent} does not exist" + suggestion(parent, others, known="specs here")
 
 

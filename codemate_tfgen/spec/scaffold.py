@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from codemate_tfgen.errors import UsageError
+from codemate_tfgen.errors import UsageError, ValueRefused
 from codemate_tfgen.spec.load import ENV_NAME, JsonPath, display_path, environment_names, load_spec, suggestion
 from codemate_tfgen.spec.validate import PLACEHOLDER
 
@@ -81,7 +81,7 @@ def _apply(text: str, marks: list[Marked]) -> str:
 
 def new_environment(specs_dir: Path, name: str, source: str) -> Path:
     """Write specs/<name>.yaml from specs/<source>.yaml with what must differ marked; the path
-    written. UsageError for a name taken or not allowed, or a source that is no environment."""
+    written. UsageError for a name taken or not allowed, ValueRefused for a source that is no environment."""
     if not ENV_NAME.match(name):
         raise UsageError(f"{name!r}: not an environment name (lowercase letters, digits and '-', at most 16 "
                          "characters)")
@@ -90,7 +90,7 @@ def new_environment(specs_dir: Path, name: str, source: str) -> Path:
         raise UsageError(f"{display_path(target)} exists already; choose another name, or edit that file")
     known = environment_names(specs_dir)
     if source not in known:
-        raise UsageError(f"--from {source}: no environment {source!r} in {display_path(specs_dir)}"
+        raise ValueRefused(f"{source}: no environment {source!r} in {display_path(specs_dir)}"
                          + suggestion(source, known))
     spec = load_spec(specs_dir, source)  # a source that does not load is reported as itself
     text = (specs_dir / f"{source}.yaml").read_text("utf-8")

@@ -1,7 +1,8 @@
 """Verify: parse every generated .tf and .tfvars back and cross-reference the tree.
 
-Runs on the in-memory tree before anything is written. Each finding names the file, the
-block and the problem.
+Runs on the in-memory tree before anything is written. Each finding is a value (errors.Finding)
+with the file and line it is about; python-hcl2 gives no positions, so lines are found in the
+file's text.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codemate_tfgen import cache, hcl
-from codemate_tfgen.errors import VerificationError
+from codemate_tfgen.errors import Finding, VerificationError
 from codemate_tfgen.verify import hcltypes
 
 META_ARGUMENTS = {"source", "version", "count", "for_each", "providers", "depends_on"}
@@ -30,13 +31,13 @@ class TerraformModule:
     directory: str
     variables: dict[str, dict[str, Any]] = field(default_factory=dict)
     outputs: set[str] = field(default_factory=set)
-    locals: set[str] = field(default_factory=set)
+    locals: dict[str, str] = field(default_factory=dict)  # name -> the file declaring it
     resources: set[str] = field(default_factory=set)
     calls: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # name -> (file, body)
     references: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)  # file, block, ref
     tfvars: dict[str, set[str]] = field(default_factory=dict)
     parsed: dict[str, dict[str, Any]] = field(default_factory=dict)  # .tf path -> python-hcl2 output
-    duplicates: list[str] = field(default_factory=list)
+    duplicates: list[Finding] = field(default_factory=list)
 
 
 def _name(key: str) -> str:
@@ -73,26 +74,50 @@ def _blocks(parsed: dict[str, Any], kind: str) -> Iterator[tuple[str, Any]]:
             yield _name(label), body
 
 
-def _collect(path: str, parsed: dict[str, Any], module: TerraformModule) -> None:
+def line_of(text: str, pattern: str | re.Pattern[str], after: int = 1) -> int:
+    """The first line at or after `after` that matches `pattern`, else `after`: python-hcl2
+    gives no positions, so a finding's line is found in the text."""
+    compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
+    for number, line in enumerate(text.split("\n")[after - 1:], after):
+        if compiled.search(line):
+            return number
+    return after
+
+
+def lines_of(text: str, pattern: re.Pattern[str]) -> list[int]:
+    return [number for number, line in enumerate(text.split("\n"), 1) if pattern.search(line)]
+
+
+def _header(kind: str, *labels: str) -> re.Pattern[str]:
+    """The first line of a block: `kind "label" ...`."""
+    return re.compile(rf"^\s*{kind}" + "".join(rf'\s+"{re.escape(label)}"' for label in labels))
+
+
+def _twice(module: TerraformModule, path: str, text: str, kind: str, name: str, what: str) -> None:
+    line = (lines_of(text, _header(kind, name)) or [1])[-1]
+    module.duplicates.append(Finding(path, line, f'{kind} "{name}" is {what} twice in {module.directory}'))
+
+
+def _collect(path: str, text: str, parsed: dict[str, Any], module: TerraformModule) -> None:
     module.parsed[path] = parsed
     for name, body in _blocks(parsed, "variable"):
         if name in module.variables:
-            module.duplicates.append(f'{path}: variable "{name}" is declared twice in {module.directory}')
+            _twice(module, path, text, "variable", name, "declared")
         module.variables[name] = body
     for name, body in _blocks(parsed, "output"):
         if name in module.outputs:
-            module.duplicates.append(f'{path}: output "{name}" is declared twice in {module.directory}')
+            _twice(module, path, text, "output", name, "declared")
         module.outputs.add(name)
         module.references.extend((path, f'output "{name}"', ref) for ref in _references(body))
     for entry in parsed.get("locals", []):
         for name, value in entry.items():
             if name.startswith("__"):
                 continue
-            module.locals.add(name)
+            module.locals[name] = path
             module.references.extend((path, f"locals.{name}", ref) for ref in _references(value))
     for name, body in _blocks(parsed, "module"):
         if name in module.calls:
-            module.duplicates.append(f'{path}: module "{name}" is called twice in {module.directory}')
+            _twice(module, path, text, "module", name, "called")
         module.calls[name] = (path, body)
         module.references.extend((path, f'module "{name}"', ref) for ref in _references(body))
     for kind in ("resource", "data"):
@@ -106,7 +131,7 @@ def _collect(path: str, parsed: dict[str, Any], module: TerraformModule) -> None
         module.references.extend((path, f'provider "{name}"', ref) for ref in _references(body))
 
 
-def parse(files: dict[str, str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def parse(files: dict[str, str]) -> tuple[dict[str, dict[str, Any]], list[Finding]]:
     """Parse every .tf and .tfvars once: {path: python-hcl2 data}, and a finding per file that fails.
 
     Callers that need the parsed files (the cross-references here, tfschema) share this result.
@@ -114,17 +139,19 @@ def parse(files: dict[str, str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
     paths = [path for path in files if path.endswith((".tf", ".tfvars"))]
     results = hcl.parse_all([files[path] for path in paths], hcl.parse_cache())
     parsed: dict[str, dict[str, Any]] = {}
-    findings: list[str] = []
+    findings: list[Finding] = []
     for path in paths:
         result = results[files[path]]
         if isinstance(result, hcl.ParseFailure):
-            findings.append(f"{path}: does not parse as HCL: {' '.join(result.split())[:300]}")
+            line = re.search(r"\bline (\d+)", result)  # where Lark stopped, when it says
+            findings.append(Finding(path, int(line.group(1)) if line else 1,
+                                    f"does not parse as HCL: {' '.join(result.split())[:300]}"))
         else:
             parsed[path] = result
     return parsed, findings
 
 
-def parse_modules(files: dict[str, str]) -> tuple[dict[str, TerraformModule], list[str]]:
+def parse_modules(files: dict[str, str]) -> tuple[dict[str, TerraformModule], list[Finding]]:
     modules: dict[str, TerraformModule] = {}
     parsed_files, findings = parse(files)
     for path in files:
@@ -138,49 +165,70 @@ def parse_modules(files: dict[str, str]) -> tuple[dict[str, TerraformModule], li
         if path.endswith(".tfvars"):
             module.tfvars[path] = {k for k in parsed if not k.startswith("__")}
         else:
-            _collect(path, parsed, module)
+            _collect(path, files[path], parsed, module)
     return modules, findings
 
 
-def cross_reference(modules: dict[str, TerraformModule]) -> Iterator[str]:
+def _reference_text(ref: tuple[str, ...]) -> str:
+    kind = ref[0]
+    if kind in ("var", "local"):
+        return f"{kind}.{ref[1]}"
+    if kind == "module":
+        return f"module.{ref[1]}.{ref[2]}"
+    return ref[1] if kind == "resource" else f"data.{ref[1]}"
+
+
+def _at_uses(files: dict[str, str], path: str, text: str, message: str, undeclared: str | None = None
+             ) -> Iterator[Finding]:
+    """A finding at each line of `path` that writes the reference `text` (one per place, so that
+    each is traced to the template line that wrote it)."""
+    pattern = re.compile(rf"(?<![\w.]){re.escape(text)}(?![\w-])")
+    for line in lines_of(files[path], pattern) or [1]:
+        yield Finding(path, line, message, undeclared=undeclared)
+
+
+def cross_reference(modules: dict[str, TerraformModule], files: dict[str, str]) -> Iterator[Finding]:
     for module in modules.values():
         yield from module.duplicates
         for path, block, ref in module.references:
-            kind = ref[0]
+            kind, text = ref[0], _reference_text(ref)
             if kind == "var" and ref[1] not in module.variables:
-                yield f"{path}: {block}: var.{ref[1]} is not declared"
+                yield from _at_uses(files, path, text, f"{block}: {text} is not declared", undeclared=ref[1])
             elif kind == "local" and ref[1] not in module.locals:
-                yield f"{path}: {block}: local.{ref[1]} is not declared"
+                yield from _at_uses(files, path, text, f"{block}: {text} is not declared")
             elif kind == "module":
                 target = _called(modules, module, ref[1])
                 if ref[1] not in module.calls:
-                    yield f"{path}: {block}: module.{ref[1]} is not a module call of {module.directory}"
+                    yield from _at_uses(files, path, text,
+                                        f"{block}: module.{ref[1]} is not a module call of {module.directory}")
                 elif target is not None and ref[2] not in target.outputs:
-                    yield f"{path}: {block}: module.{ref[1]}.{ref[2]} is not an output of {target.directory}"
-            elif kind in ("resource", "data"):
-                address = ref[1] if kind == "resource" else f"data.{ref[1]}"
-                if address not in module.resources:
-                    yield f"{path}: {block}: {address} is not declared in {module.directory}"
+                    yield from _at_uses(files, path, text, f"{block}: {text} is not an output of {target.directory}")
+            elif kind in ("resource", "data") and text not in module.resources:
+                yield from _at_uses(files, path, text, f"{block}: {text} is not declared in {module.directory}")
         for name, (path, body) in module.calls.items():
             target = _called(modules, module, name)
+            start = line_of(files[path], _header("module", name))
             if target is None:
-                yield f'{path}: module "{name}": source {_source(body)!r} is not a module of the generated tree'
+                yield Finding(path, start, f'module "{name}": source {_source(body)!r} is not a module of the '
+                                           "generated tree")
                 continue
             passed = {key for key in body if not key.startswith("__")} - META_ARGUMENTS
             for argument in sorted(passed - set(target.variables)):
-                yield f'{path}: module "{name}": {argument} is not a variable of {target.directory}'
+                yield Finding(path, line_of(files[path], rf"^\s*{re.escape(argument)}\s*=", start),
+                              f'module "{name}": {argument} is not a variable of {target.directory}')
             required = {n for n, v in target.variables.items() if "default" not in v}
             for argument in sorted(required - passed):
-                yield f'{path}: module "{name}": required variable {argument} is not set'
+                yield Finding(path, start, f'module "{name}": required variable {argument} is not set')
         for path, keys in module.tfvars.items():
             for key in sorted(keys - set(module.variables)):
-                yield f"{path}: {key} is not a variable of {module.directory}"
+                yield Finding(path, line_of(files[path], rf"^{re.escape(key)}\s*="),
+                              f"{key} is not a variable of {module.directory}")
             required = {n for n, v in module.variables.items() if "default" not in v}
             for key in sorted(required - keys):
-                yield f"{path}: required variable {key} has no value"
+                yield Finding(path, 1, f"required variable {key} has no value")
 
 
-def variable_findings(modules: dict[str, TerraformModule], files: dict[str, str]) -> Iterator[str]:
+def variable_findings(modules: dict[str, TerraformModule], files: dict[str, str]) -> Iterator[Finding]:
     """Each module's variables against their uses: a reference to an attribute the declared type
     lacks, a variable nothing reads, an attribute of a variable's type that nothing reads (a spec
     value that reaches the tree without an effect), and locals nothing reads."""
@@ -195,21 +243,24 @@ def variable_findings(modules: dict[str, TerraformModule], files: dict[str, str]
         for name, body in module.variables.items():
             declared = _declared_type(body)
             uses = found.get(name, [])
-            where = f"{module.directory}/variables.tf"
-            origin = f" (from {_origin(files[where])})" if where in files else ""
+            where = next((path for path in module.parsed if _header("variable", name).search(files[path])),
+                         f"{module.directory}/variables.tf")
+            line = line_of(files.get(where, ""), _header("variable", name))
             if not uses:
-                yield f"{where}: variable {name!r} is declared but nothing uses it{origin}"
+                yield Finding(where, line, f"variable {name!r} is declared but nothing uses it")
                 continue
             for path, use in uses:
                 reason = hcltypes.undeclared_step(declared, use.path)
                 if reason:
-                    yield f"{path}: {use.text}: {reason} (from {_origin(files[path])})"
+                    yield from _at_uses(files, path, use.text, f"{use.text}: {reason}")
             for attribute in hcltypes.unused_attributes(declared, [use.path for _, use in uses]):
-                yield (f"{where}: var.{name}: attribute {attribute} of its type is never used; use it or "
-                       f"leave it out of the type{origin}")
+                yield Finding(where, line, f"var.{name}: attribute {attribute} of its type is never used; use it "
+                                           "or leave it out of the type")
         used_locals = {ref[1] for _, _, ref in module.references if ref[0] == "local"}
-        for name in sorted(module.locals - used_locals):
-            yield f"{module.directory}: local.{name} is declared but nothing uses it"
+        for name in sorted(set(module.locals) - used_locals):
+            path = module.locals[name]
+            yield Finding(path, line_of(files[path], rf"^\s*{re.escape(name)}\s*="),
+                          f"local.{name} is declared but nothing uses it")
 
 
 def _declared_type(body: dict[str, Any]) -> hcltypes.Type:
@@ -264,24 +315,15 @@ def _called(modules: dict[str, TerraformModule], caller: TerraformModule, name: 
     return modules.get(posixpath.normpath(posixpath.join(caller.directory, source)))
 
 
-def provider_schema_findings(modules: dict[str, TerraformModule], files: dict[str, str]) -> Iterator[str]:
-    """Every resource and data block against the hashicorp/aws schema, with the template it came from."""
+def provider_schema_findings(modules: dict[str, TerraformModule], files: dict[str, str]) -> Iterator[Finding]:
+    """Every resource and data block against the hashicorp/aws schema."""
     from codemate_tfgen.verify import tfschema
 
     for module in modules.values():
-        texts = {path: files[path] for path in module.parsed}
-        for finding in tfschema.check_module(module.parsed, texts):
-            yield f"{finding.file}:{finding.line}: {finding.message} (from {_origin(files[finding.file])})"
+        yield from tfschema.check_module(module.parsed, {path: files[path] for path in module.parsed})
 
 
-def _origin(text: str) -> str:
-    """The sources a generated file names in its header."""
-    first = text.split("\n", 1)[0]
-    match = re.search(r"Generated by tfgen from (.*?)\. Do not edit", first)
-    return match.group(1) if match else "an unknown template"
-
-
-def verify(files: dict[str, str], context_findings: list[str] | None = None) -> None:
+def verify(files: dict[str, str], context_findings: list[Finding] | None = None) -> None:
     """Raise VerificationError with every finding (the tree's and `context_findings`, spec values
     the context found nothing renders); return quietly when the tree is consistent.
 
@@ -296,7 +338,7 @@ def verify(files: dict[str, str], context_findings: list[str] | None = None) -> 
         return
     modules, findings = parse_modules(files)
     findings.extend(context_findings or [])
-    findings.extend(cross_reference(modules))
+    findings.extend(cross_reference(modules, files))
     findings.extend(variable_findings(modules, files))
     findings.extend(provider_schema_findings(modules, files))
     if findings:

@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from codemate_tfgen.errors import Finding
+
 PROVIDER_ADDR = "registry.terraform.io/hashicorp/aws"
 SCHEMA_FILE = "aws_provider_schema.json.gz"
 # Terraform's meta-arguments and meta-blocks, valid in every resource/data block.
@@ -56,16 +58,6 @@ REFERENCE_RE = re.compile(
     r"(?:\[(?:[^\[\]]|\[[^\]]*\])*\]|\.\*)*"                   # [0], ["k"], [x[0]], [*], .*
     r"\.([A-Za-z_]\w*)"                                        # first attribute
 )
-
-
-@dataclass(frozen=True)
-class Finding:
-    file: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
 
 
 # --- the schema ----------------------------------------------------------------------------

@@ -41,6 +41,6 @@ from .runner import (
 )
 from .world import World
 
-__all__ = ["Account", "AwsRefusal", "Diagnostic", "Graph", "HarnessError", "PlanChanges", "ProviderServer", "Result", "World",
-           "depends_on", "fmt_check", "run_terraform", "shared_server", "stop_shared_server",
+__all__ = ["Account", "AwsRefusal", "Diagnostic", "Graph", "HarnessError", "PlanChanges", "ProviderServer", "Result",
+           "World", "depends_on", "fmt_check", "run_terraform", "shared_server", "stop_shared_server",
            "terraform_graph"]

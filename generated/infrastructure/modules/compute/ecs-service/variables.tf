@@ -200,6 +200,17 @@ variable "blue_green" {
   }
 }
 
+variable "task_role_statements" {
+  description = "IAM statements of the task role, the application's own permissions; none gives the application no AWS access"
+  type = list(object({
+    sid       = string
+    actions   = list(string)
+    resources = list(string)
+  }))
+  default  = []
+  nullable = false
+}
+
 variable "log_group_name" {
   description = "CloudWatch log group of the container logs"
   type        = string
@@ -236,17 +247,6 @@ variable "secret_kms_key_arns" {
   type        = list(string)
   default     = []
   nullable    = false
-}
-
-variable "task_role_statements" {
-  description = "IAM statements of the task role, the application's own permissions; none gives the application no AWS access"
-  type = list(object({
-    sid       = string
-    actions   = list(string)
-    resources = list(string)
-  }))
-  default  = []
-  nullable = false
 }
 
 variable "tags" {

@@ -27,6 +27,16 @@ variable "memory" {
   default     = 512
 }
 
+variable "log_group_name" {
+  description = "CloudWatch log group of the container logs"
+  type        = string
+}
+
+variable "aws_region" {
+  description = "Region of the log group"
+  type        = string
+}
+
 variable "environment" {
   description = "Plain environment variables of the container"
   type        = map(string)
@@ -35,34 +45,24 @@ variable "environment" {
 }
 
 variable "secrets" {
-  description = "Secret environment variables: name => Secrets Manager valueFrom (a secret ARN, optionally with :json-key::)"
+  description = "Secret environment variables: name => Secrets Manager valueFrom (a secret ARN, optionally with :json-key::). Values are read by ECS at start; they never appear in the task definition."
   type        = map(string)
   default     = {}
   nullable    = false
 }
 
 variable "secret_arns" {
-  description = "ARNs of the secrets the execution role may read"
+  description = "ARNs of the secrets the task execution role may read (no wildcard)"
   type        = list(string)
   default     = []
   nullable    = false
 }
 
 variable "secret_kms_key_arns" {
-  description = "Customer managed KMS keys of those secrets (the execution role may decrypt with them)"
+  description = "KMS keys that encrypt those secrets (the execution role may decrypt with them)"
   type        = list(string)
   default     = []
   nullable    = false
-}
-
-variable "log_group_name" {
-  description = "CloudWatch log group of the container"
-  type        = string
-}
-
-variable "aws_region" {
-  description = "Region of the log group"
-  type        = string
 }
 
 variable "tags" {
