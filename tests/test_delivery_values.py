@@ -253,7 +253,8 @@ def test_build_projects_and_ecs_deploy(env):
     assert project["environment"][0]["privileged_mode"] is True
     assert project["logs_config"][0]["cloudwatch_logs"][0]["group_name"] == "${each.value.build_log_group}"
     for key, service in services.items():
-        assert hcl.unquote(service["source_dir"]) == key
+        # The spec's build context, else the service's name (the buildspec test reads the value).
+        assert service["source_dir"] == f'${{coalesce(var.services.{key}.build.context, "{key}")}}'
         assert service["build_log_group"] == f'${{module.cloudwatch.log_group_names["{key}_build"]}}'
         assert service["service_name"] == f"${{module.{key}_service.service_name}}"
         assert service["task_role_arns"] == [f"${{module.{key}_service.task_role_arn}}",

@@ -129,3 +129,15 @@ def test_test_modules_import_no_other_test_module():
             names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not [n for n in names if n.split(".")[-1].startswith("test_")], path.relative_to(tests)
+
+
+def test_templates_take_decisions_from_the_context():
+    """Whether an optional part exists is decided once, in render/context.py (Flags, Service):
+    a template that tests the spec values for it (`settings.x is defined`) decides it again."""
+    import re
+
+    templates = PACKAGE.parent / "templates"
+    found = [f"{path.relative_to(templates)}:{number}" for path in sorted(templates.rglob("*.j2"))
+             for number, line in enumerate(path.read_text("utf-8").splitlines(), 1)
+             if re.search(r"\bsettings(\.\w+)+ is (not )?defined", line)]
+    assert found == []

@@ -327,6 +327,25 @@ def test_blue_green_default_service_gets_a_catch_all_rule(tmp_path):
     assert "/*" not in [b["path_pattern"] for b in behaviors]
 
 
+def test_a_service_names_its_build_and_health_check_or_takes_the_defaults(plan, applied):
+    """services.<name>.build and health_check_command: the worker builds services/worker/Dockerfile
+    and checks itself with its own command; the frontend takes the defaults (<name>/Dockerfile.prod,
+    node requesting its health check path)."""
+    def build(service: str) -> list[str]:
+        project = plan[f'module.codepipeline.aws_codebuild_project.this["{service}"]']
+        return yaml.safe_load(project["source"][0]["buildspec"])["phases"]["build"]["commands"]
+
+    def health(service: str) -> list[str]:
+        definition = applied.resource(f"module.{service}_service.aws_ecs_task_definition.this")
+        [container] = json.loads(definition["container_definitions"])
+        return container["healthCheck"]["command"]
+
+    assert "cd services/worker && docker build -t $ECR_REPO:$IMAGE_TAG -f Dockerfile . &&" in build("worker")[-1]
+    assert "cd frontend && docker build -t $ECR_REPO:$IMAGE_TAG -f Dockerfile.prod . &&" in build("frontend")[-1]
+    assert health("worker") == ["CMD-SHELL", "test -f /tmp/worker-alive"]
+    assert health("frontend")[:3] == ["CMD", "node", "-e"] and "/api/health" in health("frontend")[3]
+
+
 def test_the_deployment_guide_of_the_options_passes_shellcheck(variant, tmp_path):
     """With every option on, the guide has the test listener and the second region's restore."""
     readme = (variant.parent.parent / "README.md").read_text()

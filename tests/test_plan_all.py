@@ -40,17 +40,27 @@ def script(tmp_path_factory) -> Path:
     return root / "generated/infrastructure/scripts/plan.sh"
 
 
-def run(script: Path, tmp_path: Path, *args: str, **plans: str) -> tuple[subprocess.CompletedProcess, list, list]:
+# tfgen affected ...: records its arguments, prints FAKE_AFFECTED (its text format).
+FAKE_TFGEN = r"""#!/usr/bin/env bash
+printf '%s\n' "$*" >"$FAKE_TFGEN_ARGS"
+printf '%s' "$FAKE_AFFECTED"
+"""
+
+
+def run(script: Path, tmp_path: Path, *args: str, mode: str = "--all", affected: str = "",
+        **plans: str) -> tuple[subprocess.CompletedProcess, list, list]:
     bin_dir, running = tmp_path / "bin", tmp_path / "running"
     bin_dir.mkdir()
     running.mkdir()
-    fake = bin_dir / "terraform"
-    fake.write_text(FAKE)
-    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    for name, text in (("terraform", FAKE), ("tfgen", FAKE_TFGEN)):
+        fake = bin_dir / name
+        fake.write_text(text)
+        fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_RUNNING": str(running),
            "FAKE_PEAK": str(tmp_path / "peak"), "FAKE_ARGS": str(tmp_path / "args"), "TMPDIR": str(tmp_path),
+           "FAKE_AFFECTED": affected, "FAKE_TFGEN_ARGS": str(tmp_path / "tfgen-args"),
            **{f"FAKE_PLAN_{name}": plan for name, plan in plans.items()}}
-    done = subprocess.run(["bash", str(script), "--all", *args], capture_output=True, text=True, env=env,
+    done = subprocess.run(["bash", str(script), mode, *args], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=60, check=False)
     peaks = [int(n) for n in (tmp_path / "peak").read_text().split()] if (tmp_path / "peak").exists() else []
     calls = (tmp_path / "args").read_text().splitlines() if (tmp_path / "args").exists() else []
@@ -84,3 +94,21 @@ def test_a_failed_plan_is_named_with_its_log_and_fails_the_run(script, tmp_path)
 def test_a_bad_bound_is_a_usage_error(script, tmp_path, jobs):
     done, _, calls = run(script, tmp_path, "-j", jobs)
     assert done.returncode == 2 and calls == [] and "-j takes how many environments" in done.stderr
+
+
+def test_affected_plans_what_tfgen_affected_lists_and_names_a_removed_one(script, tmp_path):
+    affected = "dev: spec specs/dev.yaml\nqa: spec removed\ntfgen: 2 environments affected since abc\n"
+    done, _, calls = run(script, tmp_path, "origin/main", "-j", "1", mode="--affected", affected=affected,
+                         dev="changes", prod="none")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "tfgen-args").read_text() == "affected --since origin/main\n"
+    assert [call.split()[0] for call in calls] == [f"-chdir={script.parent.parent / 'environments' / 'dev'}"]
+    assert [line.split()[:2] for line in done.stdout.splitlines()[1:2]] == [["dev", "changes"]]
+    assert "plan.sh: qa: spec removed; destroy it (destroy.sh), not planned" in done.stderr
+
+
+def test_affected_without_a_revision_and_with_nothing_to_plan(script, tmp_path):
+    done, _, calls = run(script, tmp_path, mode="--affected", affected="tfgen: no environments affected since abc\n")
+    assert (done.returncode, calls) == (0, [])
+    assert (tmp_path / "tfgen-args").read_text() == "affected\n"
+    assert done.stdout == "plan.sh: no environment affected; nothing to plan\n"

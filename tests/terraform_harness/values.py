@@ -436,6 +436,9 @@ ARN_FORMATS = {
     "aws_iam_policy": lambda i: i.global_arn("iam", f"policy/{i.name}"),
     "aws_iam_user": lambda i: i.global_arn("iam", f"user/{i.name}"),
     "aws_iam_instance_profile": lambda i: i.global_arn("iam", f"instance-profile/{i.name}"),
+    # IAM names an OIDC provider by its issuer's host and path: one per issuer and account.
+    "aws_iam_openid_connect_provider": lambda i: i.global_arn(
+        "iam", "oidc-provider/" + (i.get("url") or "").removeprefix("https://")),
     "aws_s3_bucket": _s3_arn,
     "aws_lb": _lb_arn,
     "aws_lb_target_group": lambda i: i.regional("elasticloadbalancing",

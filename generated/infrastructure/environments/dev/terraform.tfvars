@@ -83,6 +83,8 @@ monitoring = { log_retention_days = 7, alarm_email = "ops@code1398.io" }
 
 cicd = { repository = "Nharu/codemate", branch = "develop", manual_approval = false }
 
+ci = { repository = "Nharu/codemate-infrastructure", default_branch = "main" }
+
 security = { flow_logs = true }
 
 budget = { monthly_limit_usd = 300, email = "ops@code1398.io" }

@@ -84,6 +84,8 @@ monitoring = { log_retention_days = 30, alarm_email = "ops@code1398.io" }
 
 cicd = { repository = "Nharu/codemate", branch = "main", manual_approval = true }
 
+ci = { repository = "Nharu/codemate-infrastructure", default_branch = "main" }
+
 cdn = { price_class = "PriceClass_200" }
 
 security = { flow_logs = true }

@@ -159,3 +159,13 @@ output "budget_name" {
   description = "Name of the environment's monthly cost budget"
   value       = module.budget.budget_name
 }
+
+output "github_plan_role_arn" {
+  description = "ARN of the read-only role GitHub Actions plans this environment with (pull requests, the drift check)"
+  value       = module.github_oidc.plan_role_arn
+}
+
+output "github_apply_role_arn" {
+  description = "ARN of the role the GitHub environment of this environment applies with"
+  value       = module.github_oidc.apply_role_arn
+}

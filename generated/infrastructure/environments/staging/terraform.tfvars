@@ -82,6 +82,8 @@ monitoring = { log_retention_days = 14, alarm_email = "ops@code1398.io" }
 
 cicd = { repository = "Nharu/codemate", branch = "staging", manual_approval = true }
 
+ci = { repository = "Nharu/codemate-infrastructure", default_branch = "main" }
+
 security = { flow_logs = true }
 
 budget = { monthly_limit_usd = 450, email = "ops@code1398.io" }

@@ -52,15 +52,16 @@ variable "dns" {
 variable "services" {
   description = "The ECS Fargate services, keyed by name (\"컴퓨팅 리소스\"). Each gets an image repository, a build project and a deploy action, a log group, alarms and dashboard widgets."
   type = map(object({
-    cpu               = number
-    memory            = number
-    port              = optional(number)
-    health_check_path = optional(string)
-    desired_count     = number
-    min_count         = number
-    max_count         = number
-    cpu_target        = number
-    memory_target     = optional(number)
+    cpu                  = number
+    memory               = number
+    port                 = optional(number)
+    health_check_path    = optional(string)
+    health_check_command = optional(list(string))
+    desired_count        = number
+    min_count            = number
+    max_count            = number
+    cpu_target           = number
+    memory_target        = optional(number)
     capacity = optional(object({
       on_demand_base   = optional(number, 0)
       on_demand_weight = optional(number, 1)
@@ -76,6 +77,10 @@ variable "services" {
     deployment = optional(object({
       strategy          = optional(string, "rolling")
       bake_time_minutes = optional(number, 5)
+    }), {})
+    build = optional(object({
+      context    = optional(string)
+      dockerfile = optional(string, "Dockerfile.prod")
     }), {})
   }))
 }
@@ -158,6 +163,14 @@ variable "cicd" {
     repository      = string
     branch          = string
     manual_approval = bool
+  })
+}
+
+variable "ci" {
+  description = "This infrastructure repository on GitHub and its Actions workflow (generated/infrastructure/ci/github/workflows/infrastructure.yml): a pull request plans the environments it affects, a merge applies them, with the roles of modules/security/github-oidc, assumed through GitHub's OIDC provider (no long-lived keys). Every environment names the same one."
+  type = object({
+    repository     = string
+    default_branch = optional(string, "main")
   })
 }
 

@@ -41,7 +41,7 @@ locals {
         build = {
           commands = [
             "echo Build started on `date`",
-            "if [ $BUILT = yes ]; then echo $ECR_REPO:$IMAGE_TAG exists already, not rebuilt; else cd ${service.source_dir} && docker build -t $ECR_REPO:$IMAGE_TAG -f Dockerfile.prod . && docker push $ECR_REPO:$IMAGE_TAG; fi",
+            "if [ $BUILT = yes ]; then echo $ECR_REPO:$IMAGE_TAG exists already, not rebuilt; else cd ${service.source_dir} && docker build -t $ECR_REPO:$IMAGE_TAG -f ${service.dockerfile} . && docker push $ECR_REPO:$IMAGE_TAG; fi",
           ]
         }
         post_build = {
@@ -317,7 +317,7 @@ resource "aws_codebuild_project" "this" {
   for_each = var.services
 
   name           = "${var.name}-${each.key}-build"
-  description    = "Builds the ${each.key} image with Dockerfile.prod and pushes it to ECR"
+  description    = "Builds the ${each.key} image with ${each.value.dockerfile} and pushes it to ECR"
   service_role   = aws_iam_role.build[each.key].arn
   build_timeout  = var.build_timeout
   encryption_key = aws_kms_key.this.arn

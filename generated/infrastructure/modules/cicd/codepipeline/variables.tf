@@ -45,9 +45,10 @@ variable "cluster_name" {
 }
 
 variable "services" {
-  description = "Services built and deployed, keyed by service (frontend, backend). source_dir is the directory of Dockerfile.prod in the repository; container_name is the container the image definition updates; task_role_arns are the roles the new task definition revision passes to ECS (task and task execution role)."
+  description = "Services built and deployed, keyed by service (frontend, backend). source_dir is the build's directory in the repository and dockerfile its Dockerfile there; container_name is the container the image definition updates; task_role_arns are the roles the new task definition revision passes to ECS (task and task execution role)."
   type = map(object({
     source_dir          = string
+    dockerfile          = string
     ecr_repository_url  = string
     ecr_repository_arn  = string
     ecr_repository_name = string

@@ -50,11 +50,12 @@ resource "aws_ecs_task_definition" "this" {
         }
       }
     },
-    # curl is not in the node:*-slim and alpine images the apps are built on; node is in every
-    # Node.js image, and the exec form needs no shell either.
-    var.health_check_path == null ? {} : {
+    # The spec's command, else node requesting the health check path: curl is not in the
+    # node:*-slim and alpine images, node is in every Node.js image, and the exec form needs no
+    # shell either.
+    var.health_check_path == null && var.health_check_command == null ? {} : {
       healthCheck = {
-        command     = ["CMD", "node", "-e", local.health_check_script]
+        command     = var.health_check_command != null ? var.health_check_command : ["CMD", "node", "-e", local.health_check_script]
         interval    = 30
         timeout     = 5
         retries     = 3

@@ -77,6 +77,22 @@ variable "health_check_path" {
   }
 }
 
+variable "health_check_command" {
+  description = "The container's health check command, as ECS takes it: [\"CMD\", program, args...] or [\"CMD-SHELL\", \"a shell command\"]. Default, for a service with health_check_path: node requesting that path on the port (node is in every Node.js image, curl is not in the slim and alpine ones); set it for an image without node. Without either, the container has no health check."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.health_check_command == null || try(length(var.health_check_command) >= 2, false)
+    error_message = "health_check_command must be at least 2 item(s)."
+  }
+
+  validation {
+    condition     = var.health_check_command == null || try(length(var.health_check_command) <= 20, false)
+    error_message = "health_check_command must be at most 20 item(s)."
+  }
+}
+
 variable "desired_count" {
   description = "Tasks running after a deployment."
   type        = number

@@ -67,7 +67,8 @@ resource "aws_elasticache_user" "default" {
 
 # The application: an IAM identity allowed elasticache:Connect to this group and this user signs
 # a token instead of a password (Redis 7 or later, TLS only). IAM users need user_name equal to
-# user_id. All keys and channels (&*: Socket.IO's adapter publishes and subscribes).
+# user_id. All keys and pub/sub channels (&*: sessions, caches and the app's pub/sub, such as a
+# Socket.IO adapter's, share the one user).
 resource "aws_elasticache_user" "app" {
   user_id       = "${var.replication_group_id}-app"
   user_name     = "${var.replication_group_id}-app"

@@ -52,13 +52,16 @@ usage() {
   cat <<EOF
 Usage: $PROG [-h] ENV [TERRAFORM_PLAN_ARGS...]
        $PROG --all [-j N] [TERRAFORM_PLAN_ARGS...]
+       $PROG --affected [REF] [-j N] [TERRAFORM_PLAN_ARGS...]
 
 Runs 'terraform plan -out=tfplan' in environments/ENV; review it, then run apply.sh ENV.
 Arguments after ENV go to terraform plan, e.g. -target=module.NAME.
 
 With --all every environment is planned, N at a time (default 2), each to its own
 environments/ENV/tfplan with its output in a log; a table sums up, and the exit code
-is 1 when a plan failed.
+is 1 when a plan failed. With --affected, only the environments 'tfgen affected'
+lists (since REF, default: the merge base with the default branch), the same way;
+one whose spec was removed is named, not planned (its destroy is due).
 
 Environments: ${ENVIRONMENTS[*]}
 EOF
@@ -93,12 +96,12 @@ plan_all() {
     esac
   done
   require terraform "install Terraform "'>= 1.10'
-  for name in "${ENVIRONMENTS[@]}"; do
+  for name in "${SELECTED[@]}"; do
     [[ -d "$INFRA_DIR/environments/$name" ]] || die "$INFRA_DIR/environments/$name is missing; run 'tfgen render $name'"
   done
   # Kept after the run: the logs are what a failed or surprising plan is read from.
   LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/plan.XXXXXX")"
-  for name in "${ENVIRONMENTS[@]}"; do
+  for name in "${SELECTED[@]}"; do
     if ((running >= jobs)); then
       wait -n || true
       running=$((running - 1))
@@ -108,7 +111,7 @@ plan_all() {
   done
   wait
   printf '%-16s  %-10s  %s\n' ENVIRONMENT RESULT PLAN
-  for name in "${ENVIRONMENTS[@]}"; do
+  for name in "${SELECTED[@]}"; do
     code="$(cat "$LOG_DIR/$name.exit")"
     summary="$(grep -m 1 -E '^(Plan:|No changes\.)' "$LOG_DIR/$name.log" || true)"
     case "$code" in
@@ -126,8 +129,43 @@ plan_all() {
   ((failed == 0)) || die "$failed plan(s) failed; their logs are named above"
 }
 
+# The environments `tfgen affected` lists since $1 (its default without), one a line, from its
+# text lines "ENV: reason, ..." (the last, "tfgen: ...", sums up); those whose spec was removed
+# are named on stderr instead.
+affected_environments() {
+  local line found
+  require tfgen "install tfgen to find the affected environments (pip install ., README.md)"
+  # tfgen finds the project (specs/, templates/) upward from the generated tree.
+  found="$(cd "$INFRA_DIR" && tfgen affected ${1:+--since "$1"})" || die "tfgen affected failed (above)"
+  while IFS= read -r line; do
+    case "$line" in
+      tfgen:*) ;;
+      *": spec removed") printf '%s: %s: spec removed; destroy it (destroy.sh), not planned\n' "$PROG" "${line%%:*}" >&2 ;;
+      ?*) printf '%s\n' "${line%%:*}" ;;
+    esac
+  done <<<"$found"
+}
+
 if [[ "${1:-}" == "--all" ]]; then
   shift
+  SELECTED=("${ENVIRONMENTS[@]}")
+  plan_all "$@"
+  exit 0
+fi
+
+if [[ "${1:-}" == "--affected" ]]; then
+  shift
+  since=""
+  if (($# > 0)) && [[ "$1" != -* ]]; then
+    since="$1"
+    shift
+  fi
+  affected="$(affected_environments "$since")"
+  if [[ -z "$affected" ]]; then
+    printf '%s: no environment affected; nothing to plan\n' "$PROG"
+    exit 0
+  fi
+  mapfile -t SELECTED <<<"$affected"
   plan_all "$@"
   exit 0
 fi

@@ -214,3 +214,13 @@ output "bastion_public_ip" {
   description = "Public address of the bastion host for SSH (null without bastion.ssh_cidrs)"
   value       = module.bastion.public_ip
 }
+
+output "github_plan_role_arn" {
+  description = "ARN of the read-only role GitHub Actions plans this environment with (pull requests, the drift check)"
+  value       = module.github_oidc.plan_role_arn
+}
+
+output "github_apply_role_arn" {
+  description = "ARN of the role the GitHub environment of this environment applies with"
+  value       = module.github_oidc.apply_role_arn
+}

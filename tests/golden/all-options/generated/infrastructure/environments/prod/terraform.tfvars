@@ -44,13 +44,15 @@ services = {
     deployment        = { strategy = "blue_green", bake_time_minutes = 10 }
   }
   worker = {
-    cpu           = 256
-    memory        = 512
-    desired_count = 1
-    min_count     = 1
-    max_count     = 2
-    cpu_target    = 70
-    capacity      = { on_demand_weight = 0, spot_weight = 1 }
+    cpu                  = 256
+    memory               = 512
+    health_check_command = ["CMD-SHELL", "test -f /tmp/worker-alive"]
+    desired_count        = 1
+    min_count            = 1
+    max_count            = 2
+    cpu_target           = 70
+    capacity             = { on_demand_weight = 0, spot_weight = 1 }
+    build                = { context = "services/worker", dockerfile = "Dockerfile" }
   }
 }
 
@@ -99,6 +101,8 @@ storage = {
 monitoring = { log_retention_days = 30, alarm_email = "ops@code1398.io" }
 
 cicd = { repository = "Nharu/codemate", branch = "main", manual_approval = true }
+
+ci = { repository = "codemate/infrastructure", default_branch = "main" }
 
 cdn = { price_class = "PriceClass_200" }
 

@@ -81,6 +81,8 @@ monitoring = { log_retention_days = 7, alarm_email = "ops@code1398.io" }
 
 cicd = { repository = "Nharu/codemate", branch = "develop", manual_approval = false }
 
+ci = { repository = "codemate/infrastructure", default_branch = "main" }
+
 cdn = { price_class = "PriceClass_200" }
 
 security = { flow_logs = true }

@@ -300,7 +300,7 @@ module "alb" {
       name_prefix       = "backe-"
       port              = var.services.backend.port
       health_check_path = var.services.backend.health_check_path
-      # Socket.IO needs every request of a session on the same task.
+      # The spec asks every request of a client on one task (routing.stickiness).
       stickiness = true
     }
   }
@@ -344,18 +344,19 @@ module "frontend_service" {
   image          = "${module.ecr.repository_urls["frontend"]}:${module.codepipeline.live_tag}"
   repository_arn = module.ecr.repository_arns["frontend"]
 
-  cpu               = var.services.frontend.cpu
-  memory            = var.services.frontend.memory
-  port              = var.services.frontend.port
-  health_check_path = var.services.frontend.health_check_path
-  desired_count     = var.services.frontend.desired_count
-  min_count         = var.services.frontend.min_count
-  max_count         = var.services.frontend.max_count
-  cpu_target        = var.services.frontend.cpu_target
-  memory_target     = var.services.frontend.memory_target
-  capacity          = var.services.frontend.capacity
-  schedules         = var.services.frontend.schedules
-  deployment        = var.services.frontend.deployment
+  cpu                  = var.services.frontend.cpu
+  memory               = var.services.frontend.memory
+  port                 = var.services.frontend.port
+  health_check_path    = var.services.frontend.health_check_path
+  health_check_command = var.services.frontend.health_check_command
+  desired_count        = var.services.frontend.desired_count
+  min_count            = var.services.frontend.min_count
+  max_count            = var.services.frontend.max_count
+  cpu_target           = var.services.frontend.cpu_target
+  memory_target        = var.services.frontend.memory_target
+  capacity             = var.services.frontend.capacity
+  schedules            = var.services.frontend.schedules
+  deployment           = var.services.frontend.deployment
 
   subnet_ids         = module.vpc.private_app_subnet_ids
   security_group_ids = [module.security_groups.task_security_group_ids["frontend"]]
@@ -383,18 +384,19 @@ module "backend_service" {
   image          = "${module.ecr.repository_urls["backend"]}:${module.codepipeline.live_tag}"
   repository_arn = module.ecr.repository_arns["backend"]
 
-  cpu               = var.services.backend.cpu
-  memory            = var.services.backend.memory
-  port              = var.services.backend.port
-  health_check_path = var.services.backend.health_check_path
-  desired_count     = var.services.backend.desired_count
-  min_count         = var.services.backend.min_count
-  max_count         = var.services.backend.max_count
-  cpu_target        = var.services.backend.cpu_target
-  memory_target     = var.services.backend.memory_target
-  capacity          = var.services.backend.capacity
-  schedules         = var.services.backend.schedules
-  deployment        = var.services.backend.deployment
+  cpu                  = var.services.backend.cpu
+  memory               = var.services.backend.memory
+  port                 = var.services.backend.port
+  health_check_path    = var.services.backend.health_check_path
+  health_check_command = var.services.backend.health_check_command
+  desired_count        = var.services.backend.desired_count
+  min_count            = var.services.backend.min_count
+  max_count            = var.services.backend.max_count
+  cpu_target           = var.services.backend.cpu_target
+  memory_target        = var.services.backend.memory_target
+  capacity             = var.services.backend.capacity
+  schedules            = var.services.backend.schedules
+  deployment           = var.services.backend.deployment
 
   subnet_ids         = module.vpc.private_app_subnet_ids
   security_group_ids = [module.security_groups.task_security_group_ids["backend"]]
@@ -441,18 +443,19 @@ module "worker_service" {
   image          = "${module.ecr.repository_urls["worker"]}:${module.codepipeline.live_tag}"
   repository_arn = module.ecr.repository_arns["worker"]
 
-  cpu               = var.services.worker.cpu
-  memory            = var.services.worker.memory
-  port              = var.services.worker.port
-  health_check_path = var.services.worker.health_check_path
-  desired_count     = var.services.worker.desired_count
-  min_count         = var.services.worker.min_count
-  max_count         = var.services.worker.max_count
-  cpu_target        = var.services.worker.cpu_target
-  memory_target     = var.services.worker.memory_target
-  capacity          = var.services.worker.capacity
-  schedules         = var.services.worker.schedules
-  deployment        = var.services.worker.deployment
+  cpu                  = var.services.worker.cpu
+  memory               = var.services.worker.memory
+  port                 = var.services.worker.port
+  health_check_path    = var.services.worker.health_check_path
+  health_check_command = var.services.worker.health_check_command
+  desired_count        = var.services.worker.desired_count
+  min_count            = var.services.worker.min_count
+  max_count            = var.services.worker.max_count
+  cpu_target           = var.services.worker.cpu_target
+  memory_target        = var.services.worker.memory_target
+  capacity             = var.services.worker.capacity
+  schedules            = var.services.worker.schedules
+  deployment           = var.services.worker.deployment
 
   subnet_ids         = module.vpc.private_app_subnet_ids
   security_group_ids = [module.security_groups.task_security_group_ids["worker"]]
@@ -534,10 +537,11 @@ module "codepipeline" {
   release_log_group = module.cloudwatch.log_group_names["release"]
   force_destroy     = local.disposable
 
-  # Each service is built from <service>/Dockerfile.prod and deployed to its ECS service.
+  # Each service is built from its build context and Dockerfile and deployed to its ECS service.
   services = {
     frontend = {
-      source_dir          = "frontend"
+      source_dir          = coalesce(var.services.frontend.build.context, "frontend")
+      dockerfile          = var.services.frontend.build.dockerfile
       ecr_repository_url  = module.ecr.repository_urls["frontend"]
       ecr_repository_arn  = module.ecr.repository_arns["frontend"]
       ecr_repository_name = module.ecr.repository_names["frontend"]
@@ -547,7 +551,8 @@ module "codepipeline" {
       build_log_group     = module.cloudwatch.log_group_names["frontend_build"]
     }
     backend = {
-      source_dir          = "backend"
+      source_dir          = coalesce(var.services.backend.build.context, "backend")
+      dockerfile          = var.services.backend.build.dockerfile
       ecr_repository_url  = module.ecr.repository_urls["backend"]
       ecr_repository_arn  = module.ecr.repository_arns["backend"]
       ecr_repository_name = module.ecr.repository_names["backend"]
@@ -557,7 +562,8 @@ module "codepipeline" {
       build_log_group     = module.cloudwatch.log_group_names["backend_build"]
     }
     worker = {
-      source_dir          = "worker"
+      source_dir          = coalesce(var.services.worker.build.context, "worker")
+      dockerfile          = var.services.worker.build.dockerfile
       ecr_repository_url  = module.ecr.repository_urls["worker"]
       ecr_repository_arn  = module.ecr.repository_arns["worker"]
       ecr_repository_name = module.ecr.repository_names["worker"]
@@ -572,7 +578,7 @@ module "codepipeline" {
 }
 
 ################################################################################
-# Budget and the account's security baseline
+# Budget, the account's security baseline and GitHub Actions roles
 ################################################################################
 
 module "budget" {
@@ -596,6 +602,27 @@ module "account_baseline" {
   cloudtrail       = var.account_baseline.cloudtrail
   guardduty        = var.account_baseline.guardduty
   logs_bucket_name = module.s3.logs_bucket_name
+
+  tags = var.tags
+}
+
+# GitHub Actions signs in through the account's OIDC provider, never with keys: a read-only role
+# plans pull requests and the drift check, an apply role serves the GitHub environment named
+# after this one. The account's baseline owner (account.baseline) creates the provider, once per
+# account; the account's other environments read it.
+module "github_oidc" {
+  source = "../../modules/security/github-oidc"
+
+  create_oidc_provider = true
+  repository           = var.ci.repository
+  default_branch       = var.ci.default_branch
+  github_environment   = var.environment
+  plan_role_name       = "codemate-dev-github-plan"
+  apply_role_name      = "codemate-dev-github-apply"
+  state_bucket         = "codemate-terraform-state"
+  state_key            = "dev/terraform.tfstate"
+  state_region         = "ap-northeast-2"
+  lock_table           = "codemate-terraform-locks"
 
   tags = var.tags
 }

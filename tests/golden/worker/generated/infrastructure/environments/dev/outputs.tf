@@ -179,3 +179,13 @@ output "guardduty_detector_id" {
   description = "ID of the account's GuardDuty detector (null when disabled)"
   value       = module.account_baseline.guardduty_detector_id
 }
+
+output "github_plan_role_arn" {
+  description = "ARN of the read-only role GitHub Actions plans this environment with (pull requests, the drift check)"
+  value       = module.github_oidc.plan_role_arn
+}
+
+output "github_apply_role_arn" {
+  description = "ARN of the role the GitHub environment of this environment applies with"
+  value       = module.github_oidc.apply_role_arn
+}

@@ -89,6 +89,8 @@ monitoring = { log_retention_days = 7, alarm_email = "ops@code1398.io" }
 
 cicd = { repository = "Nharu/codemate", branch = "develop", manual_approval = false }
 
+ci = { repository = "codemate/infrastructure", default_branch = "main" }
+
 security = { flow_logs = true }
 
 account_baseline = { cloudtrail = true, guardduty = true }
