@@ -808,9 +808,9 @@ def topology_problems(specs: list[Spec], newer: Callable[[Spec], Any] | None = N
     that owner may have a disaster-recovery region), and no two claim the same host (its DNS
     record and its certificate's validation record). Every environment names the same ci
     repository and default branch (the one workflow of the tree). A state bucket, a lock table
-    and a hosted zone belong to one account: environments of different accounts cannot share them. A conflict is reported
-    at the environment that joined it, the newest by `newer` (a sort key; default: the later
-    name), never at one already there.
+    and a hosted zone belong to one account: environments of different accounts cannot share
+    them. A conflict is reported at the environment that joined it, the newest by `newer` (a sort
+    key; default: the later name), never at one already there.
     """
     key = newer or (lambda spec: spec.name)
     problems: list[SpecProblem] = []
