@@ -218,7 +218,8 @@ def _names(envs: tuple[str, ...], all_envs: bool) -> tuple[str, ...]:
 @_format_option
 @click.option("--allow-replace", is_flag=True,
               help="Write a change that destroys and recreates a stateful resource of a protected environment "
-                   "(database deletion protection on), once its data is safe.")
+                   "(database deletion protection on), once its data is safe, or a blue/green service's target "
+                   "groups (its paths answer 503 until the deployment moves the traffic).")
 @_guarded
 @_project_options(out=True)
 def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: bool, show_diff: bool,
@@ -258,8 +259,9 @@ def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: boo
             drift = pipeline.render_to_disk(project, names, reporter.waiting(), allow_replace)
         except ReplacementRefused as exc:
             raise UsageError("\n".join([*exc.changes, "tfgen: these changes replace stateful resources of a protected "
-                                        "environment (database deletion protection on); make them the safe way, or "
-                                        "render with --allow-replace once the data is safe"])) from None
+                                        "environment (database deletion protection on) or a blue/green service's "
+                                        "target groups; make them the safe way, or render with --allow-replace once "
+                                        "the data is safe and the outage accepted"])) from None
     if fmt == "json":
         _echo_json(drift=drift)
     else:

@@ -202,10 +202,10 @@ def render_to_disk(project: Project, names: tuple[str, ...], waiting: tree.Waiti
                    allow_replace: bool = False) -> tree.Drift:
     """Render, verify, then replace the tree in one atomic step. Returns what changed, with the
     changes that replace stateful resources; `waiting` is told when another render holds the
-    output directory. Such a change of a protected environment is refused without
-    `allow_replace`, and nothing is written."""
+    output directory. Such a change of a protected environment (and a blue/green service's port,
+    anywhere) is refused without `allow_replace`, and nothing is written."""
     files, owners, replacing = _against_disk(project, names)
-    refused = [str(found) for found in replacing if found.protected and not allow_replace]
+    refused = [str(found) for found in replacing if found.refused and not allow_replace]
     if refused:
         raise ReplacementRefused(refused)
     stale = _stale_installed(project, files)

@@ -23,6 +23,7 @@ from conftest import GENERATED, SPECS, planned, project_of, write_tree
 from support import state_terraform
 
 from codemate_tfgen import pipeline
+from codemate_tfgen.errors import UsageError
 from codemate_tfgen.layout import DESTROYED_RECORD
 from codemate_tfgen.render.context import build_context
 from codemate_tfgen.spec.load import environment_names, load_spec
@@ -263,19 +264,28 @@ def test_postgresql_major_upgrade_is_applied_in_place(specs, tmp_path):
     assert upgraded.second_plan.empty
 
 
-def test_blue_green_service_port_change_is_applied(specs, tmp_path):
-    """A new port replaces both target groups. The weighted rules, whose action Terraform leaves
-    to ECS, are replaced with them: kept, they would forward to the old groups, which ELB refuses
-    to delete (as the stand-in does), and ECS would refuse the new group no rule forwards to."""
+def test_blue_green_service_port_change_is_refused_then_applied_when_allowed(specs, tmp_path):
+    """A new port replaces both target groups, and the weighted rules, whose action Terraform
+    leaves to ECS, with them (kept, they would forward to the old groups, which ELB refuses to
+    delete, as the stand-in does). The new rules send all traffic to the new primary group, which
+    holds no task until ECS's deployment has moved it: `render` refuses the change, naming the
+    spec line, until the outage is accepted with --allow-replace; then one apply makes it."""
     env = DISPOSABLE[0]
     spec = specs / f"{env}.yaml"
+    project = project_of(specs, tmp_path / "out")
     edit_spec(spec, "services.backend", "deployment", {"strategy": "blue_green"})
-    tree = render(specs, tmp_path / "out")
+    pipeline.render_to_disk(project, ())
+    root = tmp_path / "out" / "infrastructure" / "environments" / env
     account = Account()
-    assert errors(run_terraform(tree / "environments" / env, apply=True, account=account)) == []
+    assert errors(run_terraform(root, apply=True, account=account)) == []
     edit_spec(spec, "services.backend", "port", 3002)
-    tree = render(specs, tmp_path / "out")
-    changed = run_terraform(tree / "environments" / env, apply=True, account=account)
+    with pytest.raises(UsageError) as refused:
+        pipeline.render_to_disk(project, ())
+    [line] = [line for line in str(refused.value).splitlines() if "$.services.backend.port" in line]
+    assert f"{spec.name}:" in line.split(" ")[0], line  # the environment's spec, where the port was set
+    assert "3001 -> 3002" in line and "503s" in line and "--allow-replace" in line
+    pipeline.render_to_disk(project, (), allow_replace=True)
+    changed = run_terraform(root, apply=True, account=account)
     assert errors(changed) == []
     assert changed.second_plan.empty
     replaced = {address for address, action in changed.plan.actions.items() if action == "replace"}

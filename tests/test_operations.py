@@ -372,6 +372,91 @@ def test_changes_made_in_place_are_not_named(tmp_path, cli):
     assert (code, "destroys and recreates" in err) == (0, False), err
 
 
+def _deploy(service: str, strategy: str) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        data["services"][service]["deployment"] = {"strategy": strategy}
+        if strategy == "rolling":  # no blue/green service left: no test listener
+            data["load_balancer"].pop("test_listener_cidrs", None)
+        else:
+            data["load_balancer"]["test_listener_cidrs"] = ["203.0.113.0/24"]
+    return change
+
+
+@pytest.mark.parametrize("protected", [True, False], ids=["protected", "unprotected"])
+def test_a_blue_green_port_change_is_refused_everywhere(tmp_path, cli, protected):
+    """Its target groups and weighted rules are replaced, and the new rules send every request to
+    the new, empty primary group until ECS's deployment has moved the traffic: an outage of the
+    service's paths, in any environment."""
+    specs, out = _variant(tmp_path, BASELINE, _set("database.deletion_protection", protected),
+                          _deploy("backend", "blue_green"))
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    before = tree_files(out)
+    _variant(tmp_path, _set("services.backend.port", 3002))
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert code == 2, err
+    [line] = [line for line in err.splitlines() if "$.services.backend.port" in line]
+    assert line.startswith("variant/prod.yaml:"), line  # where the port was set
+    assert "3001 -> 3002 in prod destroys and recreates module.alb.aws_lb_target_group.this[\"backend\"]" in line
+    assert "503s until" in line and "keep the port" in line and "--allow-replace" in line
+    assert tree_files(out) == before
+    assert cli("check", "--specs", specs, "--out", out)[0] == 1
+    code, _, err = cli("render", "--allow-replace", "--specs", specs, "--out", out)
+    assert code == 0 and "$.services.backend.port" in err
+
+
+def test_a_port_change_with_a_rolling_deployment_on_both_sides_is_not_named(tmp_path, cli):
+    specs, out = _variant(tmp_path, BASELINE, _set("database.deletion_protection", False),
+                          _deploy("backend", "rolling"))
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    _variant(tmp_path, _set("services.backend.port", 3002))
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert (code, "services.backend.port" in err) == (0, False), err
+
+
+def test_switching_to_blue_green_with_a_new_port_is_refused(tmp_path, cli):
+    specs, out = _variant(tmp_path, BASELINE, _set("database.deletion_protection", False),
+                          _deploy("backend", "rolling"))
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    _variant(tmp_path, _set("services.backend.port", 3002), _deploy("backend", "blue_green"))
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert code == 2 and "$.services.backend.port: 3001 -> 3002" in err, err
+
+
+# --- what a lost region leaves: secrets and images in the disaster-recovery region ------------
+
+
+@pytest.mark.slow  # real Terraform
+def test_secrets_and_images_are_replicated_to_the_disaster_recovery_region(tmp_path):
+    """The variant's prod replicates its backups to ap-northeast-1 and owns the account's baseline:
+    its secrets get replicas there (under a key of that region) and the registry replicates its
+    repositories there, into repositories that expire what the originals expire."""
+    result = run_terraform(rendered(tmp_path, database(cross_region_backup={"region": "ap-southeast-1",
+                                                                             "retention_days": 7})))
+    assert [str(d) for d in result.errors] == []
+    plan = result.planned_values
+    secrets = {a: v for a, v in plan.items() if a.startswith("module.secrets.aws_secretsmanager_secret.this[")}
+    assert secrets and all([r["region"] for r in v["replica"]] == ["ap-southeast-1"] for v in secrets.values())
+    assert plan["module.secrets.aws_kms_key.replica[0]"]["region"] == "ap-southeast-1"
+    [rule] = plan["module.ecr.aws_ecr_replication_configuration.this[0]"]["replication_configuration"][0]["rule"]
+    assert [d["region"] for d in rule["destination"]] == ["ap-southeast-1"]
+    repositories = {a: v for a, v in plan.items() if a.startswith("module.ecr.aws_ecr_repository.this[")}
+    assert sorted(f["filter"] for f in rule["repository_filter"]) == sorted(v["name"] for v in repositories.values())
+    template = plan["module.ecr.aws_ecr_repository_creation_template.replica[0]"]
+    assert (template["region"], template["applied_for"]) == ("ap-southeast-1", ["REPLICATION"])
+    policies = {v["policy"] for a, v in plan.items() if a.startswith("module.ecr.aws_ecr_lifecycle_policy.this[")}
+    assert policies == {template["lifecycle_policy"]}
+
+
+@pytest.mark.slow  # real Terraform
+def test_without_a_disaster_recovery_region_nothing_is_replicated(tmp_path):
+    result = run_terraform(rendered(tmp_path, lambda data: data["database"].pop("cross_region_backup")))
+    assert [str(d) for d in result.errors] == []
+    plan = result.planned_values
+    assert not [a for a in plan if a.startswith(("module.secrets.aws_kms_key.replica", "module.ecr.aws_ecr_replication",
+                                                 "module.ecr.aws_ecr_repository_creation"))]
+    assert all(v["replica"] == [] for a, v in plan.items() if ".aws_secretsmanager_secret." in a)
+
+
 # --- restores (findings 2 and 3): after the runbook's steps a plan replaces nothing -------------
 
 # Arguments of aws_db_instance the provider marks ForceNew that an imported instance could hold
@@ -462,3 +547,74 @@ def test_a_restore_with_another_key_keeps_it(restored):
     for argument in INSTANCE_FORCE_NEW:
         if argument != "kms_key_id":
             assert plan.planned_values[INSTANCE][argument] == before[argument], argument
+
+
+# --- a restore in the second region: the replicated backups' key changes hands ---------------
+
+KEY = "module.rds.aws_kms_key.this"
+BACKUP_KEY = "module.rds.aws_kms_key.backup_replica[0]"
+
+
+def second_region_commands(tree: Path) -> tuple[list[str], list[str], list[str]]:
+    """What the generated README's second-region restore removes from and imports into the new
+    environment's state, and what it removes from the lost environment's."""
+    text = (tree / "README.md").read_text()
+    section = text[text.index("**Restore in the second region**"):text.index("Point the application's host")]
+    removed = re.findall(r'terraform -chdir="\$tf" state rm (\S+)', section)
+    imported = re.findall(r'terraform -chdir="\$tf" import (\S+) "\$\{key##\*/\}"', section)
+    lost = re.search(r'terraform -chdir="environments/\$lost" state rm ((?:\S+\s*\\?\s*)+?)\n\s*```', section)
+    assert lost, section
+    return removed, imported, [a.strip("'") for a in lost.group(1).replace("\\", " ").split()]
+
+
+def _addresses(state: dict) -> dict[str, dict]:
+    found = {}
+    for resource in state["resources"]:
+        if resource["mode"] != "managed":
+            continue
+        base = ".".join(filter(None, (resource.get("module"), resource["type"], resource["name"])))
+        for instance in resource["instances"]:
+            index = instance.get("index_key")
+            found[base + ("" if index is None else f"[{json.dumps(index)}]")] = instance["attributes"]
+    return found
+
+
+@pytest.mark.slow  # real Terraform
+def test_a_restore_in_the_second_region_takes_the_replicated_key_over(restored, tmp_path):
+    """The new environment in the second region restores the replicated backups with the lost
+    environment's replica key. The runbook hands that key to the new environment's Terraform
+    (its own key removed and deleted) and out of the lost state, whose destroy would otherwise
+    schedule its deletion: after it, the new environment's plan replaces nothing and manages the
+    key its instance is encrypted with."""
+    lost_root, _, lost_state, _ = restored
+    removed, imported, lost_removed = second_region_commands(lost_root.parent.parent)
+    assert (removed, imported) == ([KEY], [KEY])
+    lost = _addresses(json.loads(lost_state))
+    assert lost_removed == [BACKUP_KEY, "module.rds.aws_kms_alias.backup_replica[0]"]
+    assert set(lost_removed) <= set(lost)  # the lost state holds them: `state rm` finds them
+    replica_key = lost[BACKUP_KEY]
+    region = replica_key["region"]
+
+    # The new environment: the spec copied into the second region, without a DR region of its own.
+    new_root = rendered(tmp_path, _all(_set("region", region),
+                                       _set("network.availability_zones", [f"{region}a", f"{region}c"]),
+                                       lambda data: data["database"].pop("cross_region_backup")))
+    account = Account()
+    assert [str(d) for d in run_terraform(new_root, apply=True, account=account).errors] == []
+    path = str(new_root.resolve())
+    # Steps 4 and 5: the restored instance (the replica key) and the key imported in place of its own.
+    # (The new environment has no second-region section: the commands are the lost tree's README's.)
+    state = json.loads(_runbook_state(account.states[path], lost_root.parent.parent, key=replica_key["arn"]))
+    for resource in state["resources"]:
+        if (resource.get("module"), resource["type"], resource["name"]) == ("module.rds", "aws_kms_key", "this"):
+            # What `terraform import` reads: AWS's view of the key, not the deletion window.
+            resource["instances"][0]["attributes"] = {**replica_key, "deletion_window_in_days": None}
+    account.states[path] = json.dumps(state)
+    plan = run_terraform(new_root, account=account)
+    assert [str(d) for d in plan.errors] == []
+    assert {a: act for a, act in plan.planned_actions.items() if "delete" in act} == {}
+    assert plan.planned_actions[KEY] in (["update"], ["no-op"])
+    key = plan.planned_values[KEY]
+    assert (key["arn"], key["region"]) == (replica_key["arn"], region)
+    instance = plan.planned_values[INSTANCE]
+    assert instance["kms_key_id"] == instance["performance_insights_kms_key_id"] == replica_key["arn"]

@@ -409,3 +409,87 @@ def test_forty_clean_files_have_no_findings():
     parsed = {f"f{i}.tf": hcl2.loads(text) for i in range(40)}
     texts = {name: text for name in parsed}
     assert tfschema.check_module(parsed, texts) == []
+
+
+# --- the provider release a module admits ----------------------------------------------------
+
+
+def versions(constraint: str) -> str:
+    return textwrap.dedent(f"""\
+        terraform {{
+          required_providers {{
+            aws = {{
+              source  = "hashicorp/aws"
+              version = "{constraint}"
+            }}
+          }}
+        }}
+        """)
+
+
+NEWER = """\
+resource "aws_ecr_repository" "this" {
+  name                 = "app"
+  image_tag_mutability = length(var.mutable) > 0 ? "IMMUTABLE_WITH_EXCLUSION" : "IMMUTABLE"
+
+  dynamic "image_tag_mutability_exclusion_filter" {
+    for_each = toset(var.mutable)
+
+    content {
+      filter      = image_tag_mutability_exclusion_filter.value
+      filter_type = "WILDCARD"
+    }
+  }
+}
+
+resource "aws_ecs_service" "this" {
+  name = "app"
+
+  load_balancer {
+    container_name = "app"
+    container_port = 3000
+
+    advanced_configuration {
+      alternate_target_group_arn = "arn"
+      production_listener_rule   = "arn"
+      role_arn                   = "arn"
+    }
+  }
+}
+"""
+
+
+def floor_findings(constraint: str, main: str = NEWER) -> list[str]:
+    files = {"main.tf": textwrap.dedent(main), "versions.tf": versions(constraint)}
+    found = tfschema.check_module({name: hcl2.loads(text) for name, text in files.items()}, files)
+    return [f.message for f in found if "needs hashicorp/aws" in f.message]
+
+
+def test_an_argument_newer_than_the_declared_floor_is_named():
+    found = floor_findings("~> 6.0")
+    assert len(found) == 3, found
+    assert any("image_tag_mutability = IMMUTABLE_WITH_EXCLUSION needs hashicorp/aws >= 6.8.0" in m for m in found)
+    assert any("image_tag_mutability_exclusion_filter needs hashicorp/aws >= 6.8.0" in m for m in found)
+    assert any("load_balancer.advanced_configuration needs hashicorp/aws >= 6.4.0" in m for m in found)
+    assert all("versions.tf admits '~> 6.0'" in m for m in found)
+    assert len(floor_findings(">= 6.4, < 7.0")) == 2  # ECS's block is there by 6.4
+    assert floor_findings("~> 6.8") == [] and floor_findings(">= 6.8.0") == []
+
+
+def test_a_value_newer_than_the_floor_is_named_only_when_written():
+    plain = ('resource "aws_ecr_repository" "this" {\n  name                 = "app"\n'
+             '  image_tag_mutability = "IMMUTABLE"\n}\n')
+    assert floor_findings("~> 6.0", plain) == []
+
+
+def test_lowest_admitted_release():
+    assert tfschema.lowest_admitted("~> 6.8") == (6, 8, 0)
+    assert tfschema.lowest_admitted(">= 6.4.1, < 7.0") == (6, 4, 1)
+    assert tfschema.lowest_admitted("< 7.0") is None
+
+
+def test_the_rendered_floor_admits_nothing_older_than_the_templates_use():
+    # The one declaration (render.context.VERSIONS) is at or above every release in the table.
+    from codemate_tfgen.render.context import VERSIONS
+
+    assert tfschema.lowest_admitted(VERSIONS["aws"]) >= max(since.version for since in tfschema.NEWER_ARGUMENTS)

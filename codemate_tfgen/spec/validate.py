@@ -819,12 +819,13 @@ def topology_problems(specs: list[Spec], newer: Callable[[Spec], Any] | None = N
 
     Environments naming the same account.name share an AWS account: exactly one of them owns
     its baseline (AWS allows one GuardDuty detector per account and region, and one multi-region
-    trail already records everything), and no two claim the same host (its DNS record and its
-    certificate's validation record). Every environment names the same ci repository and
-    default branch (the one workflow of the tree). A state bucket, a lock table and a hosted zone belong to
-    one account: environments of different accounts cannot share them. A conflict is reported
-    at the environment that joined it, the newest by `newer` (a sort key; default: the later
-    name), never at one already there.
+    trail already records everything; ECR one replication configuration per registry, so only
+    that owner may have a disaster-recovery region), and no two claim the same host (its DNS
+    record and its certificate's validation record). Every environment names the same ci
+    repository and default branch (the one workflow of the tree). A state bucket, a lock table
+    and a hosted zone belong to one account: environments of different accounts cannot share
+    them. A conflict is reported at the environment that joined it, the newest by `newer` (a sort
+    key; default: the later name), never at one already there.
     """
     key = newer or (lambda spec: spec.name)
     problems: list[SpecProblem] = []
@@ -843,6 +844,16 @@ def topology_problems(specs: list[Spec], newer: Callable[[Spec], Any] | None = N
             problems.append(_at(spec, ("account", "baseline"), (
                 f"{owners[0].name} owns the baseline of account {account!r} already: AWS allows one GuardDuty "
                 "detector per account and region, and a second multi-region trail records every event twice")))
+        # The baseline's owner also writes the account's ECR replication (one per registry): an
+        # environment restored elsewhere from its backups (database.cross_region_backup) would find
+        # no images there unless it is that owner.
+        for spec in members:
+            if "cross_region_backup" in spec.data["database"] and owners and spec is not owners[0]:
+                problems.append(_at(spec, ("database", "cross_region_backup"), (
+                    f"{spec.name} would be restored in {spec.data['database']['cross_region_backup']['region']} "
+                    f"without its images: ECR replicates a registry once, from the environment that owns the "
+                    f"baseline of account {account!r} ({owners[0].name}); move account.baseline here, or remove "
+                    "database.cross_region_backup")))
         hosts: dict[tuple[str, str], list[Spec]] = {}
         for spec in members:
             hosts.setdefault((spec.data["dns"]["hostname"], spec.data["dns"]["zone_name"]), []).append(spec)

@@ -44,6 +44,9 @@ class Replacing:
     # (resource type, argument) the provider marks ForceNew that the field reaches; empty where the
     # loss comes another way (a for_each key, the backend, a downgrade, a change AWS refuses)
     forces: tuple[tuple[str, str], ...] = ()
+    # Refused without --allow-replace in every environment, not only a protected one: what it
+    # breaks is the running service, which deletion protection says nothing about.
+    everywhere: bool = False
 
 
 REPLACING: tuple[Replacing, ...] = (
@@ -114,6 +117,40 @@ REPLACING: tuple[Replacing, ...] = (
 )
 
 
+# A blue/green service's port reaches its two target groups' `port` (ForceNew): both are replaced,
+# and the weighted listener rules with them (ECS owns their action, so Terraform can only create
+# them again, forwarding 100/0 to the new pair). The new groups hold no task until ECS's
+# deployment registers the new ones in the alternate group and moves the production weight:
+# until then every request to the service's paths gets a 503. Checked per service, only where
+# the service is blue/green before or after the change (a rolling service's rule is updated in
+# place with its group).
+BLUE_GREEN_PORT = Replacing(
+    ("services", "<service>", "port"), "changed",
+    "module.alb.aws_lb_target_group.this[\"<service>\"] and [\"<service>-green\"] with the service's production and "
+    "test listener rules, which then send all of its traffic to the new, empty primary group: 503s until ECS's "
+    "deployment has registered the new tasks and moved the traffic", "port",
+    "keep the port (it is internal to the task: the listeners stay on 443); or accept that outage of the "
+    "service's paths and render with --allow-replace, then apply in a quiet hour (docs/runtime.md)",
+    everywhere=True)
+
+
+def _strategy(service: Any) -> str:
+    deployment = service.get("deployment") if isinstance(service, dict) else None
+    return deployment.get("strategy", "rolling") if isinstance(deployment, dict) else "rolling"
+
+
+def _blue_green_ports(before: dict[JsonPath, Any], after: dict[JsonPath, Any]) -> Iterator[tuple[str, Any, Any]]:
+    """(service, old port, new port) of every blue/green service whose port changes."""
+    old_services = _lookup(before, ("services",))[1] or {}
+    new_services = _lookup(after, ("services",))[1] or {}
+    for name in sorted(set(old_services) & set(new_services)):
+        old, new = old_services[name], new_services[name]
+        if not (isinstance(old, dict) and isinstance(new, dict)) or old.get("port") == new.get("port"):
+            continue
+        if "blue_green" in (_strategy(old), _strategy(new)) and None not in (old.get("port"), new.get("port")):
+            yield name, old["port"], new["port"]
+
+
 @dataclass(frozen=True)
 class Replacement:
     env: str
@@ -123,6 +160,11 @@ class Replacement:
     new: Any
     rule: Replacing
     protected: bool  # the environment's database has deletion protection
+
+    @property
+    def refused(self) -> bool:
+        """Refused without --allow-replace."""
+        return self.protected or self.rule.everywhere
 
     def __str__(self) -> str:
         change = f"{self.old!r} removed" if self.new is None else f"{self.old!r} -> {self.new!r}"
@@ -222,4 +264,9 @@ def replacements(out: Path, spec: Spec, context: Context) -> list[Replacement]:
             # A removed value is named where its section (or nearest remaining ancestor) is.
             where = spec.location(rule.field if rule.when == "key removed" else path)
             found.append(Replacement(spec.name, str(where), format_path(path), was, becomes, rule, protected))
+    for service, was, becomes in _blue_green_ports(before, after):
+        path = ("services", service, "port")
+        rule = Replacing(path, BLUE_GREEN_PORT.when, BLUE_GREEN_PORT.resources.replace("<service>", service),
+                         BLUE_GREEN_PORT.argument, BLUE_GREEN_PORT.safe_way, everywhere=True)
+        found.append(Replacement(spec.name, str(spec.location(path)), format_path(path), was, becomes, rule, protected))
     return found

@@ -42,6 +42,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
@@ -338,6 +339,7 @@ def check_module(parsed_files: Mapping[str, dict],
                         check_user_group_encryption(body, address, file, line, findings)
         check_references(file, parsed, lines, findings)
     check_user_groups(parsed_files, texts or {}, findings)
+    check_provider_floor(parsed_files, texts or {}, findings)
     return findings
 
 
@@ -441,3 +443,103 @@ def check_replacement_names(schema: dict, body: dict, address: str, file: str, l
     if replaces_first and "name" in body and "name_prefix" in schema.get("attributes", {}):
         findings.append(Finding(file, line, f"{address}: a fixed name with create_before_destroy: a replacement "
                                             "would collide with the old name; use name_prefix"))
+
+
+# --- the oldest provider a module admits ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Since:
+    """An argument (or nested block) of a resource type, or one value of it, that the provider
+    added in `version`: a release older than that refuses it at plan time ("Unsupported
+    argument", or its validator's "expected ... to be one of")."""
+    type_name: str  # "*": every resource type
+    path: tuple[str, ...]  # argument or nested blocks, from the resource's body
+    version: tuple[int, int, int]
+    change: str  # the provider's CHANGELOG entry
+    value: str | None = None  # only where the argument holds this string literal
+
+
+# What the templates use that is newer than hashicorp/aws 6.0.0. The schema above is 6.25.0's and
+# accepts all of it, so the floor of required_providers is checked against this table instead:
+# add a row with the release whenever a template starts using something a CHANGELOG entry
+# after 6.0.0 added.
+NEWER_ARGUMENTS: tuple[Since, ...] = (
+    Since("*", ("region",), (6, 0, 0), "6.0.0: per-resource `region` argument"),
+    Since("aws_ecs_service", ("deployment_configuration",), (6, 4, 0),
+          "6.4.0: resource/aws_ecs_service: Add `deployment_configuration` argument (#43434)"),
+    Since("aws_ecs_service", ("load_balancer", "advanced_configuration"), (6, 4, 0),
+          "6.4.0: resource/aws_ecs_service: Add `load_balancer.advanced_configuration` argument (#43434)"),
+    Since("aws_ecr_repository", ("image_tag_mutability_exclusion_filter",), (6, 8, 0),
+          "6.8.0: resource/aws_ecr_repository: Add `image_tag_mutability_exclusion_filter` argument (#43642)"),
+    Since("aws_ecr_repository", ("image_tag_mutability",), (6, 8, 0),
+          "6.8.0: resource/aws_ecr_repository: Support `IMMUTABLE_WITH_EXCLUSION` and `MUTABLE_WITH_EXCLUSION` "
+          "as valid values for `image_tag_mutability` (#43642)", value="IMMUTABLE_WITH_EXCLUSION"),
+)
+
+_VERSION = re.compile(r"^\s*(~>|>=|>|=)?\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?\s*$")
+
+
+def lowest_admitted(constraint: str) -> tuple[int, int, int] | None:
+    """The oldest release a version constraint admits ("~> 6.8" and ">= 6.8, < 7.0": 6.8.0), or
+    None when it sets no lower bound."""
+    lowest = None
+    for clause in constraint.split(","):
+        match = _VERSION.match(clause)
+        if match and match[1] != ">":
+            found = (int(match[2]), int(match[3] or 0), int(match[4] or 0))
+            lowest = max(lowest or found, found)
+    return lowest
+
+
+def _under(body: dict, path: tuple[str, ...]) -> list:
+    """The values at `path` in a body: arguments, nested blocks and dynamic blocks' content."""
+    if not path:
+        return [body]
+    found = []
+    value = body.get(path[0])
+    blocks = value if is_block_list(value) else []
+    if value is not None and not blocks:
+        return [value] if len(path) == 1 else []
+    for dynamic in _blocks_of(body, "dynamic"):
+        blocks += [content for label, named in dynamic.items() if unquote_label(label) == path[0]
+                   for content in named.get("content", [])]
+    for block in blocks:
+        found += _under(block, path[1:])
+    return found
+
+
+def _declared_aws(parsed_files: Mapping[str, dict]) -> tuple[str, str] | None:
+    """(file, constraint) of the module's required_providers entry for aws."""
+    for file in sorted(parsed_files):
+        for terraform in parsed_files[file].get("terraform", []):
+            for providers in _blocks_of(terraform, "required_providers"):
+                aws = providers.get("aws")
+                if isinstance(aws, dict) and isinstance(aws.get("version"), str):
+                    return file, unquote_label(aws["version"])
+    return None
+
+
+def check_provider_floor(parsed_files: Mapping[str, dict], texts: Mapping[str, str],
+                         findings: list[Finding]) -> None:
+    """Every use of NEWER_ARGUMENTS needs a required_providers constraint whose oldest admitted
+    release has it; otherwise `terraform init` may pick that older release, and the plan fails."""
+    declared = _declared_aws(parsed_files)
+    if declared is None:
+        return  # a module without versions.tf: the cross-references report it
+    versions_file, constraint = declared
+    floor = lowest_admitted(constraint)
+    for file in sorted(parsed_files):
+        lines = LineFinder(texts.get(file))
+        for type_name, name, body in labelled_blocks(parsed_files[file], "resource"):
+            for since in NEWER_ARGUMENTS:
+                if since.type_name not in ("*", type_name) or (floor is not None and floor >= since.version):
+                    continue
+                values = _under(body, since.path)
+                if since.value is not None:
+                    values = [v for v in values if isinstance(v, str) and f'"{since.value}"' in v]
+                if values:
+                    what = ".".join(since.path) + (f" = {since.value}" if since.value else "")
+                    findings.append(Finding(file, lines.header("resource", type_name, name), (
+                        f"{type_name}.{name}: {what} needs hashicorp/aws >= {'.'.join(map(str, since.version))} "
+                        f"({since.change}), but {versions_file} admits {constraint!r}")))

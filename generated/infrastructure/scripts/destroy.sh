@@ -57,7 +57,7 @@ readonly PROTECTED=('prod' 'staging')
 # the resources whose deletion takes a final snapshot.
 kept_keys() {
   case "$1" in
-    'prod') printf '%s\n' 'module.rds.aws_kms_key.this' 'module.elasticache.aws_kms_key.this' ;;
+    'prod') printf '%s\n' 'module.rds.aws_kms_key.this' 'module.rds.aws_kms_key.backup_replica[0]' 'module.elasticache.aws_kms_key.this' ;;
     'staging') printf '%s\n' 'module.rds.aws_kms_key.this' 'module.elasticache.aws_kms_key.this' ;;
     *) ;;
   esac

@@ -66,6 +66,7 @@ database = {
   final_snapshot           = true
   retain_automated_backups = true
   app_user_secret_name     = "database"
+  cross_region_backup      = { region = "ap-northeast-1", retention_days = 7 }
 }
 
 cache = {

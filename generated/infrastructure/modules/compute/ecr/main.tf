@@ -75,3 +75,56 @@ resource "aws_ecr_lifecycle_policy" "this" {
   repository = each.value.name
   policy     = jsonencode({ rules = local.lifecycle_rules })
 }
+
+################################################################################
+# Replication to the disaster-recovery region
+################################################################################
+
+# ECR keeps one replication configuration per registry (account and region), so one environment
+# of an account writes it: the one that owns the account's baseline (account.baseline).
+data "aws_caller_identity" "current" {
+  count = var.replication_region == null ? 0 : 1
+}
+
+resource "aws_ecr_replication_configuration" "this" {
+  count = var.replication_region == null ? 0 : 1
+
+  replication_configuration {
+    rule {
+      destination {
+        region      = var.replication_region
+        registry_id = data.aws_caller_identity.current[0].account_id
+      }
+
+      dynamic "repository_filter" {
+        for_each = aws_ecr_repository.this
+
+        content {
+          filter      = repository_filter.value.name
+          filter_type = "PREFIX_MATCH"
+        }
+      }
+    }
+  }
+}
+
+# ECR creates the replicas' repositories itself, from this template (ROOT: every repository
+# replication creates in that region of the registry): the same lifecycle policy, so the copies
+# keep what the originals keep and expire the rest. Tags there are mutable: replication, the only
+# writer, moves the live tag on every release.
+resource "aws_ecr_repository_creation_template" "replica" {
+  count = var.replication_region == null ? 0 : 1
+
+  region               = var.replication_region
+  prefix               = "ROOT"
+  description          = "Repositories replicated from ${join(", ", values(var.repositories))}"
+  applied_for          = ["REPLICATION"]
+  image_tag_mutability = "MUTABLE"
+  lifecycle_policy     = jsonencode({ rules = local.lifecycle_rules })
+
+  encryption_configuration {
+    encryption_type = "KMS"
+  }
+
+  resource_tags = var.tags
+}

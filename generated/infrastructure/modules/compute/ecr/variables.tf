@@ -53,6 +53,12 @@ variable "keep_images" {
   }
 }
 
+variable "replication_region" {
+  description = "Region the registry replicates these repositories to (the disaster-recovery region), or null. ECR keeps one replication configuration per registry (account and region): set it in one environment of an account only"
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags added to every resource"
   type        = map(string)

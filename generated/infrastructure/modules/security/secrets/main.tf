@@ -32,6 +32,42 @@ resource "aws_kms_alias" "this" {
   target_key_id = aws_kms_key.this.key_id
 }
 
+# The replicas' key, in the disaster-recovery region: Secrets Manager encrypts a replica with a
+# key of its own region.
+resource "aws_kms_key" "replica" {
+  count = var.replica_region == null ? 0 : 1
+
+  region                  = var.replica_region
+  description             = "Secrets of ${var.name_prefix}, replicas in ${var.replica_region}"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+
+  # The account administers the key and IAM policies grant its use: AWS's default key policy,
+  # written out. In a key policy, Resource "*" means this key.
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministration"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+    ]
+  })
+
+  tags = merge(var.tags, { Name = "${var.name_prefix}/secrets" })
+}
+
+resource "aws_kms_alias" "replica" {
+  count = var.replica_region == null ? 0 : 1
+
+  region        = var.replica_region
+  name          = "alias/${replace(var.name_prefix, "/", "-")}-secrets-replica"
+  target_key_id = aws_kms_key.replica[0].key_id
+}
+
 resource "aws_secretsmanager_secret" "this" {
   for_each = var.secrets
 
@@ -40,6 +76,18 @@ resource "aws_secretsmanager_secret" "this" {
   description             = each.value
   kms_key_id              = aws_kms_key.this.arn
   recovery_window_in_days = var.recovery_window_in_days
+
+  # Every value put here is copied to the disaster-recovery region, where a restored
+  # environment reads it when this region is lost (the values exist nowhere else). A destroy
+  # removes the replicas first (the provider does), then the secret.
+  dynamic "replica" {
+    for_each = var.replica_region == null ? [] : [var.replica_region]
+
+    content {
+      region     = replica.value
+      kms_key_id = aws_kms_key.replica[0].arn
+    }
+  }
 
   tags = merge(var.tags, { Name = "${var.name_prefix}/${each.key}" })
 }

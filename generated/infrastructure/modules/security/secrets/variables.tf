@@ -22,6 +22,12 @@ variable "recovery_window_in_days" {
   }
 }
 
+variable "replica_region" {
+  description = "Region every secret is replicated to (the environment's disaster-recovery region), encrypted there with a key of that region; null: no replicas"
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags added to every resource"
   type        = map(string)

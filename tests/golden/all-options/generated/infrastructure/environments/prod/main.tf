@@ -6,6 +6,10 @@ locals {
   # A disposable environment's destroy deletes buckets and repositories with their contents,
   # and secrets at once (their names free for the next create); a protected one keeps them.
   disposable = var.teardown == "disposable"
+
+  # Where the environment is restored when its region is lost: where its database backups are
+  # replicated to. Its secrets (and, from the account's baseline owner, its images) are there too.
+  dr_region = var.database.cross_region_backup.region
 }
 
 # teardown: protected. A destroy plan that would delete this fails before anything is deleted;
@@ -260,6 +264,9 @@ module "ecr" {
   keep_releases      = 5
   keep_images        = 10
   force_delete       = local.disposable
+  # The account's registry replicates to the disaster-recovery region from here: this
+  # environment owns the account's baseline, and ECR has one replication configuration.
+  replication_region = local.dr_region
 
   tags = var.tags
 }
@@ -278,6 +285,7 @@ module "secrets" {
   name_prefix = "${var.project}/${var.environment}"
   # null: the module's recovery window.
   recovery_window_in_days = local.disposable ? 0 : null
+  replica_region          = local.dr_region
   secrets = {
     database       = "Application database user: JSON with username and password"
     nextauth       = "NEXTAUTH_SECRET"

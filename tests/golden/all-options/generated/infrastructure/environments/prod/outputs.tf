@@ -50,6 +50,11 @@ output "rds_instance_identifier" {
   value       = module.rds.instance_identifier
 }
 
+output "rds_kms_key_arn" {
+  description = "KMS key of the database's storage (a restore in another region hands the instance's own key to the module)"
+  value       = module.rds.kms_key_arn
+}
+
 output "rds_backup_replica_kms_key_arn" {
   description = "KMS key of the automated backups replicated to the second region, for a restore there"
   value       = module.rds.backup_replica_kms_key_arn

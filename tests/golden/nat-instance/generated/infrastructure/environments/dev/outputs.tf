@@ -45,6 +45,11 @@ output "rds_instance_identifier" {
   value       = module.rds.instance_identifier
 }
 
+output "rds_kms_key_arn" {
+  description = "KMS key of the database's storage (a restore in another region hands the instance's own key to the module)"
+  value       = module.rds.kms_key_arn
+}
+
 output "rds_master_user_secret_arn" {
   description = "Secrets Manager secret holding the RDS master credentials"
   value       = module.rds.master_user_secret_arn
