@@ -261,6 +261,7 @@ def planned_changes(root: Path, env: str, terraform: dict) -> dict[str, dict]:
             if change["change"]["actions"] not in (["no-op"], ["read"])}
 
 
+@pytest.mark.slow  # real Terraform
 def test_a_change_from_pull_request_to_apply_and_drift(repo, tmp_path, terraform):
     """One AWS account (the stand-in's) and one environment, dev, through the workflow's steps
     with real Terraform: the default branch applied; a pull request (dev's larger database
@@ -321,6 +322,7 @@ def test_a_change_from_pull_request_to_apply_and_drift(repo, tmp_path, terraform
     assert summary == "### dev: no drift\n"
 
 
+@pytest.mark.slow  # real Terraform
 def test_a_plan_terraform_refuses_fails_the_plan_and_drift_jobs(repo, tmp_path, terraform):
     """A root Terraform cannot plan (an argument the resource does not have): the plan job
     says so in its summary, still with the cost, and fails; the drift job fails without
