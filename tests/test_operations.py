@@ -457,49 +457,138 @@ def test_without_a_disaster_recovery_region_nothing_is_replicated(tmp_path):
     assert all(v["replica"] == [] for a, v in plan.items() if ".aws_secretsmanager_secret." in a)
 
 
-# --- restores (findings 2 and 3): after the runbook's steps a plan replaces nothing -------------
+# --- restores (findings 2 and 3): the runbook's steps, replayed on the state, in the README's order ---
 
 # Arguments of aws_db_instance the provider marks ForceNew that an imported instance could hold
 # differently from the configuration (hashicorp/aws internal/service/rds/instance.go).
 INSTANCE_FORCE_NEW = ("kms_key_id", "db_name", "username", "storage_encrypted", "engine")
+BACKUPS_REPLICATION = "module.rds.aws_db_instance_automated_backups_replication.this[0]"
+KEY = "module.rds.aws_kms_key.this"
+BACKUP_KEY = "module.rds.aws_kms_key.backup_replica[0]"
+
+# What the runbook does, as far as the state and the restored instance are concerned.
+_RUNBOOK = re.compile(
+    r'(?P<secret>--manage-master-user-password)'
+    r'|(?P<swap>--new-db-instance-identifier "\$id-damaged")'
+    r'|(?P<multi_az>"\$\(described MultiAZ \| sed [^\n]*--multi-az[^\n]*\)")'
+    r'|terraform -chdir="\$tf" state rm (?P<rm>[^\n]+)'
+    r'|terraform -chdir="\$tf" import (?P<import>\S+) '
+    r'|(?P<apply>scripts/plan\.sh "\$ENV" && scripts/apply\.sh "\$ENV")')
 
 
-def runbook_commands(tree: Path) -> tuple[list[str], list[str]]:
-    """The addresses the generated README's in-region restore removes from the state, and those
-    it imports, in its order."""
+def _readme_section(tree: Path, start: str, end: str) -> str:
     text = (tree / "README.md").read_text()
-    section = text[text.index("**Restore the database in its region**"):text.index("**Restore in the second region**")]
-    removed = [address.strip("'") for address in re.findall(r'terraform -chdir="\$tf" state rm (\S+)', section)]
-    imported = re.findall(r'terraform -chdir="\$tf" import (\S+) "\$id"', section)
-    return removed, imported
+    return text[text.index(start):text.index(end)]
 
 
-def _runbook_state(state_text: str, tree: Path, *, key: str | None = None) -> str:
-    """The state after the runbook: the renames it makes leave the old replicas following the
-    damaged instance (what AWS reports of them from then on); then its `terraform state rm`
-    and `terraform import` of the restored instance under the old name: a new resource, its own
-    key where it was restored with one, and nothing of what only the configuration sets."""
-    removed, imported = runbook_commands(tree)
-    assert imported == ["module.rds.aws_db_instance.this"] and imported[0] in removed
-    state = json.loads(state_text)
+def in_region_runbook(tree: Path) -> str:
+    return _readme_section(tree, "**Restore the database in its region**", "**Restore in the second region**")
+
+
+def second_region_runbook(tree: Path) -> str:
+    return _readme_section(tree, "**Restore in the second region**", "Point the application's host")
+
+
+def runbook(text: str) -> list[tuple[str, Any]]:
+    """The runbook's steps in `text` that change the state or the restored instance, in order."""
+    found = []
+    for match in _RUNBOOK.finditer(text):
+        kind = match.lastgroup
+        value = match.group(kind)
+        found.append((kind, [a.strip("'") for a in value.split()] if kind == "rm" else value))
+    return found
+
+
+def second_region_steps(tree: Path) -> list[tuple[str, Any]]:
+    """The second-region restore's steps, with the in-region steps it sends the reader to run
+    ("steps 2 to 4 above") in their place."""
+    section = second_region_runbook(tree)
+    reference = re.search(r"steps (\d+) (?:to|and) (\d+)\s+above", section)
+    assert reference, section
+    first, last = int(reference.group(1)), int(reference.group(2))
+    numbered = re.split(r"^(\d+)\. ", in_region_runbook(tree), flags=re.MULTILINE)
+    steps = {int(n): body for n, body in zip(numbered[1::2], numbered[2::2], strict=True)}
+    referenced = "".join(steps[n] for n in range(first, last + 1))
+    return runbook(section[:reference.start()]) + runbook(referenced) + runbook(section[reference.end():])
+
+
+def _address(resource: dict) -> str:
+    return ".".join(filter(None, (resource.get("module"), resource["type"], resource["name"])))
+
+
+def _addresses(state: dict) -> dict[str, dict]:
+    found = {}
     for resource in state["resources"]:
-        if (resource.get("module"), resource["type"], resource["name"]) == ("module.rds", "aws_db_instance", "replica"):
-            for instance in resource["instances"]:
-                instance["attributes"]["replicate_source_db"] += "-damaged"
+        if resource["mode"] != "managed":
+            continue
+        base = _address(resource)
+        for instance in resource["instances"]:
+            index = instance.get("index_key")
+            found[base + ("" if index is None else f"[{json.dumps(index)}]")] = instance["attributes"]
+    return found
 
-    def address(resource: dict) -> str:
-        return ".".join(filter(None, (resource.get("module"), resource["type"], resource["name"])))
 
-    state["resources"] = [r for r in state["resources"] if address(r) not in removed or address(r) in imported]
-    [instance] = [r for r in state["resources"] if address(r) == imported[0]]
-    attributes = instance["instances"][0]["attributes"]
-    attributes.update(id="db-RESTOREDINSTANCE0000000000", resource_id="db-RESTOREDINSTANCE0000000000",
-                      final_snapshot_identifier=None, apply_immediately=None, allow_major_version_upgrade=None,
-                      latest_restorable_time="2026-12-05T03:00:00Z")
-    if key is not None:
-        attributes["kms_key_id"] = key
+def _state_before_first_apply(state_text: str, steps: list[tuple[str, Any]], *,
+                              key: dict | None = None) -> tuple[str, list[str]]:
+    """The state when the runbook first plans, after its earlier steps, and those steps' kinds.
+
+    What AWS does in between is modelled as AWS documents it: the renames leave the old replicas
+    following the damaged instance; an instance restored from backups has no RDS-managed master
+    user secret until `modify-db-instance --manage-master-user-password`, is single-AZ unless the
+    restore asks for Multi-AZ, and has Performance Insights off. `terraform import` reads a new
+    resource (new resource ID, the key it was restored with, nothing of what only the
+    configuration sets, `manage_master_user_password` included: the provider does not read it).
+    `key` is the replicated backups' key the instance is restored with (the second region), which
+    `terraform import` of module.rds.aws_kms_key.this then reads."""
+    state = json.loads(state_text)
+    seen: list[str] = []
+    removed: dict[str, dict] = {}
+    secret = multi_az = False
+    for kind, value in steps:
+        if kind == "apply":
+            break
+        seen.append(kind)
+        if kind == "secret":
+            secret = True
+        elif kind == "multi_az":
+            multi_az = True
+        elif kind == "swap":
+            for resource in state["resources"]:
+                if _address(resource) == "module.rds.aws_db_instance.replica":
+                    for instance in resource["instances"]:
+                        instance["attributes"]["replicate_source_db"] += "-damaged"
+        elif kind == "rm":
+            for resource in [r for r in state["resources"] if _address(r) in value]:
+                state["resources"].remove(resource)
+                removed[_address(resource)] = resource
+        elif kind == "import":
+            assert value not in {_address(r) for r in state["resources"]}, f"{value} is imported while still managed"
+            resource = json.loads(json.dumps(removed[value]))
+            attributes = resource["instances"][0]["attributes"]
+            if value == INSTANCE:
+                restored = key["arn"] if key else attributes["kms_key_id"]
+                attributes.update(
+                    id="db-RESTOREDINSTANCE0000000000", resource_id="db-RESTOREDINSTANCE0000000000",
+                    kms_key_id=restored, multi_az=attributes["multi_az"] and multi_az,
+                    performance_insights_enabled=False, performance_insights_kms_key_id=None,
+                    manage_master_user_password=None, final_snapshot_identifier=None, apply_immediately=None,
+                    allow_major_version_upgrade=None, latest_restorable_time="2026-12-05T03:00:00Z",
+                    master_user_secret=[{
+                        "kms_key_id": attributes["master_user_secret"][0]["kms_key_id"],
+                        "secret_arn": re.sub(r"rds!db-[^:]*$", "rds!db-restored-a1b2c3",
+                                             attributes["master_user_secret"][0]["secret_arn"]),
+                        "secret_status": "active"}] if secret else [])
+            elif value == KEY:
+                assert key is not None, "only the second-region restore imports a key"
+                # What `terraform import` reads: AWS's view of the key, not the deletion window.
+                resource["instances"][0]["attributes"] = {**key, "deletion_window_in_days": None}
+            else:
+                raise AssertionError(f"the runbook imports {value}, which this replay does not model")
+            state["resources"].append(resource)
+    else:
+        raise AssertionError("the runbook never plans and applies")
     state["serial"] += 1
-    return json.dumps(state)
+    return json.dumps(state), seen
 
 
 @pytest.fixture(scope="module")
@@ -513,27 +602,64 @@ def restored(tmp_path_factory):
     return prod, account, account.states[str(prod.resolve())], result.resource(INSTANCE)
 
 
-def _plan_after(restored, **edit: Any):
-    prod, account, state, before = restored
-    account.states[str(prod.resolve())] = _runbook_state(state, prod.parent.parent, **edit)
+def _plan_with(restored, state_text: str):
+    prod, account, state, _ = restored
+    account.states[str(prod.resolve())] = state_text
     try:
-        plan = run_terraform(prod, account=account)
+        return run_terraform(prod, account=account)
     finally:
         account.states[str(prod.resolve())] = state
+
+
+def _plan_after(restored):
+    """The plan the in-region runbook's first `plan.sh` makes, and the state it starts from."""
+    prod, _, state, _ = restored
+    state_text, _ = _state_before_first_apply(state, runbook(in_region_runbook(prod.parent.parent)))
+    plan = _plan_with(restored, state_text)
     assert [str(d) for d in plan.errors] == []
-    return plan, before
+    return plan, _addresses(json.loads(state_text))[INSTANCE]
+
+
+def _replaced(plan) -> dict[str, list[str]]:
+    """What the plan deletes, but task definitions (revisions, no data: the database setup task's
+    takes the restored instance's new master user secret)."""
+    return {a: act for a, act in plan.planned_actions.items()
+            if "delete" in act and ".aws_ecs_task_definition." not in a}
 
 
 @pytest.mark.slow  # real Terraform
-def test_an_in_region_restore_recreates_the_replicas_against_the_restored_instance(restored):
-    plan, before = _plan_after(restored)
-    replaced = {a: act for a, act in plan.planned_actions.items() if "delete" in act}
+def test_an_in_region_restore_recreates_the_replicas_and_the_backups_replication_against_the_restored_instance(
+        restored):
+    before = restored[3]
+    plan, imported = _plan_after(restored)
     created = sorted(a for a, act in plan.planned_actions.items() if act == ["create"])
-    assert (replaced, created) == ({}, [REPLICA])
+    assert (_replaced(plan), created) == ({}, sorted([BACKUPS_REPLICATION, REPLICA]))
     assert plan.planned_actions[INSTANCE] == ["update"]  # what only the configuration sets
+    instance = plan.planned_values[INSTANCE]
     assert plan.planned_values[REPLICA]["replicate_source_db"] == before["identifier"]
+    # The backups replicated to the second region are the restored instance's (the damaged one's
+    # replication left the state with it).
+    assert plan.planned_values[BACKUPS_REPLICATION]["source_db_instance_arn"] == instance["arn"]
     for argument in INSTANCE_FORCE_NEW:
-        assert plan.planned_values[INSTANCE][argument] == before[argument], argument
+        assert instance[argument] == before[argument], argument
+    # Restored Multi-AZ where the damaged one was: the update need not wait for the maintenance window.
+    assert imported["multi_az"] == before["multi_az"] is True
+    setup = [v for a, v in plan.planned_values.items()
+             if a.startswith("module.database_setup.") and a.endswith("aws_ecs_task_definition.this")]
+    assert setup and "rds!db-restored-a1b2c3" in setup[0]["container_definitions"]
+
+
+@pytest.mark.slow  # real Terraform
+def test_an_instance_without_its_managed_secret_is_named_with_the_fix(restored):
+    """Imported before RDS manages its master password (as a restored instance is), the
+    instance makes the plan fail with the command that turns the secret on, not `Invalid index`."""
+    prod, _, state, _ = restored
+    steps = [step for step in runbook(in_region_runbook(prod.parent.parent)) if step[0] != "secret"]
+    state_text, _ = _state_before_first_apply(state, steps)
+    plan = _plan_with(restored, state_text)
+    assert len(plan.errors) == 1, [str(d) for d in plan.errors]
+    message = str(plan.errors[0])
+    assert "no RDS-managed master user secret" in message and "--manage-master-user-password" in message
 
 
 @pytest.mark.slow  # real Terraform
@@ -541,8 +667,11 @@ def test_a_restore_with_another_key_keeps_it(restored):
     """In the second region the instance is restored with the replicated backups' key; the
     module's own key must not replace it."""
     key = "arn:aws:kms:ap-northeast-1:123456789012:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
-    plan, before = _plan_after(restored, key=key)
-    assert {a: act for a, act in plan.planned_actions.items() if "delete" in act} == {}
+    prod, _, state, before = restored
+    state_text, _ = _state_before_first_apply(state, runbook(in_region_runbook(prod.parent.parent)), key={"arn": key})
+    plan = _plan_with(restored, state_text)
+    assert [str(d) for d in plan.errors] == []
+    assert _replaced(plan) == {}
     assert plan.planned_values[INSTANCE]["kms_key_id"] == key
     for argument in INSTANCE_FORCE_NEW:
         if argument != "kms_key_id":
@@ -551,45 +680,27 @@ def test_a_restore_with_another_key_keeps_it(restored):
 
 # --- a restore in the second region: the replicated backups' key changes hands ---------------
 
-KEY = "module.rds.aws_kms_key.this"
-BACKUP_KEY = "module.rds.aws_kms_key.backup_replica[0]"
 
-
-def second_region_commands(tree: Path) -> tuple[list[str], list[str], list[str]]:
-    """What the generated README's second-region restore removes from and imports into the new
-    environment's state, and what it removes from the lost environment's."""
-    text = (tree / "README.md").read_text()
-    section = text[text.index("**Restore in the second region**"):text.index("Point the application's host")]
-    removed = re.findall(r'terraform -chdir="\$tf" state rm (\S+)', section)
-    imported = re.findall(r'terraform -chdir="\$tf" import (\S+) "\$\{key##\*/\}"', section)
+def lost_state_removals(tree: Path) -> list[str]:
+    """What the generated README's second-region restore removes from the lost environment's state."""
+    section = second_region_runbook(tree)
     lost = re.search(r'terraform -chdir="environments/\$lost" state rm ((?:\S+\s*\\?\s*)+?)\n\s*```', section)
     assert lost, section
-    return removed, imported, [a.strip("'") for a in lost.group(1).replace("\\", " ").split()]
-
-
-def _addresses(state: dict) -> dict[str, dict]:
-    found = {}
-    for resource in state["resources"]:
-        if resource["mode"] != "managed":
-            continue
-        base = ".".join(filter(None, (resource.get("module"), resource["type"], resource["name"])))
-        for instance in resource["instances"]:
-            index = instance.get("index_key")
-            found[base + ("" if index is None else f"[{json.dumps(index)}]")] = instance["attributes"]
-    return found
+    return [a.strip("'") for a in lost.group(1).replace("\\", " ").split()]
 
 
 @pytest.mark.slow  # real Terraform
 def test_a_restore_in_the_second_region_takes_the_replicated_key_over(restored, tmp_path):
     """The new environment in the second region restores the replicated backups with the lost
-    environment's replica key. The runbook hands that key to the new environment's Terraform
-    (its own key removed and deleted) and out of the lost state, whose destroy would otherwise
-    schedule its deletion: after it, the new environment's plan replaces nothing that holds data and manages the
-    key its instance is encrypted with."""
+    environment's replica key. The runbook, in the order the README prints it (the in-region
+    steps it refers to in their place), hands the restored instance and that key to the new
+    environment's Terraform before anything is planned: the first plan replaces nothing that
+    holds data, manages the key and puts storage and Performance Insights on it. The lost state
+    holds the addresses the runbook removes from it."""
     lost_root, _, lost_state, _ = restored
-    removed, imported, lost_removed = second_region_commands(lost_root.parent.parent)
-    assert (removed, imported) == ([KEY], [KEY])
+    tree = lost_root.parent.parent
     lost = _addresses(json.loads(lost_state))
+    lost_removed = lost_state_removals(tree)
     assert lost_removed == [BACKUP_KEY, "module.rds.aws_kms_alias.backup_replica[0]"]
     assert set(lost_removed) <= set(lost)  # the lost state holds them: `state rm` finds them
     replica_key = lost[BACKUP_KEY]
@@ -602,22 +713,18 @@ def test_a_restore_in_the_second_region_takes_the_replicated_key_over(restored, 
     account = Account()
     assert [str(d) for d in run_terraform(new_root, apply=True, account=account).errors] == []
     path = str(new_root.resolve())
-    # Steps 4 and 5: the restored instance (the replica key) and the key imported in place of its own.
     # (The new environment has no second-region section: the commands are the lost tree's README's.)
-    state = json.loads(_runbook_state(account.states[path], lost_root.parent.parent, key=replica_key["arn"]))
-    for resource in state["resources"]:
-        if (resource.get("module"), resource["type"], resource["name"]) == ("module.rds", "aws_kms_key", "this"):
-            # What `terraform import` reads: AWS's view of the key, not the deletion window.
-            resource["instances"][0]["attributes"] = {**replica_key, "deletion_window_in_days": None}
-    account.states[path] = json.dumps(state)
+    state_text, seen = _state_before_first_apply(account.states[path], second_region_steps(tree), key=replica_key)
+    assert [kind for kind in seen if kind == "import"] == ["import", "import"]  # the instance and the key
+    account.states[path] = state_text
     plan = run_terraform(new_root, account=account)
     assert [str(d) for d in plan.errors] == []
     # The restored instance is a new incarnation: the stamp in its final snapshot's name follows
     # the key and is renewed (a terraform_data, no AWS object); nothing that holds data is replaced.
-    replaced = {a: act for a, act in plan.planned_actions.items() if "delete" in act}
-    assert {a for a in replaced if ".terraform_data." not in a} == set()
+    assert {a for a in _replaced(plan) if ".terraform_data." not in a} == set()
     assert plan.planned_actions[KEY] in (["update"], ["no-op"])
     key = plan.planned_values[KEY]
     assert (key["arn"], key["region"]) == (replica_key["arn"], region)
     instance = plan.planned_values[INSTANCE]
     assert instance["kms_key_id"] == instance["performance_insights_kms_key_id"] == replica_key["arn"]
+    assert instance["performance_insights_enabled"] is True

@@ -17,7 +17,15 @@ output "endpoint" {
 
 output "master_user_secret_arn" {
   description = "ARN of the Secrets Manager secret RDS keeps the master credentials in"
-  value       = aws_db_instance.this.master_user_secret[0].secret_arn
+  value       = one(aws_db_instance.this.master_user_secret[*].secret_arn)
+
+  # An instance restored from a snapshot or to a point in time has no RDS-managed secret until it
+  # is turned on, and Terraform's update of manage_master_user_password creates it only after
+  # this plan's readers (the database setup task) have needed it: name the fix, not a null.
+  precondition {
+    condition     = length(aws_db_instance.this.master_user_secret) == 1
+    error_message = "${aws_db_instance.this.identifier} has no RDS-managed master user secret (a restored instance): run aws rds modify-db-instance --manage-master-user-password --apply-immediately, then plan again (README: Disaster recovery)."
+  }
 }
 
 output "instance_identifier" {
