@@ -486,7 +486,8 @@ def render_shared(templates: Path, contexts: list[Context], found: tuple[Module,
         # How each account's baseline owner hands it over before its teardown (what validation asks).
         "baseline_moves": [baseline_move(c.env, {o.env: o.settings for o in contexts if o.account == c.account})
                            for c in contexts if c.flags.account_baseline],
-        "baseline_addresses": {"detector": DETECTOR, "oidc_provider": OIDC_PROVIDER, "ecr_replication": ECR_REPLICATION},
+        "baseline_addresses": {"detector": DETECTOR, "oidc_provider": OIDC_PROVIDER,
+                               "ecr_replication": ECR_REPLICATION},
     }
     spec_sources = sorted({source for context in contexts for source in context.sources})
     files: dict[str, str] = {}

@@ -24,8 +24,8 @@ from codemate_tfgen.aws import (
     max_connections,
 )
 from codemate_tfgen.errors import SpecError, SpecProblem
-from codemate_tfgen.spec.baseline import baseline_move
 from codemate_tfgen.spec import schedule
+from codemate_tfgen.spec.baseline import baseline_move
 from codemate_tfgen.spec.load import JsonPath, Spec, closest, display_path, format_path, suggestion
 from codemate_tfgen.spec.schema import catch_all_priority, spec_schema, with_defaults
 

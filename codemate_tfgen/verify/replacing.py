@@ -65,8 +65,9 @@ REPLACING: tuple[Replacing, ...] = (
               "module.elasticache.aws_elasticache_subnet_group.this, module.s3.aws_s3_bucket.files, "
               "module.s3.aws_s3_bucket.logs, module.codepipeline.aws_s3_bucket.artifacts, "
               "module.ecr.aws_ecr_repository.this, module.alb.aws_lb.this (refused while its deletion protection "
-              "is on), module.cloudwatch.aws_cloudwatch_log_group.this and module.cloudwatch.aws_cloudwatch_log_group.rds "
-              "(the logs) and module.secrets.aws_secretsmanager_secret.this (the values set in them)",
+              "is on), module.cloudwatch.aws_cloudwatch_log_group.this and "
+              "module.cloudwatch.aws_cloudwatch_log_group.rds (the logs) and "
+              "module.secrets.aws_secretsmanager_secret.this (the values set in them)",
               "replication_group_id, bucket and name (they carry the project)",
               "keep the project's name in the spec (tags can carry a new one); " + NEW_ENVIRONMENT,
               (("aws_db_subnet_group", "name"), ("aws_elasticache_replication_group", "replication_group_id"),
@@ -105,7 +106,8 @@ REPLACING: tuple[Replacing, ...] = (
               "(every session ends; the final snapshot keeps the old data)"),
     Replacing(("network", "vpc_cidr"), "changed",
               "module.vpc.aws_vpc.this and everything in it (module.vpc.aws_subnet.* among them); the database and "
-              "the cache cannot leave their subnets, so the apply fails halfway", "cidr_block", NEW_ENVIRONMENT, (("aws_vpc", "cidr_block"),)),
+              "the cache cannot leave their subnets, so the apply fails halfway", "cidr_block", NEW_ENVIRONMENT,
+              (("aws_vpc", "cidr_block"),)),
     Replacing(("network", "availability_zones"), "changed",
               "module.vpc.aws_subnet.* of the changed zones, which hold the database and the cache: the apply fails "
               "halfway", "availability_zone", NEW_ENVIRONMENT, (("aws_subnet", "availability_zone"),)),
