@@ -259,8 +259,9 @@ def render(envs: tuple[str, ...], all_envs: bool, project: Project, dry_run: boo
             drift = pipeline.render_to_disk(project, names, reporter.waiting(), allow_replace)
         except ReplacementRefused as exc:
             raise UsageError("\n".join([*exc.changes, "tfgen: these changes replace stateful resources of a protected "
-                                        "environment (database deletion protection on) or a blue/green service's "
-                                        "target groups; make them the safe way, or render with --allow-replace once "
+                                        "environment (database deletion protection on), a blue/green service's "
+                                        "target groups, or fail the database's apply (an engine_version RDS refuses "
+                                        "or defers); make them the safe way, or render with --allow-replace once "
                                         "the data is safe and the outage accepted"])) from None
     if fmt == "json":
         _echo_json(drift=drift)

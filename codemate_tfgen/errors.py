@@ -100,8 +100,9 @@ class UsageError(TfgenError):
 
 
 class ReplacementRefused(UsageError):
-    """Changes that would replace stateful resources of a protected environment, or a blue/green
-    service's target groups (verify.replacing), a line each; the CLI says how to make them anyway."""
+    """Changes that would replace stateful resources of a protected environment, a blue/green
+    service's target groups, or an engine_version change that fails the database's apply
+    (verify.replacing), a line each; the CLI says how to make them anyway."""
 
     def __init__(self, changes: list[str]):
         self.changes = changes

@@ -27,6 +27,7 @@ from codemate_tfgen.errors import UsageError
 from codemate_tfgen.layout import DESTROYED_RECORD
 from codemate_tfgen.render.context import build_context
 from codemate_tfgen.spec.load import environment_names, load_spec
+from codemate_tfgen.verify.replacing import applies_immediately
 from terraform_harness import Account, run_terraform
 from terraform_harness.runner import state_resources
 
@@ -140,6 +141,10 @@ def test_what_a_destroy_empties_follows_the_teardown(env):
     # Unset in the specs: a protected environment's data stores change in their maintenance
     # window (a class or parameter change restarts them), a disposable one's at once.
     assert values("aws_db_instance", "apply_immediately") == {disposable}
+    # The rule tfgen applies when it refuses a major upgrade deferred to the maintenance window.
+    settings = build_context(load_spec(SPECS, env)).settings
+    assert values("aws_db_instance", "apply_immediately") == {applies_immediately(settings["database"],
+                                                                                   settings["teardown"])}
     assert values("aws_elasticache_replication_group", "apply_immediately") == {disposable}
 
 

@@ -7,6 +7,7 @@ or applies it in the offline harness, as an operator would run the documented st
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -221,7 +222,7 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         node = data
         for key in parents:
             node = node.setdefault(key, {})
-        node[last] = value
+        node[last] = copy.deepcopy(value)  # a later change of the spec must not change this one's value
     return change
 
 
@@ -306,6 +307,67 @@ def test_each_argument_the_table_says_forces_a_replacement_does_so_in_the_offlin
         for type_name, argument in rule.forces:
             assert argument in REPLACE_FORCING.get(type_name, ()), (rule.field, type_name, argument)
             assert argument in rule.argument, (rule.field, argument)
+
+
+def _planned_variant(tmp_path: Path, name: str, change: Callable[[dict[str, Any]], None]) -> dict[str, dict]:
+    """The planned values of the variant's prod changed by `change`, with no state."""
+    specs = tmp_path / name / "specs"
+    shutil.copytree(VARIANT, specs)
+    data = yaml.safe_load((specs / "prod.yaml").read_text())
+    change(data)
+    (specs / "prod.yaml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    root = write_tree(pipeline.build(project_of(specs), ())[0], tmp_path / name / "out") / "environments" / "prod"
+    result = run_terraform(root)
+    assert [str(d) for d in result.errors] == []
+    return result.planned_values
+
+
+def _replaced_without_loss() -> set[tuple[str, str]]:
+    """(type, name) of the modules' resources with create_before_destroy: the new one exists
+    before the old one goes, so nothing is lost (parameter and security groups)."""
+    found = set()
+    for main in (GENERATED / "infrastructure" / "modules").rglob("main.tf"):
+        for block in hcl2.loads(main.read_text()).get("resource", []):
+            for kind, named in block.items():
+                for name, body in named.items():
+                    if any(each.get("create_before_destroy") for each in body.get("lifecycle", [])):
+                        found.add((kind.strip('"'), name.strip('"')))
+    return found
+
+
+def _named(address: str, resources: str) -> bool:
+    """Whether a rule's text names a resource: its address without instance keys, or a
+    `module.x.type.*` the address is under."""
+    bare = re.sub(r"\[[^\]]*\]", "", address)
+    return bare in resources or any(bare.startswith(prefix + ".") for prefix in re.findall(r"([\w.]+)\.\*", resources))
+
+
+@pytest.mark.slow  # real Terraform
+def test_every_resource_a_field_replaces_is_named_by_its_rule(tmp_path):
+    """The table is checked, not trusted: each field's change is planned on the variant against
+    its baseline, and every resource of a type the stand-in knows replace-forcing arguments of
+    (REPLACE_FORCING) that the change replaces (a forcing argument's known value changes) or
+    destroys (its address goes) must be named in the rule's text, unless it is created before it
+    is destroyed. A rule of every resource (the region) names them all."""
+    lossless = _replaced_without_loss()
+    before = _planned_variant(tmp_path, "baseline", BASELINE)
+    unnamed: dict[str, list[str]] = {}
+    for field, change in CHANGES.items():
+        rule = next(rule for rule in REPLACING if rule.field == field)
+        if rule.resources.startswith("every resource"):
+            continue
+        after = _planned_variant(tmp_path, ".".join(field), _all(BASELINE, change))
+        for address, old in before.items():
+            if address.startswith("data.") or ".data." in address:
+                continue
+            *_, type_name, name = re.sub(r"\[[^\]]*\]", "", address).split(".")
+            if type_name not in REPLACE_FORCING or (type_name, name) in lossless:
+                continue
+            new = after.get(address)
+            if new is None or any(old.get(arg) != new.get(arg) for arg in REPLACE_FORCING[type_name]):
+                if not _named(address, rule.resources):
+                    unnamed.setdefault(".".join(field), []).append(address)
+    assert unnamed == {}
 
 
 def _variant(tmp_path: Path, *changes: Callable[[dict[str, Any]], None]) -> tuple[Path, Path]:
@@ -420,6 +482,84 @@ def test_switching_to_blue_green_with_a_new_port_is_refused(tmp_path, cli):
     _variant(tmp_path, _set("services.backend.port", 3002), _deploy("backend", "blue_green"))
     code, _, err = cli("render", "--specs", specs, "--out", out)
     assert code == 2 and "$.services.backend.port: 3001 -> 3002" in err, err
+
+
+# --- engine_version changes RDS refuses or defers (finding 8) ----------------------------------
+
+
+def _engine_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if ": $.database.engine_version: " in line]
+
+
+@pytest.mark.parametrize("protected", [True, False], ids=["protected", "unprotected"])
+def test_a_major_upgrade_deferred_to_the_maintenance_window_is_refused_everywhere(tmp_path, cli, protected):
+    """Deferred, the instance is still in the old family's parameter group when Terraform deletes
+    it: RDS refuses, and every later apply fails the same way. Whatever the deletion protection."""
+    specs, out = _variant(tmp_path, BASELINE, _set("database.deletion_protection", protected),
+                          _set("database.engine_version", "16"))
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    before = tree_files(out)
+    _variant(tmp_path, _set("database.engine_version", "17"))
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert code == 2, err
+    [line] = _engine_lines(err)
+    assert line.startswith("variant/prod.yaml:"), line  # where the version was set
+    assert "'16' -> '17' in prod breaks the apply of module.rds.aws_db_instance.this and its read replicas" in line
+    assert "set database.apply_immediately: true in the same change" in line and "--allow-replace" in err
+    assert tree_files(out) == before
+    assert cli("check", "--specs", specs, "--out", out)[0] == 1
+
+    # The documented way: the upgrade applied at once.
+    _variant(tmp_path, _set("database.apply_immediately", True))
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert (code, _engine_lines(err)) == (0, []), err
+
+
+def test_unset_apply_immediately_follows_teardown_for_a_major_upgrade(cli, specs, tmp_path):
+    """The fixture's dev is disposable (its changes are made at once), staging protected."""
+    out = tmp_path / "out"
+
+    def version(major: str) -> None:
+        for env in ("dev", "staging"):
+            file = specs / f"{env}.yaml"
+            data = yaml.safe_load(file.read_text())
+            data["database"]["engine_version"] = major
+            file.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    version("16")
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    version("17")
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert code == 2
+    assert [line.split(" breaks the apply")[0].rpartition(" in ")[2] for line in _engine_lines(err)] == ["staging"]
+
+
+def test_an_engine_downgrade_is_refused_everywhere_even_at_once(tmp_path, cli):
+    """RDS cannot downgrade an engine: the apply would fail. Going back is a restore."""
+    specs, out = _variant(tmp_path, BASELINE, _set("database.deletion_protection", False),
+                          _set("database.apply_immediately", True))
+    assert cli("render", "--specs", specs, "--out", out)[0] == 0
+    _variant(tmp_path, _set("database.engine_version", "16"))
+    code, _, err = cli("render", "--specs", specs, "--out", out)
+    assert code == 2, err
+    [line] = _engine_lines(err)
+    assert "'17' -> '16' in prod is refused by RDS for module.rds.aws_db_instance.this" in line
+    assert "restore a snapshot taken before the upgrade into a new instance" in line
+    assert cli("check", "--specs", specs, "--out", out)[0] == 1
+    # After such a restore, the lower version is rendered on purpose.
+    code, _, err = cli("render", "--allow-replace", "--specs", specs, "--out", out)
+    assert code == 0 and len(_engine_lines(err)) == 1
+
+
+def test_read_replicas_take_their_engine_from_the_primary():
+    """RDS upgrades in-region replicas with their primary and refuses a major upgrade of a
+    PostgreSQL replica of its own; the provider leaves a replica's engine_version computed when
+    it is not set. So the replica sets neither: the primary's upgrade is the replicas'."""
+    main = hcl2.loads((GENERATED / "infrastructure" / "modules" / "database" / "rds" / "main.tf").read_text())
+    [replica] = [body for block in main["resource"] for name, body in block.get('"aws_db_instance"', {}).items()
+                 if name == '"replica"']
+    assert "replicate_source_db" in replica
+    assert {"engine_version", "allow_major_version_upgrade"} & set(replica) == set()
 
 
 # --- what a lost region leaves: secrets and images in the disaster-recovery region ------------

@@ -27,6 +27,7 @@ from codemate_tfgen.layout import DESTROYED_RECORD, ROOT
 from codemate_tfgen.project import OUT
 from codemate_tfgen.render import readme, shapes, shell
 from codemate_tfgen.render.context import CI_TERRAFORM, VERSIONS, Context, apply_order
+from codemate_tfgen.spec.baseline import DETECTOR, ECR_REPLICATION, OIDC_PROVIDER, baseline_move
 from codemate_tfgen.spec.load import closest, display_path
 
 ENV_FILES = ("main.tf", "variables.tf", "outputs.tf", "providers.tf", "backend.tf", "terraform.tfvars")
@@ -482,6 +483,11 @@ def render_shared(templates: Path, contexts: list[Context], found: tuple[Module,
         "modules": found,
         "scripts": scripts,
         "readme": readme,
+        # How each account's baseline owner hands it over before its teardown (what validation asks).
+        "baseline_moves": [baseline_move(c.env, {o.env: o.settings for o in contexts if o.account == c.account})
+                           for c in contexts if c.flags.account_baseline],
+        "baseline_addresses": {"detector": DETECTOR, "oidc_provider": OIDC_PROVIDER,
+                               "ecr_replication": ECR_REPLICATION},
     }
     spec_sources = sorted({source for context in contexts for source in context.sources})
     files: dict[str, str] = {}

@@ -25,6 +25,7 @@ from codemate_tfgen.aws import (
 )
 from codemate_tfgen.errors import SpecError, SpecProblem
 from codemate_tfgen.spec import schedule
+from codemate_tfgen.spec.baseline import baseline_move
 from codemate_tfgen.spec.load import JsonPath, Spec, closest, display_path, format_path, suggestion
 from codemate_tfgen.spec.schema import catch_all_priority, spec_schema, with_defaults
 
@@ -449,21 +450,6 @@ def disposable_without_protection(spec: Spec) -> Iterator[SpecProblem]:
 
 
 @rule
-def disposable_without_audit_history(spec: Spec) -> Iterator[SpecProblem]:
-    """The account's CloudTrail trail writes to its owner's logs bucket, which a disposable
-    destroy empties and deletes (force_destroy): the audit history of the whole account would go
-    with it. Refused rather than kept out of force_destroy: a disposable destroy that stops at a
-    non-empty bucket would leave the environment half destroyed."""
-    settings = with_defaults(spec.data)
-    if settings["teardown"] == "disposable" and settings["account"].get("baseline", {}).get("cloudtrail"):
-        path = spec.most_specific(("teardown",), ("account", "baseline", "cloudtrail"))
-        yield spec.problem(path, f"a disposable environment (teardown) owning the CloudTrail trail of account "
-                                 f"{settings['account']['name']!r} (account.baseline): its destroy would delete the "
-                                 "logs bucket holding the account's audit history; give account.baseline to an "
-                                 "environment of the account that stays, or teardown: protected")
-
-
-@rule
 def service_schedules(spec: Spec) -> Iterator[SpecProblem]:
     """Scheduled scaling: expressions Application Auto Scaling accepts, in a known time zone,
     and a day that returns to the range the spec sets (the one the scaling target keeps)."""
@@ -840,6 +826,8 @@ def topology_problems(specs: list[Spec], newer: Callable[[Spec], Any] | None = N
                 f"no environment of account {account!r} ({names}) sets account.baseline; one of them must own "
                 "the account's CloudTrail trail and GuardDuty detector")))
         owners = sorted(owners, key=key) if len(owners) > 1 else owners
+        problems.extend(_disposable_audit_history(owner, members) for owner in owners[:1]
+                        if _owns_trail_disposably(owner))
         for spec in owners[1:]:
             problems.append(_at(spec, ("account", "baseline"), (
                 f"{owners[0].name} owns the baseline of account {account!r} already: AWS allows one GuardDuty "
@@ -897,6 +885,25 @@ def topology_problems(specs: list[Spec], newer: Callable[[Spec], Any] | None = N
                         f"the {what} {value!r} belongs to account {holder!r}; this environment is in account "
                         f"{spec.data['account']['name']!r} and needs {fix}")))
     return problems
+
+
+def _owns_trail_disposably(spec: Spec) -> bool:
+    settings = with_defaults(spec.data)
+    return settings["teardown"] == "disposable" and settings["account"]["baseline"]["cloudtrail"]
+
+
+def _disposable_audit_history(owner: Spec, members: list[Spec]) -> SpecProblem:
+    """The account's CloudTrail trail writes to its owner's logs bucket, which a disposable
+    destroy empties and deletes (force_destroy): the audit history of the whole account would go
+    with it. Refused rather than kept out of force_destroy: a disposable destroy that stops at a
+    non-empty bucket would leave the environment half destroyed. The way out is the generated
+    README's (spec.baseline), said the same here."""
+    move = baseline_move(owner.name, {spec.name: with_defaults(spec.data) for spec in members})
+    path = owner.most_specific(("teardown",), ("account", "baseline", "cloudtrail"))
+    return _at(owner, path, f"a disposable environment (teardown) owning the CloudTrail trail of account "
+                            f"{move.account!r} (account.baseline): its destroy would delete the logs bucket holding "
+                            f"the account's audit history; {move.summary()} (the commands: the generated README, "
+                            "\"Tearing down\"); or keep teardown: protected")
 
 
 def _at(spec: Spec, path: JsonPath, message: str) -> SpecProblem:

@@ -10,7 +10,9 @@ it for a protected environment (database deletion protection on) without --allow
 
 Arguments that are updated in place are deliberately absent: the instance's identifier (renamed
 in place since provider 5.0), its class, storage, Multi-AZ and engine_version upwards (a major
-upgrade is an in-place spec change), the cache's node type, shards and replicas.
+upgrade is an in-place spec change), the cache's node type, shards and replicas. The database's
+engine_version has rules of its own (ENGINE_DOWNGRADE, DEFERRED_MAJOR_UPGRADE): nothing is
+replaced, but the apply fails or leaves the tree unappliable, so they are refused everywhere.
 
 A field removed from the spec (a section such as cross_region_backup taken out) is a change
 too: what it reached is destroyed. `forces` names, per field, the (resource type, argument)
@@ -47,6 +49,8 @@ class Replacing:
     # Refused without --allow-replace in every environment, not only a protected one: what it
     # breaks is the running service, which deletion protection says nothing about.
     everywhere: bool = False
+    # What the change does to `resources`, as the message says it.
+    effect: str = "destroys and recreates"
 
 
 REPLACING: tuple[Replacing, ...] = (
@@ -55,12 +59,20 @@ REPLACING: tuple[Replacing, ...] = (
               "module.elasticache.aws_elasticache_replication_group.this, the buckets, the KMS keys and the ECR "
               "repositories", "region (each resource's, from the provider)", NEW_ENVIRONMENT),
     Replacing(("project",), "changed",
-              "module.elasticache.aws_elasticache_replication_group.this, module.s3.aws_s3_bucket.files, "
+              "module.rds.aws_db_subnet_group.this (RDS refuses to delete the subnet group its instance is in, so "
+              "the apply fails; the instance would have to move with it), "
+              "module.elasticache.aws_elasticache_replication_group.this with "
+              "module.elasticache.aws_elasticache_subnet_group.this, module.s3.aws_s3_bucket.files, "
               "module.s3.aws_s3_bucket.logs, module.codepipeline.aws_s3_bucket.artifacts, "
-              "module.ecr.aws_ecr_repository.this", "replication_group_id, bucket and name (they carry the project)",
+              "module.ecr.aws_ecr_repository.this, module.alb.aws_lb.this (refused while its deletion protection "
+              "is on), module.cloudwatch.aws_cloudwatch_log_group.this and "
+              "module.cloudwatch.aws_cloudwatch_log_group.rds (the logs) and "
+              "module.secrets.aws_secretsmanager_secret.this (the values set in them)",
+              "replication_group_id, bucket and name (they carry the project)",
               "keep the project's name in the spec (tags can carry a new one); " + NEW_ENVIRONMENT,
-              (("aws_elasticache_replication_group", "replication_group_id"), ("aws_s3_bucket", "bucket"),
-               ("aws_ecr_repository", "name"))),
+              (("aws_db_subnet_group", "name"), ("aws_elasticache_replication_group", "replication_group_id"),
+               ("aws_elasticache_subnet_group", "name"), ("aws_s3_bucket", "bucket"), ("aws_ecr_repository", "name"),
+               ("aws_lb", "name"), ("aws_cloudwatch_log_group", "name"), ("aws_secretsmanager_secret", "name"))),
     Replacing(("database", "database_name"), "changed",
               "module.rds.aws_db_instance.this and its read replicas", "db_name",
               "keep the spec's value: create the new database inside the instance (CREATE DATABASE as the master "
@@ -93,8 +105,9 @@ REPLACING: tuple[Replacing, ...] = (
               "-replace=module.elasticache.aws_elasticache_replication_group.this`, then scripts/apply.sh ENV "
               "(every session ends; the final snapshot keeps the old data)"),
     Replacing(("network", "vpc_cidr"), "changed",
-              "module.vpc.aws_vpc.this and everything in it; the database and the cache cannot leave their "
-              "subnets, so the apply fails halfway", "cidr_block", NEW_ENVIRONMENT, (("aws_vpc", "cidr_block"),)),
+              "module.vpc.aws_vpc.this and everything in it (module.vpc.aws_subnet.* among them); the database and "
+              "the cache cannot leave their subnets, so the apply fails halfway", "cidr_block", NEW_ENVIRONMENT,
+              (("aws_vpc", "cidr_block"),)),
     Replacing(("network", "availability_zones"), "changed",
               "module.vpc.aws_subnet.* of the changed zones, which hold the database and the cache: the apply fails "
               "halfway", "availability_zone", NEW_ENVIRONMENT, (("aws_subnet", "availability_zone"),)),
@@ -103,7 +116,7 @@ REPLACING: tuple[Replacing, ...] = (
               "cidr_block", NEW_ENVIRONMENT, (("aws_subnet", "cidr_block"),)),
     Replacing(("services",), "key removed",
               "module.ecr.aws_ecr_repository.this[\"<service>\"] with every image in it, and the service's log "
-              "group", "for_each key",
+              "group module.cloudwatch.aws_cloudwatch_log_group.this[\"<service>\"]", "for_each key",
               "keep the service with desired_count, min_count and max_count 0 until its images and logs are no "
               "longer needed"),
     Replacing(("backend", "bucket"), "changed",
@@ -132,6 +145,52 @@ BLUE_GREEN_PORT = Replacing(
     "keep the port (it is internal to the task: the listeners stay on 443); or accept that outage of the "
     "service's paths and render with --allow-replace, then apply in a quiet hour (docs/runtime.md)",
     everywhere=True)
+
+
+# RDS cannot downgrade an instance's engine (ModifyDBInstance refuses a lower version): the apply
+# fails. Going back is a restore of a snapshot taken before the upgrade, into a new instance.
+ENGINE_DOWNGRADE = Replacing(
+    ("database", "engine_version"), "lowered",
+    "module.rds.aws_db_instance.this (the apply fails; RDS upgrades its read replicas with it and downgrades "
+    "neither)", "engine_version: RDS cannot downgrade an engine",
+    "keep the version; to go back, restore a snapshot taken before the upgrade into a new instance "
+    "(docs/operations.md, \"Disaster recovery\"), import it, then render the lower version with --allow-replace",
+    everywhere=True, effect="is refused by RDS for")
+
+# A major upgrade moves the instance and its replicas to the new family's parameter groups, and
+# the old ones are deleted after them (create_before_destroy). Deferred to the maintenance
+# window (apply_immediately false), the instance is still in the old group when Terraform
+# deletes it: RDS refuses (InvalidDBParameterGroupState) and every later apply fails the same way.
+# RDS upgrades in-region read replicas with their primary; the replicas set no engine_version
+# (the provider leaves it computed, and RDS refuses a major upgrade of a PostgreSQL replica).
+DEFERRED_MAJOR_UPGRADE = Replacing(
+    ("database", "engine_version"), "changed",
+    "module.rds.aws_db_instance.this and its read replicas, deferred to the maintenance window while their old "
+    "parameter groups are deleted now: RDS refuses to delete a group an instance still uses, and every later "
+    "apply fails", "allow_major_version_upgrade with apply_immediately false",
+    "set database.apply_immediately: true in the same change and apply it in a quiet hour (the instance and its "
+    "replicas restart for the upgrade), then remove it again (docs/operations.md, \"Major PostgreSQL upgrades\")",
+    everywhere=True, effect="breaks the apply of")
+
+
+def applies_immediately(database: dict[str, Any], teardown: Any) -> bool:
+    """database.apply_immediately as the root module applies it: unset, it follows teardown (the
+    coalesce in templates/environments/main/data.tf.j2; tests/test_lifecycle.py checks the two agree)."""
+    value = database.get("apply_immediately")
+    return value if value is not None else teardown == "disposable"
+
+
+def _engine_changes(before: dict[JsonPath, Any], after: dict[JsonPath, Any]) -> Iterator[tuple[Replacing, Any, Any]]:
+    """(rule, old, new) of a database engine_version change RDS refuses or that breaks the apply."""
+    had, old = _lookup(before, ENGINE_DOWNGRADE.field)
+    has, new = _lookup(after, ENGINE_DOWNGRADE.field)
+    if not (had and has) or old == new:
+        return
+    if _version(new) < _version(old):
+        yield ENGINE_DOWNGRADE, old, new
+    elif _version(new)[:1] != _version(old)[:1] and not applies_immediately(_lookup(after, ("database",))[1] or {},
+                                                                              _lookup(after, ("teardown",))[1]):
+        yield DEFERRED_MAJOR_UPGRADE, old, new
 
 
 def _strategy(service: Any) -> str:
@@ -168,7 +227,7 @@ class Replacement:
 
     def __str__(self) -> str:
         change = f"{self.old!r} removed" if self.new is None else f"{self.old!r} -> {self.new!r}"
-        return (f"{self.where}: {self.path}: {change} in {self.env} destroys and recreates {self.rule.resources} "
+        return (f"{self.where}: {self.path}: {change} in {self.env} {self.rule.effect} {self.rule.resources} "
                 f"({self.rule.argument}); the safe way: {self.rule.safe_way}")
 
 
@@ -264,6 +323,9 @@ def replacements(out: Path, spec: Spec, context: Context) -> list[Replacement]:
             # A removed value is named where its section (or nearest remaining ancestor) is.
             where = spec.location(rule.field if rule.when == "key removed" else path)
             found.append(Replacement(spec.name, str(where), format_path(path), was, becomes, rule, protected))
+    for rule, was, becomes in _engine_changes(before, after):
+        found.append(Replacement(spec.name, str(spec.location(rule.field)), format_path(rule.field), was, becomes,
+                                 rule, protected))
     for service, was, becomes in _blue_green_ports(before, after):
         path = ("services", service, "port")
         rule = Replacing(path, BLUE_GREEN_PORT.when, BLUE_GREEN_PORT.resources.replace("<service>", service),

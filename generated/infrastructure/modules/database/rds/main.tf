@@ -225,8 +225,9 @@ resource "aws_db_instance" "this" {
 
   # A major version is a spec change (engine_version): RDS upgrades the in-region read replicas
   # with the primary. Such a change needs apply_immediately: the instance must have left the old
-  # family's parameter group before that group is deleted. Otherwise a protected environment's
-  # changes wait for the maintenance window rather than restart production when applied.
+  # family's parameter group before that group is deleted (tfgen refuses the change otherwise, and
+  # refuses a lower version, which RDS cannot apply). Otherwise a protected environment's changes
+  # wait for the maintenance window rather than restart production when applied.
   auto_minor_version_upgrade  = true
   allow_major_version_upgrade = true
   apply_immediately           = var.apply_immediately
@@ -272,7 +273,8 @@ resource "aws_db_instance" "replica" {
   port                = var.port
 
   # Engine, user, subnet group and encryption come from the source: a replica in the source's
-  # region is encrypted with the source's key, and RDS refuses a KMS key for one.
+  # region is encrypted with the source's key, and RDS refuses a KMS key for one. Its version too:
+  # RDS upgrades it with the primary and refuses a major upgrade of a PostgreSQL replica alone.
   storage_type          = "gp3"
   storage_encrypted     = true
   max_allocated_storage = var.max_allocated_storage

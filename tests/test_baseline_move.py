@@ -1,0 +1,114 @@
+"""Tearing down the owner of an account's baseline (account.baseline): the generated README's
+steps ("Tearing down") and validation's refusal of a disposable owner say the same, and the
+spec edits the README lists, made as written, give specs that validate and a tree in which the
+account-level objects the README moves by state commands are the new owner's."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from codemate_tfgen.spec.baseline import DETECTOR, OIDC_PROVIDER
+
+README = Path("out") / "infrastructure" / "README.md"
+EDIT = re.compile(r"^   (?:remove `(?P<removed>[\w.]+)` from|set `(?P<set>[\w.]+): (?P<value>.+)` in) "
+                  r"`specs/(?P<env>\w+)\.yaml`;$", re.MULTILINE)
+
+
+def _change(specs: Path, env: str, path: str, value: object, remove: bool = False) -> None:
+    file = specs / f"{env}.yaml"
+    data = yaml.safe_load(file.read_text("utf-8"))
+    *parents, last = path.split(".")
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+    if remove:
+        node.pop(last, None)  # set in a base file, it is overridden below
+    else:
+        node[last] = value
+    file.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
+
+
+def _teardown(specs: Path, env: str) -> None:
+    """The teardown's own edits (the README's "make it disposable first")."""
+    _change(specs, env, "teardown", "disposable")
+    _change(specs, env, "database.deletion_protection", False)
+    _change(specs, env, "load_balancer.deletion_protection", False)
+
+
+def _owner_section(readme: str, owner: str) -> str:
+    start = readme.index(f"**{owner} owns the baseline of account")
+    return readme[start:readme.index("Whatever the teardown", start)]
+
+
+def _make_edits(specs: Path, section: str) -> list[tuple[str, str]]:
+    made = []
+    for match in EDIT.finditer(section):
+        if match["removed"]:
+            _change(specs, match["env"], match["removed"], None, remove=True)
+            made.append((match["env"], match["removed"]))
+        else:
+            _change(specs, match["env"], match["set"], json.loads(match["value"]))
+            made.append((match["env"], match["set"]))
+    return made
+
+
+def _root(out: Path, env: str) -> str:
+    folder = out / "infrastructure" / "environments" / env
+    return "".join(path.read_text("utf-8") for path in sorted(folder.rglob("*.tf")))
+
+
+def test_the_owner_is_retired_by_the_readme_s_steps_which_validation_names(cli, specs, project):
+    # prod owns the account's baseline and, with a disaster-recovery region, its ECR replication;
+    # staging (protected) stays, dev is disposable.
+    _change(specs, "prod", "database.cross_region_backup", {"region": "ap-northeast-1", "retention_days": 7})
+    code, _, err = cli("render", "--specs", "specs", "--out", "out")
+    assert code == 0, err
+    section = _owner_section((project / README).read_text("utf-8"), "prod")
+
+    _teardown(specs, "prod")
+    code, _, err = cli("validate", "--specs", "specs")
+    assert code == 2
+    [line] = [line for line in err.splitlines() if "owning the CloudTrail trail" in line]
+    summary = re.search(r"audit history; (hand account\.baseline to .*) \(the commands: the generated README", line)
+    assert summary and summary[1] in section, (line, section)
+    assert "hand account.baseline to staging first" in line  # the protected one, not disposable dev
+
+    made = _make_edits(specs, section)
+    assert sorted(made) == [("prod", "account.baseline"), ("prod", "database.cross_region_backup"),
+                            ("staging", "account.baseline")]
+    code, _, err = cli("validate", "--specs", "specs")
+    assert code == 0, err
+    code, _, err = cli("render", "--allow-replace", "--specs", "specs", "--out", "out")
+    assert code == 0, err
+
+    # What the README moves by state rm and import is declared in the new owner's root, and no
+    # longer in the old one's.
+    staging, prod = _root(project / "out", "staging"), _root(project / "out", "prod")
+    assert f"terraform -chdir=environments/prod state rm '{DETECTOR}' '{OIDC_PROVIDER}'" in section
+    assert f"terraform -chdir=environments/staging import '{DETECTOR}'" in section
+    assert f"terraform -chdir=environments/staging import '{OIDC_PROVIDER}'" in section
+    assert 'module "account_baseline"' in staging and "create_oidc_provider = true" in staging
+    assert 'module "account_baseline"' not in prod and "create_oidc_provider = false" in prod
+    # Applied first, the new owner's trail exists before the old one is deleted.
+    assert section.index("scripts/apply.sh staging") < section.index("scripts/apply.sh prod")
+
+
+def test_the_account_s_last_environment_drops_its_trail_after_copying_the_history(cli, specs, project):
+    for other in ("dev", "staging"):
+        (specs / f"{other}.yaml").unlink()
+    code, _, err = cli("render", "--specs", "specs", "--out", "out")
+    assert code == 0, err
+    section = _owner_section((project / README).read_text("utf-8"), "prod")
+    assert "no other environment of account 'codemate' can take account.baseline" in section
+    assert "aws s3 sync" in section and "state rm" not in section
+
+    _teardown(specs, "prod")
+    code, _, err = cli("validate", "--specs", "specs")
+    assert code == 2 and "no other environment of account 'codemate' can take account.baseline" in err
+    assert _make_edits(specs, section) == [("prod", "account.baseline.cloudtrail")]
+    code, _, err = cli("validate", "--specs", "specs")
+    assert code == 0, err
