@@ -468,7 +468,8 @@ def test_without_a_disaster_recovery_region_nothing_is_replicated(tmp_path):
     plan = result.planned_values
     assert not [a for a in plan if a.startswith((
         "module.secrets.aws_kms_key.replica", "module.ecr.aws_ecr_replication",
-        "module.ecr.aws_ecr_repository_creation", "module.s3.aws_s3_bucket.files_", "module.s3.aws_s3_bucket_replication", "module.s3.aws_iam_role"))]
+        "module.ecr.aws_ecr_repository_creation", "module.s3.aws_s3_bucket.files_",
+        "module.s3.aws_s3_bucket_replication", "module.s3.aws_iam_role"))]
     assert all(v["replica"] == [] for a, v in plan.items() if ".aws_secretsmanager_secret." in a)
 
 
