@@ -133,11 +133,12 @@ def test_test_modules_import_no_other_test_module():
 
 def test_templates_take_decisions_from_the_context():
     """Whether an optional part exists is decided once, in render/context.py (Flags, Service):
-    a template that tests the spec values for it (`settings.x is defined`) decides it again."""
+    a template that tests the spec values for it (`settings.x is defined`, `{% if settings.x %}`)
+    decides it again."""
     import re
 
     templates = PACKAGE.parent / "templates"
     found = [f"{path.relative_to(templates)}:{number}" for path in sorted(templates.rglob("*.j2"))
              for number, line in enumerate(path.read_text("utf-8").splitlines(), 1)
-             if re.search(r"\bsettings(\.\w+)+ is (not )?defined", line)]
+             if re.search(r"\bsettings(\.\w+)+ is (not )?defined|\{%-?\s*(el)?if\b[^%]*\bsettings\.", line)]
     assert found == []

@@ -136,6 +136,7 @@ class Flags:
     intelligent_tiering: bool  # user files enter S3 Intelligent-Tiering instead of fixed classes
     restore_archived: bool  # the app restores archived user files: their readers may call RestoreObject
     protected: bool  # teardown: protected: the root refuses a destroy (a guard with prevent_destroy)
+    production: bool  # applied last, behind its GitHub environment's reviewers
 
 
 @dataclass(frozen=True)
@@ -291,7 +292,7 @@ def apply_order(contexts: list[Context]) -> list[Context]:
     """The order a merge applies environments in: production ones last (a mistake shows in the
     others first) and, within each kind, an account's baseline owner first: it creates what the
     account's other environments read (the GitHub OIDC provider)."""
-    return sorted(contexts, key=lambda c: (bool(c.settings["production"]), not c.flags.account_baseline, c.env))
+    return sorted(contexts, key=lambda c: (c.flags.production, not c.flags.account_baseline, c.env))
 
 
 # --- building it ----------------------------------------------------------------------------
@@ -392,6 +393,7 @@ def build_context(spec: Spec) -> Context:
         intelligent_tiering="intelligent_tiering" in data["storage"],
         restore_archived=bool(data["storage"].get("intelligent_tiering", {}).get("restore_archived", False)),
         protected=teardown == "protected",
+        production=data.get("production", _schema("production")["default"]),
     )
     if not flags.cdn:
         cdn.ignore()  # the settings of a distribution that does not exist
