@@ -167,6 +167,19 @@ def test_real_specs_have_no_warnings(cli):
     assert (code, err) == (0, "")
 
 
+def test_the_user_files_replica_name_is_held_to_aws_limit(cli, specs):
+    """With a disaster-recovery region the files bucket has a replica named after that region,
+    longer than the artifacts bucket for a long region name."""
+    (specs / "integration-t.yaml").write_text(
+        "extends: prod.yaml\nproject: codemate-platform\naccount: {name: other}\n"
+        "database:\n  cross_region_backup: {region: ap-southeast-4, retention_days: 7}\n")
+    code, _out, err = cli("validate", "integration-t", "--specs", "specs")
+    assert code == 2
+    assert ("specs/integration-t.yaml:2:10: $.project: S3 bucket name "
+            "'codemate-platform-files-integration-t-123456789012-ap-southeast-4' would be longer than AWS "
+            "allows (63)") in err.splitlines(), err
+
+
 def test_every_bucket_name_is_held_to_aws_limit(cli, specs):
     """The longest generated bucket name, the pipeline's artifacts bucket, is checked too (the
     rules once held a bucket that no longer exists and missed the logs and artifacts buckets)."""

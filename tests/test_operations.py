@@ -570,8 +570,8 @@ def test_secrets_and_images_are_replicated_to_the_disaster_recovery_region(tmp_p
     """The variant's prod replicates its backups to ap-northeast-1 and owns the account's baseline:
     its secrets get replicas there (under a key of that region) and the registry replicates its
     repositories there, into repositories that expire what the originals expire."""
-    result = run_terraform(rendered(tmp_path, database(cross_region_backup={"region": "ap-southeast-1",
-                                                                             "retention_days": 7})))
+    root = rendered(tmp_path, database(cross_region_backup={"region": "ap-southeast-1", "retention_days": 7}))
+    result = run_terraform(root)
     assert [str(d) for d in result.errors] == []
     plan = result.planned_values
     secrets = {a: v for a, v in plan.items() if a.startswith("module.secrets.aws_secretsmanager_secret.this[")}
@@ -585,6 +585,20 @@ def test_secrets_and_images_are_replicated_to_the_disaster_recovery_region(tmp_p
     assert (template["region"], template["applied_for"]) == ("ap-southeast-1", ["REPLICATION"])
     policies = {v["policy"] for a, v in plan.items() if a.startswith("module.ecr.aws_ecr_lifecycle_policy.this[")}
     assert policies == {template["lifecycle_policy"]}
+    # The user files: a versioned replica there, every new version and delete marker replicated
+    # into it, after versioning is on at both ends (S3 refuses the configuration before).
+    replica = plan["module.s3.aws_s3_bucket.files_replica[0]"]
+    files = plan["module.s3.aws_s3_bucket.files"]
+    assert (replica["region"], replica["bucket"]) == ("ap-southeast-1", f"{files['bucket']}-ap-southeast-1")
+    [versioning] = plan["module.s3.aws_s3_bucket_versioning.files_replica[0]"]["versioning_configuration"]
+    assert (versioning["status"], plan["module.s3.aws_s3_bucket_versioning.files_replica[0]"]["region"]) == (
+        "Enabled", "ap-southeast-1")
+    [rule] = plan["module.s3.aws_s3_bucket_replication_configuration.files[0]"]["rule"]
+    assert (rule["status"], rule["delete_marker_replication"]) == ("Enabled", [{"status": "Enabled"}])
+    graph = terraform_graph(root)
+    for versioning in ("files", "files_replica"):
+        assert depends_on(graph, "module.s3.aws_s3_bucket_replication_configuration.files",
+                          f"module.s3.aws_s3_bucket_versioning.{versioning}"), versioning
 
 
 @pytest.mark.slow  # real Terraform
@@ -592,8 +606,10 @@ def test_without_a_disaster_recovery_region_nothing_is_replicated(tmp_path):
     result = run_terraform(rendered(tmp_path, lambda data: data["database"].pop("cross_region_backup")))
     assert [str(d) for d in result.errors] == []
     plan = result.planned_values
-    assert not [a for a in plan if a.startswith(("module.secrets.aws_kms_key.replica", "module.ecr.aws_ecr_replication",
-                                                 "module.ecr.aws_ecr_repository_creation"))]
+    assert not [a for a in plan if a.startswith((
+        "module.secrets.aws_kms_key.replica", "module.ecr.aws_ecr_replication",
+        "module.ecr.aws_ecr_repository_creation", "module.s3.aws_s3_bucket.files_",
+        "module.s3.aws_s3_bucket_replication", "module.s3.aws_iam_role"))]
     assert all(v["replica"] == [] for a, v in plan.items() if ".aws_secretsmanager_secret." in a)
 
 
@@ -626,7 +642,12 @@ def in_region_runbook(tree: Path) -> str:
 
 
 def second_region_runbook(tree: Path) -> str:
-    return _readme_section(tree, "**Restore in the second region**", "Point the application's host")
+    return _readme_section(tree, "**Restore in the second region**", "6. Move the application's host")
+
+
+def cut_over_runbook(tree: Path) -> str:
+    """The second region's last step: the application's host moves to the new environment."""
+    return _readme_section(tree, "6. Move the application's host", "## Regenerating")
 
 
 def runbook(text: str) -> list[tuple[str, Any]]:
@@ -661,10 +682,8 @@ def _addresses(state: dict) -> dict[str, dict]:
     for resource in state["resources"]:
         if resource["mode"] != "managed":
             continue
-        base = _address(resource)
         for instance in resource["instances"]:
-            index = instance.get("index_key")
-            found[base + ("" if index is None else f"[{json.dumps(index)}]")] = instance["attributes"]
+            found[_instance_address(resource, instance)] = instance["attributes"]
     return found
 
 
@@ -822,11 +841,18 @@ def test_a_restore_with_another_key_keeps_it(restored):
 
 
 def lost_state_removals(tree: Path) -> list[str]:
-    """What the generated README's second-region restore removes from the lost environment's state."""
-    section = second_region_runbook(tree)
-    lost = re.search(r'terraform -chdir="environments/\$lost" state rm ((?:\S+\s*\\?\s*)+?)\n\s*```', section)
-    assert lost, section
+    """What the generated README's second-region restore removes from the lost environment's
+    state by name (once its region is back)."""
+    lost = re.search(r'terraform -chdir="environments/\$lost" state rm ((?:[^\n]*\\\n)*[^\n]*)\n',
+                     cut_over_runbook(tree))
+    assert lost, cut_over_runbook(tree)
     return [a.strip("'") for a in lost.group(1).replace("\\", " ").split()]
+
+
+def _instance_address(resource: dict, instance: dict) -> str:
+    """The instance's address as `terraform state list` prints it."""
+    index = instance.get("index_key")
+    return _address(resource) + ("" if index is None else f"[{json.dumps(index)}]")
 
 
 @pytest.mark.slow  # real Terraform
@@ -868,3 +894,114 @@ def test_a_restore_in_the_second_region_takes_the_replicated_key_over(restored, 
     instance = plan.planned_values[INSTANCE]
     assert instance["kms_key_id"] == instance["performance_insights_kms_key_id"] == replica_key["arn"]
     assert instance["performance_insights_enabled"] is True
+
+
+# --- the second region's cut-over: the application's host moves to the new environment -------
+
+LOST_HOST = "codemate-lost"
+
+
+def _merged(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` merged onto `base` as `extends` merges (maps merge, lists replace)."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _second_region_specs(specs: Path, region: str, host: str) -> None:
+    """Beside the variant's prod, a new environment `tokyo` as the runbook's step 2 writes it:
+    prod's spec in `region`, with a host and deploy branch of its own, without the account's
+    baseline (prod keeps it) and without a disaster-recovery region."""
+    prod = _merged(yaml.safe_load((specs / "_prod.yaml").read_text()),
+                   yaml.safe_load((specs / "prod.yaml").read_text()))
+    prod.pop("extends")
+    prod["account"].pop("baseline")
+    prod["database"].pop("cross_region_backup")
+    new = _all(_set("region", region), _set("network.availability_zones", [f"{region}a", f"{region}c"]),
+               _set("dns.hostname", host), _set("cicd.branch", "tokyo"))
+    new(prod)
+    (specs / "tokyo.yaml").write_text(yaml.safe_dump({"extends": "_common.yaml", **prod}, sort_keys=False))
+
+
+def _hosts(specs: Path, lost: str, new: str) -> Path:
+    """The specs with these hosts for prod and tokyo, rendered: the tree."""
+    for name, host in (("prod", lost), ("tokyo", new)):
+        data = yaml.safe_load((specs / f"{name}.yaml").read_text())
+        data.setdefault("dns", {})["hostname"] = host
+        (specs / f"{name}.yaml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    return write_tree(pipeline.build(project_of(specs), ())[0], specs.parent / "out")
+
+
+@pytest.mark.slow  # real Terraform
+def test_the_second_region_cut_over_moves_the_host_to_the_new_environment(tmp_path):
+    """The lost environment (the variant's prod, behind CloudFront) and the new one in the second
+    region share the account, the hosted zone and CloudFront's one namespace of alternate domain
+    names. The runbook's step 6 frees what the lost environment holds of the host, then the new
+    environment's apply takes the host over (address records, CloudFront alias, the certificate's
+    validation record, which ACM makes the same for every certificate of the host). Once the lost
+    region is back, the lost environment's state lets go of the records, so that its next run
+    (under another host) changes none of those the new environment now holds."""
+    account = Account()
+    lost_root = rendered(tmp_path, lambda data: None)
+    specs = tmp_path / "specs"
+    host = yaml.safe_load((specs / "_prod.yaml").read_text())["dns"]["hostname"]
+    assert [str(d) for d in run_terraform(lost_root, apply=True, account=account).errors] == []
+    lost_state = _addresses(json.loads(account.states[str(lost_root.resolve())]))
+    region = lost_state[BACKUP_KEY]["region"]
+
+    # Step 2: the new environment, under a host of its own, beside the lost one in the account.
+    _second_region_specs(specs, region, "codemate-tokyo")
+    tree = _hosts(specs, host, "codemate-tokyo")
+    new_root = tree / "environments" / "tokyo"
+    assert [str(d) for d in run_terraform(new_root, apply=True, account=account).errors] == []
+
+    # Step 6: the specs swap the host; the lost environment's alias and address records are freed as
+    # the generated commands free them.
+    tree = _hosts(specs, LOST_HOST, host)
+    section = cut_over_runbook(tree)
+    step = section[:section.index("Once the lost region is back")]
+    assert "jq '.DistributionConfig | .Aliases = {Quantity: 0}'" in step
+    assert "aws cloudfront update-distribution" in step
+    distribution = lost_state["module.cloudfront.aws_cloudfront_distribution.this"]["id"]
+    account.update_distribution_aliases(distribution, [])
+    types = re.findall(r"Type == '(\w+)'", step)
+    assert '{Action: "DELETE", ResourceRecordSet: .}' in step and "change-resource-record-sets" in step
+    records = [v for v in lost_state.values() if v.get("type") in types and "alias" in v and v["alias"]]
+    assert {(r["name"].rstrip("."), r["type"]) for r in records} == {(f"{host}.code1398.io", t) for t in types}
+    for record in records:
+        account.delete_record(record["zone_id"], record["name"], record["type"])
+    assert re.search(r"scripts/plan.sh \"\$ENV\" && scripts/apply.sh \"\$ENV\"\n\s*```", step)
+    moved = run_terraform(new_root, apply=True, account=account)
+    assert [str(d) for d in moved.errors] == []
+    fqdn = f"{host}.code1398.io"
+    assert account.aliases(moved.resource("module.cloudfront.aws_cloudfront_distribution.this")["id"]) == [fqdn]
+    assert account.aliases(distribution) == []
+
+    # Once the region is back: the lost state lets go of the key and of every record of the host.
+    by_name = lost_state_removals(tree)
+    pattern = re.search(
+        r"state list \| grep -E '([^']+)' \|\n\s*xargs terraform -chdir=\"environments/\$lost\" state rm", section)
+    assert pattern, section
+    dropped = set(by_name) | {a for a in lost_state if re.search(pattern.group(1), a)}
+    assert {a for a in lost_state if ".aws_route53_record." in a} <= dropped
+    path = str(lost_root.resolve())
+    lost_root = tree / "environments" / "prod"  # rendered again under the other host
+
+    def records_changed() -> set[str]:
+        """The records of the lost state the lost environment's next run would change or delete."""
+        plan = run_terraform(lost_root, account=account)
+        assert [str(d) for d in plan.errors] == []
+        return {a for a, act in plan.planned_actions.items()
+                if ".aws_route53_record." in a and act not in (["no-op"], ["create"])}
+
+    # Without it, the lost environment's next run moves the records the new one holds.
+    assert records_changed() >= {'module.cloudfront.aws_route53_record.app["A"]',
+                                 'module.cloudfront.aws_route53_record.app["AAAA"]'}
+    state = json.loads(account.states[path])
+    for resource in state["resources"]:
+        resource["instances"] = [i for i in resource["instances"] if _instance_address(resource, i) not in dropped]
+    state["resources"] = [r for r in state["resources"] if r["instances"]]
+    state["serial"] += 1
+    account.states[path] = json.dumps(state)
+    assert records_changed() == set()

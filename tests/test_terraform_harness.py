@@ -767,3 +767,135 @@ def test_brand_new_account_refuses_a_service_until_the_ecs_service_linked_role_e
         "Please verify that the ECS service linked role exists."]
     account.create_service_linked_role("ecs.amazonaws.com")
     assert run_terraform(root, apply=True, account=account).errors == []
+
+
+# --- S3 replication and CloudFront alternate domain names ------------------------------------
+
+REPLICATION_TF = """\
+    resource "aws_s3_bucket" "source" {
+      bucket = "fixture-source"
+    }
+
+    resource "aws_s3_bucket" "replica" {
+      region = "ap-northeast-1"
+      bucket = "fixture-replica"
+    }
+
+    resource "aws_s3_bucket_versioning" "source" {
+      bucket = aws_s3_bucket.source.id
+
+      versioning_configuration {
+        status = "SOURCE"
+      }
+    }
+
+    resource "aws_s3_bucket_versioning" "replica" {
+      region = "ap-northeast-1"
+      bucket = aws_s3_bucket.replica.id
+
+      versioning_configuration {
+        status = "REPLICA"
+      }
+    }
+
+    resource "aws_s3_bucket_replication_configuration" "this" {
+      bucket = aws_s3_bucket.source.id
+      role   = "arn:aws:iam::123456789012:role/replication"
+
+      rule {
+        id     = "all"
+        status = "Enabled"
+
+        filter {}
+    MARKERS
+        destination {
+          bucket = aws_s3_bucket.replica.arn
+        }
+      }
+
+      depends_on = [aws_s3_bucket_versioning.source, aws_s3_bucket_versioning.replica]
+    }
+    """
+DELETE_MARKERS = """
+        delete_marker_replication {
+          status = "Enabled"
+        }
+"""
+
+
+@pytest.mark.parametrize(("source", "replica", "markers", "refusal"), [
+    ("Enabled", "Enabled", DELETE_MARKERS, None),
+    ("Suspended", "Enabled", DELETE_MARKERS, "Versioning must be 'Enabled' on the bucket"),
+    ("Enabled", "Suspended", DELETE_MARKERS, "Destination bucket must have versioning enabled"),
+    ("Enabled", "Enabled", "", "DeleteMarkerReplication must be specified"),
+], ids=["both-versioned", "source-unversioned", "replica-unversioned", "no-delete-markers"])
+def test_replication_needs_versioning_at_both_ends_and_a_delete_marker_setting(tmp_path, source, replica, markers,
+                                                                               refusal):
+    """PutBucketReplication is refused until versioning is Enabled on the source and the
+    destination (hence depends_on both), and a rule with a filter (schema V2) must say whether
+    delete markers replicate."""
+    text = REPLICATION_TF.replace("SOURCE", source).replace("REPLICA", replica).replace("    MARKERS\n", markers + "\n")
+    result = run_terraform(write_config(tmp_path, text), apply=True)
+    found = [s for s in summaries(result) if s.startswith("putting S3 Bucket Replication Configuration")]
+    if refusal is None:
+        assert summaries(result) == []
+    else:
+        assert [refusal in s for s in found] == [True], summaries(result)
+
+
+DISTRIBUTION_TF = """\
+    resource "aws_cloudfront_distribution" "NAME" {
+      enabled = true
+      aliases = ["app.example.com"]
+
+      origin {
+        domain_name = "origin.example.com"
+        origin_id   = "origin"
+
+        custom_origin_config {
+          http_port              = 80
+          https_port             = 443
+          origin_protocol_policy = "https-only"
+          origin_ssl_protocols   = ["TLSv1.2"]
+        }
+      }
+
+      default_cache_behavior {
+        allowed_methods        = ["GET", "HEAD"]
+        cached_methods         = ["GET", "HEAD"]
+        target_origin_id       = "origin"
+        viewer_protocol_policy = "redirect-to-https"
+        cache_policy_id        = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+      }
+
+      restrictions {
+        geo_restriction {
+          restriction_type = "none"
+        }
+      }
+
+      viewer_certificate {
+        cloudfront_default_certificate = true
+      }
+    }
+    """
+
+
+def test_an_alternate_domain_name_belongs_to_one_distribution_until_it_is_removed(tmp_path):
+    """CloudFront refuses an alias another distribution holds (CNAMEAlreadyExists), in any run
+    into the account; once it is removed there (update-distribution), it can be claimed."""
+    account = Account()
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = run_terraform(write_config(tmp_path / "first", DISTRIBUTION_TF.replace("NAME", "first")),
+                          apply=True, account=account)
+    assert summaries(first) == []
+    held_by = first.resource("aws_cloudfront_distribution.first")["id"]
+    assert account.aliases(held_by) == ["app.example.com"]
+    second_root = write_config(tmp_path / "second", DISTRIBUTION_TF.replace("NAME", "second"))
+    refused = run_terraform(second_root, apply=True, account=account)
+    assert [s for s in summaries(refused) if "CNAMEAlreadyExists" in s], summaries(refused)
+    account.update_distribution_aliases(held_by, [])
+    claimed = run_terraform(second_root, apply=True, account=account)
+    assert summaries(claimed) == []
+    assert account.aliases(claimed.resource("aws_cloudfront_distribution.second")["id"]) == ["app.example.com"]

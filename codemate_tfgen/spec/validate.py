@@ -564,6 +564,8 @@ _NAME_LIMITS = [
     ("S3 bucket name", "{project}-logs-{env}-123456789012", 63),
     ("S3 bucket name", "{project}-{env}-pipeline-artifacts-123456789012", 63),
 ]
+# The user files' replica, where the environment has a disaster-recovery region (named after it).
+_DR_NAME_LIMITS = [("S3 bucket name", "{project}-files-{env}-123456789012-{dr_region}", 63)]
 _SERVICE_NAME_LIMITS = [
     ("IAM role name", "{project}-{env}-{service}-execution", 64),
     ("IAM role name", "{project}-{env}-{service}-build", 64),
@@ -572,8 +574,9 @@ _SERVICE_NAME_LIMITS = [
 
 @rule
 def generated_names(spec: Spec) -> Iterator[SpecProblem]:
-    for what, pattern, limit in _NAME_LIMITS:
-        name = pattern.format(project=spec.data["project"], env=spec.name)
+    backup = spec.data["database"].get("cross_region_backup")
+    for what, pattern, limit in _NAME_LIMITS + (_DR_NAME_LIMITS if backup else []):
+        name = pattern.format(project=spec.data["project"], env=spec.name, dr_region=backup and backup["region"])
         if len(name) > limit:
             yield spec.problem(("project",), f"{what} {name!r} would be longer than AWS allows ({limit})")
     for service in spec.data["services"]:

@@ -81,11 +81,17 @@ REPLACING: tuple[Replacing, ...] = (
     Replacing(("database", "cross_region_backup", "region"), "changed",
               "module.rds.aws_kms_key.backup_replica[0] and "
               "module.rds.aws_db_instance_automated_backups_replication.this[0]: the backups replicated so far "
-              "stay only as long as their old key, which is scheduled for deletion",
-              "region (the key's; the replication's kms_key_id with it)",
-              "keep the old key: before applying, `terraform state rm 'module.rds.aws_kms_key.backup_replica[0]'` "
-              "(and its alias) so the destroy leaves it, and delete it after the old backups' retention",
-              (("aws_db_instance_automated_backups_replication", "kms_key_id"),)),
+              "stay only as long as their old key, which is scheduled for deletion; and "
+              "module.s3.aws_s3_bucket.files_replica[0] with the replicated user files (a protected environment's "
+              "apply stops at it: a bucket holding files is not deleted)",
+              "region (the key's; the replication's kms_key_id with it) and bucket (the replica's name carries "
+              "the region)",
+              "keep the old key and replica: before applying, `terraform state rm "
+              "'module.rds.aws_kms_key.backup_replica[0]'` (and its alias) and every module.s3 address ending in "
+              "files_replica[0] so the destroy leaves them; "
+              "copy the old replica's files into the new one (aws s3 sync), delete the key after the old backups' "
+              "retention",
+              (("aws_db_instance_automated_backups_replication", "kms_key_id"), ("aws_s3_bucket", "bucket"))),
     Replacing(("database", "cross_region_backup", "retention_days"), "changed",
               "module.rds.aws_db_instance_automated_backups_replication.this[0] (replication stops, then starts "
               "again from the newest backup)", "retention_period",

@@ -492,6 +492,8 @@ class AwsAccount:
         self.snapshots: dict[str, str] = {}  # final snapshot name -> the KMS key ARN encrypting it
         self.clock = 0.0  # days; every push is later than the one before
         self.pushes = 0
+        self.versioned: set[str] = set()  # buckets whose versioning is Enabled
+        self.aliases: dict[str, str] = {}  # CloudFront alternate domain name -> the distribution's id
 
     # --- what AWS refuses ------------------------------------------------------------------
 
@@ -519,6 +521,17 @@ class AwsAccount:
                                "ECR checks a lifecycle policy's rules when it is put.")
         if type_name == "aws_db_instance":
             return self.db_refusals(prior, new)
+        if type_name == "aws_s3_bucket_replication_configuration":
+            return self.replication_refusals(new)
+        if type_name == "aws_cloudfront_distribution":
+            taken = self.claimed_aliases(new.get("id"), new.get("aliases") or [])
+            if taken:
+                return refused(f"{'creating' if prior is None else 'updating'} CloudFront Distribution "
+                               f"({new.get('id')}): CNAMEAlreadyExists: One or more of the CNAMEs you provided are "
+                               "already associated with a different resource.",
+                               f"{taken[0]} is an alternate domain name of distribution {self.aliases[taken[0]]}: a "
+                               "name belongs to one distribution at a time; remove it there first (or move it with "
+                               "aws cloudfront associate-alias).")
         if type_name == "aws_ecs_service" and prior is None and "ecs.amazonaws.com" not in self.service_linked_roles:
             return refused(
                 f"creating ECS Service ({new.get('name')}): InvalidParameterException: Unable to assume the "
@@ -578,6 +591,37 @@ class AwsAccount:
                            "An instance still uses it: switch the instance to its new group first.")
         return []
 
+    def replication_refusals(self, new: dict) -> list:
+        """What PutBucketReplication refuses (S3's replication requirements)."""
+        source = new.get("bucket")
+        which = f"putting S3 Bucket Replication Configuration ({source}): InvalidRequest: "
+        if source not in self.versioned:
+            return refused(which + "Versioning must be 'Enabled' on the bucket to apply a replication configuration",
+                           "Replication needs versioning on the source bucket first (depends_on its versioning).")
+        for rule in new.get("rule") or []:
+            for destination in rule.get("destination") or []:
+                bucket = str(destination.get("bucket") or "").rpartition(":")[2]
+                if bucket not in self.buckets:
+                    return refused(which + "Destination bucket must exist", f"No bucket {bucket} in the account.")
+                if bucket not in self.versioned:
+                    return refused(which + "Destination bucket must have versioning enabled.",
+                                   "Replication needs versioning on the destination bucket first (depends_on it).")
+                kms = [c for s in rule.get("source_selection_criteria") or []
+                       for c in s.get("sse_kms_encrypted_objects") or [] if c.get("status") == "Enabled"]
+                keys = [e.get("replica_kms_key_id") for e in destination.get("encryption_configuration") or []]
+                if kms and not any(keys):
+                    return refused(which + "ReplicaKmsKeyID must be specified if SseKmsEncryptedObjects tag is "
+                                   "present.", "SSE-KMS objects are replicated under a key of the destination.")
+            if rule.get("filter") and not rule.get("delete_marker_replication"):
+                return refused(which + "DeleteMarkerReplication must be specified for this version of Cross Region "
+                               "Replication configuration schema.", "A rule with a filter is of schema V2.")
+        return []
+
+    def claimed_aliases(self, distribution: str | None, aliases) -> list[str]:
+        """The alternate domain names in `aliases` another distribution holds."""
+        return sorted(a for a in (str(a).lower() for a in aliases)
+                      if self.aliases.get(a) not in (None, distribution))
+
     def db_refusals(self, prior, new: dict) -> list:
         which = new.get("identifier")
         if prior is not None and major(prior.get("engine_version")) != major(new.get("engine_version")) \
@@ -612,6 +656,14 @@ class AwsAccount:
             objects = self.buckets.pop(prior.get("bucket"), set())
             if new is not None:
                 self.buckets[new.get("bucket")] = objects
+        elif type_name == "aws_s3_bucket_versioning":
+            self.versioned.discard(prior.get("bucket"))
+            if new is not None and any(c.get("status") == "Enabled" for c in new.get("versioning_configuration") or []):
+                self.versioned.add(new.get("bucket"))
+        elif type_name == "aws_cloudfront_distribution":
+            self.set_aliases(prior.get("id"), [])
+            if new is not None:
+                self.set_aliases(new.get("id"), new.get("aliases") or [])
         elif type_name == "aws_ecr_repository":
             old_repo = self.repositories.pop(prior.get("name"), None)
             if new is not None:  # an update keeps the images and the policy
@@ -720,6 +772,29 @@ class AwsAccount:
         """The final snapshots deletions left, each with whether it can still be read (its key
         is not scheduled for deletion: once the key is gone, so is the data)."""
         return {name: key not in self.pending_keys for name, key in sorted(self.snapshots.items())}
+
+    def set_aliases(self, distribution: str | None, aliases) -> None:
+        self.aliases = {a: d for a, d in self.aliases.items() if d != distribution}
+        self.aliases.update({str(a).lower(): distribution for a in aliases})
+
+    def api_update_distribution_aliases(self, distribution: str, aliases: list[str]) -> None:
+        """aws cloudfront update-distribution of `distribution` with these alternate domain names."""
+        taken = self.claimed_aliases(distribution, aliases)
+        if taken:
+            raise LookupError("CNAMEAlreadyExists: One or more of the CNAMEs you provided are already associated "
+                              "with a different resource.")
+        self.set_aliases(distribution, aliases)
+
+    def api_aliases(self, distribution: str) -> list[str]:
+        return sorted(a for a, d in self.aliases.items() if d == distribution)
+
+    def api_delete_record(self, zone_id: str, name: str, type: str) -> None:
+        """aws route53 change-resource-record-sets with a DELETE of the record set `name` `type`."""
+        identity = unique_name("aws_route53_record", {"zone_id": zone_id, "name": name, "type": type})
+        if identity not in self.names:
+            raise LookupError(f"InvalidChangeBatch: [Tried to delete resource record set [name='{name.rstrip('.')}.', "
+                              f"type='{type}'] but it was not found]")
+        self.names.discard(identity)
 
     def api_create_service_linked_role(self, service: str) -> None:
         """aws iam create-service-linked-role --aws-service-name SERVICE (what init-backend.sh runs)."""

@@ -266,6 +266,9 @@ class Account:
         account.images(repository)      # tags of each image, oldest push first
         account.pull(image)             # None, or ECS's CannotPullContainerError
         account.snapshots()             # final snapshots deletions left: {name: still readable}
+        account.update_distribution_aliases(id, [])       # a CloudFront distribution's alternate names
+        account.aliases(id)                               # the names a distribution holds
+        account.delete_record(zone_id, name, "A")         # a Route 53 record set deleted outside Terraform
     """
 
     def __init__(self, name: str = "codemate", service_linked_roles: tuple[str, ...] = ("ecs.amazonaws.com",)):
@@ -314,6 +317,15 @@ class Account:
 
     def create_service_linked_role(self, service: str) -> None:
         self._act("create_service_linked_role", service=service)
+
+    def update_distribution_aliases(self, distribution: str, aliases: list[str]) -> None:
+        self._act("update_distribution_aliases", distribution=distribution, aliases=list(aliases))
+
+    def aliases(self, distribution: str) -> list[str]:
+        return self._act("aliases", distribution=distribution)
+
+    def delete_record(self, zone_id: str, name: str, type: str) -> None:
+        self._act("delete_record", zone_id=zone_id, name=name, type=type)
 
     def applied(self, workdir) -> bool:
         return str(Path(workdir).resolve()) in self.states

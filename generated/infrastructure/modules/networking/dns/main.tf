@@ -25,7 +25,10 @@ resource "aws_acm_certificate" "this" {
   }
 }
 
-# Keyed by domain name, which is known at plan time.
+# Keyed by domain name, which is known at plan time. ACM gives a domain the same record in every
+# certificate of the account, so an environment that takes a host over (the second-region
+# restore's cut-over) finds the record in place: it takes it over (UPSERT, the same value)
+# rather than failing on it, as terraform-aws-acm does.
 resource "aws_route53_record" "validation" {
   for_each = {
     for option in aws_acm_certificate.this.domain_validation_options : option.domain_name => {
@@ -40,7 +43,7 @@ resource "aws_route53_record" "validation" {
   type            = each.value.type
   records         = [each.value.record]
   ttl             = 60
-  allow_overwrite = false
+  allow_overwrite = true
 }
 
 resource "aws_acm_certificate_validation" "this" {

@@ -6,6 +6,8 @@ data "aws_partition" "current" {}
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
+  # The user files are replicated to the disaster-recovery region, where a restore reads them.
+  replicated = var.replica_region != null
   # Log sources write under AWSLogs/<account id>/, with or without a prefix before it.
   log_objects = "${aws_s3_bucket.logs.arn}/*AWSLogs/${local.account_id}/*"
 
@@ -397,4 +399,247 @@ resource "aws_s3_bucket_cors_configuration" "files" {
     allowed_headers = ["*"]
     max_age_seconds = 3000
   }
+}
+
+################################################################################
+# Replica of the user files in the disaster-recovery region (replica_region)
+################################################################################
+
+resource "aws_s3_bucket" "files_replica" {
+  #checkov:skip=CKV_AWS_145: SSE-S3 is the document's encryption ("Encryption: AES-256 (SSE-S3)"); the logs bucket also needs it because ALB access logs are only delivered to SSE-S3 buckets.
+  #checkov:skip=CKV_AWS_144: Cross-region replication is only for disaster recovery when needed ("Cross-Region Backup: 재해 복구 필요 시").
+  #checkov:skip=CKV2_AWS_62: The design has no consumer of bucket event notifications.
+  #checkov:skip=CKV_AWS_18: S3 delivers server access logs only to a bucket of the same region; the logs bucket is in the files bucket's.
+  count  = local.replicated ? 1 : 0
+  region = var.replica_region
+
+  bucket        = "${var.project}-files-${var.environment}-${local.account_id}-${var.replica_region}"
+  force_destroy = var.force_destroy
+
+  tags = merge(var.tags, { Name = "${var.project}-files-${var.environment}-${local.account_id}-${var.replica_region}" })
+}
+
+resource "aws_s3_bucket_public_access_block" "files_replica" {
+  count  = local.replicated ? 1 : 0
+  region = var.replica_region
+
+  bucket = aws_s3_bucket.files_replica[0].id
+
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "files_replica" {
+  count  = local.replicated ? 1 : 0
+  region = var.replica_region
+
+  bucket = aws_s3_bucket.files_replica[0].id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_versioning" "files_replica" {
+  count  = local.replicated ? 1 : 0
+  region = var.replica_region
+
+  bucket = aws_s3_bucket.files_replica[0].id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "files_replica" {
+  count  = local.replicated ? 1 : 0
+  region = var.replica_region
+
+  bucket = aws_s3_bucket.files_replica[0].id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "files_replica" {
+  count  = local.replicated ? 1 : 0
+  region = var.replica_region
+
+  bucket = aws_s3_bucket.files_replica[0].id
+
+  rule {
+    id     = "files_replica-lifecycle"
+    status = "Enabled"
+
+    filter {}
+
+    dynamic "transition" {
+      for_each = local.files_transitions
+
+      content {
+        days          = transition.value.days
+        storage_class = transition.value.storage_class
+      }
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.files_noncurrent_version_expiration_days
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  # Lifecycle rules on a versioned bucket are only accepted once versioning is configured.
+  depends_on = [aws_s3_bucket_versioning.files_replica]
+}
+
+resource "aws_s3_bucket_intelligent_tiering_configuration" "files_replica" {
+  count  = local.replicated && length(local.files_archive_tiers) > 0 ? 1 : 0
+  region = var.replica_region
+
+  bucket = aws_s3_bucket.files_replica[0].id
+  name   = "archive-tiers"
+
+  dynamic "tiering" {
+    for_each = local.files_archive_tiers
+
+    content {
+      access_tier = tiering.key
+      days        = tiering.value
+    }
+  }
+}
+
+data "aws_iam_policy_document" "files_replica" {
+  count = local.replicated ? 1 : 0
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.files_replica[0].arn, "${aws_s3_bucket.files_replica[0].arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "files_replica" {
+  count  = local.replicated ? 1 : 0
+  region = var.replica_region
+
+  bucket = aws_s3_bucket.files_replica[0].id
+  policy = data.aws_iam_policy_document.files_replica[0].json
+
+  # A policy put before the public access block could be judged public and refused.
+  depends_on = [aws_s3_bucket_public_access_block.files_replica]
+}
+
+################################################################################
+# Replication of the user files into the replica: every new version and delete marker
+################################################################################
+
+data "aws_iam_policy_document" "replication_assume" {
+  count = local.replicated ? 1 : 0
+
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["s3.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "replication" {
+  count = local.replicated ? 1 : 0
+
+  name               = "${var.project}-files-replication-${var.environment}"
+  assume_role_policy = data.aws_iam_policy_document.replication_assume[0].json
+
+  tags = var.tags
+}
+
+# What S3 replication reads from the source and writes to the destination, nothing more.
+data "aws_iam_policy_document" "replication" {
+  count = local.replicated ? 1 : 0
+
+  statement {
+    sid       = "ReadSourceConfiguration"
+    actions   = ["s3:GetReplicationConfiguration", "s3:ListBucket"]
+    resources = [aws_s3_bucket.files.arn]
+  }
+
+  statement {
+    sid       = "ReadSourceVersions"
+    actions   = ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"]
+    resources = ["${aws_s3_bucket.files.arn}/*"]
+  }
+
+  statement {
+    sid       = "WriteReplicas"
+    actions   = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
+    resources = ["${aws_s3_bucket.files_replica[0].arn}/*"]
+  }
+}
+
+resource "aws_iam_role_policy" "replication" {
+  count = local.replicated ? 1 : 0
+
+  name   = "replication"
+  role   = aws_iam_role.replication[0].id
+  policy = data.aws_iam_policy_document.replication[0].json
+}
+
+# The files are SSE-S3 encrypted (above), which replication copies without a key of its own; an
+# SSE-KMS object would need source_selection_criteria and a replica key. Delete markers are
+# replicated, so the replica's current versions are the files that exist; a deleted file stays
+# recoverable there as a noncurrent version, as here. S3 replicates what is written from now on:
+# objects written before are copied once by S3 Batch Replication (docs/operations.md).
+resource "aws_s3_bucket_replication_configuration" "files" {
+  count = local.replicated ? 1 : 0
+
+  bucket = aws_s3_bucket.files.id
+  role   = aws_iam_role.replication[0].arn
+
+  rule {
+    id     = "disaster-recovery"
+    status = "Enabled"
+
+    filter {}
+
+    delete_marker_replication {
+      status = "Enabled"
+    }
+
+    destination {
+      bucket = aws_s3_bucket.files_replica[0].arn
+    }
+  }
+
+  # S3 refuses a replication configuration unless versioning is on at both ends, and a role
+  # without its policy cannot replicate the first objects.
+  depends_on = [aws_s3_bucket_versioning.files, aws_s3_bucket_versioning.files_replica, aws_iam_role_policy.replication]
 }

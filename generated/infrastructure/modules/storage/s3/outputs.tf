@@ -23,3 +23,8 @@ output "logs_bucket_arn" {
 
   depends_on = [aws_s3_bucket_ownership_controls.logs]
 }
+
+output "files_replica_bucket_name" {
+  description = "Name of the user files' replica in the disaster-recovery region (null without replica_region)"
+  value       = one(aws_s3_bucket.files_replica[*].bucket)
+}

@@ -51,6 +51,12 @@ variable "elb_account_id" {
   }
 }
 
+variable "replica_region" {
+  description = "Region the user files are replicated to (the disaster-recovery region), into <files bucket>-<region>; null replicates nothing"
+  type        = string
+  default     = null
+}
+
 variable "files_noncurrent_version_expiration_days" {
   description = "Days an overwritten or deleted user file stays recoverable as a noncurrent version"
   type        = number

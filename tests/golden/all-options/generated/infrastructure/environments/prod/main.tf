@@ -8,7 +8,8 @@ locals {
   disposable = var.teardown == "disposable"
 
   # Where the environment is restored when its region is lost: where its database backups are
-  # replicated to. Its secrets (and, from the account's baseline owner, its images) are there too.
+  # replicated to. Its secrets, user files (and, from the account's baseline owner, its images)
+  # are there too.
   dr_region = var.database.cross_region_backup.region
 }
 
@@ -88,6 +89,7 @@ module "s3" {
   intelligent_tiering  = var.storage.intelligent_tiering
   elb_account_id       = var.elb_log_account_id
   force_destroy        = local.disposable
+  replica_region       = local.dr_region
 
   tags = var.tags
 }

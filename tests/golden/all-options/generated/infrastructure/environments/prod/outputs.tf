@@ -75,6 +75,11 @@ output "files_bucket_name" {
   value       = module.s3.files_bucket_name
 }
 
+output "files_replica_bucket_name" {
+  description = "Replica of the user files bucket in the second region, for a restore there"
+  value       = module.s3.files_replica_bucket_name
+}
+
 output "logs_bucket_name" {
   description = "Name of the logs archive bucket"
   value       = module.s3.logs_bucket_name
