@@ -2,7 +2,7 @@
 # Set up everything the tests need on a fresh machine, then run them (every test: what CI runs).
 #   bash scripts/test.sh --fast [PYTEST ARGS]   the quick loop: tfgen's own tests without the
 #       slow ones (real Terraform, git, PostgreSQL, process-level hardening) and without the
-#       team's infrastructure checks, in the .venv an earlier full run set up.
+#       team's infrastructure checks, in the .venv an earlier full run set up, on every core.
 # checkov lives in its own virtualenv: it depends on bc-python-hcl2, a fork that installs
 # the same `hcl2` module as python-hcl2 8, which tfgen itself needs.
 set -euo pipefail
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = --fast ]; then
   shift
   [ -x .venv/bin/python ] || { echo "scripts/test.sh --fast: no .venv yet; run bash scripts/test.sh once" >&2; exit 2; }
-  exec .venv/bin/python -m pytest -q -m "not slow and not infra" "$@"
+  exec .venv/bin/python -m pytest -q -n auto -m "not slow and not infra" "$@"
 fi
 
 # -qq: pip's errors only. Building tfgen prints setuptools' notes on every template folder
