@@ -68,3 +68,17 @@ def test_the_performance_figures_are_the_benchmarks_own():
     limits = {name: (float(limit), unit) for name, limit, unit in rows}
     assert len(limits) == len(bench.TARGETS)
     assert sorted(limit for limit, _ in limits.values()) == sorted(bench.TARGETS.values())
+
+
+def test_the_tree_map_names_every_module_in_the_layout_and_the_parts():
+    """docs/generated-tree.md draws the modules (`group/{a,b}/` lines) and maps the design's parts
+    to them: a module added under templates/modules/ or removed shows up here."""
+    text = (REPO / "docs" / "generated-tree.md").read_text("utf-8")
+    root = REPO / "templates" / "modules"
+    modules = {path.parent.relative_to(root).as_posix() for path in root.glob("*/*/main.tf.j2")}
+    groups = {module.split("/")[0] for module in modules}
+    drawn = {f"{group}/{name}" for group, names in re.findall(r"(\w+)/\{?([\w,-]+)\}?/", text.split("```")[1])
+             if group in groups for name in names.split(",")}
+    assert drawn == modules
+    table = "\n".join(line for line in text.splitlines() if line.startswith("| "))
+    assert {m for m in modules if not re.search(rf"(?<![\w-]){re.escape(m.split('/')[1])}(?![\w-])", table)} == set()
