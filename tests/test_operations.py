@@ -896,6 +896,39 @@ def test_a_restore_in_the_second_region_takes_the_replicated_key_over(restored, 
     assert instance["performance_insights_enabled"] is True
 
 
+def _commands(text: str) -> list[str]:
+    """The shell commands of the runbook text, continuation lines joined, in order."""
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
+    return [" ".join(line.split()) for block in blocks for line in block.replace("\\\n", " ").splitlines()]
+
+
+def _deleting_damaged(commands: list[str]) -> list[int]:
+    return [i for i, c in enumerate(commands) if "delete-db-instance" in c and '"$id-damaged"' in c]
+
+
+def test_the_runbooks_delete_the_damaged_instance_with_the_commands_to_do_it(tmp_path):
+    """Both restores end with an instance renamed `$id-damaged`: the runbooks give the commands that
+    delete it (its deletion protection off first). In its region it is deleted after the apply and
+    keeps a final snapshot and its automated backups (what it held before the damage); in the
+    second region it is the new environment's empty instance, deleted before its key is
+    scheduled for deletion (an instance whose key goes becomes inaccessible, not deleted)."""
+    tree = rendered(tmp_path, lambda data: None).parent.parent
+    in_region = _commands(in_region_runbook(tree))
+    [delete] = _deleting_damaged(in_region)
+    assert delete > next(i for i, c in enumerate(in_region) if c.startswith("scripts/plan.sh"))
+    assert "--final-db-snapshot-identifier" in in_region[delete]
+    assert "--no-delete-automated-backups" in in_region[delete]
+    unprotect = next(i for i, c in enumerate(in_region) if "--no-deletion-protection" in c)
+    assert '"$id-damaged"' in in_region[unprotect] and unprotect < delete
+
+    second = _commands(second_region_runbook(tree))
+    [delete] = _deleting_damaged(second)
+    assert "--skip-final-snapshot" in second[delete]
+    deleted = next(i for i, c in enumerate(second) if "wait db-instance-deleted" in c and '"$id-damaged"' in c)
+    key_deletion = next(i for i, c in enumerate(second) if "schedule-key-deletion" in c)
+    assert delete < deleted < key_deletion
+
+
 # --- the second region's cut-over: the application's host moves to the new environment -------
 
 LOST_HOST = "codemate-lost"
