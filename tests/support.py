@@ -30,10 +30,15 @@ def shellcheck() -> str:
     return found
 
 
+def bash_blocks(markdown: str) -> list[str]:
+    """The bodies of the ```bash blocks of a Markdown text, in order."""
+    return re.findall(r"```bash\n(.*?)```", markdown, re.DOTALL)
+
+
 def shellcheck_readme(readme: str, tmp_path: Path) -> tuple[int, str]:
     """shellcheck's exit code and findings for a README's bash blocks, which people run in order
     as one shell session."""
-    script = "#!/usr/bin/env bash\n" + "\n".join(re.findall(r"```bash\n(.*?)```", readme, re.DOTALL))
+    script = "#!/usr/bin/env bash\n" + "\n".join(bash_blocks(readme))
     path = tmp_path / "readme.sh"
     path.write_text(script)
     result = subprocess.run([shellcheck(), "--norc", str(path)], capture_output=True, text=True)

@@ -19,6 +19,7 @@ import hcl2
 import pytest
 import yaml
 from conftest import GENERATED, GOLDEN, project_of, tree_files, write_tree
+from support import bash_blocks
 
 from codemate_tfgen import pipeline
 from codemate_tfgen.layout import DESTROYED_RECORD
@@ -898,8 +899,7 @@ def test_a_restore_in_the_second_region_takes_the_replicated_key_over(restored, 
 
 def _commands(text: str) -> list[str]:
     """The shell commands of the runbook text, continuation lines joined, in order."""
-    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
-    return [" ".join(line.split()) for block in blocks for line in block.replace("\\\n", " ").splitlines()]
+    return [" ".join(line.split()) for block in bash_blocks(text) for line in block.replace("\\\n", " ").splitlines()]
 
 
 def _deleting_damaged(commands: list[str]) -> list[int]:
