@@ -112,3 +112,52 @@ def test_the_account_s_last_environment_drops_its_trail_after_copying_the_histor
     assert _make_edits(specs, section) == [("prod", "account.baseline.cloudtrail")]
     code, _, err = cli("validate", "--specs", "specs")
     assert code == 0, err
+
+
+def _elsewhere(specs: Path, env: str, region: str) -> None:
+    _change(specs, env, "region", region)
+    _change(specs, env, "network.availability_zones", [f"{region}a", f"{region}c"])
+
+
+def test_a_successor_of_the_owner_s_region_is_preferred(cli, specs, project):
+    """Two protected environments could take the baseline: the one in the owner's region does,
+    so the detector (regional) moves with its findings."""
+    _elsewhere(specs, "staging", "ap-northeast-1")
+    qa = yaml.safe_load((specs / "staging.yaml").read_text("utf-8"))
+    qa["dns"]["hostname"] = "codemate-qa"
+    qa["cicd"]["branch"] = "qa"
+    for key in ("region", "network"):
+        qa.pop(key)
+    (specs / "qa.yaml").write_text(yaml.safe_dump(qa, sort_keys=False), "utf-8")
+    code, _, err = cli("render", "--specs", "specs", "--out", "out")
+    assert code == 0, err
+    section = _owner_section((project / README).read_text("utf-8"), "prod")
+    assert "hand account.baseline to qa first" in section
+    assert f"terraform -chdir=environments/qa import '{DETECTOR}'" in section
+    # Found in the region it was created in, whatever the CLI's default region.
+    assert "aws guardduty list-detectors --region ap-northeast-2 " in section
+
+
+def test_a_successor_in_another_region_creates_its_own_detector(cli, specs, project):
+    """A detector is found (and imported) only in its region: a successor elsewhere does not
+    import the owner's. The owner's state forgets it (its findings stay) and the successor's
+    account.baseline creates one in its region."""
+    _elsewhere(specs, "staging", "ap-northeast-1")
+    code, _, err = cli("render", "--specs", "specs", "--out", "out")
+    assert code == 0, err
+    section = _owner_section((project / README).read_text("utf-8"), "prod")
+    assert "hand account.baseline to staging first" in section
+    assert f"import '{DETECTOR}'" not in section and "list-detectors" not in section
+    assert f"terraform -chdir=environments/prod state rm '{DETECTOR}' '{OIDC_PROVIDER}'" in section
+    assert f"terraform -chdir=environments/staging import '{OIDC_PROVIDER}'" in section
+    assert "the GuardDuty detector stays in ap-northeast-2 out of any state" in section
+
+    _teardown(specs, "prod")
+    code, _, err = cli("validate", "--specs", "specs")
+    assert code == 2 and "the GuardDuty detector stays in ap-northeast-2 out of any state" in err
+    _make_edits(specs, section)
+    code, _, err = cli("render", "--allow-replace", "--specs", "specs", "--out", "out")
+    assert code == 0, err
+    staging = project / "out" / "infrastructure" / "environments" / "staging"
+    assert 'module "account_baseline"' in _root(project / "out", "staging")
+    assert "guardduty = true" in (staging / "terraform.tfvars").read_text("utf-8")

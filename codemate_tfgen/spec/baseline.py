@@ -7,7 +7,9 @@ and deleting it deletes its findings), the GitHub OIDC provider (IAM refuses a s
 issuer; the other environments' roles trust it), the CloudTrail trail and, with a
 disaster-recovery region, the registry's ECR replication configuration (one per registry). The
 detector and the provider are imported by the new owner (the provider imports both, by detector
-id and by ARN) after the old owner's state forgets them, so neither is ever deleted. The trail is
+id and by ARN) after the old owner's state forgets them, so neither is ever deleted; a detector
+is regional, so a new owner in another region creates its own there, and the old one's stays in
+its region, out of any state, with its findings (AWS keeps them 90 days). The trail is
 named after its environment (its `name` forces replacement) and writes to that environment's
 logs bucket with its own key: the new owner creates its own, the old one's is deleted with it,
 and the audit history it wrote is copied out first. The replication configuration is written by
@@ -33,8 +35,10 @@ class BaselineMove:
 
     owner: str
     account: str
+    owner_region: str
     baseline: dict[str, bool]  # the owner's account.baseline
     successor: str | None  # the environment of the account that takes it, None when there is none
+    successor_region: str | None
     successor_protected: bool  # it stays (teardown: protected): it may own the trail
     owner_backup: bool  # the owner has database.cross_region_backup
     successor_backup: bool  # the successor has database.cross_region_backup
@@ -48,6 +52,12 @@ class BaselineMove:
     def copies_history(self) -> bool:
         """The owner's trail wrote audit history to its logs bucket, which its teardown deletes."""
         return bool(self.baseline.get("cloudtrail"))
+
+    @property
+    def moves_detector(self) -> bool:
+        """The successor imports the owner's GuardDuty detector: one of the same region (a detector
+        id is found, and imported, in its own region only)."""
+        return bool(self.baseline.get("guardduty")) and self.successor_region == self.owner_region
 
     @property
     def hands_replication(self) -> bool:
@@ -83,8 +93,13 @@ class BaselineMove:
             return (f"no other environment of account {self.account!r} can take account.baseline: "
                     f"{history}{'; '.join(said) or 'nothing to change'} (the detector and the GitHub OIDC provider "
                     "go with the account's last environment)")
-        return (f"hand account.baseline to {self.successor} first: {history}{', '.join(said)}, then move the "
-                "GuardDuty detector and the GitHub OIDC provider into its state")
+        moved = ("the GuardDuty detector and the GitHub OIDC provider" if self.moves_detector
+                 else "the GitHub OIDC provider")
+        kept = (f" (the GuardDuty detector stays in {self.owner_region} out of any state, with its findings: "
+                f"{self.successor} creates one in {self.successor_region})"
+                if self.baseline.get("guardduty") and not self.moves_detector else "")
+        return (f"hand account.baseline to {self.successor} first: {history}{', '.join(said)}, "
+                f"then move {moved} into its state{kept}")
 
 
 def _flow(value: Any) -> str:
@@ -97,16 +112,19 @@ def _flow(value: Any) -> str:
 
 def baseline_move(owner: str, members: Mapping[str, Mapping[str, Any]]) -> BaselineMove:
     """The move for `owner`, given every environment of its account by name with its settings
-    (with defaults): the successor is one that stays (teardown: protected) if any, then one with a
-    disaster-recovery region (it can keep writing the registry's replication), then the first by name."""
+    (with defaults): the successor is one that stays (teardown: protected) if any, then one of the
+    owner's region (the detector moves with its findings), then one with a disaster-recovery region
+    (it can keep writing the registry's replication), then the first by name."""
     settings = members[owner]
     others = sorted((name for name in members if name != owner),
                     key=lambda name: (members[name]["teardown"] != "protected",
+                                      members[name]["region"] != settings["region"],
                                       "cross_region_backup" not in members[name]["database"], name))
     successor = others[0] if others else None
     return BaselineMove(
-        owner=owner, account=settings["account"]["name"], baseline=dict(settings["account"]["baseline"]),
-        successor=successor,
+        owner=owner, account=settings["account"]["name"], owner_region=settings["region"],
+        baseline=dict(settings["account"]["baseline"]),
+        successor=successor, successor_region=members[successor]["region"] if successor else None,
         successor_protected=successor is not None and members[successor]["teardown"] == "protected",
         owner_backup="cross_region_backup" in settings["database"],
         successor_backup=successor is not None and "cross_region_backup" in members[successor]["database"])
