@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import SPECS
 
 from codemate_tfgen.cost import model as cost
@@ -194,3 +195,47 @@ def expected_github_trust(ci: dict, env: str) -> dict[str, list[str]]:
     repo = ci["repository"]
     return {"plan": sorted([f"repo:{repo}:pull_request", f"repo:{repo}:ref:refs/heads/{ci['default_branch']}"]),
             "apply": [f"repo:{repo}:environment:{env}"]}
+
+
+# --- the generated README's "Tearing down", its spec edits made as written ------------------
+
+EDIT = re.compile(r"^   (?:remove `(?P<removed>[\w.]+)` from|set `(?P<set>[\w.]+): (?P<value>.+)` in) "
+                  r"`specs/(?P<env>\w+)\.yaml`;$", re.MULTILINE)  # env: the file's name (a base's too)
+
+
+def change(specs: Path, env: str, path: str, value: object, remove: bool = False) -> None:
+    file = specs / f"{env}.yaml"
+    data = yaml.safe_load(file.read_text("utf-8"))
+    *parents, last = path.split(".")
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+    if remove:
+        node.pop(last, None)  # set in a base file, it is overridden below
+    else:
+        node[last] = value
+    file.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
+
+
+def teardown(specs: Path, env: str) -> None:
+    """The teardown's own edits (the README's "make it disposable first")."""
+    change(specs, env, "teardown", "disposable")
+    change(specs, env, "database.deletion_protection", False)
+    change(specs, env, "load_balancer.deletion_protection", False)
+
+
+def owner_section(readme: str, owner: str) -> str:
+    start = readme.index(f"**{owner} owns the baseline of account")
+    return readme[start:readme.index("Whatever the teardown", start)]
+
+
+def make_edits(specs: Path, section: str) -> list[tuple[str, str]]:
+    made = []
+    for match in EDIT.finditer(section):
+        if match["removed"]:
+            change(specs, match["env"], match["removed"], None, remove=True)
+            made.append((match["env"], match["removed"]))
+        else:
+            change(specs, match["env"], match["set"], json.loads(match["value"]))
+            made.append((match["env"], match["set"]))
+    return made

@@ -5,57 +5,15 @@ account-level objects the README moves by state commands are the new owner's."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import yaml
+from support import change, make_edits, owner_section, teardown
 
 from codemate_tfgen.spec.baseline import DETECTOR, OIDC_PROVIDER
 
 README = Path("out") / "infrastructure" / "README.md"
-EDIT = re.compile(r"^   (?:remove `(?P<removed>[\w.]+)` from|set `(?P<set>[\w.]+): (?P<value>.+)` in) "
-                  r"`specs/(?P<env>\w+)\.yaml`;$", re.MULTILINE)
-
-
-def _change(specs: Path, env: str, path: str, value: object, remove: bool = False) -> None:
-    file = specs / f"{env}.yaml"
-    data = yaml.safe_load(file.read_text("utf-8"))
-    *parents, last = path.split(".")
-    node = data
-    for key in parents:
-        node = node.setdefault(key, {})
-    if remove:
-        node.pop(last, None)  # set in a base file, it is overridden below
-    else:
-        node[last] = value
-    file.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
-
-
-def _teardown(specs: Path, env: str) -> None:
-    """The teardown's own edits (the README's "make it disposable first")."""
-    _change(specs, env, "teardown", "disposable")
-    _change(specs, env, "database.deletion_protection", False)
-    _change(specs, env, "load_balancer.deletion_protection", False)
-
-
-def _owner_section(readme: str, owner: str) -> str:
-    start = readme.index(f"**{owner} owns the baseline of account")
-    return readme[start:readme.index("Whatever the teardown", start)]
-
-
-def _make_edits(specs: Path, section: str) -> list[tuple[str, str]]:
-    made = []
-    for match in EDIT.finditer(section):
-        if match["removed"]:
-            _change(specs, match["env"], match["removed"], None, remove=True)
-            made.append((match["env"], match["removed"]))
-        else:
-            _change(specs, match["env"], match["set"], json.loads(match["value"]))
-            made.append((match["env"], match["set"]))
-    return made
-
-
 def _root(out: Path, env: str) -> str:
     folder = out / "infrastructure" / "environments" / env
     return "".join(path.read_text("utf-8") for path in sorted(folder.rglob("*.tf")))
@@ -64,12 +22,12 @@ def _root(out: Path, env: str) -> str:
 def test_the_owner_is_retired_by_the_readme_s_steps_which_validation_names(cli, specs, project):
     # prod owns the account's baseline and, with a disaster-recovery region, its ECR replication;
     # staging (protected) stays, dev is disposable.
-    _change(specs, "prod", "database.cross_region_backup", {"region": "ap-northeast-1", "retention_days": 7})
+    change(specs, "prod", "database.cross_region_backup", {"region": "ap-northeast-1", "retention_days": 7})
     code, _, err = cli("render", "--specs", "specs", "--out", "out")
     assert code == 0, err
-    section = _owner_section((project / README).read_text("utf-8"), "prod")
+    section = owner_section((project / README).read_text("utf-8"), "prod")
 
-    _teardown(specs, "prod")
+    teardown(specs, "prod")
     code, _, err = cli("validate", "--specs", "specs")
     assert code == 2
     [line] = [line for line in err.splitlines() if "owning the CloudTrail trail" in line]
@@ -77,7 +35,7 @@ def test_the_owner_is_retired_by_the_readme_s_steps_which_validation_names(cli, 
     assert summary and summary[1] in section, (line, section)
     assert "hand account.baseline to staging first" in line  # the protected one, not disposable dev
 
-    made = _make_edits(specs, section)
+    made = make_edits(specs, section)
     assert sorted(made) == [("prod", "account.baseline"), ("prod", "database.cross_region_backup"),
                             ("staging", "account.baseline")]
     code, _, err = cli("validate", "--specs", "specs")
@@ -102,21 +60,21 @@ def test_the_account_s_last_environment_drops_its_trail_after_copying_the_histor
         (specs / f"{other}.yaml").unlink()
     code, _, err = cli("render", "--specs", "specs", "--out", "out")
     assert code == 0, err
-    section = _owner_section((project / README).read_text("utf-8"), "prod")
+    section = owner_section((project / README).read_text("utf-8"), "prod")
     assert "no other environment of account 'codemate' can take account.baseline" in section
     assert "aws s3 sync" in section and "state rm" not in section
 
-    _teardown(specs, "prod")
+    teardown(specs, "prod")
     code, _, err = cli("validate", "--specs", "specs")
     assert code == 2 and "no other environment of account 'codemate' can take account.baseline" in err
-    assert _make_edits(specs, section) == [("prod", "account.baseline.cloudtrail")]
+    assert make_edits(specs, section) == [("prod", "account.baseline.cloudtrail")]
     code, _, err = cli("validate", "--specs", "specs")
     assert code == 0, err
 
 
 def _elsewhere(specs: Path, env: str, region: str) -> None:
-    _change(specs, env, "region", region)
-    _change(specs, env, "network.availability_zones", [f"{region}a", f"{region}c"])
+    change(specs, env, "region", region)
+    change(specs, env, "network.availability_zones", [f"{region}a", f"{region}c"])
 
 
 def test_a_successor_of_the_owner_s_region_is_preferred(cli, specs, project):
@@ -131,7 +89,7 @@ def test_a_successor_of_the_owner_s_region_is_preferred(cli, specs, project):
     (specs / "qa.yaml").write_text(yaml.safe_dump(qa, sort_keys=False), "utf-8")
     code, _, err = cli("render", "--specs", "specs", "--out", "out")
     assert code == 0, err
-    section = _owner_section((project / README).read_text("utf-8"), "prod")
+    section = owner_section((project / README).read_text("utf-8"), "prod")
     assert "hand account.baseline to qa first" in section
     assert f"terraform -chdir=environments/qa import '{DETECTOR}'" in section
     # Found in the region it was created in, whatever the CLI's default region.
@@ -145,19 +103,35 @@ def test_a_successor_in_another_region_creates_its_own_detector(cli, specs, proj
     _elsewhere(specs, "staging", "ap-northeast-1")
     code, _, err = cli("render", "--specs", "specs", "--out", "out")
     assert code == 0, err
-    section = _owner_section((project / README).read_text("utf-8"), "prod")
+    section = owner_section((project / README).read_text("utf-8"), "prod")
     assert "hand account.baseline to staging first" in section
     assert f"import '{DETECTOR}'" not in section and "list-detectors" not in section
     assert f"terraform -chdir=environments/prod state rm '{DETECTOR}' '{OIDC_PROVIDER}'" in section
     assert f"terraform -chdir=environments/staging import '{OIDC_PROVIDER}'" in section
     assert "the GuardDuty detector stays in ap-northeast-2 out of any state" in section
 
-    _teardown(specs, "prod")
+    teardown(specs, "prod")
     code, _, err = cli("validate", "--specs", "specs")
     assert code == 2 and "the GuardDuty detector stays in ap-northeast-2 out of any state" in err
-    _make_edits(specs, section)
+    make_edits(specs, section)
     code, _, err = cli("render", "--allow-replace", "--specs", "specs", "--out", "out")
     assert code == 0, err
     staging = project / "out" / "infrastructure" / "environments" / "staging"
     assert 'module "account_baseline"' in _root(project / "out", "staging")
     assert "guardduty = true" in (staging / "terraform.tfvars").read_text("utf-8")
+
+
+def test_a_key_a_base_file_sets_is_removed_where_it_is_written(cli, specs, project):
+    """An environment's own file cannot take away what its base sets: the README names the base."""
+    prod = yaml.safe_load((specs / "prod.yaml").read_text("utf-8"))
+    base = {"extends": prod["extends"], "account": {"baseline": prod["account"].pop("baseline")}}
+    (specs / "_prod.yaml").write_text(yaml.safe_dump(base, sort_keys=False), "utf-8")
+    (specs / "prod.yaml").write_text(yaml.safe_dump({**prod, "extends": "_prod.yaml"}, sort_keys=False), "utf-8")
+    code, _, err = cli("render", "--specs", "specs", "--out", "out")
+    assert code == 0, err
+    section = owner_section((project / README).read_text("utf-8"), "prod")
+    assert "remove `account.baseline` from `specs/_prod.yaml`;" in section
+    teardown(specs, "prod")
+    assert ("_prod", "account.baseline") in make_edits(specs, section)
+    code, _, err = cli("validate", "--specs", "specs")
+    assert code == 0, err

@@ -19,7 +19,7 @@ import hcl2
 import pytest
 import yaml
 from conftest import GENERATED, GOLDEN, project_of, tree_files, write_tree
-from support import bash_blocks
+from support import bash_blocks, make_edits, owner_section, teardown
 
 from codemate_tfgen import pipeline
 from codemate_tfgen.layout import DESTROYED_RECORD
@@ -966,34 +966,80 @@ def _hosts(specs: Path, lost: str, new: str) -> Path:
     return write_tree(pipeline.build(project_of(specs), ())[0], specs.parent / "out")
 
 
+def _forget(account: Account, root: Path, dropped) -> dict[str, dict]:
+    """`terraform state rm` of the addresses `dropped` (a set, or a predicate) from root's state in
+    the account; returns the resources removed, by type and name (what an import elsewhere reads)."""
+    path = str(root.resolve())
+    state = json.loads(account.states[path])
+    gone = dropped if callable(dropped) else dropped.__contains__
+    removed = {}
+    for resource in state["resources"]:
+        kept = [i for i in resource["instances"] if not gone(_instance_address(resource, i))]
+        if len(kept) < len(resource["instances"]):
+            removed[_address(resource)] = copy.deepcopy({**resource, "instances": [
+                i for i in resource["instances"] if gone(_instance_address(resource, i))]})
+        resource["instances"] = kept
+    state["resources"] = [r for r in state["resources"] if r["instances"]]
+    state["serial"] += 1
+    account.states[path] = json.dumps(state)
+    return removed
+
+
+def _adopt(account: Account, root: Path, resources: dict[str, dict]) -> None:
+    """`terraform import` into root's state of objects another state let go of (it reads them as they are)."""
+    path = str(root.resolve())
+    state = json.loads(account.states[path])
+    state["resources"].extend(resources.values())
+    state["serial"] += 1
+    account.states[path] = json.dumps(state)
+
+
 @pytest.mark.slow  # real Terraform
-def test_the_second_region_cut_over_moves_the_host_to_the_new_environment(tmp_path):
+def test_the_second_region_runbook_moves_the_host_and_retires_the_lost_environment(tmp_path):
     """The lost environment (the variant's prod, behind CloudFront) and the new one in the second
     region share the account, the hosted zone and CloudFront's one namespace of alternate domain
-    names. The runbook's step 6 frees what the lost environment holds of the host, then the new
-    environment's apply takes the host over (address records, CloudFront alias, the certificate's
-    validation record, which ACM makes the same for every certificate of the host). Once the lost
-    region is back, the lost environment's state lets go of the records, so that its next run
-    (under another host) changes none of those the new environment now holds."""
+    names. Steps 2 to 5 hand the restored instance and the replicated backups' key to the new
+    environment. The runbook's step 6 frees what the lost environment holds of the host, then the
+    new environment's apply takes the host over (address records, CloudFront alias, the
+    certificate's validation record, which ACM makes the same for every certificate of the host).
+    Once the lost region is back (step 7), the lost state lets go of the key and the records and
+    the key's alias is deleted, so that the lost environment's next run (under another host)
+    changes none of those the new environment now holds and meets none of their names; its
+    teardown, as "Tearing down" writes it for it, then destroys it, and the key that encrypts the
+    restored instance is not scheduled for deletion."""
     account = Account()
     lost_root = rendered(tmp_path, lambda data: None)
     specs = tmp_path / "specs"
     host = yaml.safe_load((specs / "_prod.yaml").read_text())["dns"]["hostname"]
     assert [str(d) for d in run_terraform(lost_root, apply=True, account=account).errors] == []
     lost_state = _addresses(json.loads(account.states[str(lost_root.resolve())]))
-    region = lost_state[BACKUP_KEY]["region"]
+    replica_key = lost_state[BACKUP_KEY]
+    region = replica_key["region"]
+    # A user's file, and its copy in the second region that replication writes.
+    for bucket in ("module.s3.aws_s3_bucket.files", "module.s3.aws_s3_bucket.files_replica[0]"):
+        account.put_object(lost_state[bucket]["bucket"], "uploads/avatar.png")
 
-    # Step 2: the new environment, under a host of its own, beside the lost one in the account.
+    # Step 2: the new environment, under a host of its own, beside the lost one in the account;
+    # steps 3 to 5 hand it the restored instance and the key.
     _second_region_specs(specs, region, "codemate-tokyo")
     tree = _hosts(specs, host, "codemate-tokyo")
     new_root = tree / "environments" / "tokyo"
+    assert [str(d) for d in run_terraform(new_root, apply=True, account=account).errors] == []
+    new_path = str(new_root.resolve())
+    steps = second_region_steps(tree)
+    # The read replicas the in-region step 2 deletes (RDS cannot move them to the restored instance).
+    assert "aws rds delete-db-instance" in in_region_runbook(tree).split("2. **Read replicas**")[1].split("\n3. ")[0]
+    for address, values in _addresses(json.loads(account.states[new_path])).items():
+        if address.startswith("module.rds.aws_db_instance.replica["):
+            account.delete_db_instance(values["identifier"])
+    account.states[new_path] = _state_before_first_apply(account.states[new_path], steps, key=replica_key)[0]
     assert [str(d) for d in run_terraform(new_root, apply=True, account=account).errors] == []
 
     # Step 6: the specs swap the host; the lost environment's alias and address records are freed as
     # the generated commands free them.
     tree = _hosts(specs, LOST_HOST, host)
     section = cut_over_runbook(tree)
-    step = section[:section.index("Once the lost region is back")]
+    step = section[:section.index("7. Once the lost region is back")]
     assert "jq '.DistributionConfig | .Aliases = {Quantity: 0}'" in step
     assert "aws cloudfront update-distribution" in step
     distribution = lost_state["module.cloudfront.aws_cloudfront_distribution.this"]["id"]
@@ -1011,14 +1057,13 @@ def test_the_second_region_cut_over_moves_the_host_to_the_new_environment(tmp_pa
     assert account.aliases(moved.resource("module.cloudfront.aws_cloudfront_distribution.this")["id"]) == [fqdn]
     assert account.aliases(distribution) == []
 
-    # Once the region is back: the lost state lets go of the key and of every record of the host.
+    # Step 7, once the region is back: the lost state lets go of the key and of every record of the host.
     by_name = lost_state_removals(tree)
     pattern = re.search(
         r"state list \| grep -E '([^']+)' \|\n\s*xargs terraform -chdir=\"environments/\$lost\" state rm", section)
     assert pattern, section
     dropped = set(by_name) | {a for a in lost_state if re.search(pattern.group(1), a)}
     assert {a for a in lost_state if ".aws_route53_record." in a} <= dropped
-    path = str(lost_root.resolve())
     lost_root = tree / "environments" / "prod"  # rendered again under the other host
 
     def records_changed() -> set[str]:
@@ -1031,10 +1076,38 @@ def test_the_second_region_cut_over_moves_the_host_to_the_new_environment(tmp_pa
     # Without it, the lost environment's next run moves the records the new one holds.
     assert records_changed() >= {'module.cloudfront.aws_route53_record.app["A"]',
                                  'module.cloudfront.aws_route53_record.app["AAAA"]'}
-    state = json.loads(account.states[path])
-    for resource in state["resources"]:
-        resource["instances"] = [i for i in resource["instances"] if _instance_address(resource, i) not in dropped]
-    state["resources"] = [r for r in state["resources"] if r["instances"]]
-    state["serial"] += 1
-    account.states[path] = json.dumps(state)
+    _forget(account, lost_root, dropped)
     assert records_changed() == set()
+    # The key's alias is deleted as the step deletes it; the lost environment's next apply (its spec
+    # still replicating backups there) creates a key and an alias of its own again.
+    back = _commands(section[section.index("7. Once the lost region is back"):])
+    [delete_alias] = [c for c in back if c.startswith("aws kms delete-alias")]
+    alias = re.search(r'--alias-name "([^"]+)"', delete_alias)
+    assert alias and '--region "$dr_region"' in delete_alias
+    account.delete_kms_alias(alias[1].replace("$lost_id", lost_state[INSTANCE]["identifier"]))
+    assert [str(d) for d in run_terraform(lost_root, apply=True, account=account).errors] == []
+
+    # Its retirement: the teardown "Tearing down" writes for it, the baseline handed over first.
+    readme = (tree / "README.md").read_text()
+    assert '"Tearing down"' in section[section.index("7. Once the lost region is back"):]
+    moves = owner_section(readme, "prod")
+    teardown(specs, "prod")
+    assert ("prod", "database.cross_region_backup") in make_edits(specs, moves)
+    write_tree(pipeline.build(project_of(specs), ())[0], tmp_path / "out")
+    for env in ("prod", "tokyo"):
+        commands = [c for c in _commands(moves) if f"-chdir=environments/{env} " in c]
+        if env == "prod":
+            [forget] = [c for c in commands if " state rm " in c]
+            handed = _forget(account, lost_root, set(a.strip("'") for a in forget.split(" state rm ")[1].split()))
+        else:
+            imported = [re.search(r" import '([^']+)'", c)[1] for c in commands if " import " in c]
+            resources = {a.rsplit("[", 1)[0] for a in imported}
+            assert imported and resources <= set(handed)  # what the owner's state let go of
+            _adopt(account, new_root, {a: handed[a] for a in resources})
+    for root in (new_root, lost_root):
+        assert [str(d) for d in run_terraform(root, apply=True, account=account).errors] == [], root.name
+    assert [str(d) for d in run_terraform(lost_root, destroy=True, account=account).errors] == []
+    assert replica_key["arn"] not in account.keys_pending_deletion()
+    after = run_terraform(new_root, account=account)
+    assert [str(d) for d in after.errors] == []
+    assert {a: act for a, act in after.planned_actions.items() if act != ["no-op"]} == {}

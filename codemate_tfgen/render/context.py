@@ -20,6 +20,7 @@ from typing import Any
 from codemate_tfgen import aws, hcl
 from codemate_tfgen.errors import Finding
 from codemate_tfgen.render import shapes
+from codemate_tfgen.spec.baseline import REMOVABLE
 from codemate_tfgen.spec.load import JsonPath, Spec, format_path
 from codemate_tfgen.spec.schema import catch_all_priority, resolve, spec_schema, with_defaults
 
@@ -195,6 +196,8 @@ class Context:
     region: str
     account: str  # the account's name; environments naming the same one share it
     sources: list[str]
+    # The spec file writing each key a baseline move may remove (baseline.REMOVABLE), by dotted path.
+    written_in: dict[str, str]
     backend: dict[str, Any]
     versions: dict[str, str]
     flags: Flags
@@ -436,6 +439,8 @@ def build_context(spec: Spec) -> Context:
         account=data["account"]["name"],
         region=data["region"],
         sources=spec.sources,
+        written_in={".".join(path): spec.source_of(path) for path in REMOVABLE
+                    if path[-1] in spec.data.get(path[0], {})},
         backend=_backend(data["backend"].everything()),
         versions=VERSIONS,
         flags=flags,

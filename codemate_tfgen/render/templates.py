@@ -486,6 +486,7 @@ def render_shared(templates: Path, contexts: list[Context], found: tuple[Module,
         # How each account's baseline owner hands it over before its teardown (what validation asks).
         "baseline_moves": [baseline_move(c.env, {o.env: o.settings for o in contexts if o.account == c.account})
                            for c in contexts if c.flags.account_baseline],
+        "written_in": {c.env: c.written_in for c in contexts},
         "baseline_addresses": {"detector": DETECTOR, "oidc_provider": OIDC_PROVIDER,
                                "ecr_replication": ECR_REPLICATION},
     }

@@ -23,6 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# The keys a move may remove from an environment's spec (edits() says which, for whom).
+REMOVABLE = (("account", "baseline"), ("database", "cross_region_backup"))
+
 # The addresses, in the owner's root, of the account-level objects that move by import.
 DETECTOR = "module.account_baseline.aws_guardduty_detector.this[0]"
 OIDC_PROVIDER = "module.github_oidc.aws_iam_openid_connect_provider.github[0]"

@@ -93,7 +93,17 @@ class Spec:
     def sources(self) -> list[str]:
         """The spec files as generated headers name them, `<specs folder>/<file>`, whatever the
         working directory and however --specs was written (`.` included)."""
-        return [f"{path.parent.name}/{path.name}" for path in map(Path, map(os.path.abspath, self.files))]
+        return [_source(path) for path in self.files]
+
+    def source_of(self, path: JsonPath) -> str:
+        """The spec file, named as `sources` names it, that writes the key at `path`: the one a
+        user edits to remove it (an environment's own file cannot remove what a base sets)."""
+        return _source(self.location(path, key=True).file)
+
+
+def _source(path: Path | str) -> str:
+    path = Path(os.path.abspath(path))
+    return f"{path.parent.name}/{path.name}"
 
 
 class _Loader(yaml.SafeLoader):

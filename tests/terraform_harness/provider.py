@@ -773,6 +773,31 @@ class AwsAccount:
         is not scheduled for deletion: once the key is gone, so is the data)."""
         return {name: key not in self.pending_keys for name, key in sorted(self.snapshots.items())}
 
+    def api_register_task_definition(self, family: str) -> int:
+        """aws ecs register-task-definition of `family` (what CodePipeline's ECS action does for a
+        deployment): its new revision, ACTIVE and the family's newest."""
+        self.revisions[family] = self.revisions.get(family, 0) + 1
+        return self.revisions[family]
+
+    def api_delete_db_instance(self, identifier: str) -> None:
+        """aws rds delete-db-instance --db-instance-identifier ID --skip-final-snapshot."""
+        identity = unique_name("aws_db_instance", {"identifier": identifier})
+        if identity not in self.names:
+            raise LookupError(f"DBInstanceNotFound: DBInstance {identifier} not found.")
+        self.names.discard(identity)
+        self.db_members.pop(identifier, None)
+
+    def api_keys_pending_deletion(self) -> list[str]:
+        """The KMS key ARNs scheduled for deletion (a destroy of an aws_kms_key schedules it)."""
+        return sorted(self.pending_keys)
+
+    def api_delete_kms_alias(self, name: str) -> None:
+        """aws kms delete-alias --alias-name NAME (the key keeps whatever other aliases it has)."""
+        identity = unique_name("aws_kms_alias", {"name": name})
+        if identity not in self.names:
+            raise LookupError(f"NotFoundException: Alias arn:aws:kms:{REGION}:{ACCOUNT_ID}:{name} is not found.")
+        self.names.discard(identity)
+
     def set_aliases(self, distribution: str | None, aliases) -> None:
         self.aliases = {a: d for a, d in self.aliases.items() if d != distribution}
         self.aliases.update({str(a).lower(): distribution for a in aliases})
@@ -816,6 +841,10 @@ class Session:
         self.default_tags: dict = {}
         self.world = World()
         self.world_hits: set[int] = set()
+        # The region of what names none (its provider's): the run's provider configurations share
+        # this session, and the generated roots add only us-east-1 (CloudFront's certificate) to
+        # the environment's region, so the first other region configured is the environment's.
+        self.region: str | None = None
 
     def claim(self, seed: str) -> str:
         """A seed no other object of the account has: identical configurations still get distinct ids."""
@@ -846,6 +875,9 @@ class Session:
 
     def configure(self, config) -> None:
         """Aliased provider blocks share the server: their default_tags are merged."""
+        region = (config or {}).get("region")
+        if isinstance(region, str) and region != "us-east-1" and self.region is None:
+            self.region = region
         for block in (config or {}).get("default_tags") or []:
             tags = block.get("tags") if isinstance(block, dict) else None
             if isinstance(tags, dict):

@@ -269,6 +269,10 @@ class Account:
         account.update_distribution_aliases(id, [])       # a CloudFront distribution's alternate names
         account.aliases(id)                               # the names a distribution holds
         account.delete_record(zone_id, name, "A")         # a Route 53 record set deleted outside Terraform
+        account.delete_kms_alias("alias/...")             # aws kms delete-alias
+        account.delete_db_instance(identifier)            # aws rds delete-db-instance --skip-final-snapshot
+        account.register_task_definition(family)          # a deployment's revision: the family's newest
+        account.keys_pending_deletion()                   # KMS key ARNs scheduled for deletion
     """
 
     def __init__(self, name: str = "codemate", service_linked_roles: tuple[str, ...] = ("ecs.amazonaws.com",)):
@@ -326,6 +330,18 @@ class Account:
 
     def delete_record(self, zone_id: str, name: str, type: str) -> None:
         self._act("delete_record", zone_id=zone_id, name=name, type=type)
+
+    def register_task_definition(self, family: str) -> int:
+        return self._act("register_task_definition", family=family)
+
+    def delete_db_instance(self, identifier: str) -> None:
+        self._act("delete_db_instance", identifier=identifier)
+
+    def keys_pending_deletion(self) -> list[str]:
+        return self._act("keys_pending_deletion")
+
+    def delete_kms_alias(self, name: str) -> None:
+        self._act("delete_kms_alias", name=name)
 
     def applied(self, workdir) -> bool:
         return str(Path(workdir).resolve()) in self.states

@@ -136,7 +136,7 @@ class Inventor:
 
     @cached_property
     def region(self) -> str:
-        return self.get("region") or REGION
+        return self.get("region") or getattr(self.session, "region", None) or REGION
 
     @cached_property
     def id(self) -> str:

@@ -413,8 +413,12 @@ resource "aws_s3_bucket" "files_replica" {
   count  = local.replicated ? 1 : 0
   region = var.replica_region
 
-  bucket        = "${var.project}-files-${var.environment}-${local.account_id}-${var.replica_region}"
-  force_destroy = var.force_destroy
+  bucket = "${var.project}-files-${var.environment}-${local.account_id}-${var.replica_region}"
+  # A copy: deleted with its objects whenever Terraform deletes it, the disaster-recovery region
+  # removed included (tfgen render names that, and refuses it in a protected environment without
+  # --allow-replace). A destroy reads force_destroy from the state, so an apply that drops the
+  # replica cannot turn it on first.
+  force_destroy = true
 
   tags = merge(var.tags, { Name = "${var.project}-files-${var.environment}-${local.account_id}-${var.replica_region}" })
 }
