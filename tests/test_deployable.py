@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -22,7 +23,7 @@ import yaml
 from conftest import GENERATED, planned
 
 from codemate_tfgen import hcl
-from terraform_harness import World, depends_on, run_terraform, terraform_graph
+from terraform_harness import Account, World, depends_on, run_terraform, terraform_graph
 
 pytestmark = pytest.mark.slow  # real Terraform: not in `scripts/test.sh --fast`
 
@@ -107,21 +108,42 @@ def test_nextauth_reaches_the_frontend(routes, env):
 # --- who owns the running revision ---------------------------------------------------------
 
 
+def _released(family: str, revision: int) -> str:
+    return f"arn:aws:ecs:ap-northeast-2:123456789012:task-definition/{family}:{revision}"
+
+
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_a_pipeline_release_leaves_terraform_nothing_to_change(env):
     """CodePipeline's ECS action registers a new task definition revision (the service's current
-    one with the released image) and points the service at it. The next plan must not put the
+    one with the released image) and points the service at it; once the deployment succeeded, the
+    release action writes it to the service's released parameter. The next plan must not put the
     service back on Terraform's revision."""
     world = World()
     for service in SERVICES:
         family = f"codemate-{env}-{service}"
         world.resource("aws_ecs_service", where={"name": f"codemate-{service}-service"},
                        report={"task_definition": f"{family}:2"})
-        world.data("aws_ecs_task_definition", where={"task_definition": family}, report={"revision": 2})
+        world.resource("aws_ssm_parameter", where={"name": f"/ecs/{family}/released-task-definition"},
+                       report={"insecure_value": _released(family, 2)})
     result = run_terraform(ENV_DIR / env, apply=True, world=world)
     assert [str(d) for d in result.errors] == []
     assert result.resource("module.frontend_service.aws_ecs_task_definition.this")["revision"] == 1
     assert result.second_plan.empty, result.second_plan.actions
+
+
+def test_a_deployment_that_rolled_back_is_not_deployed_again():
+    """A deployment whose tasks never became healthy is rolled back by the circuit breaker to the
+    revision before, but the revision the pipeline registered for it stays ACTIVE, the newest of
+    the family, and the release action never ran. The next plan leaves every service where it runs."""
+    account = Account()
+    first = run_terraform(ENV_DIR / "dev", apply=True, account=account)
+    assert [str(d) for d in first.errors] == []
+    for service in SERVICES:
+        assert account.register_task_definition(f"codemate-dev-{service}") == 2
+    after = run_terraform(ENV_DIR / "dev", account=account)
+    assert [str(d) for d in after.errors] == []
+    moved = {a: act for a, act in after.planned_actions.items() if a.endswith(".aws_ecs_service.this")}
+    assert moved and set(map(tuple, moved.values())) == {("no-op",)}, moved
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -144,6 +166,7 @@ FAKE = r"""#!/usr/bin/env bash
 printf '%s %s\n' "${0##*/}" "$*" >>"$FAKE_LOG"
 case "${0##*/} $1 $2" in
   "aws ecr describe-images") exit "${FAKE_IMAGE_EXISTS_STATUS:-1}" ;;
+  "aws ecs describe-services") echo "${FAKE_TASK_DEFINITION:-}" ;;
   "aws ecr get-login-password") echo token ;;
   "aws ecr batch-get-image") echo "${FAKE_BATCH:-manifest}" ;;
   "aws ecr put-image") [ -n "${FAKE_PUT_ERROR:-}" ] && { echo "$FAKE_PUT_ERROR" >&2; exit 254; } ;;
@@ -176,7 +199,9 @@ def run_phases(commands: list[str], tmp_path: Path, **fake: str) -> tuple[int, l
            "CODEBUILD_RESOLVED_SOURCE_VERSION": "abc1234def", "AWS_REGION": "ap-northeast-2",
            "ECR_REPO": "1234.dkr.ecr/codemate-frontend-dev", "ECR_REGISTRY": "1234.dkr.ecr",
            "ECR_REPOSITORY_NAME": "codemate-frontend-dev", "CONTAINER_NAME": "codemate-frontend",
-           "LIVE_TAG": "live", "RELEASE_TAG_PREFIX": "release-", **fake}
+           "LIVE_TAG": "live", "RELEASE_TAG_PREFIX": "release-", "CLUSTER_NAME": "codemate-dev-cluster",
+           "SERVICE_NAME": "codemate-frontend-service",
+           "RELEASED_PARAMETER": "/ecs/codemate-dev-frontend/released-task-definition", **fake}
     script = "set -e\n" + "\n".join(commands) + "\n"
     done = subprocess.run(["bash", "-c", script], cwd=source, env=env, capture_output=True, text=True)
     return done.returncode, log.read_text().splitlines()
@@ -207,12 +232,22 @@ def test_the_release_tags_the_image_as_a_release_then_moves_live_and_a_retry_is_
     # The release tag first: the image is kept among the last releases before live leaves the
     # one before it.
     commands = buildspec_commands("module.codepipeline.aws_codebuild_project.release")
-    code, calls = run_phases(commands, tmp_path, FAKE_PUT_ERROR=error)
+    running = _released("codemate-dev-frontend", 7)
+    code, calls = run_phases(commands, tmp_path, FAKE_PUT_ERROR=error, FAKE_TASK_DEFINITION=running)
     assert (code != 0) == bool(status)
     put = [c for c in calls if c.startswith("aws ecr put-image")]
     assert put == [f"aws ecr put-image --repository-name codemate-frontend-dev --image-tag {tag} --image-manifest "
                    "manifest --image-manifest-media-type manifest"
                    for tag in ("release-abc1234", "live")][:1 if status else 2]
+    # Then, tagged, the revision the service runs becomes the one Terraform follows.
+    written = [c for c in calls if c.startswith("aws ssm put-parameter")]
+    assert written == ([] if status else [
+        "aws ssm put-parameter --name /ecs/codemate-dev-frontend/released-task-definition --type String "
+        f"--value {running} --overwrite"])
+    if not status:
+        assert calls.index(written[0]) > calls.index(put[-1])
+        assert ("aws ecs describe-services --cluster codemate-dev-cluster --services codemate-frontend-service "
+                "--query services[0].taskDefinition --output text") in calls
 
 
 # --- least privilege --------------------------------------------------------------------------
@@ -308,3 +343,21 @@ def test_the_container_health_check_needs_only_node(status, exit_code):
             server.shutdown()
             server.server_close()
     assert done.returncode == exit_code, done.stderr
+
+
+def test_the_release_role_may_run_every_aws_call_of_its_buildspec():
+    """Each `aws SERVICE OPERATION` of the release buildspec is an IAM action its role allows
+    (describe-services is ecs:DescribeServices); ecr get-login-password is ecr:GetAuthorizationToken
+    and the release logs in nowhere."""
+    commands = buildspec_commands("module.codepipeline.aws_codebuild_project.release")
+    calls = {(service, operation) for command in commands
+             for service, operation in re.findall(r"\baws ([a-z0-9]+) ([a-z-]+)", command)}
+    wanted = {f"{service}:{''.join(part.title() for part in operation.split('-'))}" for service, operation in calls}
+    pipeline = GENERATED / "infrastructure" / "modules" / "cicd" / "codepipeline"
+    module = hcl.parse_text((pipeline / "main.tf").read_text())
+    [document] = [body for block in module["data"] for name, body in block.get('"aws_iam_policy_document"', {}).items()
+                  if name == '"release"']
+    allowed = {action.strip('"') for statement in document["statement"] if statement.get("effect", "Allow") == "Allow"
+               for action in statement["actions"]}
+    assert {"ecs:DescribeServices", "ssm:PutParameter"} <= wanted
+    assert wanted - allowed == set()

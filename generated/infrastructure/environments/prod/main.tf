@@ -497,26 +497,30 @@ module "codepipeline" {
   # Each service is built from its build context and Dockerfile and deployed to its ECS service.
   services = {
     frontend = {
-      source_dir          = coalesce(var.services.frontend.build.context, "frontend")
-      dockerfile          = var.services.frontend.build.dockerfile
-      ecr_repository_url  = module.ecr.repository_urls["frontend"]
-      ecr_repository_arn  = module.ecr.repository_arns["frontend"]
-      ecr_repository_name = module.ecr.repository_names["frontend"]
-      service_name        = module.frontend_service.service_name
-      container_name      = module.frontend_service.container_name
-      task_role_arns      = [module.frontend_service.task_role_arn, module.frontend_service.task_execution_role_arn]
-      build_log_group     = module.cloudwatch.log_group_names["frontend_build"]
+      source_dir              = coalesce(var.services.frontend.build.context, "frontend")
+      dockerfile              = var.services.frontend.build.dockerfile
+      ecr_repository_url      = module.ecr.repository_urls["frontend"]
+      ecr_repository_arn      = module.ecr.repository_arns["frontend"]
+      ecr_repository_name     = module.ecr.repository_names["frontend"]
+      service_name            = module.frontend_service.service_name
+      container_name          = module.frontend_service.container_name
+      task_role_arns          = [module.frontend_service.task_role_arn, module.frontend_service.task_execution_role_arn]
+      released_parameter_name = module.frontend_service.released_parameter_name
+      released_parameter_arn  = module.frontend_service.released_parameter_arn
+      build_log_group         = module.cloudwatch.log_group_names["frontend_build"]
     }
     backend = {
-      source_dir          = coalesce(var.services.backend.build.context, "backend")
-      dockerfile          = var.services.backend.build.dockerfile
-      ecr_repository_url  = module.ecr.repository_urls["backend"]
-      ecr_repository_arn  = module.ecr.repository_arns["backend"]
-      ecr_repository_name = module.ecr.repository_names["backend"]
-      service_name        = module.backend_service.service_name
-      container_name      = module.backend_service.container_name
-      task_role_arns      = [module.backend_service.task_role_arn, module.backend_service.task_execution_role_arn]
-      build_log_group     = module.cloudwatch.log_group_names["backend_build"]
+      source_dir              = coalesce(var.services.backend.build.context, "backend")
+      dockerfile              = var.services.backend.build.dockerfile
+      ecr_repository_url      = module.ecr.repository_urls["backend"]
+      ecr_repository_arn      = module.ecr.repository_arns["backend"]
+      ecr_repository_name     = module.ecr.repository_names["backend"]
+      service_name            = module.backend_service.service_name
+      container_name          = module.backend_service.container_name
+      task_role_arns          = [module.backend_service.task_role_arn, module.backend_service.task_execution_role_arn]
+      released_parameter_name = module.backend_service.released_parameter_name
+      released_parameter_arn  = module.backend_service.released_parameter_arn
+      build_log_group         = module.cloudwatch.log_group_names["backend_build"]
     }
   }
 

@@ -63,6 +63,9 @@ locals {
   # manifest, so the registry holds one image under all its tags). Moving live after, not
   # before, keeps a rollback to a task definition that names the live tag on the image that ran
   # before. A retry finds a tag in place already, which ECR reports as ImageAlreadyExistsException.
+  # Then the service's task definition (the revision the deployment registered) is written to
+  # the service's released parameter, which Terraform runs unless its own revision is newer: a
+  # deployment that rolled back never gets here, so its revision is never deployed again.
   release_buildspec = yamlencode({
     version = "0.2"
     phases = {
@@ -72,6 +75,8 @@ locals {
           "MANIFEST=$(aws ecr batch-get-image --repository-name $ECR_REPOSITORY_NAME --image-ids imageTag=$IMAGE_TAG --query 'images[0].imageManifest' --output text)",
           "MEDIA_TYPE=$(aws ecr batch-get-image --repository-name $ECR_REPOSITORY_NAME --image-ids imageTag=$IMAGE_TAG --query 'images[0].imageManifestMediaType' --output text)",
           "for TAG in $RELEASE_TAG_PREFIX$IMAGE_TAG $LIVE_TAG; do if aws ecr put-image --repository-name $ECR_REPOSITORY_NAME --image-tag $TAG --image-manifest \"$MANIFEST\" --image-manifest-media-type $MEDIA_TYPE 2>put-image.err; then echo $TAG is now $IMAGE_TAG; elif grep -q ImageAlreadyExistsException put-image.err; then echo $TAG is $IMAGE_TAG already; else cat put-image.err; exit 1; fi; done",
+          "TASK_DEFINITION=$(aws ecs describe-services --cluster $CLUSTER_NAME --services $SERVICE_NAME --query 'services[0].taskDefinition' --output text)",
+          "aws ssm put-parameter --name $RELEASED_PARAMETER --type String --value $TASK_DEFINITION --overwrite >/dev/null && echo $SERVICE_NAME released $TASK_DEFINITION",
         ]
       }
     }
@@ -406,6 +411,18 @@ data "aws_iam_policy_document" "release" {
   }
 
   statement {
+    sid       = "ReadService"
+    actions   = ["ecs:DescribeServices"]
+    resources = [for service in var.services : "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service/${var.cluster_name}/${service.service_name}"]
+  }
+
+  statement {
+    sid       = "WriteReleased"
+    actions   = ["ssm:PutParameter"]
+    resources = [for service in var.services : service.released_parameter_arn]
+  }
+
+  statement {
     sid       = "Artifacts"
     actions   = ["s3:GetObject", "s3:GetObjectVersion"]
     resources = ["${aws_s3_bucket.artifacts.arn}/*"]
@@ -454,6 +471,11 @@ resource "aws_codebuild_project" "release" {
     environment_variable {
       name  = "RELEASE_TAG_PREFIX"
       value = var.release_tag_prefix
+    }
+
+    environment_variable {
+      name  = "CLUSTER_NAME"
+      value = var.cluster_name
     }
   }
 
@@ -703,6 +725,9 @@ resource "aws_codepipeline" "this" {
   # The ECS provider is a rolling update: each service gets a new task definition revision with
   # the built image and replaces its tasks under the service's deployment settings; the action
   # ends when the deployment has (or has rolled back). Then the image it runs is tagged live.
+  # One service after the other, each released before the next deploys: a failed deployment
+  # stops the stage with every service before it released, none left running an unreleased
+  # image that the next apply would take back to its last release.
   stage {
     name = "Deploy"
 
@@ -716,7 +741,7 @@ resource "aws_codepipeline" "this" {
         provider        = "ECS"
         version         = "1"
         input_artifacts = ["${action.key}_image"]
-        run_order       = 1
+        run_order       = 2 * index(keys(var.services), action.key) + 1
 
         configuration = {
           ClusterName = var.cluster_name
@@ -736,11 +761,15 @@ resource "aws_codepipeline" "this" {
         provider        = "CodeBuild"
         version         = "1"
         input_artifacts = ["${action.key}_image"]
-        run_order       = 2
+        run_order       = 2 * index(keys(var.services), action.key) + 2
 
         configuration = {
-          ProjectName          = aws_codebuild_project.release.name
-          EnvironmentVariables = jsonencode([{ name = "ECR_REPOSITORY_NAME", value = action.value.ecr_repository_name, type = "PLAINTEXT" }])
+          ProjectName = aws_codebuild_project.release.name
+          EnvironmentVariables = jsonencode([for name, value in {
+            ECR_REPOSITORY_NAME = action.value.ecr_repository_name
+            SERVICE_NAME        = action.value.service_name
+            RELEASED_PARAMETER  = action.value.released_parameter_name
+          } : { name = name, value = value, type = "PLAINTEXT" }])
         }
       }
     }

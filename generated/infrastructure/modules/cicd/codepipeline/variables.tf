@@ -45,17 +45,19 @@ variable "cluster_name" {
 }
 
 variable "services" {
-  description = "Services built and deployed, keyed by service (frontend, backend). source_dir is the build's directory in the repository and dockerfile its Dockerfile there; container_name is the container the image definition updates; task_role_arns are the roles the new task definition revision passes to ECS (task and task execution role)."
+  description = "Services built and deployed, keyed by service (frontend, backend). source_dir is the build's directory in the repository and dockerfile its Dockerfile there; container_name is the container the image definition updates; task_role_arns are the roles the new task definition revision passes to ECS (task and task execution role); released_parameter_name/_arn the SSM parameter the release action writes the deployed task definition to (the service's Terraform runs the newer of it and its own)."
   type = map(object({
-    source_dir          = string
-    dockerfile          = string
-    ecr_repository_url  = string
-    ecr_repository_arn  = string
-    ecr_repository_name = string
-    service_name        = string
-    container_name      = string
-    task_role_arns      = list(string)
-    build_log_group     = string
+    source_dir              = string
+    dockerfile              = string
+    ecr_repository_url      = string
+    ecr_repository_arn      = string
+    ecr_repository_name     = string
+    service_name            = string
+    container_name          = string
+    task_role_arns          = list(string)
+    released_parameter_name = string
+    released_parameter_arn  = string
+    build_log_group         = string
   }))
 
   validation {

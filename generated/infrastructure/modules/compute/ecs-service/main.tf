@@ -71,18 +71,31 @@ resource "aws_ecs_task_definition" "this" {
 # Service
 ################################################################################
 
-# Who owns the running revision: the pipeline registers one per release (the service's current
-# revision with the released image) and Terraform one whenever the task's shape changes (with
-# the image tagged live, the last release). The service runs whichever is newer, so a plan
-# after a release changes nothing, and a change made here runs the released image.
-data "aws_ecs_task_definition" "latest" {
-  task_definition = aws_ecs_task_definition.this.family
+# Who owns the running revision: the pipeline registers one per deployment (the service's
+# current revision with the built image) and Terraform one whenever the task's shape changes
+# (with the image tagged live, the last release). Once a deployment has succeeded, the
+# pipeline's release action writes the revision it runs here; the service runs the newer of
+# that and Terraform's, so a plan after a release changes nothing and a change made here runs
+# the released image. Not the family's newest revision: a deployment that rolled back leaves
+# its revision ACTIVE and newest, and the next apply would deploy the rejected image again.
+resource "aws_ssm_parameter" "released" {
+  #checkov:skip=CKV2_AWS_34: A task definition ARN, no secret: a String parameter, readable in plans (insecure_value).
+  name           = "/ecs/${var.unique_name}/released-task-definition"
+  description    = "Task definition the last successful release of ${var.service_name} runs (written by the pipeline)"
+  type           = "String"
+  insecure_value = aws_ecs_task_definition.this.arn
+
+  tags = merge(var.tags, { Name = "/ecs/${var.unique_name}/released-task-definition" })
+
+  lifecycle {
+    ignore_changes = [insecure_value]
+  }
 }
 
 resource "aws_ecs_service" "this" {
   name            = var.service_name
   cluster         = var.cluster_arn
-  task_definition = "${aws_ecs_task_definition.this.family}:${max(aws_ecs_task_definition.this.revision, data.aws_ecs_task_definition.latest.revision)}"
+  task_definition = "${aws_ecs_task_definition.this.family}:${max(aws_ecs_task_definition.this.revision, tonumber(regex("[0-9]+$", aws_ssm_parameter.released.insecure_value)))}"
   # A capacity provider strategy and a launch type exclude each other. ECS changes a strategy
   # only with a new deployment (the provider refuses the plan otherwise), so a service with one
   # redeploys at any change; it returns to a launch type only by replacement.

@@ -24,3 +24,13 @@ output "task_execution_role_arn" {
   description = "ARN of the task execution role (image pull, logs, secrets)"
   value       = aws_iam_role.execution.arn
 }
+
+output "released_parameter_name" {
+  description = "SSM parameter the pipeline's release action writes the released task definition ARN to"
+  value       = aws_ssm_parameter.released.name
+}
+
+output "released_parameter_arn" {
+  description = "ARN of that parameter"
+  value       = aws_ssm_parameter.released.arn
+}
