@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -927,6 +930,48 @@ def test_the_runbooks_delete_the_damaged_instance_with_the_commands_to_do_it(tmp
     deleted = next(i for i, c in enumerate(second) if "wait db-instance-deleted" in c and '"$id-damaged"' in c)
     key_deletion = next(i for i, c in enumerate(second) if "schedule-key-deletion" in c)
     assert delete < deleted < key_deletion
+
+
+FAKE_CLI = """#!PYTHON
+# aws and terraform as the second-region runbook's step 3 calls them, over the files in FAKE_DIR.
+import json, os, pathlib, sys
+tool, args, home = pathlib.Path(sys.argv[0]).name, sys.argv[1:], pathlib.Path(os.environ["FAKE_DIR"])
+def option(name):
+    return args[args.index(name) + 1]
+if tool == "terraform" and "secret_arns" in args:
+    print(json.dumps({name: f"arn:new:{name}" for name in json.loads((home / "values.json").read_text())}))
+elif args[:2] == ["secretsmanager", "get-secret-value"]:
+    value = json.loads((home / "values.json").read_text())[option("--secret-id").rsplit(":", 1)[1]]
+    print(json.dumps(value) if option("--output") == "json" else value)  # as the CLI prints it
+elif args[:2] == ["secretsmanager", "put-secret-value"]:
+    assert option("--secret-string") == "file:///dev/stdin"
+    (home / ("put-" + option("--secret-id").rsplit(":", 1)[1])).write_bytes(sys.stdin.buffer.read())
+"""
+
+
+def test_the_second_region_copies_the_secret_values_byte_for_byte(tmp_path):
+    """Step 3 copies each secret's value from its replica into the new environment's secret: run
+    with stand-in aws and terraform commands, what is put is the value, not a byte more."""
+    assert shutil.which("jq"), "jq is needed to run the runbook's commands"
+    tree = rendered(tmp_path, lambda data: None).parent.parent
+    [block] = [b for b in bash_blocks(second_region_runbook(tree)) if "get-secret-value" in b]
+    loop = block[block.index("jq -r '.outputs.secret_arns"):block.index("done\n") + len("done\n")]
+    values = {"session": "s3cr3t with \"quotes\" and a \\ backslash",
+              "database": json.dumps({"username": "app", "password": "p@ss"})}
+    home = tmp_path / "fake"
+    (home / "bin").mkdir(parents=True)
+    (home / "values.json").write_text(json.dumps(values))
+    for tool in ("aws", "terraform"):
+        (home / "bin" / tool).write_text(FAKE_CLI.replace("PYTHON", sys.executable))
+        (home / "bin" / tool).chmod(0o755)
+    (home / "lost.tfstate").write_text(json.dumps(
+        {"outputs": {"secret_arns": {"value": {name: f"arn:aws:secretsmanager:ap-northeast-2:1:secret:{name}"
+                                                for name in values}}}}))
+    script = f'set -euo pipefail\ndr_region=ap-northeast-1 tf=environments/new\n{loop}'
+    done = subprocess.run(["bash", "-c", script], cwd=home, capture_output=True, text=True,
+                          env={**os.environ, "FAKE_DIR": str(home), "PATH": f"{home / 'bin'}:{os.environ['PATH']}"})
+    assert done.returncode == 0, done.stderr
+    assert {name: (home / f"put-{name}").read_bytes().decode() for name in values} == values
 
 
 # --- the second region's cut-over: the application's host moves to the new environment -------
