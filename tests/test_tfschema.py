@@ -493,3 +493,42 @@ def test_the_rendered_floor_admits_nothing_older_than_the_templates_use():
     from codemate_tfgen.render.context import VERSIONS
 
     assert tfschema.lowest_admitted(VERSIONS["aws"]) >= max(since.version for since in tfschema.NEWER_ARGUMENTS)
+
+
+def test_a_creation_template_that_encrypts_or_tags_names_a_custom_role():
+    findings = check("""\
+        resource "aws_ecr_repository_creation_template" "kms" {
+          prefix      = "ROOT"
+          applied_for = ["REPLICATION"]
+
+          encryption_configuration {
+            encryption_type = "KMS"
+          }
+        }
+
+        resource "aws_ecr_repository_creation_template" "tagged" {
+          prefix        = "a"
+          applied_for   = ["REPLICATION"]
+          resource_tags = { Project = "codemate" }
+        }
+
+        resource "aws_ecr_repository_creation_template" "with_role" {
+          prefix          = "b"
+          applied_for     = ["REPLICATION"]
+          custom_role_arn = "arn:aws:iam::123456789012:role/ecr-templates"
+          resource_tags   = { Project = "codemate" }
+
+          encryption_configuration {
+            encryption_type = "KMS"
+          }
+        }
+
+        resource "aws_ecr_repository_creation_template" "plain" {
+          prefix      = "c"
+          applied_for = ["REPLICATION"]
+        }
+        """)
+    assert messages(findings) == [
+        f"aws_ecr_repository_creation_template.{name}: a repository creation template with KMS encryption or "
+        "resource tags needs custom_role_arn (a role ECR assumes that may create, tag and encrypt repositories)"
+        for name in ("kms", "tagged")]

@@ -335,6 +335,8 @@ def check_module(parsed_files: Mapping[str, dict],
                         check_failure_detection(body, address, file, line, findings)
                     if type_name == "aws_elasticache_user":
                         check_iam_user(body, address, file, line, findings)
+                    if type_name == "aws_ecr_repository_creation_template":
+                        check_creation_template_role(body, address, file, line, findings)
                     if type_name == "aws_elasticache_replication_group":
                         check_user_group_encryption(body, address, file, line, findings)
         check_references(file, parsed, lines, findings)
@@ -391,6 +393,19 @@ def check_failure_detection(body: dict, address: str, file: str, line: int, find
         findings.append(Finding(file, line, f"{address}: no deployment circuit breaker with rollback: a deployment "
                                             "whose tasks never become healthy would go on replacing them; set "
                                             "deployment_circuit_breaker { enable = true, rollback = true }"))
+
+
+def check_creation_template_role(body: dict, address: str, file: str, line: int, findings: list[Finding]) -> None:
+    """ECR creates repositories from a creation template with its service-linked role, which may
+    only create them: a template that encrypts with KMS or tags what it creates needs a custom
+    role (custom_role_arn), or replication and pull-through cache fail to create the repository
+    ("Amazon ECR repository creation templates": KMS keys and resource tags need a custom role)."""
+    kms = any(unquote_label(str(block.get("encryption_type", ""))) == "KMS"
+              for block in _blocks_of(body, "encryption_configuration"))
+    if (kms or body.get("resource_tags")) and not body.get("custom_role_arn"):
+        findings.append(Finding(file, line, f"{address}: a repository creation template with KMS encryption or "
+                                            "resource tags needs custom_role_arn (a role ECR assumes that may create, "
+                                            "tag and encrypt repositories)"))
 
 
 def check_iam_user(body: dict, address: str, file: str, line: int, findings: list[Finding]) -> None:

@@ -86,6 +86,10 @@ data "aws_caller_identity" "current" {
   count = var.replication_region == null ? 0 : 1
 }
 
+data "aws_partition" "current" {
+  count = var.replication_region == null ? 0 : 1
+}
+
 resource "aws_ecr_replication_configuration" "this" {
   count = var.replication_region == null ? 0 : 1
 
@@ -108,6 +112,63 @@ resource "aws_ecr_replication_configuration" "this" {
   }
 }
 
+# ECR creates repositories from a template with its service-linked role, which may only create
+# them: one that encrypts them with KMS and tags them, as these are, needs a role of its own.
+data "aws_iam_policy_document" "replica_repositories_assume" {
+  count = var.replication_region == null ? 0 : 1
+
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ecr.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current[0].account_id]
+    }
+  }
+}
+
+# Named by prefix: an environment taking the account's baseline over creates its own before the
+# one it replaces is deleted.
+resource "aws_iam_role" "replica_repositories" {
+  count = var.replication_region == null ? 0 : 1
+
+  name_prefix        = "ecr-replica-repositories-"
+  description        = "ECR: creates, tags and encrypts the repositories replication creates in ${var.replication_region}"
+  assume_role_policy = data.aws_iam_policy_document.replica_repositories_assume[0].json
+
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "replica_repositories" {
+  count = var.replication_region == null ? 0 : 1
+
+  statement {
+    sid       = "Repositories"
+    actions   = ["ecr:CreateRepository", "ecr:ReplicateImage", "ecr:TagResource"]
+    resources = ["arn:${data.aws_partition.current[0].partition}:ecr:${var.replication_region}:${data.aws_caller_identity.current[0].account_id}:repository/*"]
+  }
+
+  statement {
+    sid       = "Encryption"
+    actions   = ["kms:CreateGrant", "kms:RetireGrant", "kms:DescribeKey"]
+    resources = ["arn:${data.aws_partition.current[0].partition}:kms:${var.replication_region}:${data.aws_caller_identity.current[0].account_id}:key/*"]
+  }
+}
+
+resource "aws_iam_role_policy" "replica_repositories" {
+  count = var.replication_region == null ? 0 : 1
+
+  name   = "replica-repositories"
+  role   = aws_iam_role.replica_repositories[0].id
+  policy = data.aws_iam_policy_document.replica_repositories[0].json
+}
+
 # ECR creates the replicas' repositories itself, from this template (ROOT: every repository
 # replication creates in that region of the registry): the same lifecycle policy, so the copies
 # keep what the originals keep and expire the rest. Tags there are mutable: replication, the only
@@ -121,10 +182,14 @@ resource "aws_ecr_repository_creation_template" "replica" {
   applied_for          = ["REPLICATION"]
   image_tag_mutability = "MUTABLE"
   lifecycle_policy     = jsonencode({ rules = local.lifecycle_rules })
+  custom_role_arn      = aws_iam_role.replica_repositories[0].arn
 
   encryption_configuration {
     encryption_type = "KMS"
   }
 
   resource_tags = var.tags
+
+  # ECR may use the role as soon as the template exists: its permissions come first.
+  depends_on = [aws_iam_role_policy.replica_repositories]
 }
