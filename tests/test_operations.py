@@ -974,6 +974,61 @@ def test_the_second_region_copies_the_secret_values_byte_for_byte(tmp_path):
     assert {name: (home / f"put-{name}").read_bytes().decode() for name in values} == values
 
 
+RDS_RENAMES = """#!PYTHON
+# aws rds as the names swap meets it: a renamed instance answers to its new name only once the
+# rename is done (here: at the second describe-db-instances of that name), and the
+# db-instance-available waiter fails on a name it cannot find, as botocore's does.
+import json, os, pathlib, sys
+state_file = pathlib.Path(os.environ["FAKE_DIR"]) / "rds.json"
+state = json.loads(state_file.read_text())
+args = sys.argv[1:]
+def option(name):
+    return args[args.index(name) + 1]
+name = option("--db-instance-identifier")
+state["calls"].append(" ".join(args[:2] + [name]))
+if args[:2] == ["rds", "modify-db-instance"]:
+    assert name in state["named"], name
+    state["renaming"][option("--new-db-instance-identifier")] = [name, 2]
+elif args[:2] == ["rds", "describe-db-instances"]:
+    if name in state["renaming"]:
+        old, left = state["renaming"][name]
+        if left > 1:
+            state["renaming"][name] = [old, left - 1]
+        else:
+            del state["renaming"][name]
+            state["named"] = [n for n in state["named"] if n != old] + [name]
+    if name not in state["named"]:
+        state_file.write_text(json.dumps(state))
+        sys.exit("An error occurred (DBInstanceNotFound) when calling the DescribeDBInstances operation")
+elif args[:2] == ["rds", "wait"] and name not in state["named"]:
+    state_file.write_text(json.dumps(state))
+    sys.exit("Waiter DBInstanceAvailable failed: An error occurred (DBInstanceNotFound): DBInstance not found")
+state_file.write_text(json.dumps(state))
+"""
+
+
+def test_the_names_swap_waits_for_each_rename_to_take_effect(tmp_path):
+    """A rename takes effect after modify-db-instance returns: the swap waits until the new name
+    answers before it waits for the instance, and renames the restored one only then."""
+    tree = rendered(tmp_path, lambda data: None).parent.parent
+    [block] = [b for b in bash_blocks(in_region_runbook(tree)) if '--new-db-instance-identifier "$id-damaged"' in b]
+    home = tmp_path / "fake"
+    (home / "bin").mkdir(parents=True)
+    (home / "rds.json").write_text(json.dumps({"named": ["db", "db-restored"], "renaming": {}, "calls": []}))
+    (home / "bin" / "aws").write_text(RDS_RENAMES.replace("PYTHON", sys.executable))
+    (home / "bin" / "sleep").write_text("#!/bin/sh\n")
+    for tool in ("aws", "sleep"):
+        (home / "bin" / tool).chmod(0o755)
+    done = subprocess.run(["bash", "-c", f"set -euo pipefail\nregion=ap-northeast-2 id=db\n{block}"], cwd=home,
+                          capture_output=True, text=True,
+                          env={**os.environ, "FAKE_DIR": str(home), "PATH": f"{home / 'bin'}:{os.environ['PATH']}"})
+    assert done.returncode == 0, done.stderr
+    state = json.loads((home / "rds.json").read_text())
+    assert sorted(state["named"]) == ["db", "db-damaged"]
+    calls = state["calls"]
+    assert calls.index("rds modify-db-instance db-restored") > calls.index("rds wait db-damaged")
+
+
 # --- the second region's cut-over: the application's host moves to the new environment -------
 
 LOST_HOST = "codemate-lost"
