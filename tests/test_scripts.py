@@ -26,7 +26,7 @@ from codemate_tfgen.render.templates import modules, render_shared
 from codemate_tfgen.spec.load import environment_names, load_spec
 
 # The scripts "Terraform 구조" and "배포 프로세스" name.
-SCRIPTS = ["apply.sh", "destroy.sh", "init-backend.sh", "init.sh", "migrate-state.sh", "plan.sh"]
+SCRIPTS = ["apply.sh", "destroy.sh", "init-backend.sh", "init.sh", "migrate-state.sh", "plan.sh", "replicate-files.sh"]
 ENVIRONMENTS = environment_names(SPECS)
 RECORD = "\x1e"  # between recorded calls
 FIELD = "\x1f"  # between the arguments of one call
@@ -62,11 +62,29 @@ if [[ "${0##*/}" == aws ]]; then
       echo 123456789012
       exit 0
       ;;
+    "s3control create-job")
+      echo job-1
+      exit 0
+      ;;
+    "s3control describe-job")
+      # One line of FAKE_JOB_PROGRESS (status, succeeded, failed; ';' between lines) per look.
+      n=$(( $(cat "$FAKE_LOG.looks" 2>/dev/null || echo 0) + 1 ))
+      echo "$n" >"$FAKE_LOG.looks"
+      IFS=';' read -ra progress <<<"$FAKE_JOB_PROGRESS"
+      printf '%s\n' "${progress[n - 1]}" | tr ' ' '\t'
+      exit 0
+      ;;
     "dynamodb describe-table")
       exists table && { echo '{"Table": {}}'; exit 0; }
       echo "An error occurred (ResourceNotFoundException) when calling the DescribeTable operation" >&2
       exit 254
       ;;
+  esac
+fi
+if [[ "${0##*/}" == terraform && " $* " == *" output -raw "* ]]; then
+  case "${*: -1}" in
+    files_bucket_name) echo codemate-files-prod ;;
+    files_batch_replication_role_arn) echo arn:aws:iam::123456789012:role/codemate-files-batch-replication-prod ;;
   esac
 fi
 exit 0
@@ -554,3 +572,52 @@ def test_sh_filter_round_trips_through_bash(value):
 def test_sh_filter_rejects_values_without_one_shell_word(value):
     with pytest.raises((TypeError, ValueError)):
         quote(value)
+
+
+# --- replicate-files.sh -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def replicated_tree(specs: Path, tmp_path: Path) -> Path:
+    """Shared files from specs where prod replicates to a disaster-recovery region and dev does not."""
+    for env, dr in (("prod", {"region": "ap-northeast-1", "retention_days": 7}), ("dev", None)):
+        data = yaml.safe_load((specs / f"{env}.yaml").read_text())
+        data.setdefault("database", {}).pop("cross_region_backup", None)
+        if dr:
+            data["database"]["cross_region_backup"] = dr
+        (specs / f"{env}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return shared_tree(specs, tmp_path / "out")
+
+
+def test_replicate_files_runs_a_batch_replication_job_and_waits_for_it(replicated_tree, fakes):
+    result = fakes.run(replicated_tree / "scripts" / "replicate-files.sh", "prod", POLL_SECONDS="0",
+                       FAKE_JOB_PROGRESS="New None None;Active 1 0;Complete 3 0")
+    assert result.returncode == 0, result.stderr
+    assert "job job-1 Complete: 3 object(s) replicated, 0 failed" in result.stdout
+    calls = fakes.calls("aws")
+    create = aws_call(calls, "s3control", "create-job")
+    assert (option(create, "--region"), option(create, "--account-id")) == ("ap-northeast-2", "123456789012")
+    assert json.loads(option(create, "--operation")) == {"S3ReplicateObject": {}}
+    assert option(create, "--role-arn") == "arn:aws:iam::123456789012:role/codemate-files-batch-replication-prod"
+    assert json.loads(option(create, "--report")) == {"Enabled": False}
+    assert "--no-confirmation-required" in create
+    assert json.loads(option(create, "--manifest-generator")) == {"S3JobManifestGenerator": {
+        "ExpectedBucketOwner": "123456789012", "SourceBucket": "arn:aws:s3:::codemate-files-prod",
+        "EnableManifestOutput": False,
+        "Filter": {"EligibleForReplication": True, "ObjectReplicationStatuses": ["NONE", "FAILED"]}}}
+    assert len([c for c in calls if c[:2] == ["s3control", "describe-job"]]) == 3
+
+
+def test_replicate_files_fails_when_objects_failed(replicated_tree, fakes):
+    result = fakes.run(replicated_tree / "scripts" / "replicate-files.sh", "prod", POLL_SECONDS="0",
+                       FAKE_JOB_PROGRESS="Complete 2 1")
+    assert result.returncode == 1
+    assert "2 object(s) replicated, 1 failed" in result.stdout
+    assert "describe-job --region ap-northeast-2" in result.stderr and "again to retry" in result.stderr
+
+
+def test_replicate_files_refuses_an_environment_without_replication(replicated_tree, fakes):
+    result = fakes.run(replicated_tree / "scripts" / "replicate-files.sh", "dev")
+    assert result.returncode == 1 and "dev has no disaster-recovery region" in result.stderr
+    assert fakes.calls() == []
+

@@ -75,6 +75,11 @@ output "files_replica_bucket_name" {
   value       = module.s3.files_replica_bucket_name
 }
 
+output "files_batch_replication_role_arn" {
+  description = "Role of the S3 Batch Replication job that scripts/replicate-files.sh starts"
+  value       = module.s3.files_batch_replication_role_arn
+}
+
 output "logs_bucket_name" {
   description = "Name of the logs archive bucket"
   value       = module.s3.logs_bucket_name

@@ -617,11 +617,66 @@ resource "aws_iam_role_policy" "replication" {
   policy = data.aws_iam_policy_document.replication[0].json
 }
 
+# S3 replicates what is written after the configuration exists. What the bucket held before is
+# copied once by an S3 Batch Replication job (scripts/replicate-files.sh), run as this role: it
+# may start replication of the bucket's objects and list them (the job's generated manifest
+# reads the replication configuration and takes an inventory), nothing else.
+data "aws_iam_policy_document" "batch_replication_assume" {
+  count = local.replicated ? 1 : 0
+
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["batchoperations.s3.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "batch_replication" {
+  count = local.replicated ? 1 : 0
+
+  name               = "${var.project}-files-batch-replication-${var.environment}"
+  assume_role_policy = data.aws_iam_policy_document.batch_replication_assume[0].json
+
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "batch_replication" {
+  count = local.replicated ? 1 : 0
+
+  statement {
+    sid       = "InitiateReplication"
+    actions   = ["s3:InitiateReplication"]
+    resources = ["${aws_s3_bucket.files.arn}/*"]
+  }
+
+  statement {
+    sid       = "GenerateManifest"
+    actions   = ["s3:GetReplicationConfiguration", "s3:PutInventoryConfiguration"]
+    resources = [aws_s3_bucket.files.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "batch_replication" {
+  count = local.replicated ? 1 : 0
+
+  name   = "batch-replication"
+  role   = aws_iam_role.batch_replication[0].id
+  policy = data.aws_iam_policy_document.batch_replication[0].json
+}
+
 # The files are SSE-S3 encrypted (above), which replication copies without a key of its own; an
 # SSE-KMS object would need source_selection_criteria and a replica key. Delete markers are
 # replicated, so the replica's current versions are the files that exist; a deleted file stays
-# recoverable there as a noncurrent version, as here. S3 replicates what is written from now on:
-# objects written before are copied once by S3 Batch Replication (docs/operations.md).
+# recoverable there as a noncurrent version, as here.
 resource "aws_s3_bucket_replication_configuration" "files" {
   count = local.replicated ? 1 : 0
 

@@ -28,3 +28,8 @@ output "files_replica_bucket_name" {
   description = "Name of the user files' replica in the disaster-recovery region (null without replica_region)"
   value       = one(aws_s3_bucket.files_replica[*].bucket)
 }
+
+output "files_batch_replication_role_arn" {
+  description = "Role an S3 Batch Replication job runs as to copy the files written before replication (null without replica_region)"
+  value       = one(aws_iam_role.batch_replication[*].arn)
+}
