@@ -282,21 +282,25 @@ def test_buildspec_is_the_documents(service):
 
 
 def test_release_tags_the_deployed_image_live():
-    """After each service's ECS deployment (run order 1) the release project (run order 2) gives
-    the image it deployed the live tag, which Terraform's task definitions start from."""
+    """Each service's ECS deployment is followed by the release project, which gives the image it
+    deployed the live tag (what Terraform's task definitions start from), before the next service
+    deploys: a failed deployment leaves no service on an unreleased image."""
     plan = planned("dev")
     deploy = next(s for s in plan["module.codepipeline.aws_codepipeline.this"]["stage"] if s["name"] == "Deploy")
     actions = {a["name"]: (a["provider"], a["run_order"], a["input_artifacts"]) for a in deploy["action"]}
     # Each service's deployment and its release (an action a team adds to the stage is its own).
-    assert actions.items() >= {
-        "frontend": ("ECS", 1, ["frontend_image"]), "backend": ("ECS", 1, ["backend_image"]),
-        "frontend-release": ("CodeBuild", 2, ["frontend_image"]),
-        "backend-release": ("CodeBuild", 2, ["backend_image"])}.items()
+    orders = []
+    for service in ("frontend", "backend"):
+        provider, order, artifacts = actions[service]
+        assert (provider, artifacts) == ("ECS", [f"{service}_image"])
+        assert actions[f"{service}-release"] == ("CodeBuild", order + 1, [f"{service}_image"])
+        orders.append(order)
+    assert abs(orders[0] - orders[1]) >= 2  # one service, then the other
     commands = yaml.safe_load(plan["module.codepipeline.aws_codebuild_project.release"]["source"][0]["buildspec"])[
         "phases"]["build"]["commands"]
-    assert "for TAG in $RELEASE_TAG_PREFIX$IMAGE_TAG $LIVE_TAG; do" in commands[-1]
-    assert "aws ecr put-image --repository-name $ECR_REPOSITORY_NAME --image-tag $TAG" in commands[-1]
-    assert "ImageAlreadyExistsException" in commands[-1], "a retry finds the tag in place"
+    [tagging] = [c for c in commands if c.startswith("for TAG in $RELEASE_TAG_PREFIX$IMAGE_TAG $LIVE_TAG; do")]
+    assert "aws ecr put-image --repository-name $ECR_REPOSITORY_NAME --image-tag $TAG" in tagging
+    assert "ImageAlreadyExistsException" in tagging, "a retry finds the tag in place"
     repository = plan['module.ecr.aws_ecr_repository.this["frontend"]']
     assert repository["image_tag_mutability"] == "IMMUTABLE_WITH_EXCLUSION"
     assert [f["filter"] for f in repository["image_tag_mutability_exclusion_filter"]] == ["live"]

@@ -146,6 +146,33 @@ def test_a_deployment_that_rolled_back_is_not_deployed_again():
     assert moved and set(map(tuple, moved.values())) == {("no-op",)}, moved
 
 
+def test_a_service_released_before_its_parameter_existed_stays_on_its_release():
+    """A tree from before the released parameter, applied and released by the pipeline (each
+    service on the revision the pipeline registered, the family's newest): the apply that adds
+    the parameter starts it at that revision and deploys nothing."""
+    account = Account()
+    root = ENV_DIR / "dev"
+    assert [str(d) for d in run_terraform(root, apply=True, account=account).errors] == []
+    path = str(root.resolve())
+    state = json.loads(account.states[path])
+    for resource in list(state["resources"]):
+        if (resource.get("module", "").endswith("_service") and resource["mode"] == "managed"
+                and resource["type"] in ("aws_ssm_parameter", "aws_ecs_service")):
+            attributes = resource["instances"][0]["attributes"]
+            if resource["type"] == "aws_ssm_parameter":  # the tree before had none
+                account.delete_ssm_parameter(attributes["name"])
+                state["resources"].remove(resource)
+            else:  # the pipeline's release moved the service to the family's newest revision
+                family = attributes["task_definition"].rsplit(":", 1)[0]
+                attributes["task_definition"] = f"{family}:{account.register_task_definition(family)}"
+    state["serial"] += 1
+    account.states[path] = json.dumps(state)
+    after = run_terraform(root, account=account)
+    assert [str(d) for d in after.errors] == []
+    services = {a: act for a, act in after.planned_actions.items() if a.endswith(".aws_ecs_service.this")}
+    assert services and set(map(tuple, services.values())) == {("no-op",)}, services
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_terraforms_revisions_start_from_the_released_image(env):
     """Terraform's task definitions name the image the pipeline tagged live after its deployment
@@ -248,6 +275,15 @@ def test_the_release_tags_the_image_as_a_release_then_moves_live_and_a_retry_is_
         assert calls.index(written[0]) > calls.index(put[-1])
         assert ("aws ecs describe-services --cluster codemate-dev-cluster --services codemate-frontend-service "
                 "--query services[0].taskDefinition --output text") in calls
+
+
+def test_the_release_writes_no_parameter_for_a_service_it_cannot_read(tmp_path):
+    """describe-services answers `None` (exit 0) for a service it does not find: no value a plan
+    could not read the revision from is written."""
+    commands = buildspec_commands("module.codepipeline.aws_codebuild_project.release")
+    code, calls = run_phases(commands, tmp_path, FAKE_TASK_DEFINITION="None")
+    assert code != 0
+    assert [c for c in calls if c.startswith("aws ssm")] == []
 
 
 # --- least privilege --------------------------------------------------------------------------

@@ -779,6 +779,13 @@ class AwsAccount:
         self.revisions[family] = self.revisions.get(family, 0) + 1
         return self.revisions[family]
 
+    def api_delete_ssm_parameter(self, name: str) -> None:
+        """aws ssm delete-parameter --name NAME."""
+        identity = unique_name("aws_ssm_parameter", {"name": name})
+        if identity not in self.names:
+            raise LookupError(f"ParameterNotFound: {name}")
+        self.names.discard(identity)
+
     def api_delete_db_instance(self, identifier: str) -> None:
         """aws rds delete-db-instance --db-instance-identifier ID --skip-final-snapshot."""
         identity = unique_name("aws_db_instance", {"identifier": identifier})

@@ -272,6 +272,7 @@ class Account:
         account.delete_kms_alias("alias/...")             # aws kms delete-alias
         account.delete_db_instance(identifier)            # aws rds delete-db-instance --skip-final-snapshot
         account.register_task_definition(family)          # a deployment's revision: the family's newest
+        account.delete_ssm_parameter(name)                # aws ssm delete-parameter
         account.keys_pending_deletion()                   # KMS key ARNs scheduled for deletion
     """
 
@@ -333,6 +334,9 @@ class Account:
 
     def register_task_definition(self, family: str) -> int:
         return self._act("register_task_definition", family=family)
+
+    def delete_ssm_parameter(self, name: str) -> None:
+        self._act("delete_ssm_parameter", name=name)
 
     def delete_db_instance(self, identifier: str) -> None:
         self._act("delete_db_instance", identifier=identifier)

@@ -76,6 +76,7 @@ locals {
           "MEDIA_TYPE=$(aws ecr batch-get-image --repository-name $ECR_REPOSITORY_NAME --image-ids imageTag=$IMAGE_TAG --query 'images[0].imageManifestMediaType' --output text)",
           "for TAG in $RELEASE_TAG_PREFIX$IMAGE_TAG $LIVE_TAG; do if aws ecr put-image --repository-name $ECR_REPOSITORY_NAME --image-tag $TAG --image-manifest \"$MANIFEST\" --image-manifest-media-type $MEDIA_TYPE 2>put-image.err; then echo $TAG is now $IMAGE_TAG; elif grep -q ImageAlreadyExistsException put-image.err; then echo $TAG is $IMAGE_TAG already; else cat put-image.err; exit 1; fi; done",
           "TASK_DEFINITION=$(aws ecs describe-services --cluster $CLUSTER_NAME --services $SERVICE_NAME --query 'services[0].taskDefinition' --output text)",
+          "case $TASK_DEFINITION in arn:*) ;; *) echo $SERVICE_NAME runs no task definition: $TASK_DEFINITION; exit 1 ;; esac",
           "aws ssm put-parameter --name $RELEASED_PARAMETER --type String --value $TASK_DEFINITION --overwrite >/dev/null && echo $SERVICE_NAME released $TASK_DEFINITION",
         ]
       }

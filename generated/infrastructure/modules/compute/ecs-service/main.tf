@@ -78,12 +78,18 @@ resource "aws_ecs_task_definition" "this" {
 # that and Terraform's, so a plan after a release changes nothing and a change made here runs
 # the released image. Not the family's newest revision: a deployment that rolled back leaves
 # its revision ACTIVE and newest, and the next apply would deploy the rejected image again.
+# Created with the family's newest revision, what a service released before the parameter
+# existed runs (or Terraform's own, in a new environment); from then on the pipeline writes it.
+data "aws_ecs_task_definition" "newest" {
+  task_definition = aws_ecs_task_definition.this.family
+}
+
 resource "aws_ssm_parameter" "released" {
   #checkov:skip=CKV2_AWS_34: A task definition ARN, no secret: a String parameter, readable in plans (insecure_value).
   name           = "/ecs/${var.unique_name}/released-task-definition"
   description    = "Task definition the last successful release of ${var.service_name} runs (written by the pipeline)"
   type           = "String"
-  insecure_value = aws_ecs_task_definition.this.arn
+  insecure_value = "${aws_ecs_task_definition.this.arn_without_revision}:${max(aws_ecs_task_definition.this.revision, data.aws_ecs_task_definition.newest.revision)}"
 
   tags = merge(var.tags, { Name = "/ecs/${var.unique_name}/released-task-definition" })
 
