@@ -71,6 +71,10 @@ if [[ "${0##*/}" == aws ]]; then
       n=$(( $(cat "$FAKE_LOG.looks" 2>/dev/null || echo 0) + 1 ))
       echo "$n" >"$FAKE_LOG.looks"
       IFS=';' read -ra progress <<<"$FAKE_JOB_PROGRESS"
+      if [[ "${progress[n - 1]}" == NoSuchJob ]]; then
+        echo "An error occurred (NoSuchJobException) when calling the DescribeJob operation" >&2
+        exit 254
+      fi
       printf '%s\n' "${progress[n - 1]}" | tr ' ' '\t'
       exit 0
       ;;
@@ -590,8 +594,9 @@ def replicated_tree(specs: Path, tmp_path: Path) -> Path:
 
 
 def test_replicate_files_runs_a_batch_replication_job_and_waits_for_it(replicated_tree, fakes):
+    # A new job is not found at once: the look is retried.
     result = fakes.run(replicated_tree / "scripts" / "replicate-files.sh", "prod", POLL_SECONDS="0",
-                       FAKE_JOB_PROGRESS="New None None;Active 1 0;Complete 3 0")
+                       FAKE_JOB_PROGRESS="NoSuchJob;New None None;Active 1 0;Complete 3 0")
     assert result.returncode == 0, result.stderr
     assert "job job-1 Complete: 3 object(s) replicated, 0 failed" in result.stdout
     calls = fakes.calls("aws")
@@ -605,7 +610,7 @@ def test_replicate_files_runs_a_batch_replication_job_and_waits_for_it(replicate
         "ExpectedBucketOwner": "123456789012", "SourceBucket": "arn:aws:s3:::codemate-files-prod",
         "EnableManifestOutput": False,
         "Filter": {"EligibleForReplication": True, "ObjectReplicationStatuses": ["NONE", "FAILED"]}}}
-    assert len([c for c in calls if c[:2] == ["s3control", "describe-job"]]) == 3
+    assert len([c for c in calls if c[:2] == ["s3control", "describe-job"]]) == 4
 
 
 def test_replicate_files_fails_when_objects_failed(replicated_tree, fakes):
@@ -620,4 +625,12 @@ def test_replicate_files_refuses_an_environment_without_replication(replicated_t
     result = fakes.run(replicated_tree / "scripts" / "replicate-files.sh", "dev")
     assert result.returncode == 1 and "dev has no disaster-recovery region" in result.stderr
     assert fakes.calls() == []
+
+
+def test_replicate_files_leaves_a_job_it_cannot_follow_running(replicated_tree, fakes):
+    result = fakes.run(replicated_tree / "scripts" / "replicate-files.sh", "prod", POLL_SECONDS="0",
+                       FAKE_JOB_PROGRESS=";".join(["NoSuchJob"] * 10))
+    assert result.returncode == 1
+    assert "job job-1 runs on; follow it with aws s3control describe-job" in result.stderr
+    assert len([c for c in fakes.calls("aws") if c[:2] == ["s3control", "create-job"]]) == 1
 

@@ -111,15 +111,22 @@ job="$(aws s3control create-job --region "$region" --account-id "$account" \
   --description "Replicate the files $bucket held before replication" --query JobId --output text)"
 printf '%s: job %s replicates what %s has not replicated yet\n' "$PROG" "$job" "$bucket"
 
+# A new job is not found at once (NoSuchJobException), and a look may fail on the way: the job
+# runs on whatever happens here, so a look is retried a few times before giving up on it.
+misses=0
 while :; do
-  progress="$(aws s3control describe-job --region "$region" --account-id "$account" --job-id "$job" \
+  sleep "${POLL_SECONDS:-30}"
+  if ! progress="$(aws s3control describe-job --region "$region" --account-id "$account" --job-id "$job" \
     --query '[Job.Status, Job.ProgressSummary.NumberOfTasksSucceeded, Job.ProgressSummary.NumberOfTasksFailed]' \
-    --output text)"
+    --output text)"; then
+    ((++misses < 10)) || die "job $job runs on; follow it with aws s3control describe-job --region $region --account-id $account --job-id $job"
+    continue
+  fi
+  misses=0
   read -r status succeeded failed <<<"$progress"
   case "$status" in
     Complete | Failed | Cancelled) break ;;
   esac
-  sleep "${POLL_SECONDS:-30}"
 done
 printf '%s: job %s %s: %s object(s) replicated, %s failed\n' "$PROG" "$job" "$status" "$succeeded" "$failed"
 [[ "$status" == Complete && "$failed" == 0 ]] ||
