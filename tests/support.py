@@ -199,8 +199,10 @@ def expected_github_trust(ci: dict, env: str) -> dict[str, list[str]]:
 
 # --- the generated README's "Tearing down", its spec edits made as written ------------------
 
+# A removal names every file that writes the key (a base's too): `specs/_prod.yaml` and `specs/prod.yaml`.
 EDIT = re.compile(r"^   (?:remove `(?P<removed>[\w.]+)` from|set `(?P<set>[\w.]+): (?P<value>.+)` in) "
-                  r"`specs/(?P<env>\w+)\.yaml`;$", re.MULTILINE)  # env: the file's name (a base's too)
+                  r"(?P<files>`specs/\w+\.yaml`(?: and `specs/\w+\.yaml`)*);$", re.MULTILINE)
+FILE = re.compile(r"`specs/(\w+)\.yaml`")
 
 
 def change(specs: Path, env: str, path: str, value: object, remove: bool = False) -> None:
@@ -232,10 +234,11 @@ def owner_section(readme: str, owner: str) -> str:
 def make_edits(specs: Path, section: str) -> list[tuple[str, str]]:
     made = []
     for match in EDIT.finditer(section):
-        if match["removed"]:
-            change(specs, match["env"], match["removed"], None, remove=True)
-            made.append((match["env"], match["removed"]))
-        else:
-            change(specs, match["env"], match["set"], json.loads(match["value"]))
-            made.append((match["env"], match["set"]))
+        for env in FILE.findall(match["files"]):
+            if match["removed"]:
+                change(specs, env, match["removed"], None, remove=True)
+                made.append((env, match["removed"]))
+            else:
+                change(specs, env, match["set"], json.loads(match["value"]))
+                made.append((env, match["set"]))
     return made

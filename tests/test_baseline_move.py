@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from support import change, make_edits, owner_section, teardown
 
@@ -105,7 +106,10 @@ def test_a_successor_in_another_region_creates_its_own_detector(cli, specs, proj
     assert code == 0, err
     section = owner_section((project / README).read_text("utf-8"), "prod")
     assert "hand account.baseline to staging first" in section
-    assert f"import '{DETECTOR}'" not in section and "list-detectors" not in section
+    assert f"import '{DETECTOR}'" not in section
+    # Should it not be wanted there, the command that deletes it (the CLI needs its id).
+    assert ("aws guardduty delete-detector --region ap-northeast-2 --detector-id \"$(aws guardduty list-detectors "
+            "--region ap-northeast-2 --query 'DetectorIds[0]' --output text)\"") in section
     assert f"terraform -chdir=environments/prod state rm '{DETECTOR}' '{OIDC_PROVIDER}'" in section
     assert f"terraform -chdir=environments/staging import '{OIDC_PROVIDER}'" in section
     assert "the GuardDuty detector stays in ap-northeast-2 out of any state" in section
@@ -121,17 +125,22 @@ def test_a_successor_in_another_region_creates_its_own_detector(cli, specs, proj
     assert "guardduty = true" in (staging / "terraform.tfvars").read_text("utf-8")
 
 
-def test_a_key_a_base_file_sets_is_removed_where_it_is_written(cli, specs, project):
-    """An environment's own file cannot take away what its base sets: the README names the base."""
+@pytest.mark.parametrize("also_in_env", [False, True])
+def test_a_key_a_base_file_sets_is_removed_where_it_is_written(cli, specs, project, also_in_env):
+    """An environment's own file cannot take away what its base sets: the README names every
+    file that writes the key."""
     prod = yaml.safe_load((specs / "prod.yaml").read_text("utf-8"))
-    base = {"extends": prod["extends"], "account": {"baseline": prod["account"].pop("baseline")}}
+    baseline = prod["account"]["baseline"] if also_in_env else prod["account"].pop("baseline")
+    base = {"extends": prod["extends"], "account": {"baseline": baseline}}
     (specs / "_prod.yaml").write_text(yaml.safe_dump(base, sort_keys=False), "utf-8")
     (specs / "prod.yaml").write_text(yaml.safe_dump({**prod, "extends": "_prod.yaml"}, sort_keys=False), "utf-8")
     code, _, err = cli("render", "--specs", "specs", "--out", "out")
     assert code == 0, err
     section = owner_section((project / README).read_text("utf-8"), "prod")
-    assert "remove `account.baseline` from `specs/_prod.yaml`;" in section
+    files = "`specs/_prod.yaml` and `specs/prod.yaml`" if also_in_env else "`specs/_prod.yaml`"
+    assert f"remove `account.baseline` from {files};" in section
     teardown(specs, "prod")
-    assert ("_prod", "account.baseline") in make_edits(specs, section)
+    made = make_edits(specs, section)
+    assert ("_prod", "account.baseline") in made and (("prod", "account.baseline") in made) == also_in_env
     code, _, err = cli("validate", "--specs", "specs")
     assert code == 0, err

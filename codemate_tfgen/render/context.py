@@ -196,8 +196,8 @@ class Context:
     region: str
     account: str  # the account's name; environments naming the same one share it
     sources: list[str]
-    # The spec file writing each key a baseline move may remove (baseline.REMOVABLE), by dotted path.
-    written_in: dict[str, str]
+    # The spec files writing each key a baseline move may remove (baseline.REMOVABLE), by dotted path.
+    written_in: dict[str, list[str]]
     backend: dict[str, Any]
     versions: dict[str, str]
     flags: Flags
@@ -439,7 +439,7 @@ def build_context(spec: Spec) -> Context:
         account=data["account"]["name"],
         region=data["region"],
         sources=spec.sources,
-        written_in={".".join(path): spec.source_of(path) for path in REMOVABLE
+        written_in={".".join(path): spec.sources_of(path) for path in REMOVABLE
                     if path[-1] in spec.data.get(path[0], {})},
         backend=_backend(data["backend"].everything()),
         versions=VERSIONS,

@@ -60,6 +60,8 @@ class Spec:
     # What was typed for a plain (unquoted) scalar that YAML did not read as a string: `no`,
     # `17`, `~`; messages show it as typed, not as YAML 1.1 read it (false, 17, null).
     value_texts: dict[JsonPath, str] = field(default_factory=dict)
+    # The key paths each of `files` writes itself, in the same order.
+    file_keys: list[frozenset[JsonPath]] = field(default_factory=list)
 
     def typed(self, path: JsonPath) -> str | None:
         """The text of a plain scalar that YAML read as no string (a boolean, number or null)."""
@@ -95,10 +97,10 @@ class Spec:
         working directory and however --specs was written (`.` included)."""
         return [_source(path) for path in self.files]
 
-    def source_of(self, path: JsonPath) -> str:
-        """The spec file, named as `sources` names it, that writes the key at `path`: the one a
+    def sources_of(self, path: JsonPath) -> list[str]:
+        """The spec files, named as `sources` names them, that write the key at `path`: those a
         user edits to remove it (an environment's own file cannot remove what a base sets)."""
-        return _source(self.location(path, key=True).file)
+        return [_source(file) for file, keys in zip(self.files, self.file_keys, strict=True) if path in keys]
 
 
 def _source(path: Path | str) -> str:
@@ -449,4 +451,4 @@ def load_spec(specs_dir: Path, name: str, bases: Path | None = None) -> Spec:
     for document in reversed(documents[:-1]):
         merged = _merge(merged, document)
     return Spec(name, merged.data, list(reversed(chain)), merged.value_locations, merged.key_locations,
-                merged.value_texts)
+                merged.value_texts, [frozenset(document.key_locations) for document in reversed(documents)])
