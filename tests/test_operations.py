@@ -1052,7 +1052,8 @@ def _second_region_specs(specs: Path, region: str, host: str) -> None:
     prod["account"].pop("baseline")
     prod["database"].pop("cross_region_backup")
     new = _all(_set("region", region), _set("network.availability_zones", [f"{region}a", f"{region}c"]),
-               _set("dns.hostname", host), _set("cicd.branch", "tokyo"))
+               _set("dns.hostname", host), _set("storage.cors_allowed_origins", [f"https://{host}.code1398.io"]),
+               _set("cicd.branch", "tokyo"))
     new(prod)
     (specs / "tokyo.yaml").write_text(yaml.safe_dump({"extends": "_common.yaml", **prod}, sort_keys=False))
 
@@ -1062,6 +1063,7 @@ def _hosts(specs: Path, lost: str, new: str) -> Path:
     for name, host in (("prod", lost), ("tokyo", new)):
         data = yaml.safe_load((specs / f"{name}.yaml").read_text())
         data.setdefault("dns", {})["hostname"] = host
+        data.setdefault("storage", {})["cors_allowed_origins"] = [f"https://{host}.code1398.io"]
         (specs / f"{name}.yaml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
     return write_tree(pipeline.build(project_of(specs), ())[0], specs.parent / "out")
 
@@ -1156,6 +1158,10 @@ def test_the_second_region_runbook_moves_the_host_and_retires_the_lost_environme
     fqdn = f"{host}.code1398.io"
     assert account.aliases(moved.resource("module.cloudfront.aws_cloudfront_distribution.this")["id"]) == [fqdn]
     assert account.aliases(distribution) == []
+    # The pages upload to the files bucket from the host: its CORS origin moves with it.
+    assert "`storage.cors_allowed_origins`" in step
+    [rule] = moved.resource("module.s3.aws_s3_bucket_cors_configuration.files")["cors_rule"]
+    assert rule["allowed_origins"] == [f"https://{fqdn}"]
 
     # Step 7, once the region is back: the lost state lets go of the key and of every record of the host.
     by_name = lost_state_removals(tree)
