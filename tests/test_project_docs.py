@@ -70,6 +70,14 @@ def test_the_performance_figures_are_the_benchmarks_own():
     assert sorted(limit for limit, _ in limits.values()) == sorted(bench.TARGETS.values())
 
 
+def test_the_tree_map_names_every_script():
+    """The scripts line of docs/generated-tree.md is the scripts templates/scripts/ renders."""
+    drawn = re.search(r"scripts/\{([\w,-]+)\}\.sh", (REPO / "docs" / "generated-tree.md").read_text("utf-8"))
+    assert drawn
+    rendered = {p.name.removesuffix(".sh.j2") for p in (REPO / "templates" / "scripts").glob("[!_]*.sh.j2")}
+    assert set(drawn[1].split(",")) == rendered
+
+
 def test_the_tree_map_names_every_module_in_the_layout_and_the_parts():
     """docs/generated-tree.md draws the modules (`group/{a,b}/` lines) and maps the design's parts
     to them: a module added under templates/modules/ or removed shows up here."""
