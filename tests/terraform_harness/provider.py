@@ -773,6 +773,13 @@ class AwsAccount:
         is not scheduled for deletion: once the key is gone, so is the data)."""
         return {name: key not in self.pending_keys for name, key in sorted(self.snapshots.items())}
 
+    def delete_named(self, type_name: str, state: dict, not_found: str) -> None:
+        """An object deleted outside Terraform: its name is free again, or AWS's `not_found` error."""
+        identity = unique_name(type_name, state)
+        if identity not in self.names:
+            raise LookupError(not_found)
+        self.names.discard(identity)
+
     def api_register_task_definition(self, family: str) -> int:
         """aws ecs register-task-definition of `family` (what CodePipeline's ECS action does for a
         deployment): its new revision, ACTIVE and the family's newest."""
@@ -781,17 +788,12 @@ class AwsAccount:
 
     def api_delete_ssm_parameter(self, name: str) -> None:
         """aws ssm delete-parameter --name NAME."""
-        identity = unique_name("aws_ssm_parameter", {"name": name})
-        if identity not in self.names:
-            raise LookupError(f"ParameterNotFound: {name}")
-        self.names.discard(identity)
+        self.delete_named("aws_ssm_parameter", {"name": name}, f"ParameterNotFound: {name}")
 
     def api_delete_db_instance(self, identifier: str) -> None:
         """aws rds delete-db-instance --db-instance-identifier ID --skip-final-snapshot."""
-        identity = unique_name("aws_db_instance", {"identifier": identifier})
-        if identity not in self.names:
-            raise LookupError(f"DBInstanceNotFound: DBInstance {identifier} not found.")
-        self.names.discard(identity)
+        self.delete_named("aws_db_instance", {"identifier": identifier},
+                          f"DBInstanceNotFound: DBInstance {identifier} not found.")
         self.db_members.pop(identifier, None)
 
     def api_keys_pending_deletion(self) -> list[str]:
@@ -800,10 +802,8 @@ class AwsAccount:
 
     def api_delete_kms_alias(self, name: str) -> None:
         """aws kms delete-alias --alias-name NAME (the key keeps whatever other aliases it has)."""
-        identity = unique_name("aws_kms_alias", {"name": name})
-        if identity not in self.names:
-            raise LookupError(f"NotFoundException: Alias arn:aws:kms:{REGION}:{ACCOUNT_ID}:{name} is not found.")
-        self.names.discard(identity)
+        self.delete_named("aws_kms_alias", {"name": name},
+                          f"NotFoundException: Alias arn:aws:kms:{REGION}:{ACCOUNT_ID}:{name} is not found.")
 
     def set_aliases(self, distribution: str | None, aliases) -> None:
         self.aliases = {a: d for a, d in self.aliases.items() if d != distribution}
@@ -822,11 +822,9 @@ class AwsAccount:
 
     def api_delete_record(self, zone_id: str, name: str, type: str) -> None:
         """aws route53 change-resource-record-sets with a DELETE of the record set `name` `type`."""
-        identity = unique_name("aws_route53_record", {"zone_id": zone_id, "name": name, "type": type})
-        if identity not in self.names:
-            raise LookupError(f"InvalidChangeBatch: [Tried to delete resource record set [name='{name.rstrip('.')}.', "
-                              f"type='{type}'] but it was not found]")
-        self.names.discard(identity)
+        self.delete_named("aws_route53_record", {"zone_id": zone_id, "name": name, "type": type},
+                          f"InvalidChangeBatch: [Tried to delete resource record set [name='{name.rstrip('.')}.', "
+                          f"type='{type}'] but it was not found]")
 
     def api_create_service_linked_role(self, service: str) -> None:
         """aws iam create-service-linked-role --aws-service-name SERVICE (what init-backend.sh runs)."""
