@@ -15,7 +15,7 @@ import hcl2
 import pytest
 import yaml
 from conftest import SPECS, TEMPLATES, project_of, write_tree
-from support import shellcheck, state_terraform
+from support import change, shellcheck, state_terraform
 
 from codemate_tfgen import pipeline
 from codemate_tfgen.hcl import unquote
@@ -584,12 +584,8 @@ def test_sh_filter_rejects_values_without_one_shell_word(value):
 @pytest.fixture
 def replicated_tree(specs: Path, tmp_path: Path) -> Path:
     """Shared files from specs where prod replicates to a disaster-recovery region and dev does not."""
-    for env, dr in (("prod", {"region": "ap-northeast-1", "retention_days": 7}), ("dev", None)):
-        data = yaml.safe_load((specs / f"{env}.yaml").read_text())
-        data.setdefault("database", {}).pop("cross_region_backup", None)
-        if dr:
-            data["database"]["cross_region_backup"] = dr
-        (specs / f"{env}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    change(specs, "prod", "database.cross_region_backup", {"region": "ap-northeast-1", "retention_days": 7})
+    change(specs, "dev", "database.cross_region_backup", None, remove=True)
     return shared_tree(specs, tmp_path / "out")
 
 
