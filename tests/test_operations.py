@@ -932,6 +932,17 @@ def test_the_runbooks_delete_the_damaged_instance_with_the_commands_to_do_it(tmp
     assert delete < deleted < key_deletion
 
 
+def _run_with(home: Path, tools: dict[str, str], script: str) -> subprocess.CompletedProcess:
+    """`script` run by bash in `home`, under set -euo pipefail, with `tools` (name -> script text,
+    PYTHON standing for this interpreter) first on PATH and FAKE_DIR naming `home`."""
+    (home / "bin").mkdir(parents=True, exist_ok=True)
+    for name, text in tools.items():
+        (home / "bin" / name).write_text(text.replace("PYTHON", sys.executable))
+        (home / "bin" / name).chmod(0o755)
+    return subprocess.run(["bash", "-c", f"set -euo pipefail\n{script}"], cwd=home, capture_output=True, text=True,
+                          env={**os.environ, "FAKE_DIR": str(home), "PATH": f"{home / 'bin'}:{os.environ['PATH']}"})
+
+
 FAKE_CLI = """#!PYTHON
 # aws and terraform as the second-region runbook's step 3 calls them, over the files in FAKE_DIR.
 import json, os, pathlib, sys
@@ -959,17 +970,13 @@ def test_the_second_region_copies_the_secret_values_byte_for_byte(tmp_path):
     values = {"session": "s3cr3t with \"quotes\" and a \\ backslash",
               "database": json.dumps({"username": "app", "password": "p@ss"})}
     home = tmp_path / "fake"
-    (home / "bin").mkdir(parents=True)
+    home.mkdir()
     (home / "values.json").write_text(json.dumps(values))
-    for tool in ("aws", "terraform"):
-        (home / "bin" / tool).write_text(FAKE_CLI.replace("PYTHON", sys.executable))
-        (home / "bin" / tool).chmod(0o755)
     (home / "lost.tfstate").write_text(json.dumps(
         {"outputs": {"secret_arns": {"value": {name: f"arn:aws:secretsmanager:ap-northeast-2:1:secret:{name}"
                                                 for name in values}}}}))
-    script = f'set -euo pipefail\ndr_region=ap-northeast-1 tf=environments/new\n{loop}'
-    done = subprocess.run(["bash", "-c", script], cwd=home, capture_output=True, text=True,
-                          env={**os.environ, "FAKE_DIR": str(home), "PATH": f"{home / 'bin'}:{os.environ['PATH']}"})
+    done = _run_with(home, {"aws": FAKE_CLI, "terraform": FAKE_CLI},
+                     f"dr_region=ap-northeast-1 tf=environments/new\n{loop}")
     assert done.returncode == 0, done.stderr
     assert {name: (home / f"put-{name}").read_bytes().decode() for name in values} == values
 
@@ -1013,15 +1020,9 @@ def test_the_names_swap_waits_for_each_rename_to_take_effect(tmp_path):
     tree = rendered(tmp_path, lambda data: None).parent.parent
     [block] = [b for b in bash_blocks(in_region_runbook(tree)) if '--new-db-instance-identifier "$id-damaged"' in b]
     home = tmp_path / "fake"
-    (home / "bin").mkdir(parents=True)
+    home.mkdir()
     (home / "rds.json").write_text(json.dumps({"named": ["db", "db-restored"], "renaming": {}, "calls": []}))
-    (home / "bin" / "aws").write_text(RDS_RENAMES.replace("PYTHON", sys.executable))
-    (home / "bin" / "sleep").write_text("#!/bin/sh\n")
-    for tool in ("aws", "sleep"):
-        (home / "bin" / tool).chmod(0o755)
-    done = subprocess.run(["bash", "-c", f"set -euo pipefail\nregion=ap-northeast-2 id=db\n{block}"], cwd=home,
-                          capture_output=True, text=True,
-                          env={**os.environ, "FAKE_DIR": str(home), "PATH": f"{home / 'bin'}:{os.environ['PATH']}"})
+    done = _run_with(home, {"aws": RDS_RENAMES, "sleep": "#!/bin/sh\n"}, f"region=ap-northeast-2 id=db\n{block}")
     assert done.returncode == 0, done.stderr
     state = json.loads((home / "rds.json").read_text())
     assert sorted(state["named"]) == ["db", "db-damaged"]
